@@ -1,0 +1,155 @@
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { AgentConfig } from '../shared/config/agent.js';
+import type { GetStatusResponse } from '../shared/gen/opsfleet/v1/agent.js';
+import { within, type ComponentStateName } from '../shared/lifecycle.js';
+import type { Logger } from '../shared/logger.js';
+import { connectNats } from '../shared/nats/connect.js';
+import { VERSION } from '../shared/version.js';
+import { Heartbeat } from './heartbeat/heartbeat.js';
+import { collectInventory, ipAddresses } from './heartbeat/inventory.js';
+import { OutboxStore } from './outbox/outbox-store.js';
+import { OutboxPublisher } from './outbox/publisher.js';
+import { RpcServer } from './rpc/server.js';
+import { openStateDir, type StateDir } from './state/state-dir.js';
+
+/**
+ * The agent daemon: wires state dir → outbox → publisher → rpc → heartbeat, and stops them in
+ * reverse. Lifecycle: new → starting → running → stopping → stopped (or failed).
+ */
+export class Agent {
+  private st: ComponentStateName = 'new';
+  private stateDir!: StateDir;
+  private outbox!: OutboxStore;
+  private publisher!: OutboxPublisher;
+  private rpc: RpcServer | undefined;
+  private heartbeat!: Heartbeat;
+  private nc: NatsConnection | undefined;
+  private natsConnected = false;
+  private readonly startedAt = Date.now();
+  private stopping: Promise<void> | undefined;
+  private readonly log: Logger;
+  rpcEndpoint = '';
+
+  constructor(
+    private readonly cfg: AgentConfig,
+    private readonly logger: Logger,
+  ) {
+    this.log = logger.child({ component: 'agent' });
+  }
+
+  async start(): Promise<void> {
+    this.st = 'starting';
+    const cfg = this.cfg;
+    this.stateDir = openStateDir(cfg.state_dir);
+    if (this.stateDir.replacedCorrupt) this.log.warn({ reason: this.stateDir.replacedCorrupt }, 'state identity unreadable; made a new instance id');
+    this.outbox = new OutboxStore(cfg.state_dir, { hostId: cfg.host.id, instanceId: this.stateDir.instanceId }, { maxEvents: cfg.outbox.max_events, maxBytes: cfg.outbox.max_bytes });
+    this.publisher = new OutboxPublisher(
+      this.outbox,
+      {
+        hostId: cfg.host.id,
+        instanceId: this.stateDir.instanceId,
+        batchMaxEvents: cfg.outbox.batch_max_events,
+        batchMaxBytes: cfg.outbox.batch_max_bytes,
+        maxInFlight: cfg.outbox.max_in_flight,
+      },
+      this.logger,
+    );
+    this.publisher.start();
+
+    if (cfg.rpc) {
+      this.rpc = new RpcServer({ host: cfg.rpc.listen.host, port: cfg.rpc.listen.port, insecure: cfg.rpc.insecure, tls: cfg.rpc.tls }, { getStatus: () => this.status() }, this.logger);
+      const port = await this.rpc.start();
+      this.rpcEndpoint = cfg.rpc.advertise ?? `${advertiseHost(cfg.rpc.listen.host)}:${port}`;
+    } else {
+      this.log.warn('no rpc section: the controller cannot reach this agent (add rpc: { listen, tls } to enable)');
+    }
+
+    const inventory = collectInventory({ hostId: cfg.host.id, tags: cfg.host.tags, rpcEndpoint: this.rpcEndpoint, rpcTls: !!cfg.rpc?.tls });
+    this.heartbeat = new Heartbeat({ outbox: this.outbox, inventory, intervalMs: cfg.heartbeat_interval, logger: this.logger });
+    await this.heartbeat.start();
+
+    // NATS may be down when the agent starts: events wait in the outbox until it connects.
+    void connectNats(cfg.nats, { name: `opsfleet-agent ${cfg.host.id}`, logger: this.logger })
+      .then((nc) => {
+        if (this.stopping) {
+          void nc.close();
+          return;
+        }
+        this.nc = nc;
+        this.natsConnected = true;
+        void (async () => {
+          for await (const s of nc.status()) {
+            if (s.type === 'disconnect') this.natsConnected = false;
+            else if (s.type === 'reconnect') this.natsConnected = true;
+          }
+        })();
+        this.publisher.attach(nc);
+      })
+      .catch((err: unknown) => this.log.error({ err }, 'nats connection failed; events stay in the outbox'));
+
+    this.st = 'running';
+    this.log.info(
+      { hostId: cfg.host.id, instanceId: this.stateDir.instanceId, version: VERSION, rpc: this.rpcEndpoint || null, outboxDepth: this.outbox.stats().depth },
+      'agent started',
+    );
+  }
+
+  status(): GetStatusResponse {
+    const ob = this.outbox.stats();
+    return {
+      hostId: this.cfg.host.id,
+      instanceId: this.stateDir.instanceId,
+      agentVersion: VERSION,
+      uptimeS: (Date.now() - this.startedAt) / 1000,
+      outboxDepth: ob.depth,
+      outboxEvicted: ob.evictedTotal,
+      lastSeq: ob.lastSeq,
+      natsConnected: this.natsConnected,
+      startedAtMs: this.startedAt,
+      components: [
+        { name: 'outbox', state: ob.depth > this.cfg.outbox.max_events * 0.9 ? 'degraded' : 'running', detail: `depth ${ob.depth}, evicted ${ob.evictedTotal}` },
+        { name: 'publisher', state: this.natsConnected && !this.publisher.lastError ? 'running' : 'degraded', detail: this.publisher.lastError ?? (this.natsConnected ? 'connected' : 'nats not connected') },
+        { name: 'heartbeat', state: this.heartbeat.state().state, detail: `${this.heartbeat.beats} beats` },
+        { name: 'rpc', state: this.rpc ? 'running' : 'stopped', detail: this.rpcEndpoint },
+      ],
+    };
+  }
+
+  /** Drains: stop producing, try to flush the outbox, drain NATS. Bounded by shutdown_grace. */
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
+    this.st = 'stopping';
+    const grace = this.cfg.shutdown_grace;
+    const deadline = Date.now() + grace;
+    const left = () => Math.max(0, deadline - Date.now());
+    await this.heartbeat?.stop();
+    if (this.rpc) await this.rpc.stop(Math.min(1000, left()));
+    if (this.nc && this.natsConnected) {
+      const flushed = await this.publisher.flush(Math.min(left() / 2, 3000));
+      if (!flushed) this.log.warn({ depth: this.outbox.stats().depth }, 'outbox not empty at stop; events stay on disk for the next start');
+    }
+    await this.publisher?.stop(Math.min(1000, left()));
+    if (this.nc) {
+      if (!(await within(this.nc.drain(), Math.min(2000, left())))) await this.nc.close();
+    }
+    this.outbox?.close();
+    this.st = 'stopped';
+  }
+
+  state(): ComponentStateName {
+    return this.st;
+  }
+}
+
+/** A wildcard listen address is not dialable: announce the first real address instead. */
+function advertiseHost(host: string): string {
+  if (host === '0.0.0.0' || host === '::' || host === '') {
+    const ip = ipAddresses()[0] ?? '127.0.0.1';
+    return ip.includes(':') ? `[${ip}]` : ip;
+  }
+  return host.includes(':') ? `[${host}]` : host;
+}

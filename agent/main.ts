@@ -1,0 +1,13 @@
+import { agentConfigSchema } from '../shared/config/agent.js';
+import { runDaemonCli } from '../shared/daemon-cli.js';
+import { Agent } from './agent.js';
+
+await runDaemonCli({
+  command: 'opsfleet-agent',
+  description: 'opsfleet agent: heartbeat, outbox to NATS JetStream, gRPC commands',
+  defaultConfig: '/etc/opsfleet/agent.yaml',
+  schema: agentConfigSchema,
+  create: (cfg, logger) => new Agent(cfg, logger),
+  level: (cfg) => cfg.log.level,
+  graceMs: (cfg) => cfg.shutdown_grace + 2000,
+});

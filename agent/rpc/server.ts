@@ -1,0 +1,85 @@
+import { readFileSync } from 'node:fs';
+import { Server, ServerCredentials, status as GrpcStatus, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
+import { AgentServiceService, type AgentServiceServer, type GetStatusRequest, type GetStatusResponse } from '../../shared/gen/opsfleet/v1/agent.js';
+import { OpsError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/logger.js';
+import { within } from '../../shared/lifecycle.js';
+
+export interface RpcServerOptions {
+  host: string;
+  port: number;
+  insecure: boolean;
+  tls?: { ca?: string | undefined; cert?: string | undefined; key?: string | undefined } | undefined;
+}
+
+export interface RpcHandlers {
+  getStatus(): GetStatusResponse;
+}
+
+function readPem(path: string, what: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new OpsError('OPS_ERR_RPC_TLS', `cannot read rpc.tls.${what} ${path}: ${(err as NodeJS.ErrnoException).code}`, { cause: err });
+  }
+}
+
+/** The agent's gRPC server (AgentService). With tls.ca set, clients must present a certificate (mTLS). */
+export class RpcServer {
+  readonly name = 'rpc';
+  private readonly server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
+  private boundPort = 0;
+  private readonly log: Logger;
+
+  constructor(
+    private readonly opts: RpcServerOptions,
+    private readonly handlers: RpcHandlers,
+    logger: Logger,
+  ) {
+    this.log = logger.child({ component: 'rpc' });
+    const impl: AgentServiceServer = {
+      getStatus: (_call: ServerUnaryCall<GetStatusRequest, GetStatusResponse>, cb: sendUnaryData<GetStatusResponse>) => {
+        try {
+          cb(null, this.handlers.getStatus());
+        } catch (err) {
+          this.log.error({ err }, 'GetStatus failed');
+          cb({ code: GrpcStatus.INTERNAL, details: (err as Error).message });
+        }
+      },
+    };
+    this.server.addService(AgentServiceService, impl);
+  }
+
+  private credentials(): ServerCredentials {
+    if (this.opts.tls?.cert && this.opts.tls.key) {
+      const ca = this.opts.tls.ca ? readPem(this.opts.tls.ca, 'ca') : null;
+      return ServerCredentials.createSsl(ca, [{ cert_chain: readPem(this.opts.tls.cert, 'cert'), private_key: readPem(this.opts.tls.key, 'key') }], ca !== null);
+    }
+    if (!this.opts.insecure) throw new OpsError('OPS_ERR_RPC_INSECURE', 'plaintext RPC listener refused without insecure: true');
+    return ServerCredentials.createInsecure();
+  }
+
+  /** Binds and serves; returns the bound port (useful with port 0). */
+  async start(): Promise<number> {
+    const creds = this.credentials();
+    const host = this.opts.host.includes(':') ? `[${this.opts.host}]` : this.opts.host;
+    this.boundPort = await new Promise<number>((resolve, reject) => {
+      this.server.bindAsync(`${host}:${this.opts.port}`, creds, (err, port) => {
+        if (err) reject(new OpsError('OPS_ERR_RPC_BIND', `cannot listen on ${host}:${this.opts.port}: ${err.message}`, { cause: err }));
+        else resolve(port);
+      });
+    });
+    this.log.info({ host: this.opts.host, port: this.boundPort, tls: !!this.opts.tls }, 'rpc listening');
+    return this.boundPort;
+  }
+
+  get port(): number {
+    return this.boundPort;
+  }
+
+  /** Graceful shutdown bounded by `graceMs`, then forced. */
+  async stop(graceMs = 2000): Promise<void> {
+    const graceful = new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
+    if (!(await within(graceful, graceMs))) this.server.forceShutdown();
+  }
+}

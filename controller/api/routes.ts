@@ -1,0 +1,62 @@
+import type { EventsRepo } from '../store/events-repo.js';
+import { toHostView, type HostsRepo } from '../store/hosts-repo.js';
+import type { AgentClients } from '../dispatch/agent-clients.js';
+import { HttpError, type HttpServer } from './http-server.js';
+import { VERSION } from '../../shared/version.js';
+
+export interface ApiDeps {
+  hosts: HostsRepo;
+  events: EventsRepo;
+  agents: AgentClients;
+  health: () => Record<string, unknown>;
+}
+
+function intParam(q: URLSearchParams, name: string, dflt: number, max: number): number {
+  const v = q.get(name);
+  if (v === null) return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new HttpError(400, 'OPS_ERR_BAD_REQUEST', `${name} must be a non-negative integer, got "${v}"`);
+  return Math.min(n, max);
+}
+
+/** The operators' JSON API (v1). */
+export function registerRoutes(http: HttpServer, d: ApiDeps): void {
+  http.route('GET', '/healthz', () => ({ status: 'ok', version: VERSION, ...d.health() }));
+
+  http.route('GET', '/api/v1/hosts', () => d.hosts.list().map(toHostView));
+
+  http.route('GET', '/api/v1/hosts/:id', ({ params }) => {
+    const h = d.hosts.get(params.id!);
+    if (!h) throw new HttpError(404, 'OPS_ERR_HOST_NOT_FOUND', `no host "${params.id}"`);
+    return toHostView(h);
+  });
+
+  http.route('GET', '/api/v1/hosts/:id/status', async ({ params }) => {
+    const h = d.hosts.get(params.id!);
+    if (!h) throw new HttpError(404, 'OPS_ERR_HOST_NOT_FOUND', `no host "${params.id}"`);
+    if (!h.rpc_endpoint) throw new HttpError(409, 'OPS_ERR_HOST_NO_RPC', `host "${h.id}" announces no RPC endpoint (its config has no rpc section)`);
+    const st = await d.agents.getStatus(h.rpc_endpoint, h.rpc_tls === 1);
+    return { host: h.id, rpcEndpoint: h.rpc_endpoint, ...st, startedAt: new Date(st.startedAtMs).toISOString() };
+  });
+
+  http.route('GET', '/api/v1/events', ({ query }) => {
+    const since = query.get('since');
+    return d.events
+      .query({
+        host: query.get('host') ?? undefined,
+        kind: query.get('kind') ?? undefined,
+        sinceMs: since === null ? undefined : intParam(query, 'since', 0, Number.MAX_SAFE_INTEGER),
+        limit: intParam(query, 'limit', 1000, 100_000),
+      })
+      .map((r) => ({
+        id: r.id,
+        hostId: r.host_id,
+        kind: r.kind,
+        instanceId: r.instance_id,
+        seq: r.seq,
+        ts: new Date(r.ts_ms).toISOString(),
+        received: new Date(r.received_ms).toISOString(),
+        payload: JSON.parse(r.payload) as unknown,
+      }));
+  });
+}

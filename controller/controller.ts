@@ -1,0 +1,138 @@
+import type { JetStreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type Database from 'better-sqlite3';
+import type { ControllerConfig } from '../shared/config/controller.js';
+import { within, type ComponentStateName } from '../shared/lifecycle.js';
+import type { Logger } from '../shared/logger.js';
+import { connectNats } from '../shared/nats/connect.js';
+import { ensureEventStream } from '../shared/nats/stream.js';
+import { VERSION } from '../shared/version.js';
+import { HttpServer } from './api/http-server.js';
+import { registerRoutes } from './api/routes.js';
+import { AgentClients } from './dispatch/agent-clients.js';
+import { Liveness } from './hosts/liveness.js';
+import { Ingest, type HostStatusChange } from './ingest/ingest.js';
+import { openDatabase } from './store/db.js';
+import { EventsRepo } from './store/events-repo.js';
+import { HostsRepo } from './store/hosts-repo.js';
+import { Pruner } from './store/pruner.js';
+
+/**
+ * The controller daemon. Start order: database → NATS + stream → ingest → liveness → pruner →
+ * HTTP API; stop is the reverse, ending with a NATS drain and the database close.
+ */
+export class Controller {
+  private st: ComponentStateName = 'new';
+  private db: Database.Database | undefined;
+  private nc: NatsConnection | undefined;
+  private natsConnected = false;
+  private ingest: Ingest | undefined;
+  private liveness: Liveness | undefined;
+  private pruner: Pruner | undefined;
+  private http: HttpServer | undefined;
+  private agents: AgentClients | undefined;
+  private stopping: Promise<void> | undefined;
+  private readonly log: Logger;
+  private readonly statusListeners = new Set<(c: HostStatusChange) => void>();
+  httpPort = 0;
+
+  constructor(
+    private readonly cfg: ControllerConfig,
+    private readonly logger: Logger,
+  ) {
+    this.log = logger.child({ component: 'controller' });
+  }
+
+  /** Later capabilities (alerting: HostOffline) subscribe to host status changes here. */
+  onHostStatus(fn: (c: HostStatusChange) => void): void {
+    this.statusListeners.add(fn);
+  }
+
+  private emitStatus = (c: HostStatusChange) => {
+    for (const fn of this.statusListeners) {
+      try {
+        fn(c);
+      } catch (err) {
+        this.log.error({ err }, 'host status listener failed');
+      }
+    }
+  };
+
+  async start(): Promise<void> {
+    this.st = 'starting';
+    const cfg = this.cfg;
+    this.db = openDatabase(cfg.data_dir);
+    const hosts = new HostsRepo(this.db);
+    const events = new EventsRepo(this.db);
+
+    this.nc = await connectNats(cfg.nats, { name: 'opsfleet-controller', logger: this.logger });
+    this.natsConnected = true;
+    void (async () => {
+      for await (const s of this.nc!.status()) {
+        if (s.type === 'disconnect') this.natsConnected = false;
+        else if (s.type === 'reconnect') this.natsConnected = true;
+      }
+    })();
+    const jsm: JetStreamManager = await ensureEventStream(this.nc, {
+      name: cfg.stream.name,
+      maxAgeMs: cfg.stream.max_age,
+      maxBytes: cfg.stream.max_bytes,
+      duplicateWindowMs: cfg.stream.duplicate_window,
+      replicas: cfg.stream.replicas,
+    });
+
+    this.ingest = new Ingest({
+      nc: this.nc,
+      jsm,
+      db: this.db,
+      hosts,
+      events,
+      stream: cfg.stream.name,
+      durable: cfg.stream.consumer,
+      maxBatch: cfg.ingest.max_batch,
+      logger: this.logger,
+      onHostStatus: this.emitStatus,
+    });
+    await this.ingest.start();
+
+    this.liveness = new Liveness({ db: this.db, hosts, events, offlineAfterMs: cfg.offline_after, logger: this.logger, onHostStatus: this.emitStatus });
+    await this.liveness.start();
+
+    this.pruner = new Pruner({ events, retentionMs: cfg.retention.events, intervalMs: cfg.retention.prune_interval, logger: this.logger });
+    await this.pruner.start();
+
+    this.agents = new AgentClients({ tls: cfg.rpc_client.tls, timeoutMs: cfg.rpc_client.timeout });
+    this.http = new HttpServer(this.logger);
+    registerRoutes(this.http, {
+      hosts,
+      events,
+      agents: this.agents,
+      health: () => ({ nats: this.natsConnected ? 'connected' : 'disconnected', ingest: this.ingest?.stats, counters: events.counters() }),
+    });
+    const addr = await this.http.listen(cfg.http.listen.host, cfg.http.listen.port);
+    this.httpPort = addr.port;
+    this.st = 'running';
+    this.log.info({ version: VERSION, http: `${addr.address}:${addr.port}`, dataDir: cfg.data_dir, stream: cfg.stream.name }, 'controller started');
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
+    this.st = 'stopping';
+    await this.http?.close(1000);
+    await this.liveness?.stop();
+    if (this.ingest) await within(this.ingest.stop(), 3000);
+    await this.pruner?.stop();
+    this.agents?.close();
+    if (this.nc && !(await within(this.nc.drain(), 2000))) await this.nc.close();
+    this.db?.close();
+    this.st = 'stopped';
+  }
+
+  state(): ComponentStateName {
+    return this.st;
+  }
+}

@@ -1,0 +1,65 @@
+import { readFileSync } from 'node:fs';
+import { credentials, Metadata, status as GrpcStatus, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
+import { AgentServiceClient, type GetStatusResponse } from '../../shared/gen/opsfleet/v1/agent.js';
+import { OpsError } from '../../shared/errors.js';
+
+export interface AgentClientOptions {
+  tls?: { ca?: string | undefined; cert?: string | undefined; key?: string | undefined; server_name?: string | undefined } | undefined;
+  timeoutMs: number;
+}
+
+/** gRPC failures as typed errors; retryable when the agent may simply be restarting. */
+export function rpcError(endpoint: string, err: ServiceError): OpsError {
+  const unavailable = err.code === GrpcStatus.UNAVAILABLE || err.code === GrpcStatus.DEADLINE_EXCEEDED;
+  const code = unavailable ? 'OPS_ERR_RPC_UNAVAILABLE' : err.code === GrpcStatus.UNAUTHENTICATED ? 'OPS_ERR_RPC_AUTH' : 'OPS_ERR_RPC_FAILED';
+  return new OpsError(code, `agent at ${endpoint}: ${err.details || err.message}`, { cause: err, retryable: unavailable });
+}
+
+/** One channel per agent endpoint, reused across calls; closed on stop. */
+export class AgentClients {
+  private readonly clients = new Map<string, AgentServiceClient>();
+  private tlsCreds: ChannelCredentials | undefined;
+
+  constructor(private readonly opts: AgentClientOptions) {}
+
+  private creds(tls: boolean): ChannelCredentials {
+    if (!tls) return credentials.createInsecure();
+    if (!this.tlsCreds) {
+      const t = this.opts.tls;
+      const read = (p: string | undefined) => (p ? readFileSync(p) : null);
+      try {
+        this.tlsCreds = credentials.createSsl(read(t?.ca), read(t?.key), read(t?.cert));
+      } catch (err) {
+        throw new OpsError('OPS_ERR_RPC_TLS', `cannot load rpc_client.tls files: ${(err as Error).message}`, { cause: err });
+      }
+    }
+    return this.tlsCreds;
+  }
+
+  client(endpoint: string, tls: boolean): AgentServiceClient {
+    const key = `${tls ? 'tls' : 'plain'}|${endpoint}`;
+    let c = this.clients.get(key);
+    if (!c) {
+      const options: Record<string, string | number> = { 'grpc.keepalive_time_ms': 60_000 };
+      if (tls && this.opts.tls?.server_name) options['grpc.ssl_target_name_override'] = this.opts.tls.server_name;
+      c = new AgentServiceClient(endpoint, this.creds(tls), options);
+      this.clients.set(key, c);
+    }
+    return c;
+  }
+
+  getStatus(endpoint: string, tls: boolean, timeoutMs = this.opts.timeoutMs): Promise<GetStatusResponse> {
+    const c = this.client(endpoint, tls);
+    return new Promise((resolve, reject) => {
+      c.getStatus({}, new Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => {
+        if (err) reject(rpcError(endpoint, err));
+        else resolve(res);
+      });
+    });
+  }
+
+  close(): void {
+    for (const c of this.clients.values()) c.close();
+    this.clients.clear();
+  }
+}

@@ -1,0 +1,13 @@
+import { controllerConfigSchema } from '../shared/config/controller.js';
+import { runDaemonCli } from '../shared/daemon-cli.js';
+import { Controller } from './controller.js';
+
+await runDaemonCli({
+  command: 'opsfleet-controller',
+  description: 'opsfleet controller: ingest events from NATS JetStream into SQLite, track hosts, serve the API',
+  defaultConfig: '/etc/opsfleet/controller.yaml',
+  schema: controllerConfigSchema,
+  create: (cfg, logger) => new Controller(cfg, logger),
+  level: (cfg) => cfg.log.level,
+  graceMs: (cfg) => cfg.shutdown_grace,
+});

@@ -1,0 +1,76 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { OpsError } from '../../shared/errors.js';
+
+/**
+ * Ordered schema migrations; the index+1 is the user_version. Append only: a released
+ * migration is never edited, so every database converges to the same schema.
+ */
+const MIGRATIONS: string[] = [
+  `CREATE TABLE hosts (
+     id TEXT PRIMARY KEY,
+     hostname TEXT NOT NULL DEFAULT '',
+     status TEXT NOT NULL,
+     status_since_ms INTEGER NOT NULL,
+     first_seen_ms INTEGER NOT NULL,
+     last_seen_ms INTEGER NOT NULL,
+     last_hb_ts_ms INTEGER NOT NULL DEFAULT 0,
+     tags TEXT NOT NULL DEFAULT '{}',
+     agent_version TEXT NOT NULL DEFAULT '',
+     rpc_endpoint TEXT NOT NULL DEFAULT '',
+     rpc_tls INTEGER NOT NULL DEFAULT 0,
+     instance_id TEXT NOT NULL DEFAULT '',
+     last_hb_seq INTEGER NOT NULL DEFAULT 0,
+     hb_interval_ms INTEGER NOT NULL DEFAULT 0,
+     inventory TEXT NOT NULL DEFAULT '{}'
+   );
+   CREATE TABLE events (
+     id TEXT PRIMARY KEY,
+     host_id TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     instance_id TEXT NOT NULL DEFAULT '',
+     seq INTEGER NOT NULL DEFAULT 0,
+     ts_ms INTEGER NOT NULL,
+     received_ms INTEGER NOT NULL,
+     payload TEXT NOT NULL
+   );
+   CREATE INDEX events_host_kind ON events (host_id, kind, ts_ms);
+   CREATE INDEX events_received ON events (received_ms);
+   CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+   CREATE TABLE rejected_messages (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     received_ms INTEGER NOT NULL,
+     subject TEXT NOT NULL,
+     stream_seq INTEGER NOT NULL,
+     reason TEXT NOT NULL,
+     size INTEGER NOT NULL
+   );`,
+];
+
+/** Opens the controller database (WAL) in data_dir and applies pending migrations. */
+export function openDatabase(dataDir: string, file = 'controller.db'): Database.Database {
+  let db: Database.Database;
+  try {
+    mkdirSync(dataDir, { recursive: true, mode: 0o750 });
+    db = new Database(join(dataDir, file));
+  } catch (err) {
+    throw new OpsError('OPS_ERR_STORE_OPEN', `cannot open database in data_dir ${dataDir}: ${(err as Error).message}`, { cause: err });
+  }
+  db.pragma('journal_mode = WAL');
+  // NORMAL in WAL: a committed transaction survives a killed process; only a power loss can
+  // take the last ones, and those events are still in JetStream (acked after commit).
+  db.pragma('synchronous = NORMAL');
+  db.pragma('busy_timeout = 5000');
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version > MIGRATIONS.length) {
+    throw new OpsError('OPS_ERR_STORE_VERSION', `database schema version ${version} is newer than this controller knows (${MIGRATIONS.length}); upgrade the controller`);
+  }
+  for (let v = version; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]!);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+  return db;
+}

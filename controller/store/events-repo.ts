@@ -1,0 +1,87 @@
+import type Database from 'better-sqlite3';
+
+export interface EventRow {
+  id: string;
+  host_id: string;
+  kind: string;
+  instance_id: string;
+  seq: number;
+  ts_ms: number;
+  received_ms: number;
+  payload: string;
+}
+
+export interface EventQuery {
+  host?: string | undefined;
+  kind?: string | undefined;
+  /** Only events received after this controller time (ms). */
+  sinceMs?: number | undefined;
+  limit: number;
+}
+
+/** Raw events (unique on the event id) plus the controller's own counters. */
+export class EventsRepo {
+  private readonly stmts;
+  private controllerSeq = 0;
+
+  constructor(private readonly db: Database.Database) {
+    this.stmts = {
+      insert: db.prepare('INSERT OR IGNORE INTO events (id, host_id, kind, instance_id, seq, ts_ms, received_ms, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
+      pruneChunk: db.prepare('DELETE FROM events WHERE rowid IN (SELECT rowid FROM events WHERE received_ms < ? LIMIT ?)'),
+      addCounter: db.prepare('INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value'),
+      counters: db.prepare<[], { name: string; value: number }>('SELECT name, value FROM counters'),
+      reject: db.prepare('INSERT INTO rejected_messages (received_ms, subject, stream_seq, reason, size) VALUES (?, ?, ?, ?, ?)'),
+      rejectedTrim: db.prepare('DELETE FROM rejected_messages WHERE id <= (SELECT max(id) FROM rejected_messages) - 1000'),
+    };
+  }
+
+  /** Inserts one event; false when an event with this id is already stored (a duplicate). */
+  insert(e: Omit<EventRow, 'payload'> & { payload: string }): boolean {
+    return this.stmts.insert.run(e.id, e.host_id, e.kind, e.instance_id, e.seq, e.ts_ms, e.received_ms, e.payload).changes === 1;
+  }
+
+  /** Records an event the controller itself observed (host went offline, came back...). */
+  insertControllerEvent(hostId: string, kind: string, nowMs: number, payload: unknown): string {
+    this.controllerSeq++;
+    const id = `controller:${kind}:${hostId}:${nowMs}:${this.controllerSeq}`;
+    this.insert({ id, host_id: hostId, kind, instance_id: 'controller', seq: 0, ts_ms: nowMs, received_ms: nowMs, payload: JSON.stringify(payload) });
+    return id;
+  }
+
+  query(q: EventQuery): EventRow[] {
+    const where: string[] = [];
+    const args: Array<string | number> = [];
+    if (q.host) {
+      where.push('host_id = ?');
+      args.push(q.host);
+    }
+    if (q.kind) {
+      where.push('kind = ?');
+      args.push(q.kind);
+    }
+    if (q.sinceMs !== undefined) {
+      where.push('received_ms > ?');
+      args.push(q.sinceMs);
+    }
+    const sql = `SELECT * FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ts_ms, seq LIMIT ?`;
+    return this.db.prepare<Array<string | number>, EventRow>(sql).all(...args, q.limit);
+  }
+
+  /** Deletes up to `chunk` events received before `beforeMs`; returns how many went. */
+  pruneChunk(beforeMs: number, chunk: number): number {
+    return this.stmts.pruneChunk.run(beforeMs, chunk).changes;
+  }
+
+  addCounter(name: string, delta: number): void {
+    this.stmts.addCounter.run(name, delta);
+  }
+
+  counters(): Record<string, number> {
+    return Object.fromEntries(this.stmts.counters.all().map((r) => [r.name, r.value]));
+  }
+
+  recordRejected(nowMs: number, subject: string, streamSeq: number, reason: string, size: number): void {
+    this.stmts.reject.run(nowMs, subject, streamSeq, reason, size);
+    this.stmts.rejectedTrim.run();
+  }
+}

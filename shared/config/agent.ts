@@ -1,0 +1,64 @@
+import { hostname } from 'node:os';
+import { z } from 'zod';
+import { byteSize, duration, listenAddress, logSchema, natsSchema, tlsFiles } from './common.js';
+
+const hostSchema = z
+  .object({
+    id: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/, 'host id: letters, digits, "_" and "-" (it is a NATS subject token: no dots, spaces or wildcards), at most 63 characters')
+      .optional(),
+    tags: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'tag names: letters, digits, "_", "-", "."'), z.union([z.string(), z.number(), z.boolean()]).transform(String)).prefault({}),
+  })
+  .strict();
+
+const rpcSchema = z
+  .object({
+    listen: listenAddress.prefault('127.0.0.1:7443'),
+    /** Address the controller should dial, when `listen` is a wildcard or behind NAT. */
+    advertise: z.string().optional(),
+    /** Plaintext gRPC is refused unless this is written. */
+    insecure: z.boolean().prefault(false),
+    tls: tlsFiles.optional(),
+  })
+  .strict()
+  .superRefine((rpc, ctx) => {
+    if (rpc.tls && (!rpc.tls.cert || !rpc.tls.key)) {
+      ctx.addIssue({ code: 'custom', path: ['tls'], message: 'tls needs cert and key (and ca to require client certificates)' });
+    }
+    if (!rpc.tls && !rpc.insecure) {
+      ctx.addIssue({ code: 'custom', path: ['listen'], message: 'plaintext RPC listener refused: configure tls { ca, cert, key } or write insecure: true' });
+    }
+  });
+
+const outboxSchema = z
+  .object({
+    /** Bound on stored events; past it the oldest are evicted and counted. */
+    max_events: z.number().int().min(100).prefault(1_000_000),
+    max_bytes: byteSize().prefault('512MiB'),
+    /** Events per JetStream message (one batch, one Nats-Msg-Id). */
+    batch_max_events: z.number().int().min(1).max(10_000).prefault(500),
+    batch_max_bytes: byteSize().prefault('512KiB'),
+    /** Batches published and awaiting their ack at once. */
+    max_in_flight: z.number().int().min(1).max(1024).prefault(16),
+  })
+  .strict();
+
+/** Agent config: every section has safe defaults; only `nats.servers` is required. */
+export const agentConfigSchema = z
+  .object({
+    host: hostSchema.prefault({}),
+    nats: natsSchema,
+    state_dir: z.string().min(1).prefault('/var/lib/opsfleet'),
+    /** Absent: no RPC server (the agent still reports). Present: plaintext needs insecure: true. */
+    rpc: rpcSchema.optional(),
+    heartbeat_interval: duration({ min: 100 }).prefault('10s'),
+    outbox: outboxSchema.prefault({}),
+    log: logSchema.prefault({}),
+    /** Bound on a clean stop (SIGTERM) before the process exits anyway. */
+    shutdown_grace: duration().prefault('8s'),
+  })
+  .strict()
+  .transform((c) => ({ ...c, host: { ...c.host, id: c.host.id ?? hostname().split('.')[0]! } }));
+
+export type AgentConfig = z.output<typeof agentConfigSchema>;

@@ -1,0 +1,52 @@
+import { z } from 'zod';
+import { byteSize, duration, listenAddress, logSchema, natsSchema, tlsFiles } from './common.js';
+
+const streamSchema = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9_-]+$/).prefault('OPSFLEET_EVENTS'),
+    max_age: duration().prefault('7d'),
+    max_bytes: byteSize().prefault('1GiB'),
+    /** JetStream drops a message whose Nats-Msg-Id it saw within this window. */
+    duplicate_window: duration().prefault('10m'),
+    replicas: z.number().int().min(1).max(5).prefault(1),
+    consumer: z.string().regex(/^[A-Za-z0-9_-]+$/).prefault('opsfleet-controller'),
+  })
+  .strict();
+
+/** Controller config: every section has safe defaults; only `nats.servers` is required. */
+export const controllerConfigSchema = z
+  .object({
+    nats: natsSchema,
+    data_dir: z.string().min(1).prefault('/var/lib/opsfleet-controller'),
+    http: z.object({ listen: listenAddress.prefault('127.0.0.1:8080') }).strict().prefault({}),
+    /** Absent: 3 x each agent's own heartbeat interval. */
+    offline_after: duration({ min: 100 }).optional(),
+    retention: z
+      .object({
+        events: duration().prefault('7d'),
+        prune_interval: duration({ min: 1000 }).prefault('10m'),
+      })
+      .strict()
+      .prefault({}),
+    stream: streamSchema.prefault({}),
+    /** How the controller dials agents' gRPC endpoints. */
+    rpc_client: z
+      .object({
+        tls: tlsFiles.optional(),
+        timeout: duration().prefault('5s'),
+      })
+      .strict()
+      .prefault({}),
+    ingest: z
+      .object({
+        /** JetStream messages per SQLite transaction at most. */
+        max_batch: z.number().int().min(1).max(10_000).prefault(256),
+      })
+      .strict()
+      .prefault({}),
+    log: logSchema.prefault({}),
+    shutdown_grace: duration().prefault('8s'),
+  })
+  .strict();
+
+export type ControllerConfig = z.output<typeof controllerConfigSchema>;

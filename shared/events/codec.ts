@@ -1,0 +1,32 @@
+import { BinaryWriter } from '@bufbuild/protobuf/wire';
+import { Event, EventBatch } from '../gen/opsfleet/v1/events.js';
+import { OpsError } from '../errors.js';
+
+export { Event, EventBatch };
+
+/**
+ * Builds an encoded EventBatch from already-encoded Events without decoding them again: a
+ * batch is just field 1 (length-delimited) repeated, so the outbox's stored bytes go out as is.
+ */
+export function encodeBatchFromEncoded(events: readonly Uint8Array[]): Uint8Array {
+  const w = new BinaryWriter();
+  for (const e of events) w.uint32((1 << 3) | 2).bytes(e);
+  return w.finish();
+}
+
+/** Decodes a JetStream message body; throws OPS_ERR_EVENT_MALFORMED with the reason. */
+export function decodeBatch(data: Uint8Array): Event[] {
+  let batch: EventBatch;
+  try {
+    batch = EventBatch.decode(data);
+  } catch (err) {
+    throw new OpsError('OPS_ERR_EVENT_MALFORMED', `not an EventBatch: ${(err as Error).message}`, { cause: err });
+  }
+  if (batch.events.length === 0) throw new OpsError('OPS_ERR_EVENT_MALFORMED', 'empty EventBatch');
+  for (const [i, e] of batch.events.entries()) {
+    if (!e.id || !e.hostId || !e.kind || !e.instanceId || e.seq <= 0) {
+      throw new OpsError('OPS_ERR_EVENT_MALFORMED', `event ${i} lacks id, host_id, instance_id, kind or seq`);
+    }
+  }
+  return batch.events;
+}

@@ -1,0 +1,60 @@
+import { readFileSync } from 'node:fs';
+import { connect, credsAuthenticator, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
+import type { NatsConfig } from '../config/common.js';
+import { OpsError } from '../errors.js';
+import type { Logger } from '../logger.js';
+
+/**
+ * Connects to NATS with the configured credentials. Retries the first connection too
+ * (`waitOnFirstConnect`), so a daemon started before its broker keeps trying instead of exiting,
+ * and reconnects forever afterwards.
+ */
+export async function connectNats(cfg: NatsConfig, opts: { name: string; logger: Logger; waitOnFirstConnect?: boolean }): Promise<NatsConnection> {
+  const options: NodeConnectionOptions = {
+    servers: cfg.servers.map((s) => s.replace(/^nats:\/\//, '').replace(/^tls:\/\//, '')),
+    name: cfg.name ?? opts.name,
+    timeout: cfg.connect_timeout,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 1000,
+    reconnectJitter: 250,
+    pingInterval: 10_000,
+    waitOnFirstConnect: opts.waitOnFirstConnect ?? true,
+  };
+  if (cfg.user !== undefined) {
+    options.user = cfg.user;
+    options.pass = cfg.password;
+  }
+  if (cfg.token !== undefined) options.token = cfg.token;
+  if (cfg.creds_file !== undefined) {
+    let creds: Uint8Array;
+    try {
+      creds = readFileSync(cfg.creds_file);
+    } catch (err) {
+      throw new OpsError('OPS_ERR_NATS_CREDS', `cannot read nats.creds_file ${cfg.creds_file}`, { cause: err });
+    }
+    options.authenticator = credsAuthenticator(creds);
+  }
+  if (cfg.tls || cfg.servers.some((s) => s.startsWith('tls://'))) {
+    options.tls = {
+      ...(cfg.tls?.ca ? { caFile: cfg.tls.ca } : {}),
+      ...(cfg.tls?.cert ? { certFile: cfg.tls.cert } : {}),
+      ...(cfg.tls?.key ? { keyFile: cfg.tls.key } : {}),
+    };
+  }
+  let nc: NatsConnection;
+  try {
+    nc = await connect(options);
+  } catch (err) {
+    throw new OpsError('OPS_ERR_NATS_CONNECT', `cannot connect to NATS ${cfg.servers.join(', ')}: ${(err as Error).message}`, { cause: err, retryable: true });
+  }
+  const log = opts.logger.child({ component: 'nats' });
+  log.info({ server: nc.getServer() }, 'nats connected');
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === 'disconnect') log.warn({ server: s.server }, 'nats disconnected');
+      else if (s.type === 'reconnect') log.info({ server: s.server }, 'nats reconnected');
+      else if (s.type === 'error') log.warn({ err: s.error }, 'nats error');
+    }
+  })().catch((err: unknown) => log.error({ err }, 'nats status loop failed'));
+  return nc;
+}
