@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Sets up a fresh machine and runs the whole test suite. Used by .ci/run.
+#   - installs Debian packages the tests need (nats-server) when missing and apt-get is usable
+#   - installs npm dependencies from the lock file
+#   - checks the generated protobuf code is in sync with proto/, type-checks, runs every test
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+if ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ]; then need_apt+=(nats-server); fi
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "test.sh: installing ${need_apt[*]} with apt-get"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  else
+    echo "test.sh: missing ${need_apt[*]}; install it (Debian/Ubuntu: sudo apt-get install ${need_apt[*]})" >&2
+    exit 1
+  fi
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "test.sh: npm ci"
+  npm ci --no-audit --no-fund
+fi
+
+echo "test.sh: proto check"
+bash scripts/gen-proto.sh --check
+echo "test.sh: type check"
+node_modules/.bin/tsc --noEmit -p .
+echo "test.sh: tests"
+node scripts/run-tests.mjs "$@"

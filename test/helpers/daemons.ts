@@ -1,0 +1,100 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { Child, REPO_ROOT } from './process.js';
+
+const BIN = (name: string) => join(REPO_ROOT, 'bin', `${name}.js`);
+
+function writeConfig(dir: string, name: string, yaml: string): string {
+  const file = join(dir, name);
+  writeFileSync(file, yaml);
+  return file;
+}
+
+/** A running controller child process and what it reported at start. */
+export interface ControllerProc {
+  child: Child;
+  url: string;
+  configFile: string;
+}
+
+/** Starts the real controller (child process) and waits for its HTTP API. */
+export async function startController(o: { natsUrl: string; dir: string; offlineAfter?: string; extraYaml?: string; configName?: string }): Promise<ControllerProc> {
+  const yaml = [
+    `nats: { servers: ["${o.natsUrl}"] }`,
+    `data_dir: ${join(o.dir, 'controller-data')}`,
+    'http: { listen: "127.0.0.1:0" }',
+    o.offlineAfter ? `offline_after: ${o.offlineAfter}` : '',
+    'log: { level: debug }',
+    o.extraYaml ?? '',
+  ].join('\n');
+  const configFile = writeConfig(o.dir, o.configName ?? 'controller.yaml', yaml);
+  const child = new Child(process.execPath, [BIN('opsfleet-controller'), '--config', configFile]);
+  const line = await child.waitForLog((l) => l.msg === 'http api listening', 20_000, 'controller http api');
+  return { child, url: `http://127.0.0.1:${String(line.port)}`, configFile };
+}
+
+export interface AgentProc {
+  child: Child;
+  id: string;
+  configFile: string;
+}
+
+/** Starts the real agent (child process) and waits until it reports started. */
+export async function startAgent(o: {
+  natsUrl: string;
+  dir: string;
+  id: string;
+  tags?: Record<string, string>;
+  heartbeat?: string;
+  stateDir?: string;
+  rpc?: boolean;
+  extraYaml?: string;
+}): Promise<AgentProc> {
+  const tags = Object.entries(o.tags ?? {}).map(([k, v]) => `${k}: ${v}`).join(', ');
+  const yaml = [
+    `host: { id: ${o.id}, tags: { ${tags} } }`,
+    `nats: { servers: ["${o.natsUrl}"] }`,
+    `state_dir: ${o.stateDir ?? join(o.dir, `agent-${o.id}`)}`,
+    o.rpc === false ? '' : 'rpc: { listen: "127.0.0.1:0", insecure: true }',
+    `heartbeat_interval: ${o.heartbeat ?? '500ms'}`,
+    'log: { level: debug }',
+    o.extraYaml ?? '',
+  ].join('\n');
+  const configFile = writeConfig(o.dir, `agent-${o.id}.yaml`, yaml);
+  const child = new Child(process.execPath, [BIN('opsfleet-agent'), '--config', configFile]);
+  await child.waitForLog((l) => l.msg === 'agent started', 20_000, `agent ${o.id} started`);
+  return { child, id: o.id, configFile };
+}
+
+export interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs one of the project's commands to completion. */
+export function runCommand(name: 'opsctl' | 'opsfleet-agent' | 'opsfleet-controller', args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 30_000): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [BIN(name), ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    p.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const t = setTimeout(() => {
+      p.kill('SIGKILL');
+      reject(new Error(`${name} ${args.join(' ')} timed out\n${stdout}\n${stderr}`));
+    }, timeoutMs);
+    p.once('exit', (code) => {
+      clearTimeout(t);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** GET a controller API path and parse JSON. */
+export async function api<T>(url: string, path: string): Promise<T> {
+  const res = await fetch(`${url}${path}`);
+  if (!res.ok) throw new Error(`${path}: HTTP ${res.status} ${await res.text()}`);
+  return (await res.json()) as T;
+}
