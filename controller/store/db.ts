@@ -46,6 +46,58 @@ const MIGRATIONS: string[] = [
      reason TEXT NOT NULL,
      size INTEGER NOT NULL
    );`,
+  // alerting (controller/alerts): alert state by fingerprint, silences, per-group notification
+  // state (what each receiver was last told) and the log of every notification attempt.
+  `CREATE TABLE alerts (
+     fingerprint TEXT PRIMARY KEY,
+     alertname TEXT NOT NULL,
+     host TEXT NOT NULL DEFAULT '',
+     labels TEXT NOT NULL,
+     annotations TEXT NOT NULL DEFAULT '{}',
+     state TEXT NOT NULL,
+     starts_at_ms INTEGER NOT NULL,
+     ends_at_ms INTEGER NOT NULL DEFAULT 0,
+     updated_ms INTEGER NOT NULL,
+     expires_ms INTEGER,
+     source TEXT NOT NULL,
+     count INTEGER NOT NULL DEFAULT 1
+   );
+   CREATE INDEX alerts_state_expires ON alerts (state, expires_ms);
+   CREATE TABLE silences (
+     id TEXT PRIMARY KEY,
+     matchers TEXT NOT NULL,
+     starts_at_ms INTEGER NOT NULL,
+     ends_at_ms INTEGER NOT NULL,
+     created_by TEXT NOT NULL DEFAULT '',
+     comment TEXT NOT NULL DEFAULT '',
+     created_ms INTEGER NOT NULL,
+     removed_ms INTEGER
+   );
+   CREATE TABLE notify_state (
+     group_key TEXT NOT NULL,
+     receiver TEXT NOT NULL,
+     firing TEXT NOT NULL,
+     resolved TEXT NOT NULL,
+     ts_ms INTEGER NOT NULL,
+     PRIMARY KEY (group_key, receiver)
+   );
+   CREATE TABLE notifications (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     ts_ms INTEGER NOT NULL,
+     receiver TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     group_keys TEXT NOT NULL,
+     status TEXT NOT NULL,
+     alerts INTEGER NOT NULL,
+     merged INTEGER NOT NULL,
+     attempt INTEGER NOT NULL,
+     outcome TEXT NOT NULL,
+     code TEXT NOT NULL DEFAULT '',
+     detail TEXT NOT NULL DEFAULT '',
+     bytes INTEGER NOT NULL DEFAULT 0,
+     duration_ms INTEGER NOT NULL DEFAULT 0
+   );
+   CREATE INDEX notifications_receiver ON notifications (receiver, ts_ms);`,
 ];
 
 /** Opens the controller database (WAL) in data_dir and applies pending migrations. */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { alertingSchema } from './alerting.js';
 import { byteSize, duration, listenAddress, logSchema, natsSchema, tlsFiles } from './common.js';
 
 const streamSchema = z
@@ -44,6 +45,7 @@ export const controllerConfigSchema = z
       })
       .strict()
       .prefault({}),
+    alerting: alertingSchema.prefault({}),
     log: logSchema.prefault({}),
     shutdown_grace: duration().prefault('8s'),
   })

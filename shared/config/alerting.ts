@@ -1,0 +1,193 @@
+import { z } from 'zod';
+import { duration } from '../duration.js';
+
+/** Label names as Prometheus/Alertmanager allow them. */
+const LABEL_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const labelName = z.string().regex(LABEL_NAME, 'expected a label name like "host" or "alert_name"');
+
+/** A regex label value; compiled here so a bad pattern is a config error with its position. */
+const regexValue = z.string().superRefine((s, ctx) => {
+  try {
+    new RegExp(`^(?:${s})$`);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: `invalid regular expression "${s}": ${(err as Error).message.replace(/^Invalid regular expression: /, '')}` });
+  }
+});
+
+const rateLimit = (count: number, per: string) =>
+  z
+    .object({
+      /** Messages allowed per window; beyond it pending notifications merge into one digest. */
+      count: z.number().int().min(1).max(10_000).prefault(count),
+      per: duration({ min: 1 }).prefault(per),
+    })
+    .strict()
+    .prefault({});
+
+/** Overrides of the channel's default message; placeholders like {{alertname}}, {{labels.x}}. */
+const templateSchema = z
+  .object({
+    title: z.string().min(1).optional(),
+    alert: z.string().min(1).optional(),
+  })
+  .strict();
+
+const common = {
+  name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'expected a name of letters, digits, "_", "." or "-"'),
+  timeout: duration({ min: 1 }).prefault('10s'),
+  send_resolved: z.boolean().prefault(true),
+  template: templateSchema.optional(),
+};
+
+const httpUrl = z.string().regex(/^https?:\/\/.+/, 'expected an http(s) URL');
+
+const dingtalkSchema = z
+  .object({
+    ...common,
+    type: z.literal('dingtalk'),
+    webhook: httpUrl,
+    /** The robot's "加签" secret (SEC…); requests are signed when set. */
+    secret: z.string().min(1).optional(),
+    at_mobiles: z.array(z.string()).prefault([]),
+    at_all: z.boolean().prefault(false),
+    /** DingTalk allows 20/min per robot; exceeding it bans the robot for 10 minutes. */
+    rate_limit: rateLimit(18, '1m'),
+    max_bytes: z.number().int().min(256).max(20_000).prefault(20_000),
+    /** How long the robot is left alone after errcode 130101 (DingTalk's ban lasts 10 minutes). */
+    ban_pause: duration().prefault('10m'),
+  })
+  .strict();
+
+const wecomSchema = z
+  .object({
+    ...common,
+    type: z.literal('wecom'),
+    webhook: httpUrl,
+    msgtype: z.enum(['markdown', 'text']).prefault('markdown'),
+    mentioned_mobile_list: z.array(z.string()).prefault([]),
+    rate_limit: rateLimit(18, '1m'),
+    /** WeCom: markdown 4096 bytes, text 2048 bytes; the smaller of this and the channel's limit applies. */
+    max_bytes: z.number().int().min(256).max(4096).prefault(4096),
+    /** Pause after WeCom's frequency-limit answer (errcode 45009). */
+    ban_pause: duration().prefault('1m'),
+  })
+  .strict();
+
+const emailSchema = z
+  .object({
+    ...common,
+    type: z.literal('email'),
+    smtp: z
+      .object({
+        host: z.string().min(1),
+        port: z.number().int().min(1).max(65535).prefault(465),
+        /** true: TLS from the first byte (465); false: STARTTLS when offered (587/25). */
+        secure: z.boolean().prefault(true),
+        user: z.string().optional(),
+        pass: z.string().optional(),
+        /** Set false only for test servers with self-signed certificates. */
+        tls_reject_unauthorized: z.boolean().prefault(true),
+      })
+      .strict()
+      .refine((s) => (s.user === undefined) === (s.pass === undefined), { message: 'user and pass go together', path: ['user'] }),
+    from: z.string().min(3),
+    to: z.array(z.string().min(3)).min(1, 'at least one recipient is required'),
+    rate_limit: rateLimit(30, '1m'),
+    max_bytes: z.number().int().min(256).prefault(200_000),
+  })
+  .strict();
+
+const webhookSchema = z
+  .object({
+    ...common,
+    type: z.literal('webhook'),
+    url: httpUrl,
+    /** When set, requests carry X-Opsfleet-Signature (HMAC-SHA256 of timestamp + "." + body). */
+    hmac_secret: z.string().min(1).optional(),
+    headers: z.record(z.string(), z.string()).prefault({}),
+    rate_limit: rateLimit(60, '1m'),
+    max_bytes: z.number().int().min(256).prefault(1_000_000),
+  })
+  .strict();
+
+export const receiverSchema = z.discriminatedUnion('type', [dingtalkSchema, wecomSchema, emailSchema, webhookSchema]);
+export type ReceiverConfig = z.output<typeof receiverSchema>;
+export type DingtalkConfig = z.output<typeof dingtalkSchema>;
+export type WecomConfig = z.output<typeof wecomSchema>;
+export type EmailConfig = z.output<typeof emailSchema>;
+export type WebhookConfig = z.output<typeof webhookSchema>;
+
+const routeSchema = z
+  .object({
+    /** Every label must equal; absent (with match_re) = catch-all. */
+    match: z.record(labelName, z.string()).prefault({}),
+    match_re: z.record(labelName, regexValue).prefault({}),
+    receivers: z.array(z.string()).min(1, 'a route needs at least one receiver'),
+    /** Keep evaluating later routes after this one matched. */
+    continue: z.boolean().prefault(false),
+    group_by: z.array(labelName).optional(),
+    group_wait: duration().optional(),
+    group_interval: duration({ min: 1 }).optional(),
+    repeat_interval: duration({ min: 1 }).optional(),
+  })
+  .strict();
+export type RouteConfig = z.output<typeof routeSchema>;
+
+const inhibitSchema = z
+  .object({
+    source: z.record(labelName, z.string()).prefault({}),
+    source_re: z.record(labelName, regexValue).prefault({}),
+    target: z.record(labelName, z.string()).prefault({}),
+    target_re: z.record(labelName, regexValue).prefault({}),
+    /** Labels whose values must be the same on source and target. */
+    equal: z.array(labelName).prefault([]),
+  })
+  .strict();
+export type InhibitConfig = z.output<typeof inhibitSchema>;
+
+/** The controller's `alerting:` section. Timings are durations so tests can run at 200ms scale. */
+export const alertingSchema = z
+  .object({
+    enabled: z.boolean().prefault(true),
+    group_by: z.array(labelName).prefault(['alertname', 'host']),
+    group_wait: duration().prefault('30s'),
+    group_interval: duration({ min: 1 }).prefault('5m'),
+    repeat_interval: duration({ min: 1 }).prefault('4h'),
+    /** A firing alert not re-asserted for this long resolves itself (per-alert override in the event). */
+    resolve_timeout: duration({ min: 1 }).prefault('5m'),
+    /** How often expired alerts and silences are looked for. */
+    sweep_interval: duration({ min: 10 }).prefault('1s'),
+    /** Resolved alerts and notification log rows older than this are deleted. */
+    retention: duration().prefault('7d'),
+    receivers: z.array(receiverSchema).prefault([]),
+    routes: z.array(routeSchema).prefault([]),
+    inhibit: z.array(inhibitSchema).prefault([]),
+    /** Gets a notification after a receiver's retries are exhausted. */
+    fallback_receiver: z.string().optional(),
+    retry: z
+      .object({
+        attempts: z.number().int().min(1).max(20).prefault(4),
+        initial: duration().prefault('1s'),
+        max: duration().prefault('30s'),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict()
+  .superRefine((a, ctx) => {
+    const names = new Set<string>();
+    a.receivers.forEach((r, i) => {
+      if (names.has(r.name)) ctx.addIssue({ code: 'custom', path: ['receivers', i, 'name'], message: `duplicate receiver name "${r.name}"` });
+      names.add(r.name);
+    });
+    a.routes.forEach((r, i) => {
+      r.receivers.forEach((name, j) => {
+        if (!names.has(name)) ctx.addIssue({ code: 'custom', path: ['routes', i, 'receivers', j], message: `unknown receiver "${name}" (defined: ${[...names].join(', ') || 'none'})` });
+      });
+    });
+    if (a.fallback_receiver !== undefined && !names.has(a.fallback_receiver)) {
+      ctx.addIssue({ code: 'custom', path: ['fallback_receiver'], message: `unknown receiver "${a.fallback_receiver}" (defined: ${[...names].join(', ') || 'none'})` });
+    }
+  });
+
+export type AlertingConfig = z.output<typeof alertingSchema>;
