@@ -136,7 +136,11 @@ export class Agent {
     if (this.nc) {
       if (!(await within(this.nc.drain(), Math.min(2000, left())))) await this.nc.close();
     }
-    this.outbox?.close();
+    if (this.outbox) {
+      const ob = this.outbox.stats();
+      this.log.info({ lastSeq: ob.lastSeq, outboxDepth: ob.depth }, 'agent components stopped');
+      this.outbox.close();
+    }
     this.st = 'stopped';
   }
 
