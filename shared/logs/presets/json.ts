@@ -1,0 +1,69 @@
+import { normalizeLevel, numericLevel, type Level } from '../levels.js';
+import type { LineParser, LogRecord, ParserOptions } from '../record.js';
+import { compileZone, parseIsoLike } from '../timestamps.js';
+
+const TS_KEYS = ['ts', 'time', 'timestamp', '@timestamp', 'date', 'datetime', 't'];
+const LEVEL_KEYS = ['level', 'lvl', 'severity', 'loglevel', 'log.level', 'levelname', 'status'];
+const MSG_KEYS = ['msg', 'message', 'log', 'text', 'event'];
+
+/** One JSON object per line (pino, bunyan, zap, logrus, ECS…): well-known keys become ts, level and message. */
+export function createJsonParser(opts: ParserOptions = {}): LineParser {
+  const zone = compileZone(opts.timezone);
+  return {
+    name: 'json',
+    parse(line: string): LogRecord | undefined {
+      const start = line.indexOf('{');
+      if (start < 0 || line.slice(0, start).trim() !== '') return undefined;
+      let obj: unknown;
+      try {
+        obj = JSON.parse(line);
+      } catch {
+        return undefined;
+      }
+      if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) return undefined;
+      const o = obj as Record<string, unknown>;
+      const fields: Record<string, string> = {};
+      for (const [k, v] of Object.entries(o)) {
+        if (v === null || v === undefined) continue;
+        fields[k] = typeof v === 'object' ? JSON.stringify(v) : String(v);
+      }
+      let message = '';
+      for (const k of MSG_KEYS) {
+        if (typeof o[k] === 'string') {
+          message = o[k];
+          break;
+        }
+      }
+      const rec: LogRecord = { message, fields };
+      fields.message = message;
+      for (const k of LEVEL_KEYS) {
+        const v = k === 'log.level' ? ((o.log as Record<string, unknown> | undefined)?.level ?? o[k]) : o[k];
+        let lvl: Level | undefined;
+        if (typeof v === 'string') lvl = normalizeLevel(v.trim());
+        else if (typeof v === 'number') lvl = numericLevel(v);
+        if (lvl) {
+          rec.level = lvl;
+          fields.level_raw = String(v);
+          break;
+        }
+      }
+      for (const k of TS_KEYS) {
+        const v = o[k];
+        let ms: number | undefined;
+        // Epoch numbers: below 1e11 they are seconds (until year 5138), else milliseconds.
+        if (typeof v === 'number' && Number.isFinite(v)) ms = v < 1e11 ? Math.round(v * 1000) : Math.round(v);
+        else if (typeof v === 'string') ms = parseIsoLike(v, zone) ?? parseLoose(v);
+        if (ms !== undefined) {
+          rec.tsMs = ms;
+          break;
+        }
+      }
+      return rec;
+    },
+  };
+}
+
+function parseLoose(v: string): number | undefined {
+  const ms = Date.parse(v);
+  return Number.isNaN(ms) ? undefined : ms;
+}
