@@ -5,6 +5,7 @@ import { VERSION } from '../../shared/version.js';
 import type { HostView } from '../store/hosts-repo.js';
 import { ControllerClient } from './client.js';
 import { ago, bytes, tagsText, uptime } from './format.js';
+import { registerLogsCommands } from './logs-commands.js';
 
 interface GlobalOpts {
   controller?: string;
@@ -88,6 +89,8 @@ host
     ];
     for (const [k, v] of rows) print(`${k.padEnd(10)} ${v}`);
   });
+
+registerLogsCommands(program, client);
 
 try {
   await program.parseAsync(process.argv);

@@ -40,10 +40,9 @@ export class Analyzer {
     this.templates = new TemplateCounter();
   }
 
-  /** Feeds one line (without its newline; `bytes` is its size on disk); returns the record when it parsed. */
-  add(line: string, bytes = line.length + 1): LogRecord | undefined {
+  /** Feeds one line (without its newline); returns the record when it parsed. */
+  add(line: string): LogRecord | undefined {
     this.lines++;
-    this.bytes += bytes;
     const rec = this.parser.parse(line);
     if (!rec) {
       if (this.unparsedSamples.length < 5) this.unparsedSamples.push(line.slice(0, 300));
@@ -58,6 +57,11 @@ export class Analyzer {
     }
     if (this.opts.templates !== false) this.templates.add(rec.message, rec.level);
     return rec;
+  }
+
+  /** The reader reports bytes per chunk (cheaper than per line). */
+  countBytes(n: number): void {
+    this.bytes += n;
   }
 
   summary(): AnalysisSummary {
