@@ -1,7 +1,9 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { AgentConfig } from '../shared/config/agent.js';
 import type { GetStatusResponse } from '../shared/gen/opsfleet/v1/agent.js';
-import { within, type ComponentStateName } from '../shared/lifecycle.js';
+import type { OpsError } from '../shared/errors.js';
+import { sleep, within, type ComponentStateName } from '../shared/lifecycle.js';
+import { backoffDelay } from '../shared/retry.js';
 import type { Logger } from '../shared/logger.js';
 import { connectNats } from '../shared/nats/connect.js';
 import { VERSION } from '../shared/version.js';
@@ -27,6 +29,8 @@ export class Agent {
   private natsConnected = false;
   private readonly startedAt = Date.now();
   private stopping: Promise<void> | undefined;
+  private natsLoop: Promise<void> | undefined;
+  private readonly abort = new AbortController();
   private readonly log: Logger;
   rpcEndpoint = '';
 
@@ -68,30 +72,49 @@ export class Agent {
     this.heartbeat = new Heartbeat({ outbox: this.outbox, inventory, intervalMs: cfg.heartbeat_interval, logger: this.logger });
     await this.heartbeat.start();
 
-    // NATS may be down when the agent starts: events wait in the outbox until it connects.
-    void connectNats(cfg.nats, { name: `opsfleet-agent ${cfg.host.id}`, logger: this.logger })
-      .then((nc) => {
-        if (this.stopping) {
-          void nc.close();
-          return;
-        }
-        this.nc = nc;
-        this.natsConnected = true;
-        void (async () => {
-          for await (const s of nc.status()) {
-            if (s.type === 'disconnect') this.natsConnected = false;
-            else if (s.type === 'reconnect') this.natsConnected = true;
-          }
-        })();
-        this.publisher.attach(nc);
-      })
-      .catch((err: unknown) => this.log.error({ err }, 'nats connection failed; events stay in the outbox'));
+    // NATS may be down (or refuse us) when the agent starts: events wait in the outbox while
+    // this loop keeps connecting with backoff, for as long as the agent runs.
+    this.natsLoop = this.runNats().catch((err: unknown) => this.log.error({ err }, 'nats loop failed'));
 
     this.st = 'running';
     this.log.info(
       { hostId: cfg.host.id, instanceId: this.stateDir.instanceId, version: VERSION, rpc: this.rpcEndpoint || null, outboxDepth: this.outbox.stats().depth },
       'agent started',
     );
+  }
+
+  private async runNats(): Promise<void> {
+    let attempt = 0;
+    while (!this.stopping) {
+      let nc: NatsConnection;
+      try {
+        // Our own loop retries the first connection so failures (auth, refused) are logged.
+        nc = await connectNats(this.cfg.nats, { name: `opsfleet-agent ${this.cfg.host.id}`, logger: this.logger, waitOnFirstConnect: false });
+      } catch (err) {
+        attempt++;
+        if (attempt === 1 || attempt % 10 === 0) this.log.error({ err: { message: (err as Error).message, code: (err as OpsError).code }, attempt }, 'nats connection failed; events stay in the outbox, retrying');
+        await sleep(Math.max(500, backoffDelay(attempt, 1000, 30_000)), this.abort.signal);
+        continue;
+      }
+      if (this.stopping) {
+        await nc.close();
+        return;
+      }
+      attempt = 0;
+      this.nc = nc;
+      this.natsConnected = true;
+      void (async () => {
+        for await (const s of nc.status()) {
+          if (s.type === 'disconnect') this.natsConnected = false;
+          else if (s.type === 'reconnect') this.natsConnected = true;
+        }
+      })();
+      this.publisher.attach(nc);
+      const closedWith = await nc.closed();
+      this.natsConnected = false;
+      if (this.stopping) return;
+      this.log.warn({ err: closedWith }, 'nats connection closed; connecting again');
+    }
   }
 
   status(): GetStatusResponse {
@@ -117,6 +140,7 @@ export class Agent {
 
   /** Drains: stop producing, try to flush the outbox, drain NATS. Bounded by shutdown_grace. */
   stop(): Promise<void> {
+    this.abort.abort();
     this.stopping ??= this.doStop();
     return this.stopping;
   }
@@ -136,6 +160,7 @@ export class Agent {
     if (this.nc) {
       if (!(await within(this.nc.drain(), Math.min(2000, left())))) await this.nc.close();
     }
+    await within(this.natsLoop ?? Promise.resolve(), 500);
     if (this.outbox) {
       const ob = this.outbox.stats();
       this.log.info({ lastSeq: ob.lastSeq, outboxDepth: ob.depth }, 'agent components stopped');

@@ -19,6 +19,8 @@ export async function connectNats(cfg: NatsConfig, opts: { name: string; logger:
     reconnectJitter: 250,
     pingInterval: 10_000,
     waitOnFirstConnect: opts.waitOnFirstConnect ?? true,
+    // Keep reconnecting through auth errors (credentials may be fixed server-side).
+    ignoreAuthErrorAbort: true,
   };
   if (cfg.user !== undefined) {
     options.user = cfg.user;

@@ -19,9 +19,9 @@ export interface ControllerProc {
 }
 
 /** Starts the real controller (child process) and waits for its HTTP API. */
-export async function startController(o: { natsUrl: string; dir: string; offlineAfter?: string; extraYaml?: string; configName?: string }): Promise<ControllerProc> {
+export async function startController(o: { natsUrl: string; dir: string; offlineAfter?: string; extraYaml?: string; configName?: string; natsExtra?: string; env?: NodeJS.ProcessEnv }): Promise<ControllerProc> {
   const yaml = [
-    `nats: { servers: ["${o.natsUrl}"] }`,
+    `nats: { servers: ["${o.natsUrl}"]${o.natsExtra ? `, ${o.natsExtra}` : ''} }`,
     `data_dir: ${join(o.dir, 'controller-data')}`,
     'http: { listen: "127.0.0.1:0" }',
     o.offlineAfter ? `offline_after: ${o.offlineAfter}` : '',
@@ -29,7 +29,7 @@ export async function startController(o: { natsUrl: string; dir: string; offline
     o.extraYaml ?? '',
   ].join('\n');
   const configFile = writeConfig(o.dir, o.configName ?? 'controller.yaml', yaml);
-  const child = new Child(process.execPath, [BIN('opsfleet-controller'), '--config', configFile]);
+  const child = new Child(process.execPath, [BIN('opsfleet-controller'), '--config', configFile], { env: o.env ?? {} });
   const line = await child.waitForLog((l) => l.msg === 'http api listening', 20_000, 'controller http api');
   return { child, url: `http://127.0.0.1:${String(line.port)}`, configFile };
 }
@@ -50,11 +50,14 @@ export async function startAgent(o: {
   stateDir?: string;
   rpc?: boolean;
   extraYaml?: string;
+  /** Extra keys inside the nats mapping, e.g. `user: u, password: p`. */
+  natsExtra?: string;
+  env?: NodeJS.ProcessEnv;
 }): Promise<AgentProc> {
   const tags = Object.entries(o.tags ?? {}).map(([k, v]) => `${k}: ${v}`).join(', ');
   const yaml = [
     `host: { id: ${o.id}, tags: { ${tags} } }`,
-    `nats: { servers: ["${o.natsUrl}"] }`,
+    `nats: { servers: ["${o.natsUrl}"]${o.natsExtra ? `, ${o.natsExtra}` : ''} }`,
     `state_dir: ${o.stateDir ?? join(o.dir, `agent-${o.id}`)}`,
     o.rpc === false ? '' : 'rpc: { listen: "127.0.0.1:0", insecure: true }',
     `heartbeat_interval: ${o.heartbeat ?? '500ms'}`,
@@ -62,7 +65,7 @@ export async function startAgent(o: {
     o.extraYaml ?? '',
   ].join('\n');
   const configFile = writeConfig(o.dir, `agent-${o.id}.yaml`, yaml);
-  const child = new Child(process.execPath, [BIN('opsfleet-agent'), '--config', configFile]);
+  const child = new Child(process.execPath, [BIN('opsfleet-agent'), '--config', configFile], { env: o.env ?? {} });
   await child.waitForLog((l) => l.msg === 'agent started', 20_000, `agent ${o.id} started`);
   return { child, id: o.id, configFile };
 }

@@ -37,8 +37,12 @@ export class NatsServer {
     return `nats://127.0.0.1:${this.port}`;
   }
 
-  static async start(): Promise<NatsServer> {
+  /** Extra server flags, e.g. ['--user', 'u', '--pass', 'p']. */
+  args: string[] = [];
+
+  static async start(opts: { args?: string[] } = {}): Promise<NatsServer> {
     const s = new NatsServer();
+    s.args = opts.args ?? [];
     s.port = await freePort();
     await s.restart();
     return s;
@@ -47,7 +51,7 @@ export class NatsServer {
   /** Starts the server (again) on the same port and store dir. */
   async restart(): Promise<void> {
     if (this.child?.running) throw new Error('nats-server already running');
-    this.child = new Child(natsServerBinary(), ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', join(this.dir.path, 'js')]);
+    this.child = new Child(natsServerBinary(), ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', join(this.dir.path, 'js'), ...this.args]);
     await waitFor(
       async () => {
         if (!this.child!.running) throw new Error(`nats-server exited: ${this.child!.stderr}`);
