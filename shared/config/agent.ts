@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { byteSize, duration, listenAddress, logSchema, natsSchema, tlsFiles } from './common.js';
+import { checksSchema, metricsSchema } from './health.js';
 
 const hostSchema = z
   .object({
@@ -54,6 +55,10 @@ export const agentConfigSchema = z
     rpc: rpcSchema.optional(),
     heartbeat_interval: duration({ min: 100 }).prefault('10s'),
     outbox: outboxSchema.prefault({}),
+    /** Health checks (agent/health), each on its own timer. */
+    checks: checksSchema,
+    /** /proc resource sampling and threshold rules (agent/metrics). */
+    metrics: metricsSchema.prefault({}),
     log: logSchema.prefault({}),
     /** Bound on a clean stop (SIGTERM) before the process exits anyway. */
     shutdown_grace: duration().prefault('8s'),

@@ -1,0 +1,52 @@
+import type { CheckConfig } from '../../shared/config/health.js';
+import type { ComponentStateName } from '../../shared/lifecycle.js';
+import { within } from '../../shared/lifecycle.js';
+import type { Logger } from '../../shared/logger.js';
+import type { EventSink } from '../events/sink.js';
+import { CheckRunner, type CheckSnapshot } from './check-runner.js';
+
+/** All configured checks, each on its own timer. */
+export class HealthChecks {
+  readonly name = 'health';
+  private readonly runners: CheckRunner[];
+  private st: ComponentStateName = 'new';
+  private stopping: Promise<void> | undefined;
+  private readonly log: Logger;
+
+  constructor(d: { checks: readonly CheckConfig[]; sink: EventSink; logger: Logger }) {
+    this.log = d.logger.child({ component: 'health' });
+    this.runners = d.checks.map((cfg) => new CheckRunner({ cfg, sink: d.sink, logger: d.logger }));
+  }
+
+  start(): Promise<void> {
+    for (const r of this.runners) r.start();
+    this.st = 'running';
+    if (this.runners.length) this.log.info({ checks: this.runners.map((r) => r.name) }, 'health checks started');
+    return Promise.resolve();
+  }
+
+  snapshots(): CheckSnapshot[] {
+    return this.runners.map((r) => r.snapshot());
+  }
+
+  runner(name: string): CheckRunner | undefined {
+    return this.runners.find((r) => r.name === name);
+  }
+
+  state(): { state: ComponentStateName; detail: string } {
+    const s = this.snapshots();
+    const down = s.filter((c) => c.state === 'down').map((c) => c.name);
+    return { state: this.st, detail: `${s.length} checks${down.length ? `, down: ${down.join(', ')}` : ''}` };
+  }
+
+  /** Stops every check (supervised processes get their stop_grace), bounded by `graceMs`. */
+  stop(graceMs = 6000): Promise<void> {
+    this.stopping ??= (async () => {
+      this.st = 'stopping';
+      const all = Promise.all(this.runners.map((r) => r.stop()));
+      if (!(await within(all, graceMs))) this.log.warn('health checks did not stop within grace');
+      this.st = 'stopped';
+    })();
+    return this.stopping;
+  }
+}

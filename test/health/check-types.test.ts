@@ -1,0 +1,118 @@
+import { strict as assert } from 'node:assert';
+import { spawn } from 'node:child_process';
+import { utimesSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createTcpServer, type Server as TcpServer } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { probe } from '../../agent/health/index.js';
+import { checkSchema, type CheckConfig } from '../../shared/config/health.js';
+import { freePort } from '../helpers/ports.js';
+import { tempDir } from '../helpers/tmp.js';
+
+/** Compiles a check the way the config loader does (defaults applied). */
+function check(raw: Record<string, unknown>): CheckConfig {
+  return checkSchema.parse({ name: 't', ...raw });
+}
+const run = (raw: Record<string, unknown>, ms = 2000) => probe(check(raw), AbortSignal.timeout(ms));
+
+describe('check types', () => {
+  let http: Server;
+  let httpUrl = '';
+  let banner: TcpServer;
+  let bannerPort = 0;
+  const tmp = tempDir('opsfleet-checks-');
+
+  before(async () => {
+    http = createHttpServer((req, res) => {
+      if (req.url === '/healthz') return void res.end('all ok');
+      if (req.url === '/slow') return void setTimeout(() => res.end('ok'), 300);
+      if (req.url === '/hang') return; // never answers
+      res.statusCode = 503;
+      res.end('down');
+    });
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+    httpUrl = `http://127.0.0.1:${(http.address() as { port: number }).port}`;
+    banner = createTcpServer((s) => s.end('SSH-2.0-test\r\n'));
+    await new Promise<void>((r) => banner.listen(0, '127.0.0.1', r));
+    bannerPort = (banner.address() as { port: number }).port;
+  });
+  after(() => {
+    http.closeAllConnections();
+    http.close();
+    banner.close();
+    tmp.cleanup();
+  });
+
+  it('http: status, body_contains, max_latency, refused and timeout', async () => {
+    assert.equal((await run({ type: 'http', url: `${httpUrl}/healthz`, expect: { status: [200], body_contains: 'ok' } })).status, 'ok');
+    const bad = await run({ type: 'http', url: `${httpUrl}/other` });
+    assert.equal(bad.status, 'fail');
+    assert.equal(bad.detail, 'HTTP 503');
+    assert.match((await run({ type: 'http', url: `${httpUrl}/healthz`, expect: { body_contains: 'nope' } })).detail, /body lacks "nope"/);
+    assert.match((await run({ type: 'http', url: `${httpUrl}/slow`, expect: { max_latency: '100ms' } })).detail, /slower than 100ms/);
+    const port = await freePort();
+    assert.match((await run({ type: 'http', url: `http://127.0.0.1:${port}/` })).detail, /ECONNREFUSED/);
+    const hung = await run({ type: 'http', url: `${httpUrl}/hang` }, 200);
+    assert.equal(hung.status, 'fail');
+    assert.match(hung.detail, /timed out/);
+  });
+
+  it('tcp: connect, banner expected, refused', async () => {
+    assert.equal((await run({ type: 'tcp', host: '127.0.0.1', port: bannerPort, expect: 'SSH-' })).status, 'ok');
+    assert.match((await run({ type: 'tcp', host: '127.0.0.1', port: bannerPort, expect: 'HTTP/' })).detail, /closed before "HTTP\/"/);
+    assert.match((await run({ type: 'tcp', host: '127.0.0.1', port: await freePort() })).detail, /ECONNREFUSED/);
+  });
+
+  it('command: exit 0 ok, 1 warn, 2 fail, and a timeout kills the process group', async () => {
+    assert.deepEqual(
+      [await run({ type: 'command', command: 'echo fine' }), await run({ type: 'command', command: 'echo meh; exit 1' }), await run({ type: 'command', command: 'echo bad >&2; exit 2' })].map((r) => [r.status, r.detail]),
+      [['ok', 'fine'], ['warn', 'meh'], ['fail', 'bad']],
+    );
+    const marker = join(tmp.path, 'child-survived');
+    const started = performance.now();
+    const r = await run({ type: 'command', command: `(sleep 1; touch ${marker}) & sleep 30` }, 200);
+    assert.equal(r.status, 'fail');
+    assert.ok(performance.now() - started < 1000);
+    await new Promise((res) => setTimeout(res, 1200));
+    assert.throws(() => writeFileSync(join(marker, 'x'), ''), 'the backgrounded grandchild was killed with the group');
+  });
+
+  it('disk: used percent against the bound', async () => {
+    assert.equal((await run({ type: 'disk', path: tmp.path, max_used_percent: 100 })).status, 'ok');
+    assert.match((await run({ type: 'disk', path: tmp.path, max_used_percent: 0 })).detail, /% used, over 0%/);
+    assert.match((await run({ type: 'disk', path: join(tmp.path, 'missing') })).detail, /ENOENT/);
+  });
+
+  it('file: exists, max_age, contains', async () => {
+    const f = join(tmp.path, 'alive');
+    writeFileSync(f, 'state=running\n');
+    assert.equal((await run({ type: 'file', path: f, max_age: '1m', contains: 'running' })).status, 'ok');
+    utimesSync(f, new Date(Date.now() - 180_000), new Date(Date.now() - 180_000));
+    assert.match((await run({ type: 'file', path: f, max_age: '2m' })).detail, /older than 2m/);
+    assert.match((await run({ type: 'file', path: f, contains: 'stopped' })).detail, /lacks "stopped"/);
+    assert.match((await run({ type: 'file', path: join(tmp.path, 'nope') })).detail, /ENOENT/);
+  });
+
+  it('process: by cmdline and pid_file, count bounds, RSS and CPU', async () => {
+    const tag = `opsfleet-proc-test-${process.pid}`;
+    const child = spawn('/bin/bash', ['-c', `exec -a ${tag} sleep 30`], { stdio: 'ignore' });
+    const busy = spawn(process.execPath, ['-e', `process.title='${tag}-busy'; for(;;){}`], { stdio: 'ignore' });
+    try {
+      const pidFile = join(tmp.path, 'pid');
+      writeFileSync(pidFile, String(child.pid));
+      await new Promise((r) => setTimeout(r, 150));
+      assert.equal((await run({ type: 'process', match: { cmdline: `^${tag} 30` } })).status, 'ok');
+      assert.equal((await run({ type: 'process', match: { pid_file: pidFile } })).status, 'ok');
+      assert.match((await run({ type: 'process', match: { cmdline: `^${tag} 30`, name: 'nginx' } })).detail, /0 matching process\(es\), want at least 1/);
+      assert.match((await run({ type: 'process', match: { cmdline: `^${tag} 30` }, min_count: 2 })).detail, /want at least 2/);
+      assert.match((await run({ type: 'process', match: { pid_file: pidFile }, max_rss: 1 })).detail, /RSS .* over/);
+      const hot = await run({ type: 'process', match: { cmdline: `^${tag}-busy` }, max_cpu_percent: 20 });
+      assert.equal(hot.status, 'fail', hot.detail);
+      assert.match(hot.detail, /CPU [\d.]+% over 20%/);
+    } finally {
+      child.kill('SIGKILL');
+      busy.kill('SIGKILL');
+    }
+  });
+});
