@@ -4,7 +4,7 @@ import type Database from 'better-sqlite3';
 import type { ControllerConfig } from '../shared/config/controller.js';
 import { within, type ComponentStateName } from '../shared/lifecycle.js';
 import type { Logger } from '../shared/logger.js';
-import { connectNats } from '../shared/nats/connect.js';
+import { connectNatsWithRetry } from '../shared/nats/connect.js';
 import { ensureEventStream } from '../shared/nats/stream.js';
 import { VERSION } from '../shared/version.js';
 import { HttpServer } from './api/http-server.js';
@@ -32,6 +32,7 @@ export class Controller {
   private http: HttpServer | undefined;
   private agents: AgentClients | undefined;
   private stopping: Promise<void> | undefined;
+  private readonly abort = new AbortController();
   private readonly log: Logger;
   private readonly statusListeners = new Set<(c: HostStatusChange) => void>();
   httpPort = 0;
@@ -65,7 +66,10 @@ export class Controller {
     const hosts = new HostsRepo(this.db);
     const events = new EventsRepo(this.db);
 
-    this.nc = await connectNats(cfg.nats, { name: 'opsfleet-controller', logger: this.logger });
+    this.log.info({ servers: cfg.nats.servers }, 'connecting to nats');
+    const nc = await connectNatsWithRetry(cfg.nats, { name: 'opsfleet-controller', logger: this.log, signal: this.abort.signal, what: 'retrying' });
+    if (!nc) return; // stopped while waiting for NATS
+    this.nc = nc;
     this.natsConnected = true;
     void (async () => {
       for await (const s of this.nc!.status()) {
@@ -116,6 +120,7 @@ export class Controller {
   }
 
   stop(): Promise<void> {
+    this.abort.abort();
     this.stopping ??= this.doStop();
     return this.stopping;
   }

@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs';
 import { connect, credsAuthenticator, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
 import type { NatsConfig } from '../config/common.js';
 import { OpsError } from '../errors.js';
+import { sleep } from '../lifecycle.js';
 import type { Logger } from '../logger.js';
+import { backoffDelay } from '../retry.js';
 
 /**
  * Connects to NATS with the configured credentials. Retries the first connection too
@@ -59,4 +61,33 @@ export async function connectNats(cfg: NatsConfig, opts: { name: string; logger:
     }
   })().catch((err: unknown) => log.error({ err }, 'nats status loop failed'));
   return nc;
+}
+
+/**
+ * Connects, retrying with backoff until it succeeds or `signal` aborts (then resolves undefined).
+ * Unlike nats.js's own waitOnFirstConnect, every failure (refused, bad credentials) is logged:
+ * the first, then every tenth.
+ */
+export async function connectNatsWithRetry(
+  cfg: NatsConfig,
+  opts: { name: string; logger: Logger; signal: AbortSignal; what: string },
+): Promise<NatsConnection | undefined> {
+  let attempt = 0;
+  while (!opts.signal.aborted) {
+    try {
+      const nc = await connectNats(cfg, { name: opts.name, logger: opts.logger, waitOnFirstConnect: false });
+      if (opts.signal.aborted) {
+        await nc.close();
+        return undefined;
+      }
+      return nc;
+    } catch (err) {
+      attempt++;
+      if (attempt === 1 || attempt % 10 === 0) {
+        opts.logger.error({ err: { message: (err as Error).message, code: (err as OpsError).code }, attempt }, `nats connection failed; ${opts.what}`);
+      }
+      await sleep(Math.max(500, backoffDelay(attempt, 1000, 30_000)), opts.signal);
+    }
+  }
+  return undefined;
 }

@@ -41,10 +41,16 @@ export class NatsServer {
   args: string[] = [];
 
   static async start(opts: { args?: string[] } = {}): Promise<NatsServer> {
+    const s = NatsServer.create(await freePort(), opts);
+    await s.restart();
+    return s;
+  }
+
+  /** A server object on `port` that is not started yet (for daemons started before their broker). */
+  static create(port: number, opts: { args?: string[] } = {}): NatsServer {
     const s = new NatsServer();
     s.args = opts.args ?? [];
-    s.port = await freePort();
-    await s.restart();
+    s.port = port;
     return s;
   }
 

@@ -76,7 +76,8 @@ describe('fleet: controller + 3 agents', () => {
     assert.equal(st.natsConnected, true);
     assert.ok(st.uptimeS > 0);
     assert.equal(typeof st.outboxDepth, 'number');
-    assert.deepEqual(st.components.map((c) => c.name).sort(), ['heartbeat', 'outbox', 'publisher', 'rpc']);
+    const names = st.components.map((c) => c.name);
+    for (const n of ['heartbeat', 'outbox', 'publisher', 'rpc']) assert.ok(names.includes(n), `component ${n} missing from ${names.join(',')}`);
     const human = await runCommand('opsctl', ['host', 'status', 'db-01', '--controller', ctl.url]);
     assert.equal(human.code, 0, human.stderr);
     assert.match(human.stdout, /nats:\s+connected/);
