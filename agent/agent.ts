@@ -1,12 +1,11 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { AgentConfig } from '../shared/config/agent.js';
 import type { GetStatusResponse } from '../shared/gen/opsfleet/v1/agent.js';
-import type { OpsError } from '../shared/errors.js';
-import { sleep, within, type ComponentStateName } from '../shared/lifecycle.js';
-import { backoffDelay } from '../shared/retry.js';
+import { within, type ComponentStateName } from '../shared/lifecycle.js';
 import type { Logger } from '../shared/logger.js';
-import { connectNats } from '../shared/nats/connect.js';
+import { connectNatsWithRetry } from '../shared/nats/connect.js';
 import { VERSION } from '../shared/version.js';
+import { HealthChecks } from './health/health-manager.js';
 import { Heartbeat } from './heartbeat/heartbeat.js';
 import { collectInventory, ipAddresses } from './heartbeat/inventory.js';
 import { OutboxStore } from './outbox/outbox-store.js';
@@ -25,6 +24,7 @@ export class Agent {
   private publisher!: OutboxPublisher;
   private rpc: RpcServer | undefined;
   private heartbeat!: Heartbeat;
+  private health: HealthChecks | undefined;
   private nc: NatsConnection | undefined;
   private natsConnected = false;
   private readonly startedAt = Date.now();
@@ -71,6 +71,8 @@ export class Agent {
     const inventory = collectInventory({ hostId: cfg.host.id, tags: cfg.host.tags, rpcEndpoint: this.rpcEndpoint, rpcTls: !!cfg.rpc?.tls });
     this.heartbeat = new Heartbeat({ outbox: this.outbox, inventory, intervalMs: cfg.heartbeat_interval, logger: this.logger });
     await this.heartbeat.start();
+    this.health = new HealthChecks({ checks: this.cfg.checks, sink: this.outbox, logger: this.logger });
+    await this.health.start();
 
     // NATS may be down (or refuse us) when the agent starts: events wait in the outbox while
     // this loop keeps connecting with backoff, for as long as the agent runs.
@@ -84,23 +86,14 @@ export class Agent {
   }
 
   private async runNats(): Promise<void> {
-    let attempt = 0;
     while (!this.stopping) {
-      let nc: NatsConnection;
-      try {
-        // Our own loop retries the first connection so failures (auth, refused) are logged.
-        nc = await connectNats(this.cfg.nats, { name: `opsfleet-agent ${this.cfg.host.id}`, logger: this.logger, waitOnFirstConnect: false });
-      } catch (err) {
-        attempt++;
-        if (attempt === 1 || attempt % 10 === 0) this.log.error({ err: { message: (err as Error).message, code: (err as OpsError).code }, attempt }, 'nats connection failed; events stay in the outbox, retrying');
-        await sleep(Math.max(500, backoffDelay(attempt, 1000, 30_000)), this.abort.signal);
-        continue;
-      }
-      if (this.stopping) {
-        await nc.close();
-        return;
-      }
-      attempt = 0;
+      const nc = await connectNatsWithRetry(this.cfg.nats, {
+        name: `opsfleet-agent ${this.cfg.host.id}`,
+        logger: this.log,
+        signal: this.abort.signal,
+        what: 'events stay in the outbox, retrying',
+      });
+      if (!nc) return;
       this.nc = nc;
       this.natsConnected = true;
       void (async () => {
@@ -133,6 +126,7 @@ export class Agent {
         { name: 'outbox', state: ob.depth > this.cfg.outbox.max_events * 0.9 ? 'degraded' : 'running', detail: `depth ${ob.depth}, evicted ${ob.evictedTotal}` },
         { name: 'publisher', state: this.natsConnected && !this.publisher.lastError ? 'running' : 'degraded', detail: this.publisher.lastError ?? (this.natsConnected ? 'connected' : 'nats not connected') },
         { name: 'heartbeat', state: this.heartbeat.state().state, detail: `${this.heartbeat.beats} beats` },
+        ...(this.health ? [{ name: 'health', ...this.health.state() }] : []),
         { name: 'rpc', state: this.rpc ? 'running' : 'stopped', detail: this.rpcEndpoint },
       ],
     };
@@ -150,6 +144,7 @@ export class Agent {
     const grace = this.cfg.shutdown_grace;
     const deadline = Date.now() + grace;
     const left = () => Math.max(0, deadline - Date.now());
+    await this.health?.stop(Math.min(6000, left()));
     await this.heartbeat?.stop();
     if (this.rpc) await this.rpc.stop(Math.min(1000, left()));
     if (this.nc && this.natsConnected) {
