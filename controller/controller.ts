@@ -7,6 +7,8 @@ import type { Logger } from '../shared/logger.js';
 import { connectNatsWithRetry } from '../shared/nats/connect.js';
 import { ensureEventStream } from '../shared/nats/stream.js';
 import { VERSION } from '../shared/version.js';
+import { AlertManager } from './alerts/alert-manager.js';
+import { registerAlertRoutes } from './api/alert-routes.js';
 import { HttpServer } from './api/http-server.js';
 import { registerRoutes } from './api/routes.js';
 import { AgentClients } from './dispatch/agent-clients.js';
@@ -29,6 +31,7 @@ export class Controller {
   private ingest: Ingest | undefined;
   private liveness: Liveness | undefined;
   private pruner: Pruner | undefined;
+  private alerts: AlertManager | undefined;
   private http: HttpServer | undefined;
   private agents: AgentClients | undefined;
   private stopping: Promise<void> | undefined;
@@ -65,6 +68,10 @@ export class Controller {
     this.db = openDatabase(cfg.data_dir);
     const hosts = new HostsRepo(this.db);
     const events = new EventsRepo(this.db);
+    // Alerting starts before ingest so every stored alert event and host status change reaches it.
+    this.alerts = new AlertManager({ db: this.db, cfg: cfg.alerting, logger: this.logger });
+    this.onHostStatus(this.alerts.onHostStatus);
+    await this.alerts.start();
 
     this.log.info({ servers: cfg.nats.servers }, 'connecting to nats');
     const nc = await connectNatsWithRetry(cfg.nats, { name: 'opsfleet-controller', logger: this.log, signal: this.abort.signal, what: 'retrying' });
@@ -96,6 +103,7 @@ export class Controller {
       maxBatch: cfg.ingest.max_batch,
       logger: this.logger,
       onHostStatus: this.emitStatus,
+      onEvents: this.alerts.onEvents,
     });
     await this.ingest.start();
 
@@ -113,6 +121,7 @@ export class Controller {
       agents: this.agents,
       health: () => ({ nats: this.natsConnected ? 'connected' : 'disconnected', ingest: this.ingest?.stats, counters: events.counters() }),
     });
+    registerAlertRoutes(this.http, this.alerts);
     const addr = await this.http.listen(cfg.http.listen.host, cfg.http.listen.port);
     this.httpPort = addr.port;
     this.st = 'running';
@@ -131,6 +140,7 @@ export class Controller {
     await this.liveness?.stop();
     if (this.ingest) await within(this.ingest.stop(), 3000);
     await this.pruner?.stop();
+    await this.alerts?.stop();
     this.agents?.close();
     if (this.nc && !(await within(this.nc.drain(), 2000))) await this.nc.close();
     this.db?.close();

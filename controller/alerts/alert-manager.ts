@@ -1,0 +1,287 @@
+import type Database from 'better-sqlite3';
+import type { AlertingConfig } from '../../shared/config/alerting.js';
+import { errorLine, OpsError } from '../../shared/errors.js';
+import type { Event } from '../../shared/gen/opsfleet/v1/events.js';
+import type { Logger } from '../../shared/logger.js';
+import type { HostStatusChange } from '../ingest/ingest.js';
+import { createReceiver } from '../notify/index.js';
+import { ReceiverWorker, type PendingNotification } from '../notify/worker.js';
+import type { AlertView } from '../notify/types.js';
+import { AlertsRepo, type ApplyOutcome } from './alerts-repo.js';
+import { Dispatcher } from './dispatcher.js';
+import { fingerprint } from './fingerprint.js';
+import { Inhibitor } from './inhibitor.js';
+import type { Matcher } from './matchers.js';
+import { alertFromApi, alertFromEvent, toAlertView, type AlertRecord, type AlertState, type ApiAlert, type IncomingAlert } from './model.js';
+import { NotifyStore } from './notify-store.js';
+import { Router } from './router.js';
+import { Silences, silenceStatus, type Silence } from './silences.js';
+
+export const HOST_OFFLINE = 'HostOffline';
+
+export interface AlertManagerDeps {
+  db: Database.Database;
+  cfg: AlertingConfig;
+  logger: Logger;
+  now?: () => number;
+}
+
+/** An alert as the API shows it: with what mutes it. */
+export interface AlertApiView extends AlertView {
+  source: string;
+  updatedAt: string;
+  silencedBy: string[];
+  inhibitedBy: string[];
+}
+
+export interface SilenceView {
+  id: string;
+  matchers: Matcher[];
+  startsAt: string;
+  endsAt: string;
+  createdBy: string;
+  comment: string;
+  createdAt: string;
+  status: string;
+}
+
+/**
+ * The controller's alerting: takes alert events from ingest, host status changes and API pushes,
+ * keeps alert state by fingerprint in SQLite, resolves alerts nobody re-asserts, groups, silences,
+ * inhibits and routes them to receivers. Start after the database; stop before it closes.
+ */
+export class AlertManager {
+  readonly name = 'alerts';
+  readonly alerts: AlertsRepo;
+  readonly silences: Silences;
+  readonly notifyStore: NotifyStore;
+  readonly inhibitor: Inhibitor;
+  readonly dispatcher: Dispatcher;
+  readonly workers = new Map<string, ReceiverWorker>();
+  readonly stats = { alertEvents: 0, malformed: 0, new: 0, refired: 0, resolved: 0, refreshed: 0, stale: 0, unknown: 0, expired: 0 };
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private stopping: Promise<void> | undefined;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly addCounter;
+
+  constructor(private readonly d: AlertManagerDeps) {
+    this.now = d.now ?? Date.now;
+    this.log = d.logger.child({ component: 'alerts' });
+    this.alerts = new AlertsRepo(d.db);
+    this.silences = new Silences(d.db, this.now);
+    this.notifyStore = new NotifyStore(d.db);
+    this.inhibitor = new Inhibitor(d.cfg.inhibit);
+    const receiverCfg = new Map(d.cfg.receivers.map((r) => [r.name, r]));
+    this.dispatcher = new Dispatcher({
+      router: new Router(d.cfg),
+      store: this.notifyStore,
+      logger: d.logger,
+      now: this.now,
+      muted: (a) => this.silences.silencedBy(a.labels).length > 0 || this.inhibitor.inhibitedBy(a.labels, a.fingerprint).length > 0,
+      sendResolved: (r) => receiverCfg.get(r)?.send_resolved ?? true,
+      enqueue: (r, n) => this.workers.get(r)?.enqueue(n),
+    });
+    for (const rc of d.cfg.receivers) {
+      const fallback = d.cfg.fallback_receiver;
+      this.workers.set(
+        rc.name,
+        new ReceiverWorker({
+          receiver: createReceiver(rc, this.now),
+          store: this.notifyStore,
+          logger: d.logger,
+          retry: d.cfg.retry,
+          now: this.now,
+          onDelivered: (items) => this.delivered(items),
+          ...(fallback && fallback !== rc.name ? { onFailed: (items: PendingNotification[], from: string) => this.toFallback(items, from) } : {}),
+        }),
+      );
+    }
+    this.addCounter = d.db.prepare('INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value');
+  }
+
+  async start(): Promise<void> {
+    // Rebuild groups from SQLite: firing alerts, and resolved ones someone may still need to hear about.
+    const firing = this.alerts.list('firing', 1_000_000);
+    for (const a of firing) this.inhibitor.observe(a);
+    for (const a of firing) this.dispatcher.insert(a);
+    const horizon = this.now() - Math.max(this.d.cfg.repeat_interval, 3_600_000);
+    for (const a of this.alerts.resolvedSince(horizon)) this.dispatcher.insert(a);
+    this.sweepTimer = setInterval(() => this.sweep(), this.d.cfg.sweep_interval);
+    this.sweepTimer.unref();
+    this.log.info({ firing: firing.length, groups: this.dispatcher.groupCount, receivers: [...this.workers.keys()], routes: this.d.cfg.routes.length }, 'alerting started');
+  }
+
+  /** Ingest hook: every newly stored event; only kind `alert` matters. Never throws. */
+  onEvents = (events: readonly Event[]): void => {
+    const incoming: IncomingAlert[] = [];
+    let malformed = 0;
+    for (const e of events) {
+      if (e.kind !== 'alert') continue;
+      this.stats.alertEvents++;
+      try {
+        incoming.push(alertFromEvent(e));
+      } catch (err) {
+        malformed++;
+        this.log.warn({ eventId: e.id, hostId: e.hostId, reason: errorLine(err) }, 'malformed alert event skipped');
+      }
+    }
+    if (malformed) {
+      this.stats.malformed += malformed;
+      try {
+        this.addCounter.run('alert_events_malformed', malformed);
+      } catch (err) {
+        this.log.error({ err }, 'counting malformed alert events failed');
+      }
+    }
+    if (incoming.length) this.apply(incoming);
+  };
+
+  /** Ingest/liveness hook: HostOffline fires when a host goes offline and resolves when it returns. */
+  onHostStatus = (c: HostStatusChange): void => {
+    const labels = { alertname: HOST_OFFLINE, host: c.hostId, severity: 'critical' };
+    const now = this.now();
+    if (c.to === 'offline') {
+      this.apply([{ state: 'firing', labels, annotations: { summary: `host ${c.hostId} is offline`, description: c.reason }, startsAtMs: c.atMs, endsAtMs: 0, resolveTimeoutMs: -1, source: 'controller', eventTsMs: now }]);
+    } else if (c.to === 'online') {
+      this.apply([{ state: 'resolved', labels, annotations: {}, startsAtMs: 0, endsAtMs: c.atMs, resolveTimeoutMs: -1, source: 'controller', eventTsMs: now }]);
+    }
+  };
+
+  /** Alerts pushed by other tools through the API. Returns their fingerprints. */
+  push(list: readonly ApiAlert[]): string[] {
+    const now = this.now();
+    const inc = list.map((a) => alertFromApi(a, now));
+    this.apply(inc);
+    return inc.map((a) => fingerprint(a.labels));
+  }
+
+  /** Stores assertions in one transaction, then lets dispatch and inhibition see the changes. */
+  apply(list: readonly IncomingAlert[]): ApplyOutcome[] {
+    const now = this.now();
+    const changed: AlertRecord[] = [];
+    const outcomes: ApplyOutcome[] = [];
+    try {
+      this.d.db.transaction(() => {
+        for (const inc of list) {
+          const { outcome, alert } = this.alerts.apply(inc, now, this.d.cfg.resolve_timeout);
+          outcomes.push(outcome);
+          this.stats[outcome]++;
+          if (alert && outcome !== 'stale') changed.push(alert);
+        }
+      })();
+    } catch (err) {
+      this.log.error({ err, alerts: list.length }, 'storing alerts failed');
+      return [];
+    }
+    for (const a of changed) this.inhibitor.observe(a);
+    for (const a of changed) this.dispatcher.insert(a);
+    return outcomes;
+  }
+
+  /** Periodic: resolve alerts nobody re-asserted, refresh silences, prune history. */
+  sweep(): void {
+    try {
+      const now = this.now();
+      const expired = this.d.db.transaction(() => this.alerts.expire(now))();
+      if (expired.length) {
+        this.stats.expired += expired.length;
+        this.log.info({ alerts: expired.length }, 'alerts resolved by resolve_timeout');
+        for (const a of expired) this.inhibitor.observe(a);
+        for (const a of expired) this.dispatcher.insert(a);
+      }
+      this.silences.reload();
+      const before = now - this.d.cfg.retention;
+      this.alerts.prune(before);
+      this.notifyStore.prune(before);
+      this.silences.prune(before);
+    } catch (err) {
+      this.log.error({ err }, 'alert sweep failed');
+    }
+  }
+
+  private delivered(items: PendingNotification[]): void {
+    try {
+      for (const n of items) this.dispatcher.delivered(n);
+    } catch (err) {
+      this.log.error({ err }, 'recording a delivered notification failed');
+    }
+  }
+
+  private toFallback(items: PendingNotification[], from: string): void {
+    const fb = this.d.cfg.fallback_receiver ? this.workers.get(this.d.cfg.fallback_receiver) : undefined;
+    if (!fb) return;
+    this.log.warn({ from, to: fb.name, notifications: items.length }, 'handing notifications to the fallback receiver');
+    for (const n of items) fb.enqueue(n, from);
+  }
+
+  view(a: AlertRecord): AlertApiView {
+    return {
+      ...toAlertView(a),
+      source: a.source,
+      updatedAt: new Date(a.updatedMs).toISOString(),
+      silencedBy: a.state === 'firing' ? this.silences.silencedBy(a.labels) : [],
+      inhibitedBy: a.state === 'firing' ? this.inhibitor.inhibitedBy(a.labels, a.fingerprint) : [],
+    };
+  }
+
+  list(state: AlertState | 'all'): AlertApiView[] {
+    return this.alerts.list(state).map((a) => this.view(a));
+  }
+
+  get(fp: string): AlertApiView | undefined {
+    const a = this.alerts.get(fp);
+    return a ? this.view(a) : undefined;
+  }
+
+  silenceView(s: Silence): SilenceView {
+    return {
+      id: s.id,
+      matchers: s.matchers,
+      startsAt: new Date(s.startsAtMs).toISOString(),
+      endsAt: new Date(s.endsAtMs).toISOString(),
+      createdBy: s.createdBy,
+      comment: s.comment,
+      createdAt: new Date(s.createdMs).toISOString(),
+      status: silenceStatus(s, this.now()),
+    };
+  }
+
+  /** Sends a test message through one receiver now and returns the channel's answer. */
+  async testReceiver(name: string): Promise<{ receiver: string; ok: boolean; detail: string; code?: string }> {
+    const w = this.workers.get(name);
+    if (!w) throw new OpsError('OPS_ERR_RECEIVER_UNKNOWN', `no receiver "${name}" (configured: ${[...this.workers.keys()].join(', ') || 'none'})`);
+    const now = new Date(this.now()).toISOString();
+    const alert: AlertView = {
+      fingerprint: '0000000000000000',
+      status: 'firing',
+      labels: { alertname: 'OpsfleetTest', host: 'controller', severity: 'info' },
+      annotations: { summary: `opsfleet test message for receiver ${name}`, description: 'sent by opsctl notify test; no action needed' },
+      startsAt: now,
+      endsAt: null,
+      count: 1,
+    };
+    const r = await w.test({ kind: 'test', merged: 1, groups: [{ groupKey: 'test', groupLabels: { alertname: 'OpsfleetTest' }, status: 'firing', firing: [alert], resolved: [] }] });
+    return { receiver: name, ...r };
+  }
+
+  statsView(): Record<string, unknown> {
+    return {
+      ...this.stats,
+      alerts: this.alerts.counts(),
+      groups: this.dispatcher.groupCount,
+      dispatch: this.dispatcher.stats,
+      receivers: Object.fromEntries([...this.workers].map(([n, w]) => [n, { ...w.stats, pending: w.pending, pausedMs: w.pausedMs }])),
+    };
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      if (this.sweepTimer) clearInterval(this.sweepTimer);
+      this.dispatcher.stop();
+      await Promise.all([...this.workers.values()].map((w) => w.stop()));
+      this.log.info(this.stats, 'alerting stopped');
+    })();
+    return this.stopping;
+  }
+}

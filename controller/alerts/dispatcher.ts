@@ -1,0 +1,159 @@
+import type { Logger } from '../../shared/logger.js';
+import type { PendingNotification } from '../notify/worker.js';
+import { toAlertView, type AlertRecord } from './model.js';
+import type { NotifyStore } from './notify-store.js';
+import { groupOf, type CompiledRoute, type Router } from './router.js';
+
+/** An aggregation group: the alerts of one route with the same group_by values. */
+interface AggrGroup {
+  key: string;
+  route: CompiledRoute;
+  labels: Record<string, string>;
+  alerts: Map<string, AlertRecord>;
+  timer: NodeJS.Timeout | undefined;
+  createdMs: number;
+  flushes: number;
+}
+
+export interface DispatcherDeps {
+  router: Router;
+  store: NotifyStore;
+  logger: Logger;
+  /** Whether an alert's notifications are held back right now (silence or inhibition). */
+  muted: (a: AlertRecord) => boolean;
+  /** Receivers that want resolved notifications. */
+  sendResolved: (receiver: string) => boolean;
+  enqueue: (receiver: string, n: PendingNotification) => void;
+  now?: () => number;
+}
+
+/**
+ * Groups alerts and decides when each receiver is told, as Alertmanager does: a new group waits
+ * group_wait, then flushes at most every group_interval; a receiver is notified when the group
+ * has firing alerts it was not told about, when alerts it was told about resolved, or when
+ * repeat_interval passed with alerts still firing. What each receiver was told is kept in
+ * SQLite (NotifyStore), so a restart does not repeat notifications.
+ */
+export class Dispatcher {
+  private readonly groups = new Map<string, AggrGroup>();
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private stopped = false;
+  readonly stats = { groupsCreated: 0, flushes: 0, notificationsQueued: 0, unrouted: 0 };
+
+  constructor(private readonly d: DispatcherDeps) {
+    this.log = d.logger.child({ component: 'alerts.dispatch' });
+    this.now = d.now ?? Date.now;
+  }
+
+  get groupCount(): number {
+    return this.groups.size;
+  }
+
+  /** Puts the alert (new state) into the groups of every route it matches. */
+  insert(a: AlertRecord): void {
+    if (this.stopped) return;
+    const routes = this.d.router.match(a.labels);
+    if (routes.length === 0) this.stats.unrouted++;
+    for (const route of routes) {
+      const { key, labels } = groupOf(route, a.labels);
+      let g = this.groups.get(key);
+      if (!g) {
+        // A resolved alert with no group left has nothing to tell unless someone was told it fired.
+        if (a.state === 'resolved' && !route.receivers.some((r) => this.d.store.get(key, r)?.firing.has(a.fingerprint))) continue;
+        g = { key, route, labels, alerts: new Map(), timer: undefined, createdMs: this.now(), flushes: 0 };
+        this.groups.set(key, g);
+        this.stats.groupsCreated++;
+        this.schedule(g, route.groupWaitMs);
+      }
+      g.alerts.set(a.fingerprint, a);
+    }
+  }
+
+  private schedule(g: AggrGroup, ms: number): void {
+    if (g.timer) clearTimeout(g.timer);
+    g.timer = setTimeout(() => {
+      g.timer = undefined;
+      try {
+        this.flush(g);
+      } catch (err) {
+        this.log.error({ err, group: g.key }, 'group flush failed');
+        if (!this.stopped && this.groups.get(g.key) === g) this.schedule(g, g.route.groupIntervalMs);
+      }
+    }, ms);
+  }
+
+  /** Decides, per receiver, whether this group needs a notification now. */
+  flush(g: AggrGroup): void {
+    if (this.stopped) return;
+    const now = this.now();
+    this.stats.flushes++;
+    g.flushes++;
+    const firing: AlertRecord[] = [];
+    const resolved: AlertRecord[] = [];
+    for (const a of g.alerts.values()) {
+      if (a.state === 'firing') {
+        if (!this.d.muted(a)) firing.push(a);
+      } else resolved.push(a);
+    }
+    const firingFps = firing.map((a) => a.fingerprint).sort();
+    for (const receiver of g.route.receivers) {
+      const entry = this.d.store.get(g.key, receiver);
+      // Only alerts this receiver was told were firing get a resolved notice.
+      const res = entry ? resolved.filter((a) => entry.firing.has(a.fingerprint)) : [];
+      const resFps = res.map((a) => a.fingerprint).sort();
+      let needs: boolean;
+      if (!entry) needs = firing.length > 0;
+      else if (firing.some((a) => !entry.firing.has(a.fingerprint))) needs = true;
+      else if (entry.firing.size > 0 && firing.length === 0) needs = true;
+      else if (resFps.some((fp) => !entry.resolved.has(fp))) needs = true;
+      else needs = firing.length > 0 && now - entry.tsMs >= g.route.repeatIntervalMs;
+      if (!needs) continue;
+      const sendRes = this.d.sendResolved(receiver) ? res : [];
+      if (firing.length === 0 && sendRes.length === 0) {
+        // Nothing to say (muted since, or the receiver does not want resolved notices): record it.
+        this.d.store.put(g.key, receiver, [], resFps, now);
+        continue;
+      }
+      this.stats.notificationsQueued++;
+      this.d.enqueue(receiver, {
+        receiver,
+        group: {
+          groupKey: g.key,
+          groupLabels: g.labels,
+          status: firing.length > 0 ? 'firing' : 'resolved',
+          firing: firing.map(toAlertView),
+          resolved: sendRes.map(toAlertView),
+        },
+        firingFps,
+        resolvedFps: resFps,
+      });
+    }
+    this.cleanup(g);
+    if (g.alerts.size === 0) {
+      this.groups.delete(g.key);
+      return;
+    }
+    this.schedule(g, g.route.groupIntervalMs);
+  }
+
+  /** Drops resolved alerts no receiver still has to hear about (told, or never told it fired). */
+  private cleanup(g: AggrGroup): void {
+    for (const [fp, a] of g.alerts) {
+      if (a.state !== 'resolved') continue;
+      const pending = g.route.receivers.some((r) => this.d.store.get(g.key, r)?.firing.has(fp));
+      if (!pending) g.alerts.delete(fp);
+    }
+  }
+
+  /** Records a delivered notification (called by the receiver worker after the channel accepted it). */
+  delivered(n: PendingNotification): void {
+    this.d.store.put(n.group.groupKey, n.receiver, n.firingFps, n.resolvedFps, this.now());
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const g of this.groups.values()) if (g.timer) clearTimeout(g.timer);
+    this.groups.clear();
+  }
+}

@@ -1,0 +1,123 @@
+import { randomUUID } from 'node:crypto';
+import type Database from 'better-sqlite3';
+import { OpsError } from '../../shared/errors.js';
+import { compileMatcher, matchAll, type CompiledMatcher, type Labels, type Matcher } from './matchers.js';
+
+export interface Silence {
+  id: string;
+  matchers: Matcher[];
+  startsAtMs: number;
+  endsAtMs: number;
+  createdBy: string;
+  comment: string;
+  createdMs: number;
+  removedMs: number | null;
+}
+
+export type SilenceStatus = 'pending' | 'active' | 'expired' | 'removed';
+
+interface SilenceRow {
+  id: string;
+  matchers: string;
+  starts_at_ms: number;
+  ends_at_ms: number;
+  created_by: string;
+  comment: string;
+  created_ms: number;
+  removed_ms: number | null;
+}
+
+const fromRow = (r: SilenceRow): Silence => ({
+  id: r.id,
+  matchers: JSON.parse(r.matchers) as Matcher[],
+  startsAtMs: r.starts_at_ms,
+  endsAtMs: r.ends_at_ms,
+  createdBy: r.created_by,
+  comment: r.comment,
+  createdMs: r.created_ms,
+  removedMs: r.removed_ms,
+});
+
+export function silenceStatus(s: Silence, now: number): SilenceStatus {
+  if (s.removedMs !== null) return 'removed';
+  if (now < s.startsAtMs) return 'pending';
+  if (now >= s.endsAtMs) return 'expired';
+  return 'active';
+}
+
+/**
+ * Silences in SQLite with their matchers compiled in memory. A silenced alert is kept and shown;
+ * only its notifications are held back. Removing a silence keeps its row (marked removed) for
+ * the record.
+ */
+export class Silences {
+  private readonly s;
+  private compiled: Array<{ s: Silence; ms: CompiledMatcher[] }> = [];
+
+  constructor(
+    private readonly db: Database.Database,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.s = {
+      insert: db.prepare('INSERT INTO silences (id, matchers, starts_at_ms, ends_at_ms, created_by, comment, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      remove: db.prepare('UPDATE silences SET removed_ms = ? WHERE id = ? AND removed_ms IS NULL'),
+      get: db.prepare<[string], SilenceRow>('SELECT * FROM silences WHERE id = ?'),
+      live: db.prepare<[number], SilenceRow>('SELECT * FROM silences WHERE removed_ms IS NULL AND ends_at_ms > ?'),
+      all: db.prepare<[number], SilenceRow>('SELECT * FROM silences ORDER BY created_ms DESC LIMIT ?'),
+      prune: db.prepare('DELETE FROM silences WHERE ends_at_ms < ? OR (removed_ms IS NOT NULL AND removed_ms < ?)'),
+    };
+    this.reload();
+  }
+
+  /** Recompiles the not-yet-ended silences (after a change, and on every sweep to drop expired ones). */
+  reload(): void {
+    this.compiled = this.s.live.all(this.now()).map((r) => {
+      const s = fromRow(r);
+      return { s, ms: s.matchers.map(compileMatcher) };
+    });
+  }
+
+  add(input: { matchers: Matcher[]; startsAtMs?: number; endsAtMs: number; createdBy: string; comment: string }): Silence {
+    if (input.matchers.length === 0) throw new OpsError('OPS_ERR_SILENCE_INVALID', 'a silence needs at least one matcher');
+    input.matchers.forEach(compileMatcher);
+    const now = this.now();
+    const starts = input.startsAtMs ?? now;
+    if (input.endsAtMs <= starts) throw new OpsError('OPS_ERR_SILENCE_INVALID', 'a silence must end after it starts');
+    if (input.matchers.every((m) => compileMatcher(m).test({}))) throw new OpsError('OPS_ERR_SILENCE_INVALID', 'a silence must not match every alert (its matchers all match empty labels)');
+    const s: Silence = { id: randomUUID(), matchers: input.matchers, startsAtMs: starts, endsAtMs: input.endsAtMs, createdBy: input.createdBy, comment: input.comment, createdMs: now, removedMs: null };
+    this.s.insert.run(s.id, JSON.stringify(s.matchers), s.startsAtMs, s.endsAtMs, s.createdBy, s.comment, s.createdMs);
+    this.reload();
+    return s;
+  }
+
+  /** Marks a silence removed; false when there is no such live silence. */
+  remove(id: string): boolean {
+    const ok = this.s.remove.run(this.now(), id).changes === 1;
+    if (ok) this.reload();
+    return ok;
+  }
+
+  get(id: string): Silence | undefined {
+    const r = this.s.get.get(id);
+    return r ? fromRow(r) : undefined;
+  }
+
+  list(limit = 1000): Silence[] {
+    return this.s.all.all(limit).map(fromRow);
+  }
+
+  /** Ids of the active silences matching these labels (empty: not silenced). */
+  silencedBy(labels: Labels, now = this.now()): string[] {
+    const out: string[] = [];
+    for (const { s, ms } of this.compiled) {
+      if (now >= s.startsAtMs && now < s.endsAtMs && matchAll(ms, labels)) out.push(s.id);
+    }
+    return out;
+  }
+
+  prune(beforeMs: number): number {
+    const n = this.s.prune.run(beforeMs, beforeMs).changes;
+    if (n) this.reload();
+    return n;
+  }
+}

@@ -1,0 +1,163 @@
+import type { IncomingMessage } from 'node:http';
+import { z } from 'zod';
+import { parseDuration } from '../../shared/duration.js';
+import { OpsError } from '../../shared/errors.js';
+import type { AlertManager } from '../alerts/alert-manager.js';
+import { compileMatcher, parseMatcher, type Matcher } from '../alerts/matchers.js';
+import { apiAlertSchema } from '../alerts/model.js';
+import { HttpError, type HttpServer } from './http-server.js';
+
+const MAX_BODY = 1_000_000;
+
+/** Reads a JSON request body (at most 1 MB); bad JSON is a 400 naming the problem. */
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of req as AsyncIterable<Buffer>) {
+    size += c.length;
+    if (size > MAX_BODY) throw new HttpError(413, 'OPS_ERR_BAD_REQUEST', `request body over ${MAX_BODY} bytes`);
+    chunks.push(c);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new HttpError(400, 'OPS_ERR_BAD_REQUEST', `body is not JSON: ${(err as Error).message}`);
+  }
+}
+
+function zodMessage(err: z.ZodError): string {
+  return err.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ');
+}
+
+const matcherSchema = z.union([
+  z.string(),
+  z.object({ name: z.string(), op: z.enum(['=', '!=', '=~', '!~']).optional(), value: z.string(), isRegex: z.boolean().optional(), isEqual: z.boolean().optional() }),
+]);
+
+const silenceSchema = z
+  .object({
+    matchers: z.array(matcherSchema).min(1, 'at least one matcher is required'),
+    startsAt: z.string().datetime({ offset: true }).optional(),
+    endsAt: z.string().datetime({ offset: true }).optional(),
+    /** Alternative to endsAt: a duration like "2h". */
+    duration: z.string().optional(),
+    createdBy: z.string().max(200).prefault(''),
+    comment: z.string().max(2000).prefault(''),
+  })
+  .strict();
+
+function toMatcher(m: z.output<typeof matcherSchema>): Matcher {
+  if (typeof m === 'string') return parseMatcher(m);
+  const op = m.op ?? (m.isRegex ? (m.isEqual === false ? '!~' : '=~') : m.isEqual === false ? '!=' : '=');
+  const matcher = { name: m.name, op, value: m.value };
+  compileMatcher(matcher);
+  return matcher;
+}
+
+function badRequest(err: unknown): never {
+  if (err instanceof OpsError) throw new HttpError(400, err.code, err.message);
+  throw err;
+}
+
+/** Alerting API (v1): alerts, silences, receivers' test sends, the notification log. */
+export function registerAlertRoutes(http: HttpServer, am: AlertManager): void {
+  http.route('GET', '/api/v1/alerts', ({ query }) => {
+    const state = query.get('state') ?? 'firing';
+    if (state !== 'firing' && state !== 'resolved' && state !== 'all') throw new HttpError(400, 'OPS_ERR_BAD_REQUEST', `state must be firing, resolved or all, got "${state}"`);
+    return am.list(state);
+  });
+
+  http.route('POST', '/api/v1/alerts', async ({ req }) => {
+    const body = await readJson(req);
+    const parsed = z.union([apiAlertSchema, z.array(apiAlertSchema).max(10_000)]).safeParse(body);
+    if (!parsed.success) throw new HttpError(400, 'OPS_ERR_ALERT_MALFORMED', zodMessage(parsed.error));
+    const list = Array.isArray(parsed.data) ? parsed.data : [parsed.data];
+    try {
+      return { accepted: list.length, fingerprints: am.push(list) };
+    } catch (err) {
+      return badRequest(err);
+    }
+  });
+
+  http.route('GET', '/api/v1/alerts/stats', () => am.statsView());
+
+  http.route('GET', '/api/v1/alerts/:fp', ({ params }) => {
+    const a = am.get(params.fp!);
+    if (!a) throw new HttpError(404, 'OPS_ERR_ALERT_NOT_FOUND', `no alert with fingerprint "${params.fp}"`);
+    return a;
+  });
+
+  http.route('GET', '/api/v1/silences', ({ query }) => {
+    const all = query.get('all') === 'true';
+    return am.silences
+      .list()
+      .map((s) => am.silenceView(s))
+      .filter((s) => all || s.status === 'active' || s.status === 'pending');
+  });
+
+  http.route('POST', '/api/v1/silences', async ({ req }) => {
+    const parsed = silenceSchema.safeParse(await readJson(req));
+    if (!parsed.success) throw new HttpError(400, 'OPS_ERR_SILENCE_INVALID', zodMessage(parsed.error));
+    const b = parsed.data;
+    try {
+      const matchers = b.matchers.map(toMatcher);
+      const starts = b.startsAt ? Date.parse(b.startsAt) : Date.now();
+      let ends: number;
+      if (b.endsAt) ends = Date.parse(b.endsAt);
+      else if (b.duration) {
+        const ms = parseDuration(b.duration);
+        if (ms === undefined) throw new OpsError('OPS_ERR_SILENCE_INVALID', `duration: expected a duration like "2h", got "${b.duration}"`);
+        ends = starts + ms;
+      } else throw new OpsError('OPS_ERR_SILENCE_INVALID', 'endsAt or duration is required');
+      const s = am.silences.add({ matchers, startsAtMs: starts, endsAtMs: ends, createdBy: b.createdBy, comment: b.comment });
+      return am.silenceView(s);
+    } catch (err) {
+      return badRequest(err);
+    }
+  });
+
+  http.route('GET', '/api/v1/silences/:id', ({ params }) => {
+    const s = am.silences.get(params.id!);
+    if (!s) throw new HttpError(404, 'OPS_ERR_SILENCE_NOT_FOUND', `no silence "${params.id}"`);
+    return am.silenceView(s);
+  });
+
+  http.route('DELETE', '/api/v1/silences/:id', ({ params }) => {
+    if (!am.silences.remove(params.id!)) throw new HttpError(404, 'OPS_ERR_SILENCE_NOT_FOUND', `no active silence "${params.id}"`);
+    return { removed: params.id };
+  });
+
+  http.route('GET', '/api/v1/receivers', () =>
+    [...am.workers.values()].map((w) => ({ name: w.name, pending: w.pending, pausedMs: w.pausedMs, stats: w.stats })),
+  );
+
+  http.route('POST', '/api/v1/receivers/:name/test', async ({ params }) => {
+    try {
+      return await am.testReceiver(params.name!);
+    } catch (err) {
+      if (err instanceof OpsError && err.code === 'OPS_ERR_RECEIVER_UNKNOWN') throw new HttpError(404, err.code, err.message);
+      throw err;
+    }
+  });
+
+  http.route('GET', '/api/v1/notifications', ({ query }) => {
+    const limit = Math.min(Number(query.get('limit') ?? 100) || 100, 10_000);
+    return am.notifyStore.list({ receiver: query.get('receiver') ?? undefined, limit }).map((r) => ({
+      id: r.id,
+      ts: new Date(r.ts_ms).toISOString(),
+      receiver: r.receiver,
+      kind: r.kind,
+      groupKeys: JSON.parse(r.group_keys) as string[],
+      status: r.status,
+      alerts: r.alerts,
+      merged: r.merged,
+      attempt: r.attempt,
+      outcome: r.outcome,
+      code: r.code,
+      detail: r.detail,
+      bytes: r.bytes,
+      durationMs: r.duration_ms,
+    }));
+  });
+}

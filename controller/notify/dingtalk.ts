@@ -1,0 +1,66 @@
+import { createHmac } from 'node:crypto';
+import type { DingtalkConfig } from '../../shared/config/alerting.js';
+import { parseErrcode, postBody } from './http.js';
+import { render } from './template.js';
+import { NotifyError, type OutgoingMessage, type Receiver, type SendResult } from './types.js';
+
+/** DingTalk answers this when a robot sent more than 20 messages in a minute; it is then banned for 10 minutes. */
+export const DINGTALK_ERR_RATE_LIMITED = 130101;
+
+/**
+ * `sign` as DingTalk documents it: urlencode(base64(HMAC-SHA256(key=secret, msg=timestamp+"\n"+secret))).
+ * Returned already URL-encoded.
+ */
+export function dingtalkSign(secret: string, timestampMs: number): string {
+  const mac = createHmac('sha256', secret).update(`${timestampMs}\n${secret}`, 'utf8').digest('base64');
+  return encodeURIComponent(mac);
+}
+
+/** The webhook URL with `timestamp` and `sign` appended (when the robot has a secret). */
+export function dingtalkUrl(webhook: string, secret: string | undefined, timestampMs: number): string {
+  if (!secret) return webhook;
+  const sep = webhook.includes('?') ? '&' : '?';
+  return `${webhook}${sep}timestamp=${timestampMs}&sign=${dingtalkSign(secret, timestampMs)}`;
+}
+
+/** DingTalk custom robot: signed markdown messages with @mobiles; success only on errcode 0. */
+export class DingtalkReceiver implements Receiver {
+  readonly type = 'dingtalk' as const;
+  readonly name: string;
+
+  constructor(
+    readonly config: DingtalkConfig,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.name = config.name;
+  }
+
+  /** The exact JSON body DingTalk receives. */
+  body(msg: OutgoingMessage): { body: Record<string, unknown>; truncated: number } {
+    const c = this.config;
+    // Mentions only notify when the mobile also appears in the text.
+    const mentions = c.at_mobiles.length ? `\n${c.at_mobiles.map((m) => `@${m}`).join(' ')}\n` : '';
+    // The JSON wrapping costs bytes too; leave room for it within the 20,000-byte limit.
+    const r = render(msg, 'markdown', c.max_bytes - 512 - Buffer.byteLength(mentions), { now: this.now(), template: c.template, suffix: mentions });
+    return {
+      body: { msgtype: 'markdown', markdown: { title: r.title.slice(0, 100), text: r.text }, at: { atMobiles: c.at_mobiles, isAtAll: c.at_all } },
+      truncated: r.truncated,
+    };
+  }
+
+  async send(msg: OutgoingMessage, signal: AbortSignal): Promise<SendResult> {
+    const { body, truncated } = this.body(msg);
+    const text = JSON.stringify(body);
+    const url = dingtalkUrl(this.config.webhook, this.config.secret, this.now());
+    const ans = await postBody(url, text, { 'content-type': 'application/json; charset=utf-8' }, this.config.timeout, signal);
+    const { errcode, errmsg } = parseErrcode(ans.text, 'DingTalk');
+    if (errcode === DINGTALK_ERR_RATE_LIMITED) {
+      throw new NotifyError('OPS_ERR_NOTIFY_RATE_LIMITED', `DingTalk robot ${this.name} is rate limited (errcode ${errcode}: ${errmsg}); pausing it`, { retryable: true, pauseMs: this.config.ban_pause });
+    }
+    if (errcode !== 0) {
+      // Other errcodes (bad sign 310000, keyword mismatch, bad token) will not fix themselves.
+      throw new NotifyError('OPS_ERR_NOTIFY_REJECTED', `DingTalk rejected the message: errcode ${errcode}: ${errmsg}`);
+    }
+    return { detail: `errcode 0: ${errmsg || 'ok'}`, bytes: Buffer.byteLength(text), truncated };
+  }
+}

@@ -1,0 +1,183 @@
+import type { AlertView, NotificationGroup, OutgoingMessage } from './types.js';
+
+/** Per-receiver overrides from config (`template: { title, alert }`). */
+export interface TemplateOverrides {
+  title?: string | undefined;
+  alert?: string | undefined;
+}
+
+export interface Rendered {
+  title: string;
+  text: string;
+  /** Alerts left out to fit the byte limit. */
+  truncated: number;
+}
+
+type Style = 'markdown' | 'text' | 'html';
+
+const SEVERITY_ICON: Record<string, string> = { critical: '🔴', error: '🔴', warning: '🟠', warn: '🟠', info: '🔵' };
+
+/** "2026-11-27 13:40:05" in the controller's local time; operators read it at a glance. */
+export function localTime(iso: string): string {
+  const d = new Date(iso);
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
+export function since(iso: string, now: number): string {
+  const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${s % 60 ? `${s % 60}s` : ''}`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`;
+  return `${Math.floor(s / 86400)}d${Math.floor((s % 86400) / 3600)}h`;
+}
+
+/** Replaces {{name}}, {{labels.x}}, {{annotations.x}}; unknown names become empty. */
+export function fill(tpl: string, vars: Record<string, string>, a?: AlertView): string {
+  return tpl.replace(/\{\{\s*([A-Za-z_][\w.]*)\s*\}\}/g, (_m, key: string) => {
+    if (a && key.startsWith('labels.')) return a.labels[key.slice(7)] ?? '';
+    if (a && key.startsWith('annotations.')) return a.annotations[key.slice(12)] ?? '';
+    return vars[key] ?? '';
+  });
+}
+
+function statusWord(status: 'firing' | 'resolved', n: number): string {
+  return status === 'firing' ? `告警 FIRING:${n}` : `已恢复 RESOLVED:${n}`;
+}
+
+function groupName(g: NotificationGroup): string {
+  return Object.values(g.groupLabels).join(' ') || 'all';
+}
+
+/** Title of a message: `[告警 FIRING:2] DiskFull web-01`, or a digest's count. */
+export function titleOf(msg: OutgoingMessage, tpl?: TemplateOverrides): string {
+  const prefix = msg.kind === 'test' ? '[测试 TEST] ' : msg.kind === 'fallback' ? `[转发 FALLBACK from ${msg.failedReceiver ?? '?'}] ` : '';
+  if (msg.groups.length === 1 && msg.kind !== 'digest') {
+    const g = msg.groups[0]!;
+    const n = g.status === 'firing' ? g.firing.length : g.resolved.length;
+    if (tpl?.title) {
+      return prefix + fill(tpl.title, { status: g.status, count: String(n), group: groupName(g), ...g.groupLabels });
+    }
+    return `${prefix}[${statusWord(g.status, n)}] ${groupName(g)}`;
+  }
+  const firing = msg.groups.reduce((s, g) => s + g.firing.length, 0);
+  const resolved = msg.groups.reduce((s, g) => s + g.resolved.length, 0);
+  return `${prefix}[汇总 DIGEST] ${msg.merged} notifications merged: ${firing} firing, ${resolved} resolved`;
+}
+
+function alertVars(a: AlertView, now: number): Record<string, string> {
+  return {
+    status: a.status,
+    alertname: a.labels.alertname ?? '',
+    host: a.labels.host ?? '',
+    severity: a.labels.severity ?? '',
+    summary: a.annotations.summary ?? '',
+    description: a.annotations.description ?? '',
+    since: localTime(a.startsAt),
+    duration: since(a.startsAt, a.endsAt ? Date.parse(a.endsAt) : now),
+    ends: a.endsAt ? localTime(a.endsAt) : '',
+    count: String(a.count),
+    fingerprint: a.fingerprint,
+  };
+}
+
+const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+
+/** One alert's block in the chosen style. */
+function alertBlock(a: AlertView, style: Style, now: number, tpl?: TemplateOverrides): string {
+  const v = alertVars(a, now);
+  if (tpl?.alert) return fill(tpl.alert, v, a) + '\n';
+  const icon = a.status === 'resolved' ? '✅' : (SEVERITY_ICON[v.severity] ?? '⚪');
+  const when = a.status === 'resolved' ? `${v.since} → ${v.ends} (持续 lasted ${v.duration})` : `${v.since} (已持续 for ${v.duration})`;
+  const extra = Object.entries(a.labels)
+    .filter(([k]) => !['alertname', 'host', 'severity'].includes(k))
+    .map(([k, val]) => `${k}=${val}`)
+    .join(', ');
+  if (style === 'markdown') {
+    return [
+      `#### ${icon} ${v.alertname}${v.host ? ` @ ${v.host}` : ''}`,
+      `- **级别 severity**: ${v.severity || '-'}`,
+      `- **摘要 summary**: ${v.summary || '-'}`,
+      v.description ? `- **详情 description**: ${v.description}` : '',
+      `- **开始 since**: ${when}`,
+      `- **次数 count**: ${v.count}`,
+      extra ? `- **标签 labels**: ${extra}` : '',
+    ]
+      .filter(Boolean)
+      .join('\n') + '\n';
+  }
+  if (style === 'html') {
+    return `<li><b>${esc(icon)} ${esc(v.alertname)}${v.host ? ` @ ${esc(v.host)}` : ''}</b> [${esc(v.severity || '-')}]<br>${esc(v.summary || '-')}${v.description ? `<br><i>${esc(v.description)}</i>` : ''}<br>${esc(when)} · count ${v.count}${extra ? `<br><small>${esc(extra)}</small>` : ''}</li>\n`;
+  }
+  return [`${icon} ${v.alertname}${v.host ? ` @ ${v.host}` : ''} [${v.severity || '-'}]`, `  ${v.summary || '-'}`, v.description ? `  ${v.description}` : '', `  ${when}, count ${v.count}`, extra ? `  ${extra}` : '']
+    .filter(Boolean)
+    .join('\n') + '\n';
+}
+
+function groupHeader(g: NotificationGroup, part: 'firing' | 'resolved', style: Style): string {
+  const n = part === 'firing' ? g.firing.length : g.resolved.length;
+  const head = `${statusWord(part, n)} — ${groupName(g)}`;
+  if (style === 'markdown') return `### ${head}\n`;
+  if (style === 'html') return `<h3>${esc(head)}</h3>\n`;
+  return `== ${head} ==\n`;
+}
+
+/**
+ * Renders a message and cuts it to `maxBytes` (UTF-8): whole alert blocks are dropped from the
+ * end and replaced by a "… N more" line, so a message is never rejected for its size.
+ */
+export function render(msg: OutgoingMessage, style: Style, maxBytes: number, opts: { now?: number; template?: TemplateOverrides | undefined; prefix?: string; suffix?: string } = {}): Rendered {
+  const now = opts.now ?? Date.now();
+  const title = titleOf(msg, opts.template);
+  const head = style === 'markdown' ? `## ${title}\n\n` : style === 'html' ? `<h2>${esc(title)}</h2>\n` : `${title}\n\n`;
+  const pieces: Array<{ text: string; alert: boolean }> = [];
+  if (opts.prefix) pieces.push({ text: opts.prefix, alert: false });
+  for (const g of msg.groups) {
+    for (const part of ['firing', 'resolved'] as const) {
+      const list = part === 'firing' ? g.firing : g.resolved;
+      if (list.length === 0) continue;
+      pieces.push({ text: groupHeader(g, part, style) + (style === 'html' ? '<ul>\n' : ''), alert: false });
+      for (const a of list) pieces.push({ text: alertBlock(a, style, now, opts.template), alert: true });
+      if (style === 'html') pieces.push({ text: '</ul>\n', alert: false });
+    }
+  }
+  const suffix = opts.suffix ?? '';
+  const bytes = (s: string) => Buffer.byteLength(s, 'utf8');
+  const total = pieces.filter((p) => p.alert).length;
+  const more = (n: number) => (style === 'html' ? `<p>… ${n} more</p>\n` : `\n… ${n} more (${total} alerts in total)\n`);
+  let used = bytes(head) + bytes(suffix);
+  let out = head;
+  let kept = 0;
+  let truncated = 0;
+  for (let i = 0; i < pieces.length; i++) {
+    const p = pieces[i]!;
+    const remainingAlerts = pieces.slice(i).filter((q) => q.alert).length;
+    const reserve = remainingAlerts > 0 ? bytes(more(remainingAlerts)) : 0;
+    if (used + bytes(p.text) + (p.alert ? reserve : 0) > maxBytes && p.alert) {
+      truncated = remainingAlerts;
+      break;
+    }
+    if (used + bytes(p.text) > maxBytes) {
+      truncated = remainingAlerts;
+      break;
+    }
+    out += p.text;
+    used += bytes(p.text);
+    if (p.alert) kept++;
+  }
+  if (truncated > 0) out += more(truncated);
+  out += suffix;
+  // A title or prefix alone can exceed a tiny limit: cut by bytes as a last resort.
+  if (bytes(out) > maxBytes) out = cutBytes(out, maxBytes);
+  void kept;
+  return { title, text: out, truncated };
+}
+
+/** Cuts a string to at most `max` UTF-8 bytes without splitting a character. */
+export function cutBytes(s: string, max: number): string {
+  const buf = Buffer.from(s, 'utf8');
+  if (buf.length <= max) return s;
+  let end = max;
+  while (end > 0 && (buf[end]! & 0xc0) === 0x80) end--;
+  return buf.subarray(0, end).toString('utf8');
+}

@@ -1,0 +1,46 @@
+import type { WecomConfig } from '../../shared/config/alerting.js';
+import { parseErrcode, postBody } from './http.js';
+import { render } from './template.js';
+import { NotifyError, type OutgoingMessage, type Receiver, type SendResult } from './types.js';
+
+/** WeCom's "API freq out of limit" answer. */
+export const WECOM_ERR_RATE_LIMITED = 45009;
+/** WeCom's content limits per message type, in UTF-8 bytes. */
+export const WECOM_MAX_BYTES = { markdown: 4096, text: 2048 } as const;
+
+/** WeCom (企业微信) group robot: markdown or text, mentioned_mobile_list; success only on errcode 0. */
+export class WecomReceiver implements Receiver {
+  readonly type = 'wecom' as const;
+  readonly name: string;
+
+  constructor(
+    readonly config: WecomConfig,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.name = config.name;
+  }
+
+  body(msg: OutgoingMessage): { body: Record<string, unknown>; truncated: number } {
+    const c = this.config;
+    const limit = Math.min(c.max_bytes, WECOM_MAX_BYTES[c.msgtype]);
+    if (c.msgtype === 'text') {
+      const r = render(msg, 'text', limit, { now: this.now(), template: c.template });
+      return { body: { msgtype: 'text', text: { content: r.text, mentioned_mobile_list: c.mentioned_mobile_list } }, truncated: r.truncated };
+    }
+    // Markdown messages cannot carry mentioned_mobile_list; WeCom only mentions from text messages.
+    const r = render(msg, 'markdown', limit, { now: this.now(), template: c.template });
+    return { body: { msgtype: 'markdown', markdown: { content: r.text } }, truncated: r.truncated };
+  }
+
+  async send(msg: OutgoingMessage, signal: AbortSignal): Promise<SendResult> {
+    const { body, truncated } = this.body(msg);
+    const text = JSON.stringify(body);
+    const ans = await postBody(this.config.webhook, text, { 'content-type': 'application/json; charset=utf-8' }, this.config.timeout, signal);
+    const { errcode, errmsg } = parseErrcode(ans.text, 'WeCom');
+    if (errcode === WECOM_ERR_RATE_LIMITED) {
+      throw new NotifyError('OPS_ERR_NOTIFY_RATE_LIMITED', `WeCom robot ${this.name} is rate limited (errcode ${errcode}: ${errmsg}); pausing it`, { retryable: true, pauseMs: this.config.ban_pause });
+    }
+    if (errcode !== 0) throw new NotifyError('OPS_ERR_NOTIFY_REJECTED', `WeCom rejected the message: errcode ${errcode}: ${errmsg}`);
+    return { detail: `errcode 0: ${errmsg || 'ok'}`, bytes: Buffer.byteLength(text), truncated };
+  }
+}

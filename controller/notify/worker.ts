@@ -1,0 +1,250 @@
+import { errorLine, OpsError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/logger.js';
+import { backoffDelay } from '../../shared/retry.js';
+import type { NotifyStore } from '../alerts/notify-store.js';
+import { RateLimiter } from './rate-limiter.js';
+import type { NotificationGroup, OutgoingMessage, Receiver, SendResult } from './types.js';
+
+/** A notification waiting for its receiver: one group's state plus what to record when delivered. */
+export interface PendingNotification {
+  /** The receiver the route named (kept when the fallback delivers it). */
+  receiver: string;
+  group: NotificationGroup;
+  firingFps: string[];
+  resolvedFps: string[];
+}
+
+export interface WorkerDeps {
+  receiver: Receiver;
+  store: NotifyStore;
+  logger: Logger;
+  retry: { attempts: number; initial: number; max: number };
+  now?: () => number;
+  /** Called after a message carrying these notifications was accepted by the channel. */
+  onDelivered: (items: PendingNotification[], via: string) => void;
+  /** Hands a message that exhausted its retries to the fallback receiver (absent: none). */
+  onFailed?: (items: PendingNotification[], from: string) => void;
+  /** Upper bound of waiting notifications; beyond it the oldest are merged anyway (they are one digest). */
+  maxPending?: number;
+}
+
+export interface WorkerStats {
+  queued: number;
+  sent: number;
+  digests: number;
+  merged: number;
+  attempts: number;
+  retries: number;
+  failed: number;
+  fallbacks: number;
+  paused: number;
+  maxInWindow: number;
+}
+
+/**
+ * Delivers notifications for one receiver: at most rate_limit.count messages per window, the
+ * backlog of a burst merged into one digest (never dropped), retries with full-jitter backoff on
+ * retryable errors, a pause when the platform bans the robot, a log row for every attempt, and
+ * the fallback receiver after the last failed attempt. One send at a time per receiver.
+ */
+export class ReceiverWorker {
+  readonly name: string;
+  readonly limiter: RateLimiter;
+  readonly stats: WorkerStats = { queued: 0, sent: 0, digests: 0, merged: 0, attempts: 0, retries: 0, failed: 0, fallbacks: 0, paused: 0, maxInWindow: 0 };
+  private queue: Array<{ item: PendingNotification; fallbackFrom?: string }> = [];
+  private busy = false;
+  private timer: NodeJS.Timeout | undefined;
+  private pausedUntil = 0;
+  private readonly abort = new AbortController();
+  private running: Promise<void> | undefined;
+  private readonly log: Logger;
+  private readonly now: () => number;
+
+  constructor(private readonly d: WorkerDeps) {
+    this.name = d.receiver.name;
+    const rl = (d.receiver.config as { rate_limit: { count: number; per: number } }).rate_limit;
+    this.limiter = new RateLimiter(rl.count, rl.per);
+    this.log = d.logger.child({ component: 'notify', receiver: this.name, type: d.receiver.type });
+    this.now = d.now ?? Date.now;
+  }
+
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  get pausedMs(): number {
+    return Math.max(0, this.pausedUntil - this.now());
+  }
+
+  /** Queues a notification; a newer state of the same group replaces the waiting one. */
+  enqueue(item: PendingNotification, fallbackFrom?: string): void {
+    if (this.abort.signal.aborted) return;
+    const i = this.queue.findIndex((q) => q.item.group.groupKey === item.group.groupKey && q.item.receiver === item.receiver);
+    if (i >= 0) this.queue[i] = { item, ...(fallbackFrom ? { fallbackFrom } : {}) };
+    else {
+      this.queue.push({ item, ...(fallbackFrom ? { fallbackFrom } : {}) });
+      this.stats.queued++;
+    }
+    this.kick();
+  }
+
+  private kick(delayMs = 0): void {
+    if (this.busy || this.abort.signal.aborted) return;
+    if (this.timer) {
+      if (delayMs > 0) return;
+      clearTimeout(this.timer);
+    }
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.running = this.drain().catch((err: unknown) => this.log.error({ err }, 'notification worker failed'));
+    }, delayMs);
+  }
+
+  private async drain(): Promise<void> {
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      while (this.queue.length > 0 && !this.abort.signal.aborted) {
+        const now = this.now();
+        if (this.pausedUntil > now) {
+          this.busy = false;
+          return this.kick(this.pausedUntil - now);
+        }
+        const wait = this.limiter.waitMs(now);
+        if (wait > 0) {
+          this.busy = false;
+          return this.kick(wait);
+        }
+        // A burst larger than what the window still allows becomes one digest of everything
+        // waiting: the robot's limit is never exceeded and nothing is dropped.
+        const max = this.d.maxPending ?? 10_000;
+        const take = this.queue.length > this.limiter.remaining(now) || this.queue.length > max ? this.queue.length : 1;
+        const batch = this.queue.splice(0, take);
+        await this.deliver(batch);
+      }
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private message(batch: Array<{ item: PendingNotification; fallbackFrom?: string }>): OutgoingMessage {
+    const groups = batch.map((b) => b.item.group);
+    const from = batch.find((b) => b.fallbackFrom)?.fallbackFrom;
+    if (batch.length > 1) return { kind: 'digest', groups, merged: batch.length, ...(from ? { failedReceiver: from } : {}) };
+    if (from) return { kind: 'fallback', groups, merged: 1, failedReceiver: from };
+    return { kind: 'notify', groups, merged: 1 };
+  }
+
+  private async deliver(batch: Array<{ item: PendingNotification; fallbackFrom?: string }>): Promise<void> {
+    const msg = this.message(batch);
+    const items = batch.map((b) => b.item);
+    const attempts = this.d.retry.attempts;
+    for (let attempt = 1; ; attempt++) {
+      const now = this.now();
+      const wait = Math.max(this.limiter.waitMs(now), this.pausedUntil - now);
+      if (wait > 0) await sleepAbortable(wait, this.abort.signal);
+      if (this.abort.signal.aborted) return;
+      const res = await this.attempt(msg, attempt);
+      if (res.ok) {
+        this.stats.sent++;
+        if (msg.kind === 'digest') {
+          this.stats.digests++;
+          this.stats.merged += msg.merged;
+        }
+        this.d.onDelivered(items, this.name);
+        return;
+      }
+      const err = res.err;
+      if (err.pauseMs > 0) {
+        // Banned: stay quiet for the pause, keep the messages (they go out as a digest later).
+        this.pausedUntil = this.now() + err.pauseMs;
+        this.stats.paused++;
+        this.log.warn({ pauseMs: err.pauseMs, code: err.code }, 'receiver paused by the platform; notifications kept');
+        this.requeueFront(batch);
+        return;
+      }
+      if (!err.retryable || attempt >= attempts) {
+        this.stats.failed++;
+        this.log.error({ code: err.code, attempts: attempt, err: errorLine(err) }, 'notification failed; giving up');
+        if (this.d.onFailed && !batch.some((b) => b.fallbackFrom)) {
+          this.stats.fallbacks++;
+          this.d.onFailed(items, this.name);
+        }
+        return;
+      }
+      this.stats.retries++;
+      const delay = backoffDelay(attempt - 1, this.d.retry.initial, this.d.retry.max);
+      this.log.warn({ code: err.code, attempt, delayMs: delay, err: errorLine(err) }, 'notification failed; retrying');
+      await sleepAbortable(delay, this.abort.signal);
+      if (this.abort.signal.aborted) return;
+    }
+  }
+
+  /** Puts a batch back in front unless a newer state of the same group arrived meanwhile. */
+  private requeueFront(batch: Array<{ item: PendingNotification; fallbackFrom?: string }>): void {
+    const fresh = batch.filter((b) => !this.queue.some((q) => q.item.group.groupKey === b.item.group.groupKey && q.item.receiver === b.item.receiver));
+    this.queue.unshift(...fresh);
+  }
+
+  /** One send, logged; returns the typed error instead of throwing. */
+  private async attempt(msg: OutgoingMessage, attempt: number): Promise<{ ok: true; res: SendResult } | { ok: false; err: OpsError & { pauseMs: number } }> {
+    const started = this.now();
+    this.limiter.record(started);
+    this.stats.attempts++;
+    this.stats.maxInWindow = Math.max(this.stats.maxInWindow, this.limiter.inWindow);
+    const base = {
+      ts_ms: started,
+      receiver: this.name,
+      kind: msg.kind,
+      group_keys: JSON.stringify(msg.groups.map((g) => g.groupKey)),
+      status: msg.groups.some((g) => g.firing.length > 0) ? 'firing' : 'resolved',
+      alerts: msg.groups.reduce((s, g) => s + g.firing.length + g.resolved.length, 0),
+      merged: msg.merged,
+      attempt,
+    };
+    try {
+      const res = await this.d.receiver.send(msg, this.abort.signal);
+      this.d.store.log({ ...base, outcome: 'ok', code: '', detail: res.truncated ? `${res.detail} (${res.truncated} alerts truncated)` : res.detail, bytes: res.bytes, duration_ms: this.now() - started });
+      this.log.info({ kind: msg.kind, groups: msg.groups.length, merged: msg.merged, attempt, bytes: res.bytes, truncated: res.truncated }, 'notification sent');
+      return { ok: true, res };
+    } catch (e) {
+      const err = toNotifyError(e);
+      const outcome = err.pauseMs > 0 ? 'paused' : err.retryable && attempt < this.d.retry.attempts ? 'retry' : 'failed';
+      this.d.store.log({ ...base, outcome, code: err.code, detail: err.message.slice(0, 500), bytes: 0, duration_ms: this.now() - started });
+      return { ok: false, err };
+    }
+  }
+
+  /** Sends a test message now, bypassing queue and limiter bookkeeping except the log row. */
+  async test(msg: OutgoingMessage): Promise<{ ok: boolean; detail: string; code?: string }> {
+    const r = await this.attempt(msg, 1);
+    return r.ok ? { ok: true, detail: r.res.detail } : { ok: false, detail: r.err.message, code: r.err.code };
+  }
+
+  /** Stops sending; waiting notifications stay in the notification state and are re-sent after a restart. */
+  async stop(): Promise<void> {
+    this.abort.abort();
+    if (this.timer) clearTimeout(this.timer);
+    await this.running;
+    this.d.receiver.close?.();
+  }
+}
+
+function toNotifyError(e: unknown): OpsError & { pauseMs: number } {
+  if (e instanceof OpsError) return Object.assign(e, { pauseMs: (e as { pauseMs?: number }).pauseMs ?? 0 });
+  const err = new OpsError('OPS_ERR_NOTIFY_INTERNAL', (e as Error)?.message ?? String(e), { cause: e });
+  return Object.assign(err, { pauseMs: 0 });
+}
+
+function sleepAbortable(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
