@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { errorLine } from '../../shared/errors.js';
 import { VERSION } from '../../shared/version.js';
 import type { HostView } from '../store/hosts-repo.js';
+import { registerAlertCommands } from './alerts-commands.js';
 import { ControllerClient } from './client.js';
 import { ago, bytes, tagsText, uptime } from './format.js';
 import { registerLogsCommands } from './logs-commands.js';
@@ -91,6 +92,8 @@ host
   });
 
 registerLogsCommands(program, client);
+
+registerAlertCommands(program);
 
 try {
   await program.parseAsync(process.argv);
