@@ -37,7 +37,7 @@ export class Restarter {
   private retryTimer: NodeJS.Timeout | undefined;
   private gaveUp = false;
   private crashStreak = 0;
-  private respawning = false;
+  private respawning: Promise<void> | undefined;
   private readonly log: Logger;
   readonly stats = { attempts: 0, verified: 0, failed: 0, gaveUp: 0, crashes: 0 };
 
@@ -104,6 +104,11 @@ export class Restarter {
   private async remediate(): Promise<void> {
     const signal = this.abort.signal;
     let n = 0;
+    // Supervise mode: a crash respawn already under way is this restart; judge it first.
+    if (this.respawning) {
+      await this.respawning;
+      if (await this.d.verify(this.d.cfg.verify_timeout, signal)) return;
+    }
     while (!signal.aborted && this.d.state() === 'down') {
       if (!this.budget.canRestart()) return this.giveUp();
       if (n > 0) {
@@ -185,17 +190,16 @@ export class Restarter {
     this.crashStreak = e.ranMs >= STABLE_AFTER_MS ? 1 : this.crashStreak + 1;
     this.log.warn({ pid: e.pid, code: e.code, signal: e.signal, ranMs: e.ranMs, streak: this.crashStreak }, 'supervised process exited');
     this.d.events.emit('supervise', this.d.state(), { phase: 'exited', pid: e.pid, code: e.code, signal: e.signal, ran_ms: e.ranMs });
-    // A check-driven restart in progress starts the process itself.
-    if (!this.remediation) this.respawnAfterCrash();
+    this.respawnAfterCrash();
   }
 
   private respawnAfterCrash(): void {
     if (this.respawning || this.abort.signal.aborted) return;
     if (!this.budget.canRestart()) return this.giveUp();
-    this.respawning = true;
     const delay = this.backoffFor(this.crashStreak);
-    void sleep(delay, this.abort.signal).then(() => {
-      this.respawning = false;
+    this.respawning = sleep(delay, this.abort.signal).then(() => {
+      this.respawning = undefined;
+      // A check-driven restart may have started it meanwhile.
       if (this.abort.signal.aborted || this.supervisor!.running) return;
       const attempt = this.budget.spend();
       this.stats.attempts++;
