@@ -15,8 +15,11 @@ if [ "${1:-}" = "--check" ]; then
   fi
   echo "proto: generated code is in sync"
 else
-  rm -rf shared/gen
+  # Lint and generate into a temp dir first: a bad proto must never leave shared/gen empty.
   "$buf" lint
-  "$buf" generate --template buf.gen.yaml
+  tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+  "$buf" generate --template buf.gen.yaml -o "$tmp"
+  rm -rf shared/gen
+  mv "$tmp/shared/gen" shared/gen
   echo "proto: generated shared/gen"
 fi
