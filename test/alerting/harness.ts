@@ -1,0 +1,53 @@
+import { join } from 'node:path';
+import type Database from 'better-sqlite3';
+import { alertingSchema, type AlertingConfig } from '../../shared/config/alerting.js';
+import { parseConfigText } from '../../shared/config/load.js';
+import { Alert_State, type Event } from '../../shared/gen/opsfleet/v1/events.js';
+import { createRootLogger } from '../../shared/logger.js';
+import { AlertManager } from '../../controller/alerts/alert-manager.js';
+import { openDatabase } from '../../controller/store/db.js';
+
+/** A real AlertManager on a real SQLite file in `dir`, configured from YAML like the controller's `alerting:` section. */
+export async function startManager(yaml: string, dir: string, env: NodeJS.ProcessEnv = process.env): Promise<{ am: AlertManager; db: Database.Database; cfg: AlertingConfig; close: () => Promise<void> }> {
+  const cfg = parseConfigText(yaml, 'alerting.yaml', alertingSchema, env);
+  const db = openDatabase(join(dir, 'data'));
+  const logger = createRootLogger({ name: 'alerting-test', level: (process.env.ALERT_TEST_LOG as 'debug' | undefined) ?? 'silent' });
+  const am = new AlertManager({ db, cfg, logger });
+  await am.start();
+  let closed = false;
+  return {
+    am,
+    db,
+    cfg,
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      await am.stop();
+      db.close();
+    },
+  };
+}
+
+let seq = 0;
+
+/** An agent `alert` event as ingest hands it over. */
+export function alertEvent(hostId: string, labels: Record<string, string>, state: 'firing' | 'resolved' = 'firing', opts: { annotations?: Record<string, string>; resolveTimeoutS?: number; tsMs?: number } = {}): Event {
+  seq++;
+  const now = opts.tsMs ?? Date.now();
+  return {
+    id: `${hostId}:test:${seq}`,
+    hostId,
+    instanceId: 'test',
+    seq,
+    tsMs: now,
+    kind: 'alert',
+    alert: {
+      state: state === 'firing' ? Alert_State.STATE_FIRING : Alert_State.STATE_RESOLVED,
+      labels,
+      annotations: opts.annotations ?? { summary: `${labels.alertname} on ${hostId}` },
+      startsAtMs: state === 'firing' ? now : 0,
+      endsAtMs: state === 'resolved' ? now : 0,
+      resolveTimeoutS: opts.resolveTimeoutS ?? 0,
+    },
+  };
+}
