@@ -6,6 +6,7 @@ import type { Logger } from '../shared/logger.js';
 import { connectNatsWithRetry } from '../shared/nats/connect.js';
 import { VERSION } from '../shared/version.js';
 import { HealthChecks } from './health/health-manager.js';
+import { MetricsSampler } from './metrics/sampler.js';
 import { Heartbeat } from './heartbeat/heartbeat.js';
 import { collectInventory, ipAddresses } from './heartbeat/inventory.js';
 import { OutboxStore } from './outbox/outbox-store.js';
@@ -25,6 +26,7 @@ export class Agent {
   private rpc: RpcServer | undefined;
   private heartbeat!: Heartbeat;
   private health: HealthChecks | undefined;
+  private metrics: MetricsSampler | undefined;
   private nc: NatsConnection | undefined;
   private natsConnected = false;
   private readonly startedAt = Date.now();
@@ -73,6 +75,8 @@ export class Agent {
     await this.heartbeat.start();
     this.health = new HealthChecks({ checks: this.cfg.checks, sink: this.outbox, logger: this.logger });
     await this.health.start();
+    this.metrics = new MetricsSampler({ cfg: this.cfg.metrics, sink: this.outbox, logger: this.logger });
+    await this.metrics.start();
 
     // NATS may be down (or refuse us) when the agent starts: events wait in the outbox while
     // this loop keeps connecting with backoff, for as long as the agent runs.
@@ -127,6 +131,7 @@ export class Agent {
         { name: 'publisher', state: this.natsConnected && !this.publisher.lastError ? 'running' : 'degraded', detail: this.publisher.lastError ?? (this.natsConnected ? 'connected' : 'nats not connected') },
         { name: 'heartbeat', state: this.heartbeat.state().state, detail: `${this.heartbeat.beats} beats` },
         ...(this.health ? [{ name: 'health', ...this.health.state() }] : []),
+        ...(this.metrics ? [{ name: 'metrics', ...this.metrics.state() }] : []),
         { name: 'rpc', state: this.rpc ? 'running' : 'stopped', detail: this.rpcEndpoint },
       ],
     };
@@ -144,6 +149,7 @@ export class Agent {
     const grace = this.cfg.shutdown_grace;
     const deadline = Date.now() + grace;
     const left = () => Math.max(0, deadline - Date.now());
+    await this.metrics?.stop();
     await this.health?.stop(Math.min(6000, left()));
     await this.heartbeat?.stop();
     if (this.rpc) await this.rpc.stop(Math.min(1000, left()));

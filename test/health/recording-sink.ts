@@ -7,6 +7,8 @@ export interface Recorded {
   kind: EventKind;
   payload: EventPayload;
   body: Record<string, unknown> | undefined;
+  /** When the component appended it. */
+  atMs: number;
 }
 
 /**
@@ -17,7 +19,7 @@ export class RecordingSink implements EventSink {
   readonly events: Recorded[] = [];
   append(kind: EventKind, payload: EventPayload): number {
     const seq = this.events.length + 1;
-    this.events.push({ seq, kind, payload, body: payload.json ? (JSON.parse(payload.json) as Record<string, unknown>) : undefined });
+    this.events.push({ seq, kind, payload, atMs: Date.now(), body: payload.json ? (JSON.parse(payload.json) as Record<string, unknown>) : undefined });
     return seq;
   }
   appendMany(items: ReadonlyArray<{ kind: EventKind; payload: EventPayload }>): number[] {
