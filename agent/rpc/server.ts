@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Server, ServerCredentials, status as GrpcStatus, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
+import { Server, ServerCredentials, status as GrpcStatus, type ServerUnaryCall, type ServiceDefinition, type UntypedServiceImplementation, type sendUnaryData } from '@grpc/grpc-js';
 import { AgentServiceService, type AgentServiceServer, type GetStatusRequest, type GetStatusResponse } from '../../shared/gen/opsfleet/v1/agent.js';
 import { OpsError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
@@ -48,6 +48,11 @@ export class RpcServer {
       },
     };
     this.server.addService(AgentServiceService, impl);
+  }
+
+  /** Adds another service (commands, sweep...) before start(). */
+  addService(definition: ServiceDefinition, implementation: UntypedServiceImplementation): void {
+    this.server.addService(definition, implementation);
   }
 
   private credentials(): ServerCredentials {
