@@ -98,6 +98,46 @@ const MIGRATIONS: string[] = [
      duration_ms INTEGER NOT NULL DEFAULT 0
    );
    CREATE INDEX notifications_receiver ON notifications (receiver, ts_ms);`,
+  // Fleet commands: runs, per-host results, and the hash-chained append-only audit log.
+  `CREATE TABLE runs (
+     id TEXT PRIMARY KEY,
+     actor TEXT NOT NULL,
+     playbook TEXT NOT NULL,
+     target TEXT NOT NULL,
+     matched TEXT NOT NULL,
+     options TEXT NOT NULL,
+     status TEXT NOT NULL,
+     started_ms INTEGER NOT NULL,
+     ended_ms INTEGER,
+     counts TEXT NOT NULL DEFAULT '{}'
+   );
+   CREATE INDEX runs_started ON runs (started_ms);
+   CREATE TABLE run_hosts (
+     run_id TEXT NOT NULL,
+     host_id TEXT NOT NULL,
+     status TEXT NOT NULL,
+     error TEXT NOT NULL DEFAULT '',
+     started_ms INTEGER,
+     ended_ms INTEGER,
+     agent_started_ms INTEGER,
+     agent_ended_ms INTEGER,
+     steps TEXT NOT NULL DEFAULT '[]',
+     output TEXT NOT NULL DEFAULT '',
+     output_truncated INTEGER NOT NULL DEFAULT 0,
+     PRIMARY KEY (run_id, host_id)
+   );
+   CREATE TABLE audit_log (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     ts_ms INTEGER NOT NULL,
+     actor TEXT NOT NULL,
+     action TEXT NOT NULL,
+     subject TEXT NOT NULL,
+     details TEXT NOT NULL,
+     prev_hash TEXT NOT NULL,
+     hash TEXT NOT NULL
+   );
+   CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+   CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;`,
 ];
 
 /** Opens the controller database (WAL) in data_dir and applies pending migrations. */

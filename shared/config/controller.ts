@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { alertingSchema } from './alerting.js';
 import { byteSize, duration, listenAddress, logSchema, natsSchema, tlsFiles } from './common.js';
+import { playbooksSchema, runsSchema } from './playbooks.js';
 
 const streamSchema = z
   .object({
@@ -46,6 +47,9 @@ export const controllerConfigSchema = z
       .strict()
       .prefault({}),
     alerting: alertingSchema.prefault({}),
+    /** Named playbooks operators run with `opsctl run` (and tasks schedule). */
+    playbooks: playbooksSchema.prefault({}),
+    runs: runsSchema.prefault({}),
     log: logSchema.prefault({}),
     shutdown_grace: duration().prefault('8s'),
   })

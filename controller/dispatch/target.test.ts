@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { OpsError } from '../../shared/errors.js';
+import { compileTarget, type TargetHost } from './target.js';
+
+const hosts: TargetHost[] = [
+  { id: 'web-1', hostname: 'web-1.example', status: 'online', tags: { role: 'web', env: 'prod' } },
+  { id: 'web-2', hostname: 'web-2.example', status: 'online', tags: { role: 'web', env: 'staging' } },
+  { id: 'web-3', hostname: 'web-3.example', status: 'offline', tags: { role: 'web', env: 'prod' } },
+  { id: 'db-1', hostname: 'db-1.example', status: 'online', tags: { role: 'db', env: 'prod', primary: 'true' } },
+];
+const match = (e: string) => hosts.filter(compileTarget(e)).map((h) => h.id);
+
+describe('target expressions', () => {
+  it('matches all, globs, lists and tags', () => {
+    assert.deepEqual(match('*'), ['web-1', 'web-2', 'web-3', 'db-1']);
+    assert.deepEqual(match('web-*'), ['web-1', 'web-2', 'web-3']);
+    assert.deepEqual(match('web-1,db-1'), ['web-1', 'db-1']);
+    assert.deepEqual(match('role=db'), ['db-1']);
+    assert.deepEqual(match('tag:primary=true'), ['db-1']);
+    assert.deepEqual(match('env=stag*'), ['web-2']);
+    assert.deepEqual(match('status=offline'), ['web-3']);
+  });
+
+  it('combines with and, or, not and parentheses with the usual precedence', () => {
+    assert.deepEqual(match('role=web and env=prod and not web-3'), ['web-1']);
+    assert.deepEqual(match('role=db or env=staging'), ['web-2', 'db-1']);
+    assert.deepEqual(match('not role=web or env=staging and web-*'), ['web-2', 'db-1']);
+    assert.deepEqual(match('(role=db or env=staging) and not status=offline'), ['web-2', 'db-1']);
+    assert.deepEqual(match('NOT (web-1 OR web-2)'), ['web-3', 'db-1']);
+  });
+
+  it('reports syntax errors with the column', () => {
+    const cases: Array<[string, RegExp]> = [
+      ['role=web and (env=prod', /expected "\)" at column 23/],
+      ['role=web env=prod', /unexpected "env=prod" \(combine terms with and\/or\) at column 10/],
+      ['role= ', /missing value after "role=" at column 6/],
+      ['and web-1', /unexpected "and" at column 1/],
+      ['', /empty expression/],
+      ['web-1 and', /expression ended at column 10/],
+      ['web/1', /"web\/1" is not a host id/],
+    ];
+    for (const [expr, re] of cases) {
+      assert.throws(() => compileTarget(expr), (err: unknown) => err instanceof OpsError && err.code === 'OPS_ERR_TARGET_SYNTAX' && re.test(err.message), expr);
+    }
+  });
+});

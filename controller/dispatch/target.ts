@@ -1,0 +1,142 @@
+import { OpsError } from '../../shared/errors.js';
+
+/** What a target expression is matched against. */
+export interface TargetHost {
+  id: string;
+  hostname: string;
+  status: string;
+  tags: Record<string, string>;
+  os?: string;
+  arch?: string;
+}
+
+type Node =
+  | { t: 'all' }
+  | { t: 'ids'; globs: RegExp[]; text: string }
+  | { t: 'kv'; key: string; value: RegExp; text: string }
+  | { t: 'not'; a: Node }
+  | { t: 'and' | 'or'; a: Node; b: Node };
+
+/** Host fields addressable as key=value besides tags (tags win only with the `tag:` prefix). */
+const HOST_FIELDS = new Set(['id', 'hostname', 'status', 'os', 'arch']);
+
+function globToRegExp(glob: string): RegExp {
+  const body = glob.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  return new RegExp(`^${body}$`);
+}
+
+interface Token {
+  text: string;
+  col: number;
+}
+
+function tokenize(expr: string): Token[] {
+  const out: Token[] = [];
+  const re = /\s*(\(|\)|[^\s()]+)/gy;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(expr)) !== null) {
+    if (m[1] === undefined) break;
+    out.push({ text: m[1], col: m.index + m[0].length - m[1].length + 1 });
+  }
+  return out;
+}
+
+export class TargetSyntaxError extends OpsError {
+  constructor(expr: string, col: number, message: string) {
+    super('OPS_ERR_TARGET_SYNTAX', `target "${expr}": ${message} at column ${col}`);
+  }
+}
+
+/**
+ * Compiles a target expression: `*`, host id globs and lists (`web-*`, `web-1,web-2`), tags
+ * (`role=web`, `tag:role=web`, values may be globs), host fields (`status=online`), combined
+ * with `and`, `or`, `not` and parentheses. `not` binds tightest, then `and`, then `or`.
+ */
+export function compileTarget(expr: string): (h: TargetHost) => boolean {
+  const tokens = tokenize(expr);
+  if (tokens.length === 0) throw new TargetSyntaxError(expr, 1, 'empty expression');
+  let i = 0;
+  const peek = () => tokens[i];
+  const kw = (t: Token | undefined, k: string) => t !== undefined && t.text.toLowerCase() === k;
+  const endCol = expr.length + 1;
+
+  function parseOr(): Node {
+    let left = parseAnd();
+    while (kw(peek(), 'or')) {
+      i++;
+      left = { t: 'or', a: left, b: parseAnd() };
+    }
+    return left;
+  }
+  function parseAnd(): Node {
+    let left = parseNot();
+    while (kw(peek(), 'and')) {
+      i++;
+      left = { t: 'and', a: left, b: parseNot() };
+    }
+    return left;
+  }
+  function parseNot(): Node {
+    if (kw(peek(), 'not')) {
+      i++;
+      return { t: 'not', a: parseNot() };
+    }
+    return parsePrimary();
+  }
+  function parsePrimary(): Node {
+    const tok = tokens[i];
+    if (!tok) throw new TargetSyntaxError(expr, endCol, 'expected a host, tag or "(" but the expression ended');
+    if (tok.text === '(') {
+      i++;
+      const inner = parseOr();
+      const close = tokens[i];
+      if (!close || close.text !== ')') throw new TargetSyntaxError(expr, close?.col ?? endCol, 'expected ")"');
+      i++;
+      return inner;
+    }
+    if (tok.text === ')' || kw(tok, 'and') || kw(tok, 'or')) throw new TargetSyntaxError(expr, tok.col, `unexpected "${tok.text}"`);
+    i++;
+    return atom(tok);
+  }
+  function atom(tok: Token): Node {
+    const text = tok.text;
+    if (text === '*') return { t: 'all' };
+    const eq = text.indexOf('=');
+    if (eq >= 0) {
+      const key = text.slice(0, eq);
+      const value = text.slice(eq + 1);
+      if (!/^(tag:)?[A-Za-z0-9_.-]+$/.test(key)) throw new TargetSyntaxError(expr, tok.col, `bad key "${key}"`);
+      if (value === '') throw new TargetSyntaxError(expr, tok.col + eq + 1, `missing value after "${key}="`);
+      return { t: 'kv', key, value: globToRegExp(value), text };
+    }
+    const parts = text.split(',');
+    if (parts.some((p) => !/^[A-Za-z0-9_*?.-]+$/.test(p))) throw new TargetSyntaxError(expr, tok.col, `"${text}" is not a host id, glob or list`);
+    return { t: 'ids', globs: parts.map(globToRegExp), text };
+  }
+
+  const tree = parseOr();
+  if (i < tokens.length) throw new TargetSyntaxError(expr, tokens[i]!.col, `unexpected "${tokens[i]!.text}" (combine terms with and/or)`);
+  return (h) => evaluate(tree, h);
+}
+
+function evaluate(n: Node, h: TargetHost): boolean {
+  switch (n.t) {
+    case 'all':
+      return true;
+    case 'ids':
+      return n.globs.some((g) => g.test(h.id));
+    case 'kv': {
+      let v: string | undefined;
+      if (n.key.startsWith('tag:')) v = h.tags[n.key.slice(4)];
+      else if (HOST_FIELDS.has(n.key)) v = (h as unknown as Record<string, string | undefined>)[n.key];
+      else v = h.tags[n.key];
+      return v !== undefined && n.value.test(v);
+    }
+    case 'not':
+      return !evaluate(n.a, h);
+    case 'and':
+      return evaluate(n.a, h) && evaluate(n.b, h);
+    case 'or':
+      return evaluate(n.a, h) || evaluate(n.b, h);
+  }
+}
