@@ -7,7 +7,10 @@ import { connectNatsWithRetry } from '../shared/nats/connect.js';
 import { VERSION } from '../shared/version.js';
 import { HealthChecks } from './health/health-manager.js';
 import { MetricsSampler } from './metrics/sampler.js';
+import { sweepHandler } from './sweep/sweep-handler.js';
+import { commandService } from './commands/command-service.js';
 import { Heartbeat } from './heartbeat/heartbeat.js';
+import { LogCollector } from './logs/collector.js';
 import { collectInventory, ipAddresses } from './heartbeat/inventory.js';
 import { OutboxStore } from './outbox/outbox-store.js';
 import { OutboxPublisher } from './outbox/publisher.js';
@@ -27,6 +30,7 @@ export class Agent {
   private heartbeat!: Heartbeat;
   private health: HealthChecks | undefined;
   private metrics: MetricsSampler | undefined;
+  private logs: LogCollector | undefined;
   private nc: NatsConnection | undefined;
   private natsConnected = false;
   private readonly startedAt = Date.now();
@@ -63,7 +67,12 @@ export class Agent {
     this.publisher.start();
 
     if (cfg.rpc) {
-      this.rpc = new RpcServer({ host: cfg.rpc.listen.host, port: cfg.rpc.listen.port, insecure: cfg.rpc.insecure, tls: cfg.rpc.tls }, { getStatus: () => this.status() }, this.logger);
+      this.rpc = new RpcServer({ host: cfg.rpc.listen.host, port: cfg.rpc.listen.port, insecure: cfg.rpc.insecure, tls: cfg.rpc.tls }, { getStatus: () => this.status(), sweep: sweepHandler(this.logger) }, this.logger);
+      const commands = commandService(
+        { allowShell: cfg.rpc.allow_shell, allowPlaybooks: cfg.rpc.allow_playbooks, shell: cfg.rpc.shell.path, cwd: cfg.rpc.shell.cwd },
+        this.logger,
+      );
+      this.rpc.addService(commands.definition, commands.implementation);
       const port = await this.rpc.start();
       this.rpcEndpoint = cfg.rpc.advertise ?? `${advertiseHost(cfg.rpc.listen.host)}:${port}`;
     } else {
@@ -77,6 +86,9 @@ export class Agent {
     await this.health.start();
     this.metrics = new MetricsSampler({ cfg: this.cfg.metrics, sink: this.outbox, logger: this.logger });
     await this.metrics.start();
+    // Log tailing appends to the outbox (durable on return) before moving its checkpoints.
+    this.logs = new LogCollector({ config: cfg.logs, sink: this.outbox, stateDir: cfg.state_dir, logger: this.logger });
+    await this.logs.start();
 
     // NATS may be down (or refuse us) when the agent starts: events wait in the outbox while
     // this loop keeps connecting with backoff, for as long as the agent runs.
@@ -132,6 +144,7 @@ export class Agent {
         { name: 'heartbeat', state: this.heartbeat.state().state, detail: `${this.heartbeat.beats} beats` },
         ...(this.health ? [{ name: 'health', ...this.health.state() }] : []),
         ...(this.metrics ? [{ name: 'metrics', ...this.metrics.state() }] : []),
+        ...(this.logs ? [{ name: 'logs', ...this.logs.state() }] : []),
         { name: 'rpc', state: this.rpc ? 'running' : 'stopped', detail: this.rpcEndpoint },
       ],
     };
@@ -149,6 +162,7 @@ export class Agent {
     const grace = this.cfg.shutdown_grace;
     const deadline = Date.now() + grace;
     const left = () => Math.max(0, deadline - Date.now());
+    await this.logs?.stop();
     await this.metrics?.stop();
     await this.health?.stop(Math.min(6000, left()));
     await this.heartbeat?.stop();

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { byteSize, duration, listenAddress, logSchema, natsSchema, tlsFiles } from './common.js';
 import { checksSchema, metricsSchema } from './health.js';
+import { logsSchema } from './logs.js';
 
 const hostSchema = z
   .object({
@@ -59,6 +60,8 @@ export const agentConfigSchema = z
     checks: checksSchema,
     /** /proc resource sampling and threshold rules (agent/metrics). */
     metrics: metricsSchema.prefault({}),
+    /** Log sources tailed, parsed, counted and checked by window rules (agent/logs). */
+    logs: logsSchema.prefault([]),
     log: logSchema.prefault({}),
     /** Bound on a clean stop (SIGTERM) before the process exits anyway. */
     shutdown_grace: duration().prefault('8s'),

@@ -1,0 +1,242 @@
+import type { LogsConfig } from '../../shared/config/logs.js';
+import { OpsError } from '../../shared/errors.js';
+import type { EventKind } from '../../shared/nats/subjects.js';
+import { sleep, type ComponentStateName } from '../../shared/lifecycle.js';
+import type { Logger } from '../../shared/logger.js';
+import { emitJson, fireAlert, resolveAlert, type EventSink } from '../events/sink.js';
+import type { EventPayload } from '../outbox/outbox-store.js';
+import { CheckpointStore, type SourceState } from './checkpoint-store.js';
+import { LogSource, type PollResult } from './log-source.js';
+import type { WindowRule } from './window-rule.js';
+
+export interface LogCollectorDeps {
+  config: LogsConfig;
+  sink: EventSink;
+  stateDir: string;
+  logger: Logger;
+  /** Lines read per source per tick at most: bounds memory and the size of one outbox transaction. */
+  maxLinesPerTick?: number;
+  now?: () => number;
+}
+
+/**
+ * Tails every configured log source and feeds the outbox. Each tick: read new lines → one
+ * appendMany (durable when it returns) → count and move checkpoints → write the checkpoint
+ * file atomically. So a kill -9 at any point either re-reads lines whose events may already
+ * be in the outbox (the controller dedupes them by file key + offset) or nothing: never a
+ * loss. When the outbox is full the tick reads nothing (backpressure) and counts the pause.
+ */
+export class LogCollector {
+  private st: ComponentStateName = 'new';
+  private readonly sources: LogSource[] = [];
+  private readonly store: CheckpointStore;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly ac = new AbortController();
+  private loops: Array<Promise<void>> = [];
+  private stopping: Promise<void> | undefined;
+  readonly counters = { ticks: 0, paused: 0, appendErrors: 0, events: 0, alerts: 0 };
+  private lastError: string | undefined;
+
+  constructor(private readonly d: LogCollectorDeps) {
+    this.log = d.logger.child({ component: 'logs' });
+    this.now = d.now ?? Date.now;
+    this.store = new CheckpointStore(d.stateDir);
+    if (this.store.loadError) this.log.warn({ file: this.store.file, reason: this.store.loadError }, 'log checkpoints unreadable; starting over');
+    for (const cfg of d.config) this.sources.push(new LogSource(cfg, this.store.get(cfg.name), d.logger));
+  }
+
+  async start(): Promise<void> {
+    this.st = 'starting';
+    for (const s of this.sources) {
+      s.scan(this.now());
+      this.loops.push(this.run(s));
+    }
+    this.save();
+    this.st = 'running';
+    if (this.sources.length) this.log.info({ sources: this.sources.map((s) => s.name) }, 'log collector started');
+  }
+
+  private async run(s: LogSource): Promise<void> {
+    const cfg = s.cfg;
+    let nextScan = this.now() + cfg.scan_interval;
+    let nextStats = this.now() + cfg.stats_interval;
+    while (!this.ac.signal.aborted) {
+      try {
+        const now = this.now();
+        if (now >= nextScan) {
+          s.scan(now);
+          nextScan = now + cfg.scan_interval;
+        }
+        // Drain what is there in several rounds before sleeping, so a burst is not limited to one batch per poll.
+        let more = true;
+        for (let round = 0; more && round < 20 && !this.ac.signal.aborted; round++) more = this.tick(s);
+        this.evaluateRules(s, this.now());
+        if (this.now() >= nextStats) {
+          this.flushStats(s);
+          nextStats = this.now() + cfg.stats_interval;
+        }
+      } catch (err) {
+        this.lastError = (err as Error).message;
+        this.log.error({ err }, 'log source tick failed');
+      }
+      await sleep(cfg.poll_interval, this.ac.signal);
+    }
+  }
+
+  /** One read → append → commit round; returns whether the budget was used up (more may be waiting). */
+  private tick(s: LogSource): boolean {
+    this.counters.ticks++;
+    const full = this.d.maxLinesPerTick ?? 5000;
+    // Read only what the outbox can take (a margin stays for stats and alert events).
+    let budget = full;
+    while (budget >= 1 && !this.d.sink.hasRoom(budget + 16)) budget = Math.floor(budget / 4);
+    if (budget < 1) {
+      this.counters.paused++;
+      return false;
+    }
+    const now = this.now();
+    const res = s.poll(now, budget);
+    this.commit(s, res, now);
+    return res.records.length >= budget;
+  }
+
+  private commit(s: LogSource, res: PollResult, now: number): void {
+    const ship = s.cfg.ship_lines;
+    const items: Array<{ kind: EventKind; payload: EventPayload; tsMs?: number }> = [];
+    if (ship !== false) {
+      for (const r of res.records) {
+        if (ship === 'matched' && r.rules.length === 0) continue;
+        const body = {
+          type: 'line',
+          source: s.name,
+          file: r.file.cp.key,
+          path: r.file.cp.path,
+          offset: r.rec.start,
+          level: r.parsed?.level ?? null,
+          message: r.parsed?.message ?? r.rec.text,
+          fields: r.parsed?.fields ?? {},
+          parsed: r.parsed !== undefined,
+          ...(r.rec.truncated ? { truncated: true } : {}),
+          ...(r.rec.lines > 1 ? { lines: r.rec.lines } : {}),
+          ...(r.rules.length ? { rules: r.rules.map((x) => x.cfg.name) } : {}),
+        };
+        items.push({ kind: 'log', payload: { json: JSON.stringify(body) }, tsMs: r.parsed?.tsMs ?? now });
+      }
+    }
+    if (items.length > 0) {
+      try {
+        this.d.sink.appendMany(items);
+        this.counters.events += items.length;
+      } catch (err) {
+        this.counters.appendErrors++;
+        this.lastError = (err as Error).message;
+        s.rewind(res);
+        throw new OpsError('OPS_ERR_LOGS_APPEND', `outbox append failed; lines will be read again: ${(err as Error).message}`, { cause: err, retryable: true });
+      }
+    }
+    if (res.records.length === 0 && res.drops.length === 0 && !movedAny(res)) return;
+    s.commit(res, now);
+    this.save();
+  }
+
+  private evaluateRules(s: LogSource, now: number): void {
+    for (const rule of s.rules) {
+      const t = rule.evaluate(now);
+      if (!t) continue;
+      const spec = alertSpec(s, rule, t.count, t.kind === 'resolve' ? [] : t.samples);
+      if (t.kind === 'resolve') resolveAlert(this.d.sink, spec, now);
+      else fireAlert(this.d.sink, spec, rule.firedAt);
+      this.counters.alerts++;
+      if (t.kind !== 'refire') this.log.info({ source: s.name, rule: rule.cfg.name, count: t.count, state: t.kind }, t.kind === 'fire' ? 'log rule fired' : 'log rule resolved');
+    }
+  }
+
+  /** Ships the per-minute level counts as `log` stat events, then persists that they are gone. */
+  private flushStats(s: LogSource): void {
+    if (s.stats.empty) return;
+    const buckets = s.stats.snapshot();
+    s.flushSeq++;
+    const items = buckets.map((b) => ({
+      kind: 'log' as const,
+      payload: { json: JSON.stringify({ type: 'stats', source: s.name, flush: s.flushSeq, minute_ms: b.minuteMs, levels: b.levels, lines: b.lines, unparsed: b.unparsed, truncated: b.truncated }) },
+      tsMs: b.minuteMs,
+    }));
+    try {
+      this.d.sink.appendMany(items);
+    } catch (err) {
+      s.flushSeq--;
+      this.counters.appendErrors++;
+      this.log.warn({ err }, 'log stats not shipped; kept for the next flush');
+      return;
+    }
+    s.stats.drain();
+    this.save();
+  }
+
+  private save(): void {
+    const states: Record<string, SourceState> = {};
+    for (const s of this.sources) states[s.name] = s.state();
+    try {
+      this.store.save(states);
+    } catch (err) {
+      this.lastError = (err as Error).message;
+      this.log.error({ err, file: this.store.file }, 'cannot write log checkpoints');
+    }
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
+    this.st = 'stopping';
+    this.ac.abort();
+    await Promise.all(this.loops);
+    const now = this.now();
+    for (const s of this.sources) {
+      try {
+        this.commit(s, s.flushAll(now), now);
+        this.flushStats(s);
+      } catch (err) {
+        this.log.warn({ err, source: s.name }, 'final log flush failed; checkpoints keep the unread part');
+      }
+    }
+    // Save while the files are still known (close() forgets them).
+    this.save();
+    for (const s of this.sources) s.close();
+    this.st = 'stopped';
+  }
+
+  state(): { state: ComponentStateName; detail: string } {
+    const files = this.sources.reduce((n, s) => n + s.counters.filesOpen, 0);
+    const lines = this.sources.reduce((n, s) => n + s.counters.lines, 0);
+    const st = this.st === 'running' && this.lastError ? 'degraded' : this.st;
+    return { state: st, detail: `${this.sources.length} sources, ${files} files, ${lines} lines, ${this.counters.paused} paused ticks${this.lastError ? `, last error: ${this.lastError}` : ''}` };
+  }
+
+  /** Per-source counters (tests, status). */
+  sourceCounters(): Record<string, LogSource['counters']> {
+    return Object.fromEntries(this.sources.map((s) => [s.name, { ...s.counters }]));
+  }
+}
+
+function movedAny(res: PollResult): boolean {
+  for (const [f, off] of res.commits) if (off !== f.cp.offset) return true;
+  return false;
+}
+
+function alertSpec(s: LogSource, rule: WindowRule, count: number, samples: string[]) {
+  const c = rule.cfg;
+  return {
+    labels: { alertname: 'LogRule', rule: c.name, source: s.name, severity: c.severity },
+    annotations: {
+      summary: `${count} matching lines in ${Math.round(c.window / 1000)}s (threshold ${c.threshold}) in log source ${s.name}`,
+      count: String(count),
+      threshold: String(c.threshold),
+      window_s: String(c.window / 1000),
+      ...(samples.length ? { samples: samples.join('\n') } : {}),
+    },
+  };
+}

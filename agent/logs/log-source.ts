@@ -1,0 +1,411 @@
+import { closeSync, openSync, readdirSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import type { LogSourceConfig } from '../../shared/config/logs.js';
+import type { Logger } from '../../shared/logger.js';
+import { createParser } from '../../shared/logs/parser.js';
+import type { LineParser, LogRecord } from '../../shared/logs/record.js';
+import type { FileCheckpoint, SourceState } from './checkpoint-store.js';
+import { FileDiscovery } from './file-discovery.js';
+import { prefixHash } from './fingerprint.js';
+import { LevelStats } from './level-stats.js';
+import { MultilineJoiner, type JoinedRecord } from './multiline.js';
+import { TailedFile } from './tailed-file.js';
+import { WindowRule } from './window-rule.js';
+
+/** One record read from a file, parsed, with the rules it matches (nothing is counted yet). */
+export interface PolledRecord {
+  file: TailedFile;
+  rec: JoinedRecord;
+  parsed: LogRecord | undefined;
+  rules: WindowRule[];
+}
+
+export interface PollResult {
+  records: PolledRecord[];
+  /** Per file, the offset that becomes durable once the records are in the outbox. */
+  commits: Map<TailedFile, number>;
+  /** Files read to their end after rotation: closed and retired at commit. */
+  drops: TailedFile[];
+}
+
+const COMPRESSED = /\.(gz|bz2|xz|zst|lz4|zip)$/;
+const MAX_RETIRED = 256;
+
+/**
+ * One configured log source: finds its files, follows them through rename and copytruncate
+ * rotation by fingerprint, reads complete lines, joins multiline records and parses them.
+ * Counting (stats, rules) and checkpoint moves happen in commit(), after the outbox write.
+ */
+export class LogSource {
+  readonly name: string;
+  private readonly discovery: FileDiscovery;
+  private readonly parser: LineParser;
+  readonly rules: WindowRule[];
+  readonly stats: LevelStats;
+  /** Open files by "dev:ino". */
+  private readonly files = new Map<string, TailedFile>();
+  private readonly joiners = new Map<TailedFile, MultilineJoiner>();
+  /** Checkpoints from the last run not yet matched to a file. */
+  private orphans: FileCheckpoint[];
+  private retired: FileCheckpoint[];
+  private initialized: boolean;
+  private firstScan = true;
+  flushSeq: number;
+  private readonly reported = new Set<string>();
+  private readonly copySeen = new Map<string, number>();
+  private readonly startRe: RegExp | undefined;
+  readonly counters = { lines: 0, parsed: 0, unparsed: 0, truncated: 0, rotations: 0, truncations: 0, openErrors: 0, filesOpen: 0 };
+  private readonly log: Logger;
+
+  constructor(
+    readonly cfg: LogSourceConfig,
+    state: SourceState | undefined,
+    logger: Logger,
+  ) {
+    this.name = cfg.name;
+    this.log = logger.child({ component: 'logs.source', source: cfg.name });
+    this.discovery = new FileDiscovery(cfg.paths, cfg.exclude);
+    const p = cfg.parser;
+    this.parser = createParser(p.regex !== undefined ? { regex: p.regex } : p.preset !== undefined ? { preset: p.preset } : undefined, { timezone: p.timezone, ...(p.year ? { year: p.year } : {}) });
+    this.rules = cfg.rules.map((r) => new WindowRule(r));
+    this.stats = new LevelStats(state?.pending ?? []);
+    this.orphans = state ? [...state.files] : [];
+    this.retired = state ? [...state.retired] : [];
+    this.initialized = state?.initialized ?? false;
+    this.flushSeq = state?.flushSeq ?? 0;
+    this.startRe = cfg.multiline ? new RegExp(cfg.multiline.start) : undefined;
+  }
+
+  private joinerFor(f: TailedFile): MultilineJoiner | undefined {
+    if (!this.startRe || !this.cfg.multiline) return undefined;
+    let j = this.joiners.get(f);
+    if (!j) {
+      j = new MultilineJoiner(this.startRe, this.cfg.multiline.max_lines, this.cfg.multiline.timeout, this.cfg.max_line_bytes);
+      this.joiners.set(f, j);
+    }
+    return j;
+  }
+
+  private reportOnce(key: string, fields: Record<string, unknown>, msg: string): void {
+    if (this.reported.has(key)) return;
+    this.reported.add(key);
+    this.log.warn(fields, msg);
+  }
+
+  /** Expands the globs: opens new files, notices files rotated away. */
+  scan(nowMs: number): void {
+    const { files: paths, errors } = this.discovery.scan();
+    for (const e of errors) this.reportOnce(`list:${e.path}:${e.code}`, { path: e.path, code: e.code }, 'cannot list log path; skipped');
+    const seen = new Set<string>();
+    for (const path of paths) {
+      let st;
+      try {
+        st = statSync(path);
+      } catch {
+        continue;
+      }
+      const k = `${st.dev}:${st.ino}`;
+      seen.add(k);
+      const known = this.files.get(k);
+      if (known) {
+        known.cp.path = path;
+        continue;
+      }
+      this.openNew(path, k, nowMs);
+      if (this.files.has(k)) seen.add(k);
+    }
+    for (const [k, f] of this.files) {
+      if (seen.has(k)) {
+        if (f.rotatedAtMs !== undefined && !f.isCopy) f.rotatedAtMs = undefined;
+      } else if (f.rotatedAtMs === undefined) {
+        f.rotatedAtMs = nowMs;
+        this.counters.rotations++;
+        this.log.info({ path: f.cp.path }, 'log file rotated away; reading it to the end');
+      }
+    }
+    if (this.firstScan) {
+      this.recoverOrphans(nowMs);
+      this.firstScan = false;
+      this.initialized = true;
+    }
+  }
+
+  /**
+   * After a restart, a file that was rotated away (renamed to a name the globs do not match)
+   * while the agent was down may still hold unread lines: find it beside its old path by inode
+   * and head, and read it to the end.
+   */
+  private recoverOrphans(nowMs: number): void {
+    for (const cp of [...this.orphans]) {
+      const dir = dirname(cp.path);
+      const base = basename(cp.path);
+      let names: string[] = [];
+      try {
+        names = readdirSync(dir).filter((n) => n.startsWith(base) && !COMPRESSED.test(n));
+      } catch {
+        continue;
+      }
+      for (const n of names) {
+        const p = join(dir, n);
+        try {
+          const st = statSync(p);
+          const k = `${st.dev}:${st.ino}`;
+          if (st.dev !== cp.dev || st.ino !== cp.ino || this.files.has(k) || st.size < cp.offset) continue;
+          const fd = openSync(p, 'r');
+          if (prefixHash(fd, cp.fpLen) !== cp.fp) {
+            closeSync(fd);
+            continue;
+          }
+          this.orphans.splice(this.orphans.indexOf(cp), 1);
+          const f = new TailedFile({ ...cp, path: p, seenMs: nowMs }, fd, this.cfg.fingerprint_bytes, this.cfg.max_line_bytes);
+          f.rotatedAtMs = nowMs;
+          f.isCopy = true;
+          this.files.set(k, f);
+          this.log.info({ path: p, offset: cp.offset }, 'found a rotated log file from before the restart; reading it to the end');
+          break;
+        } catch {
+          // try the next candidate
+        }
+      }
+    }
+  }
+
+  private openNew(path: string, k: string, nowMs: number): void {
+    let fd: number;
+    try {
+      fd = openSync(path, 'r');
+    } catch (err) {
+      this.counters.openErrors++;
+      this.reportOnce(`open:${path}:${(err as NodeJS.ErrnoException).code}`, { path, code: (err as NodeJS.ErrnoException).code }, 'cannot open log file; skipped');
+      return;
+    }
+    const st = statSync(path);
+    const N = this.cfg.fingerprint_bytes;
+    const fullFp = st.size >= N ? prefixHash(fd, N) : undefined;
+    // (a) A checkpoint of the last run or a retired file: same head (and, for short heads, same inode).
+    const pick = (list: FileCheckpoint[]) =>
+      list.findIndex((cp) => cp.fpLen <= st.size && (cp.fpLen === N || (cp.dev === st.dev && cp.ino === st.ino)) && (cp.fpLen === N && fullFp ? fullFp === cp.fp : prefixHash(fd, cp.fpLen) === cp.fp));
+    for (const list of [this.orphans, this.retired]) {
+      const i = pick(list);
+      if (i >= 0) {
+        const cp = list.splice(i, 1)[0]!;
+        Object.assign(cp, { dev: st.dev, ino: st.ino, path, seenMs: nowMs });
+        const f = new TailedFile(cp, fd, N, this.cfg.max_line_bytes);
+        if (st.size < cp.offset) f.resetAfterTruncate();
+        this.files.set(k, f);
+        return;
+      }
+    }
+    // (b) The same head as a file being tailed: a copy (copytruncate's, or a copy in progress).
+    if (fullFp) {
+      for (const twin of this.files.values()) {
+        if (twin.cp.fpLen !== N || twin.cp.fp !== fullFp || twin.rotatedAtMs !== undefined) continue;
+        if (this.isTruncated(twin)) {
+          this.takeOverCopy(twin, fd, path, k, nowMs);
+          return;
+        }
+        const since = this.copySeen.get(path) ?? nowMs;
+        this.copySeen.set(path, since);
+        if (nowMs - since < this.cfg.rotate_wait) {
+          closeSync(fd);
+          return;
+        }
+      }
+    }
+    this.copySeen.delete(path);
+    closeSync(fd);
+    const fromEnd = this.firstScan && !this.initialized && this.cfg.start_at === 'end';
+    try {
+      const f = TailedFile.open(path, fromEnd ? 'end' : 'start', N, this.cfg.max_line_bytes);
+      f.cp.seenMs = nowMs;
+      this.files.set(k, f);
+      this.log.info({ path, offset: f.cp.offset }, 'tailing log file');
+    } catch (err) {
+      this.counters.openErrors++;
+      this.reportOnce(`open:${path}:${(err as NodeJS.ErrnoException).code}`, { path, code: (err as NodeJS.ErrnoException).code }, 'cannot open log file; skipped');
+    }
+  }
+
+  private isTruncated(f: TailedFile): boolean {
+    const st = f.stat();
+    if (!st) return false;
+    return st.size < f.readPos || (f.cp.fpLen > 0 && !f.headMatches());
+  }
+
+  /**
+   * copytruncate: the tailed file was copied then emptied. The copy carries what was not read
+   * yet, under the same key and offsets, so nothing is lost or repeated; the emptied file starts
+   * over as a new stream.
+   */
+  private takeOverCopy(orig: TailedFile, fd: number, path: string, k: string, nowMs: number): void {
+    const st = statSync(path);
+    const cp: FileCheckpoint = { ...orig.cp, dev: st.dev, ino: st.ino, path, seenMs: nowMs };
+    const copy = new TailedFile(cp, fd, this.cfg.fingerprint_bytes, this.cfg.max_line_bytes);
+    copy.readPos = orig.readPos;
+    copy.rotatedAtMs = nowMs;
+    copy.isCopy = true;
+    const j = this.joiners.get(orig);
+    if (j) {
+      this.joiners.delete(orig);
+      this.joiners.set(copy, j);
+    }
+    this.files.set(k, copy);
+    this.resetTruncated(orig);
+    this.log.info({ path: orig.cp.path, copy: path }, 'log file truncated after copy; reading the rest from the copy');
+  }
+
+  private resetTruncated(f: TailedFile): void {
+    f.resetAfterTruncate();
+    this.joiners.get(f)?.reset();
+    this.counters.truncations++;
+  }
+
+  /** A truncated file whose copy the scan has not found: look for it beside the file. */
+  private handleTruncation(f: TailedFile, nowMs: number): void {
+    const dir = dirname(f.cp.path);
+    const base = basename(f.cp.path);
+    let names: string[] = [];
+    try {
+      names = readdirSync(dir).filter((n) => n !== base && n.startsWith(base) && !COMPRESSED.test(n));
+    } catch {
+      // directory gone: nothing to recover from
+    }
+    for (const n of names) {
+      const p = join(dir, n);
+      try {
+        const st = statSync(p);
+        const k = `${st.dev}:${st.ino}`;
+        if (this.files.has(k) || st.size < f.readPos || st.size < f.cp.fpLen) continue;
+        const fd = openSync(p, 'r');
+        if (prefixHash(fd, f.cp.fpLen) === f.cp.fp) {
+          this.takeOverCopy(f, fd, p, k, nowMs);
+          return;
+        }
+        closeSync(fd);
+      } catch {
+        // vanished or unreadable: try the next candidate
+      }
+    }
+    this.log.warn({ path: f.cp.path, lostFrom: f.readPos }, 'log file truncated and no copy found; reading it from the start');
+    this.resetTruncated(f);
+  }
+
+  /** Reads up to maxLines new records across the files. Nothing is counted or committed here. */
+  poll(nowMs: number, maxLines: number): PollResult {
+    const result: PollResult = { records: [], commits: new Map(), drops: [] };
+    let budget = maxLines;
+    for (const [k, f] of this.files) {
+      if (budget <= 0) break;
+      let st;
+      try {
+        st = f.stat()!;
+      } catch {
+        this.files.delete(k);
+        f.close();
+        continue;
+      }
+      if (f.rotatedAtMs === undefined && st.nlink === 0) f.rotatedAtMs = nowMs;
+      if (f.rotatedAtMs === undefined && this.isTruncated(f)) {
+        this.handleTruncation(f, nowMs);
+        st = f.stat()!;
+      }
+      f.refreshFingerprint(st.size);
+      const j = this.joinerFor(f);
+      const joined: JoinedRecord[] = [];
+      const lines = f.read(st.size, budget);
+      budget -= lines.length;
+      for (const l of lines) {
+        if (j) j.push(l, nowMs, joined);
+        else joined.push({ text: l.text, start: l.start, end: l.end, lines: 1, truncated: l.truncated });
+      }
+      let drop = false;
+      if (f.rotatedAtMs !== undefined && f.readPos >= st.size) {
+        f.eofSinceMs ??= nowMs;
+        if (nowMs - f.eofSinceMs >= this.cfg.rotate_wait) {
+          // The writer has moved on: take an unterminated last line as it is, then drop the file.
+          for (const l of f.read(st.size, Infinity, true)) {
+            if (j) j.push(l, nowMs, joined);
+            else joined.push({ text: l.text, start: l.start, end: l.end, lines: 1, truncated: l.truncated });
+          }
+          j?.flushIfIdle(nowMs, joined, true);
+          drop = true;
+        }
+      } else if (lines.length > 0) f.eofSinceMs = undefined;
+      j?.flushIfIdle(nowMs, joined);
+      for (const rec of joined) {
+        const parsed = this.parser.parse(rec.text);
+        result.records.push({ file: f, rec, parsed, rules: this.rules.filter((r) => r.matches(parsed, rec.text)) });
+      }
+      result.commits.set(f, j?.pendingStart() ?? f.readPos);
+      if (drop) result.drops.push(f);
+    }
+    return result;
+  }
+
+  /** The poll's records are durable in the outbox: count them and move the checkpoints. */
+  commit(result: PollResult, nowMs: number): void {
+    for (const r of result.records) {
+      this.counters.lines++;
+      if (r.parsed) this.counters.parsed++;
+      else this.counters.unparsed++;
+      if (r.rec.truncated) this.counters.truncated++;
+      this.stats.add(nowMs, r.parsed?.level, r.parsed !== undefined, r.rec.truncated);
+      for (const rule of r.rules) rule.hit(nowMs, r.rec.text);
+    }
+    for (const [f, off] of result.commits) {
+      f.commit(off);
+      f.cp.seenMs = nowMs;
+    }
+    for (const f of result.drops) {
+      f.close();
+      this.joiners.delete(f);
+      for (const [k, g] of this.files) if (g === f) this.files.delete(k);
+      this.retired.push({ ...f.cp });
+      if (this.retired.length > MAX_RETIRED) this.retired.splice(0, this.retired.length - MAX_RETIRED);
+      this.log.info({ path: f.cp.path, offset: f.cp.offset }, 'rotated log file read to the end; closed');
+    }
+    this.counters.filesOpen = this.files.size;
+  }
+
+  /** The outbox write failed: forget what the poll read, it will be read again. */
+  rewind(result: PollResult): void {
+    for (const f of result.commits.keys()) {
+      f.rewind();
+      this.joiners.get(f)?.reset();
+      f.eofSinceMs = undefined;
+    }
+  }
+
+  /** Everything the checkpoint file keeps for this source. */
+  state(): SourceState {
+    return {
+      initialized: this.initialized,
+      files: [...[...this.files.values()].map((f) => ({ ...f.cp })), ...this.orphans],
+      retired: this.retired,
+      pending: this.stats.snapshot(),
+      flushSeq: this.flushSeq,
+    };
+  }
+
+  /** Emits pending multiline records regardless of their timeout (at stop). */
+  flushAll(nowMs: number): PollResult {
+    const result: PollResult = { records: [], commits: new Map(), drops: [] };
+    for (const f of this.files.values()) {
+      const j = this.joiners.get(f);
+      if (!j) continue;
+      const joined: JoinedRecord[] = [];
+      j.flushIfIdle(nowMs, joined, true);
+      for (const rec of joined) {
+        const parsed = this.parser.parse(rec.text);
+        result.records.push({ file: f, rec, parsed, rules: this.rules.filter((r) => r.matches(parsed, rec.text)) });
+      }
+      result.commits.set(f, f.readPos);
+    }
+    return result;
+  }
+
+  close(): void {
+    for (const f of this.files.values()) f.close();
+    this.files.clear();
+  }
+}
