@@ -7,8 +7,6 @@ import { connectNatsWithRetry } from '../shared/nats/connect.js';
 import { VERSION } from '../shared/version.js';
 import { HealthChecks } from './health/health-manager.js';
 import { MetricsSampler } from './metrics/sampler.js';
-import { sweepHandler } from './sweep/sweep-handler.js';
-import { commandService } from './commands/command-service.js';
 import { Heartbeat } from './heartbeat/heartbeat.js';
 import { LogCollector } from './logs/collector.js';
 import { collectInventory, ipAddresses } from './heartbeat/inventory.js';
@@ -67,12 +65,7 @@ export class Agent {
     this.publisher.start();
 
     if (cfg.rpc) {
-      this.rpc = new RpcServer({ host: cfg.rpc.listen.host, port: cfg.rpc.listen.port, insecure: cfg.rpc.insecure, tls: cfg.rpc.tls }, { getStatus: () => this.status(), sweep: sweepHandler(this.logger) }, this.logger);
-      const commands = commandService(
-        { allowShell: cfg.rpc.allow_shell, allowPlaybooks: cfg.rpc.allow_playbooks, shell: cfg.rpc.shell.path, cwd: cfg.rpc.shell.cwd },
-        this.logger,
-      );
-      this.rpc.addService(commands.definition, commands.implementation);
+      this.rpc = new RpcServer({ host: cfg.rpc.listen.host, port: cfg.rpc.listen.port, insecure: cfg.rpc.insecure, tls: cfg.rpc.tls }, { getStatus: () => this.status() }, this.logger);
       const port = await this.rpc.start();
       this.rpcEndpoint = cfg.rpc.advertise ?? `${advertiseHost(cfg.rpc.listen.host)}:${port}`;
     } else {
