@@ -7,9 +7,18 @@ import type { Logger } from '../shared/logger.js';
 import { connectNatsWithRetry } from '../shared/nats/connect.js';
 import { ensureEventStream } from '../shared/nats/stream.js';
 import { VERSION } from '../shared/version.js';
+import type { Event } from '../shared/gen/opsfleet/v1/events.js';
 import { AlertManager } from './alerts/alert-manager.js';
+import { registerCheckRoutes } from './api/check-routes.js';
+import { ChecksStore } from './checks/checks-store.js';
 import { registerAlertRoutes } from './api/alert-routes.js';
+import { registerLogRoutes } from './api/log-routes.js';
+import { LogIndexer } from './logs/log-indexer.js';
 import { HttpServer } from './api/http-server.js';
+import { registerRunRoutes } from './api/run-routes.js';
+import { AuditLog } from './audit/audit-log.js';
+import { RunDispatcher } from './dispatch/run-dispatcher.js';
+import { RunsRepo } from './dispatch/runs-repo.js';
 import { registerRoutes } from './api/routes.js';
 import { AgentClients } from './dispatch/agent-clients.js';
 import { Liveness } from './hosts/liveness.js';
@@ -32,6 +41,9 @@ export class Controller {
   private liveness: Liveness | undefined;
   private pruner: Pruner | undefined;
   private alerts: AlertManager | undefined;
+  private logIndex: LogIndexer | undefined;
+  private checks: ChecksStore | undefined;
+  private readonly eventListeners = new Set<(events: readonly Event[]) => void>();
   private http: HttpServer | undefined;
   private agents: AgentClients | undefined;
   private stopping: Promise<void> | undefined;
@@ -51,6 +63,21 @@ export class Controller {
   onHostStatus(fn: (c: HostStatusChange) => void): void {
     this.statusListeners.add(fn);
   }
+
+  /** Capabilities that follow stored events (alerting, checks) subscribe here; ingest calls each after commit. */
+  onEvents(fn: (events: readonly Event[]) => void): void {
+    this.eventListeners.add(fn);
+  }
+
+  private emitEvents = (events: Event[]) => {
+    for (const fn of this.eventListeners) {
+      try {
+        fn(events);
+      } catch (err) {
+        this.log.error({ err }, 'event listener failed');
+      }
+    }
+  };
 
   private emitStatus = (c: HostStatusChange) => {
     for (const fn of this.statusListeners) {
@@ -72,6 +99,14 @@ export class Controller {
     this.alerts = new AlertManager({ db: this.db, cfg: cfg.alerting, logger: this.logger });
     this.onHostStatus(this.alerts.onHostStatus);
     await this.alerts.start();
+    this.onEvents(this.alerts.onEvents);
+    this.checks = new ChecksStore(this.db, this.logger);
+    this.checks.start();
+    this.onEvents(this.checks.onEvents);
+    // Log statistics and lines: catches up on `log` events stored before a crash, then follows ingest.
+    this.logIndex = new LogIndexer(this.db, this.logger);
+    this.logIndex.start();
+    this.onEvents(this.logIndex.onEvents);
 
     this.log.info({ servers: cfg.nats.servers }, 'connecting to nats');
     const nc = await connectNatsWithRetry(cfg.nats, { name: 'opsfleet-controller', logger: this.log, signal: this.abort.signal, what: 'retrying' });
@@ -103,7 +138,7 @@ export class Controller {
       maxBatch: cfg.ingest.max_batch,
       logger: this.logger,
       onHostStatus: this.emitStatus,
-      onEvents: this.alerts.onEvents,
+      onEvents: this.emitEvents,
     });
     await this.ingest.start();
 
@@ -122,6 +157,24 @@ export class Controller {
       health: () => ({ nats: this.natsConnected ? 'connected' : 'disconnected', ingest: this.ingest?.stats, counters: events.counters() }),
     });
     registerAlertRoutes(this.http, this.alerts);
+    registerLogRoutes(this.http, this.logIndex);
+    registerCheckRoutes(this.http, { checks: this.checks, hosts, agents: this.agents });
+    const runs = new RunsRepo(this.db);
+    const interrupted = runs.markInterrupted(Date.now());
+    if (interrupted > 0) this.log.warn({ runs: interrupted }, 'runs cut by the last stop marked interrupted');
+    runs.prune(Date.now() - cfg.runs.keep);
+    const audit = new AuditLog(this.db);
+    const dispatcher = new RunDispatcher({
+      hosts,
+      agents: this.agents,
+      runs,
+      audit,
+      playbooks: cfg.playbooks,
+      maxOutputBytes: cfg.runs.max_output_bytes,
+      defaultConcurrency: cfg.runs.default_concurrency,
+      logger: this.logger,
+    });
+    registerRunRoutes(this.http, { dispatcher, runs, audit, playbooks: cfg.playbooks });
     const addr = await this.http.listen(cfg.http.listen.host, cfg.http.listen.port);
     this.httpPort = addr.port;
     this.st = 'running';
@@ -141,6 +194,7 @@ export class Controller {
     if (this.ingest) await within(this.ingest.stop(), 3000);
     await this.pruner?.stop();
     await this.alerts?.stop();
+    this.checks?.stop();
     this.agents?.close();
     if (this.nc && !(await within(this.nc.drain(), 2000))) await this.nc.close();
     this.db?.close();

@@ -31,6 +31,24 @@ export class HttpError extends OpsError {
   }
 }
 
+/** Reads a JSON request body of at most `limit` bytes; a bad body is a 400, not a crash. */
+export async function readJsonBody<T = unknown>(req: IncomingMessage, limit = 1024 * 1024): Promise<T> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw new HttpError(413, 'OPS_ERR_BODY_TOO_LARGE', `request body over ${limit} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (text.trim() === '') return {} as T;
+  try {
+    return JSON.parse(text) as T;
+  } catch (err) {
+    throw new HttpError(400, 'OPS_ERR_BAD_JSON', `request body is not JSON: ${(err as Error).message}`);
+  }
+}
+
 /** Minimal JSON router on node:http: no framework, every route a function returning data. */
 export class HttpServer {
   private readonly routes: Route[] = [];

@@ -4,9 +4,11 @@ import { errorLine } from '../../shared/errors.js';
 import { VERSION } from '../../shared/version.js';
 import type { HostView } from '../store/hosts-repo.js';
 import { registerAlertCommands } from './alerts-commands.js';
+import { registerChecksCommands } from './checks-commands.js';
 import { ControllerClient } from './client.js';
 import { ago, bytes, tagsText, uptime } from './format.js';
 import { registerLogsCommands } from './logs-commands.js';
+import { registerRunCommands } from './run-commands.js';
 
 interface GlobalOpts {
   controller?: string;
@@ -92,8 +94,11 @@ host
   });
 
 registerLogsCommands(program, client);
+registerChecksCommands(program, client);
 
 registerAlertCommands(program);
+
+registerRunCommands(program, client);
 
 try {
   await program.parseAsync(process.argv);

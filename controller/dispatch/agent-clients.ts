@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { credentials, Metadata, status as GrpcStatus, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
 import { AgentServiceClient, type GetStatusResponse } from '../../shared/gen/opsfleet/v1/agent.js';
+import { CommandServiceClient } from '../../shared/gen/opsfleet/v1/command.js';
 import { OpsError } from '../../shared/errors.js';
 
 export interface AgentClientOptions {
@@ -18,6 +19,7 @@ export function rpcError(endpoint: string, err: ServiceError): OpsError {
 /** One channel per agent endpoint, reused across calls; closed on stop. */
 export class AgentClients {
   private readonly clients = new Map<string, AgentServiceClient>();
+  private readonly commandClients = new Map<string, CommandServiceClient>();
   private tlsCreds: ChannelCredentials | undefined;
 
   constructor(private readonly opts: AgentClientOptions) {}
@@ -36,14 +38,29 @@ export class AgentClients {
     return this.tlsCreds;
   }
 
+  private channelOptions(tls: boolean): Record<string, string | number> {
+    const options: Record<string, string | number> = { 'grpc.keepalive_time_ms': 60_000 };
+    if (tls && this.opts.tls?.server_name) options['grpc.ssl_target_name_override'] = this.opts.tls.server_name;
+    return options;
+  }
+
   client(endpoint: string, tls: boolean): AgentServiceClient {
     const key = `${tls ? 'tls' : 'plain'}|${endpoint}`;
     let c = this.clients.get(key);
     if (!c) {
-      const options: Record<string, string | number> = { 'grpc.keepalive_time_ms': 60_000 };
-      if (tls && this.opts.tls?.server_name) options['grpc.ssl_target_name_override'] = this.opts.tls.server_name;
-      c = new AgentServiceClient(endpoint, this.creds(tls), options);
+      c = new AgentServiceClient(endpoint, this.creds(tls), this.channelOptions(tls));
       this.clients.set(key, c);
+    }
+    return c;
+  }
+
+  /** Client of the agent's CommandService (playbooks); same credentials as status calls. */
+  commands(endpoint: string, tls: boolean): CommandServiceClient {
+    const key = `${tls ? 'tls' : 'plain'}|${endpoint}`;
+    let c = this.commandClients.get(key);
+    if (!c) {
+      c = new CommandServiceClient(endpoint, this.creds(tls), this.channelOptions(tls));
+      this.commandClients.set(key, c);
     }
     return c;
   }
@@ -59,7 +76,8 @@ export class AgentClients {
   }
 
   close(): void {
-    for (const c of this.clients.values()) c.close();
+    for (const c of [...this.clients.values(), ...this.commandClients.values()]) c.close();
     this.clients.clear();
+    this.commandClients.clear();
   }
 }
