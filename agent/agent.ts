@@ -5,6 +5,7 @@ import { within, type ComponentStateName } from '../shared/lifecycle.js';
 import type { Logger } from '../shared/logger.js';
 import { connectNatsWithRetry } from '../shared/nats/connect.js';
 import { VERSION } from '../shared/version.js';
+import { BackupManager } from './backup/backup-manager.js';
 import { HealthChecks } from './health/health-manager.js';
 import { MetricsSampler } from './metrics/sampler.js';
 import { Heartbeat } from './heartbeat/heartbeat.js';
@@ -27,6 +28,7 @@ export class Agent {
   private rpc: RpcServer | undefined;
   private heartbeat!: Heartbeat;
   private health: HealthChecks | undefined;
+  private backups: BackupManager | undefined;
   private metrics: MetricsSampler | undefined;
   private logs: LogCollector | undefined;
   private nc: NatsConnection | undefined;
@@ -82,6 +84,9 @@ export class Agent {
     // Log tailing appends to the outbox (durable on return) before moving its checkpoints.
     this.logs = new LogCollector({ config: cfg.logs, sink: this.outbox, stateDir: cfg.state_dir, logger: this.logger });
     await this.logs.start();
+    // A backup set that cannot start is reported and left out; start() never throws.
+    this.backups = new BackupManager({ sets: cfg.backups, hostId: cfg.host.id, stateDir: cfg.state_dir, sink: this.outbox, logger: this.logger });
+    await this.backups.start();
 
     // NATS may be down (or refuse us) when the agent starts: events wait in the outbox while
     // this loop keeps connecting with backoff, for as long as the agent runs.
@@ -138,6 +143,7 @@ export class Agent {
         ...(this.health ? [{ name: 'health', ...this.health.state() }] : []),
         ...(this.metrics ? [{ name: 'metrics', ...this.metrics.state() }] : []),
         ...(this.logs ? [{ name: 'logs', ...this.logs.state() }] : []),
+        ...(this.backups ? [{ name: 'backup', ...this.backups.state() }] : []),
         { name: 'rpc', state: this.rpc ? 'running' : 'stopped', detail: this.rpcEndpoint },
       ],
     };
@@ -155,6 +161,7 @@ export class Agent {
     const grace = this.cfg.shutdown_grace;
     const deadline = Date.now() + grace;
     const left = () => Math.max(0, deadline - Date.now());
+    await this.backups?.stop(Math.min(5000, left() / 2));
     await this.logs?.stop();
     await this.metrics?.stop();
     await this.health?.stop(Math.min(6000, left()));

@@ -1,6 +1,7 @@
 import { agentConfigSchema } from '../shared/config/agent.js';
 import { runDaemonCli } from '../shared/daemon-cli.js';
 import { Agent } from './agent.js';
+import { registerRestoreCommand } from './backup/restore-cli.js';
 
 await runDaemonCli({
   command: 'opsfleet-agent',
@@ -10,4 +11,5 @@ await runDaemonCli({
   create: (cfg, logger) => new Agent(cfg, logger),
   level: (cfg) => cfg.log.level,
   graceMs: (cfg) => cfg.shutdown_grace + 2000,
+  extraCommands: (program, done) => registerRestoreCommand(program, done, '/etc/opsfleet/agent.yaml'),
 });

@@ -20,6 +20,8 @@ export interface DaemonSpec<S extends z.ZodType> {
   create(cfg: z.output<S>, logger: Logger): Daemon;
   level(cfg: z.output<S>): string;
   graceMs(cfg: z.output<S>): number;
+  /** More subcommands (e.g. the agent's `restore`); an action passes its exit code to `done`. */
+  extraCommands?(program: Command, done: (exitCode: Promise<number>) => void): void;
 }
 
 /** Exit codes: 0 clean stop, 1 failure, 2 bad configuration or usage. */
@@ -63,6 +65,10 @@ export async function runDaemonCli<S extends z.ZodType>(spec: DaemonSpec<S>, arg
         action = Promise.resolve(printConfigError(err));
       }
     });
+
+  spec.extraCommands?.(program, (p) => {
+    action = p;
+  });
 
   try {
     program.parse(argv);

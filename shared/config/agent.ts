@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { byteSize, duration, listenAddress, logSchema, natsSchema, tlsFiles } from './common.js';
+import { backupsSchema } from './backup.js';
 import { checksSchema, metricsSchema } from './health.js';
 import { logsSchema } from './logs.js';
 
@@ -62,6 +63,8 @@ export const agentConfigSchema = z
     metrics: metricsSchema.prefault({}),
     /** Log sources tailed, parsed, counted and checked by window rules (agent/logs). */
     logs: logsSchema.prefault([]),
+    /** Watched folders backed up as debounced incremental snapshots (agent/backup). */
+    backups: backupsSchema,
     log: logSchema.prefault({}),
     /** Bound on a clean stop (SIGTERM) before the process exits anyway. */
     shutdown_grace: duration().prefault('8s'),

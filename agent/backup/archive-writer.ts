@@ -1,0 +1,161 @@
+import { createHash, type Hash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { once } from 'node:events';
+import { createGzip, type Gzip } from 'node:zlib';
+import { OpsError } from '../../shared/errors.js';
+import { encodeHeader, padding, TAR_END } from './tar.js';
+import type { ManifestEntry } from './types.js';
+
+/** Files up to this size are read whole and re-read until two stats agree; larger ones stream. */
+const WHOLE_READ_MAX = 16 * 1024 * 1024;
+const CHUNK = 1024 * 1024;
+const READ_ATTEMPTS = 3;
+
+export interface ArchiveResult {
+  /** Entries as archived (file sizes, mtimes and sha256 as read). */
+  entries: ManifestEntry[];
+  /** Entries that vanished while archiving (reported as deletions). */
+  vanished: string[];
+  size: number;
+  sha256: string;
+  /** Bytes of file content archived. */
+  bytes: number;
+}
+
+/**
+ * Writes entries as a gzip-compressed tar to `file`, hashing each file as it is read and the
+ * archive as it is written. A file that changes while being read is read again (small files
+ * before anything is written; large ones by appending a later copy, which tar extraction and
+ * our restore both take as the final version).
+ */
+export async function writeArchive(file: string, entries: readonly ManifestEntry[], level: number, signal?: AbortSignal): Promise<ArchiveResult> {
+  const gz = createGzip({ level, chunkSize: 256 * 1024 });
+  const out = createWriteStream(file, { mode: 0o600 });
+  const archiveHash = createHash('sha256');
+  let size = 0;
+  gz.on('data', (c: Buffer) => {
+    archiveHash.update(c);
+    size += c.length;
+    if (!out.write(c)) {
+      gz.pause();
+      out.once('drain', () => gz.resume());
+    }
+  });
+  const gzEnded = once(gz, 'end');
+  const outErr = new Promise<never>((_, rej) => out.once('error', rej));
+  outErr.catch(() => undefined);
+  const w = new Writer(gz, outErr);
+
+  const done: ManifestEntry[] = [];
+  const vanished: string[] = [];
+  let bytes = 0;
+  try {
+    for (const e of entries) {
+      if (signal?.aborted) throw new OpsError('OPS_ERR_BACKUP_ABORTED', 'snapshot aborted');
+      if (e.type !== 'file') {
+        await w.write(encodeHeader({ path: e.path, type: e.type, size: 0, mode: e.mode, mtimeMs: e.mtime_ms, ...(e.link !== undefined ? { linkname: e.link } : {}) }));
+        done.push(e);
+        continue;
+      }
+      const r = await archiveFile(w, `/${e.path}`, e);
+      if (!r) vanished.push(e.path);
+      else {
+        done.push(r);
+        bytes += r.size;
+      }
+    }
+    await w.write(TAR_END);
+    gz.end();
+    await Promise.race([gzEnded, outErr]);
+    out.end();
+    await Promise.race([once(out, 'finish'), outErr]);
+    const fh = await open(file, 'r+');
+    await fh.sync().finally(() => fh.close());
+  } catch (err) {
+    gz.destroy();
+    out.destroy();
+    throw err;
+  }
+  return { entries: done, vanished, size, sha256: archiveHash.digest('hex'), bytes };
+}
+
+class Writer {
+  constructor(
+    private readonly gz: Gzip,
+    private readonly failed: Promise<never>,
+  ) {}
+  async write(b: Buffer): Promise<void> {
+    if (!this.gz.write(b)) await Promise.race([once(this.gz, 'drain'), this.failed]);
+  }
+}
+
+async function archiveFile(w: Writer, abs: string, e: ManifestEntry): Promise<ManifestEntry | null> {
+  let fh: FileHandle;
+  try {
+    fh = await open(abs, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new OpsError('OPS_ERR_BACKUP_READ', `cannot read ${abs}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+  }
+  try {
+    let result: ManifestEntry | null = null;
+    for (let attempt = 1; attempt <= READ_ATTEMPTS; attempt++) {
+      const before = await fh.stat();
+      if (!before.isFile()) return null;
+      const entry: ManifestEntry = { path: e.path, type: 'file', size: before.size, mtime_ms: Math.floor(before.mtimeMs), mode: before.mode & 0o7777 };
+      if (before.size <= WHOLE_READ_MAX) {
+        const data = Buffer.alloc(before.size);
+        let off = 0;
+        while (off < data.length) {
+          const { bytesRead } = await fh.read(data, off, data.length - off, off);
+          if (bytesRead === 0) break;
+          off += bytesRead;
+        }
+        const after = await fh.stat();
+        const stable = off === before.size && after.size === before.size && after.mtimeMs === before.mtimeMs;
+        if (!stable && attempt < READ_ATTEMPTS) continue;
+        // Last attempt on a file still being written: archive what was read, consistently sized.
+        const body = data.subarray(0, off);
+        entry.size = body.length;
+        entry.sha256 = createHash('sha256').update(body).digest('hex');
+        await w.write(encodeHeader({ path: e.path, type: 'file', size: body.length, mode: entry.mode, mtimeMs: entry.mtime_ms }));
+        await w.write(body);
+        await w.write(Buffer.alloc(padding(body.length)));
+        return entry;
+      }
+      const hash = createHash('sha256');
+      await w.write(encodeHeader({ path: e.path, type: 'file', size: before.size, mode: entry.mode, mtimeMs: entry.mtime_ms }));
+      await streamBody(w, fh, before.size, hash);
+      await w.write(Buffer.alloc(padding(before.size)));
+      entry.sha256 = hash.digest('hex');
+      result = entry;
+      const after = await fh.stat();
+      if (after.size === before.size && after.mtimeMs === before.mtimeMs) break;
+      // Changed while streamed: append a fresh copy; the last copy of a path wins on extraction.
+    }
+    return result;
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Exactly `size` bytes: zero-padded if the file shrank, cut if it grew (the stat check then retries). */
+async function streamBody(w: Writer, fh: FileHandle, size: number, hash: Hash): Promise<void> {
+  let pos = 0;
+  while (pos < size) {
+    const buf = Buffer.alloc(Math.min(CHUNK, size - pos));
+    const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
+    if (bytesRead === 0) {
+      const zeros = Buffer.alloc(size - pos);
+      hash.update(zeros);
+      await w.write(zeros);
+      return;
+    }
+    const part = buf.subarray(0, bytesRead);
+    hash.update(part);
+    await w.write(part);
+    pos += bytesRead;
+  }
+}
+

@@ -1,0 +1,344 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { access, mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { BackupSetConfig } from '../../shared/config/backup.js';
+import { errorLine, OpsError } from '../../shared/errors.js';
+import type { ComponentStateName } from '../../shared/lifecycle.js';
+import type { Logger } from '../../shared/logger.js';
+import { emitJson, fireAlert, resolveAlert, type EventSink } from '../events/sink.js';
+import { writeArchive } from './archive-writer.js';
+import { LocalState, RESCAN_ALL } from './local-state.js';
+import { selectRetention } from './retention.js';
+import { collectChanges, Excluder, walk } from './scan.js';
+import { createTarget } from './targets/index.js';
+import { archiveName, MANIFEST_FORMAT, manifestName, snapshotId, type BackupTarget, type Manifest, type ManifestEntry } from './types.js';
+import { withRetry } from './uploader.js';
+import { createWatcher, type TreeWatcher } from './watcher.js';
+
+export interface BackupSetDeps {
+  cfg: BackupSetConfig;
+  hostId: string;
+  /** The agent's state dir; this set keeps `backup/<name>.db` and a staging folder there. */
+  stateDir: string;
+  sink: EventSink;
+  logger: Logger;
+}
+
+/**
+ * One backup set: watcher → pending paths (durable) → debounce / max_delay → snapshot
+ * (archive + manifest) → upload with retries → local commit → retention. Snapshots of a set
+ * never overlap. Failures keep the changes pending, raise BackupFailed and retry later.
+ */
+export class BackupSet {
+  readonly name: string;
+  private st: ComponentStateName = 'new';
+  private detail = '';
+  private state: LocalState | undefined;
+  private target: BackupTarget | undefined;
+  private watcher: TreeWatcher | undefined;
+  private readonly ex: Excluder;
+  private debounceTimer: NodeJS.Timeout | undefined;
+  private maxTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private rescanTimer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+  private failing = false;
+  private readonly abort = new AbortController();
+  private readonly log: Logger;
+  private stopping: Promise<void> | undefined;
+  readonly stats = { snapshots: 0, failures: 0, watcherEvents: 0, lastSnapshotId: '', lastError: '' };
+
+  constructor(private readonly d: BackupSetDeps) {
+    this.name = d.cfg.name;
+    this.ex = new Excluder(d.cfg.paths, d.cfg.exclude);
+    this.log = d.logger.child({ component: 'backup', set: d.cfg.name });
+  }
+
+  get watcherKind(): string {
+    return this.watcher?.kind ?? '';
+  }
+
+  async start(): Promise<void> {
+    this.st = 'starting';
+    const cfg = this.d.cfg;
+    for (const p of cfg.paths) {
+      try {
+        const s = await stat(p);
+        if (!s.isDirectory()) throw new OpsError('OPS_ERR_BACKUP_PATH', `backup set ${cfg.name}: ${p} is not a folder`);
+        await access(p, constants.R_OK | constants.X_OK);
+      } catch (err) {
+        if (err instanceof OpsError) throw err;
+        throw new OpsError('OPS_ERR_BACKUP_PATH', `backup set ${cfg.name}: cannot read watched path ${p}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+      }
+    }
+    this.state = new LocalState(join(this.d.stateDir, 'backup', `${cfg.name}.db`));
+    await BackupSet.cleanStaging(this.d.stateDir, cfg.name);
+    this.target = createTarget(cfg.target, { host: this.d.hostId, set: cfg.name });
+    this.watcher = await createWatcher(cfg.watcher, cfg.paths, this.ex, { onPaths: (p) => this.onPaths(p), onOverflow: (r) => this.onOverflow(r) }, this.log);
+    await this.watcher.start();
+    // Changes made while the agent was down (or lost in a crash) are found by a full compare.
+    this.state.addPending([RESCAN_ALL]);
+    this.touch();
+    this.rescanTimer = setInterval(() => {
+      this.state?.addPending([RESCAN_ALL]);
+      this.touch();
+    }, cfg.rescan_interval);
+    this.rescanTimer.unref();
+    this.st = 'running';
+    this.log.info({ paths: cfg.paths, target: this.target.where, watcher: this.watcher.kind, pending: this.state.pendingCount() }, 'backup set started');
+  }
+
+  private onPaths(paths: string[]): void {
+    if (this.stopped || !this.state) return;
+    this.stats.watcherEvents += paths.length;
+    try {
+      this.state.addPending(paths);
+    } catch (err) {
+      this.log.error({ err }, 'cannot record pending changes; the next rescan will find them');
+    }
+    this.touch();
+  }
+
+  private onOverflow(reason: string): void {
+    this.log.warn({ reason }, 'watcher lost events; rescanning the whole tree');
+    this.onPaths([RESCAN_ALL]);
+  }
+
+  /** A change: restart the quiet-period timer; the max_delay timer runs from the first change. */
+  private touch(): void {
+    if (this.stopped) return;
+    if (!this.maxTimer) {
+      this.maxTimer = setTimeout(() => this.fire(), this.d.cfg.max_delay);
+      this.maxTimer.unref();
+    }
+    clearTimeout(this.debounceTimer);
+    this.debounceTimer = setTimeout(() => this.fire(), this.d.cfg.debounce);
+    this.debounceTimer.unref();
+  }
+
+  private fire(): void {
+    clearTimeout(this.debounceTimer);
+    clearTimeout(this.maxTimer);
+    this.debounceTimer = this.maxTimer = undefined;
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.snapshot()
+      .then(() => undefined)
+      .catch((err: unknown) => this.log.error({ err }, 'snapshot failed'))
+      .finally(() => {
+        this.running = undefined;
+        if (this.again && !this.stopped) {
+          this.again = false;
+          this.touch();
+        }
+      });
+  }
+
+  /** Takes a snapshot of what is pending now (tests and `backup now`); null when nothing changed. */
+  async snapshotNow(): Promise<Manifest | null> {
+    while (this.running) await this.running;
+    this.state?.addPending([RESCAN_ALL]);
+    let out: Manifest | null = null;
+    this.running = this.snapshot().then((m) => {
+      out = m;
+    });
+    try {
+      await this.running;
+    } finally {
+      this.running = undefined;
+    }
+    return out;
+  }
+
+  private async snapshot(): Promise<Manifest | null> {
+    const state = this.state!;
+    const target = this.target!;
+    const cfg = this.d.cfg;
+    const started = Date.now();
+    const { paths, gen } = state.takePending();
+    if (paths.length === 0) return null;
+    const last = state.lastSnapshot();
+    const lastFull = state.lastFull();
+    const full = !last || !lastFull || started - lastFull.time_ms >= cfg.full_every || state.incrementalsSince(lastFull.id) >= cfg.full_after;
+    const onError = (path: string, err: Error) => this.log.warn({ path, err: err.message }, 'cannot read path; skipped');
+
+    let entries: ManifestEntry[];
+    let deleted: string[] = [];
+    if (full) {
+      entries = [];
+      for (const r of cfg.paths) entries.push(...(await walk(r, this.ex, onError)));
+      entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    } else {
+      const ch = await collectChanges(state, cfg.paths, this.ex, paths.includes(RESCAN_ALL) ? 'all' : paths, onError);
+      entries = ch.changed;
+      deleted = ch.deleted;
+      if (entries.length === 0 && deleted.length === 0) {
+        state.commitNothing(gen);
+        this.log.debug({ pending: paths.length }, 'no changes since the last snapshot');
+        return null;
+      }
+    }
+
+    const id = snapshotId(started, randomBytes(2).toString('hex'));
+    const stagingDir = join(this.d.stateDir, 'backup', `${cfg.name}.staging`);
+    await mkdir(stagingDir, { recursive: true, mode: 0o700 });
+    const staging = join(stagingDir, `${id}.tar.gz`);
+    try {
+      const ar = await writeArchive(staging, entries, cfg.compression.level, this.abort.signal);
+      if (!full) deleted = [...deleted, ...ar.vanished].sort();
+      const files = ar.entries.filter((e) => e.type === 'file');
+      const manifest: Manifest = {
+        format: MANIFEST_FORMAT,
+        id,
+        set: cfg.name,
+        host: this.d.hostId,
+        type: full ? 'full' : 'incremental',
+        parent: full ? null : last!.id,
+        time: new Date(started).toISOString(),
+        time_ms: started,
+        roots: [...cfg.paths],
+        archive: { name: archiveName(id).slice('snapshots/'.length), size: ar.size, sha256: ar.sha256 },
+        entries: ar.entries,
+        deleted,
+        files: files.length,
+        bytes: ar.bytes,
+        duration_ms: 0,
+      };
+      let attempts = 0;
+      const onRetry = (err: unknown, attempt: number, delayMs: number) => {
+        attempts = attempt;
+        this.log.warn({ err: errorLine(err), attempt, delayMs, snapshot: id }, 'upload failed; retrying');
+      };
+      const policy = cfg.retry;
+      await withRetry(() => target.put(archiveName(id), { file: staging }, ar.sha256, this.abort.signal), policy, { signal: this.abort.signal, onRetry });
+      manifest.duration_ms = Date.now() - started;
+      const body = Buffer.from(`${JSON.stringify(manifest)}\n`);
+      const sha = createHash('sha256').update(body).digest('hex');
+      // The manifest goes last: its presence is what makes the snapshot exist.
+      await withRetry(() => target.put(manifestName(id), { data: body }, sha, this.abort.signal), policy, { signal: this.abort.signal, onRetry });
+      state.commit({ id, type: manifest.type, parent: manifest.parent, time_ms: started, files: manifest.files, bytes: manifest.bytes }, ar.entries, deleted, gen);
+      this.stats.snapshots++;
+      this.stats.lastSnapshotId = id;
+      this.detail = `last snapshot ${id}`;
+      this.st = 'running';
+      emitJson(this.d.sink, 'backup', {
+        event: 'snapshot',
+        set: cfg.name,
+        id,
+        type: manifest.type,
+        parent: manifest.parent,
+        time: manifest.time,
+        files: manifest.files,
+        entries: manifest.entries.length,
+        deleted: deleted.length,
+        bytes: manifest.bytes,
+        archive_bytes: ar.size,
+        duration_ms: manifest.duration_ms,
+        attempts: attempts + 1,
+        target: target.type,
+      });
+      this.log.info({ snapshot: id, type: manifest.type, files: manifest.files, deleted: deleted.length, bytes: manifest.bytes, archiveBytes: ar.size, durationMs: manifest.duration_ms }, 'snapshot stored');
+      if (this.failing) {
+        this.failing = false;
+        resolveAlert(this.d.sink, { labels: this.alertLabels() });
+      }
+      await this.applyRetention().catch((err: unknown) => this.log.warn({ err: errorLine(err) }, 'retention pass failed; will retry after the next snapshot'));
+      return manifest;
+    } catch (err) {
+      if (this.stopped) throw err;
+      this.failed(err);
+      return null;
+    } finally {
+      await rm(staging, { force: true }).catch(() => undefined);
+    }
+  }
+
+  private alertLabels(): Record<string, string> {
+    return { alertname: 'BackupFailed', set: this.d.cfg.name };
+  }
+
+  /** Retries exhausted: alert, keep the changes pending, and try again after retry.max. */
+  private failed(err: unknown): void {
+    this.stats.failures++;
+    this.stats.lastError = errorLine(err);
+    this.st = 'degraded';
+    this.detail = `failing: ${this.stats.lastError}`;
+    this.log.error({ err: errorLine(err), code: (err as OpsError).code }, 'snapshot failed; changes stay pending');
+    emitJson(this.d.sink, 'backup', { event: 'failed', set: this.d.cfg.name, error: errorLine(err), code: (err as OpsError).code ?? 'OPS_ERR_BACKUP_FAILED', target: this.target?.type });
+    this.failing = true;
+    fireAlert(this.d.sink, {
+      labels: this.alertLabels(),
+      annotations: { summary: `backup set ${this.d.cfg.name} failed`, error: this.stats.lastError, target: this.target?.where ?? '' },
+    });
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => this.touch(), Math.max(this.d.cfg.retry.max, this.d.cfg.debounce));
+    this.retryTimer.unref();
+  }
+
+  /** Deletes snapshots the policy no longer keeps (manifest first: uncommit, then archive) and leftovers of killed uploads. */
+  private async applyRetention(): Promise<void> {
+    const state = this.state!;
+    const target = this.target!;
+    const { remove } = selectRetention(state.snapshots(), this.d.cfg.retention);
+    for (const id of remove) {
+      await target.remove(manifestName(id));
+      await target.remove(archiveName(id));
+      state.forgetSnapshots([id]);
+    }
+    if (remove.length) {
+      emitJson(this.d.sink, 'backup', { event: 'pruned', set: this.d.cfg.name, ids: remove });
+      this.log.info({ removed: remove }, 'retention removed snapshots');
+    }
+    const known = new Set(state.snapshots().map((s) => s.id));
+    for (const n of await target.list('snapshots/')) {
+      const m = /^snapshots\/([^/]+?)\.(tar\.gz|json)(\.part-.*)?$/.exec(n);
+      if (!m) continue;
+      if (m[3] || (m[2] === 'tar.gz' && !known.has(m[1]!) && !(await this.hasManifest(m[1]!)))) await target.remove(n);
+    }
+  }
+
+  private async hasManifest(id: string): Promise<boolean> {
+    const names = await this.target!.list('snapshots/');
+    return names.includes(manifestName(id));
+  }
+
+  status(): { state: ComponentStateName; detail: string } {
+    return { state: this.st, detail: this.detail || `pending ${this.state?.pendingCount() ?? 0}` };
+  }
+
+  stop(graceMs = 5000): Promise<void> {
+    this.stopping ??= this.doStop(graceMs);
+    return this.stopping;
+  }
+
+  private async doStop(graceMs: number): Promise<void> {
+    this.stopped = true;
+    this.st = 'stopping';
+    for (const t of [this.debounceTimer, this.maxTimer, this.retryTimer]) clearTimeout(t);
+    clearInterval(this.rescanTimer);
+    await this.watcher?.stop().catch(() => undefined);
+    if (this.running) {
+      // A snapshot in progress gets the grace period, then is aborted: its changes stay pending.
+      const t = setTimeout(() => this.abort.abort(), graceMs);
+      t.unref();
+      await this.running.catch(() => undefined);
+      clearTimeout(t);
+    }
+    this.abort.abort();
+    await this.target?.close().catch(() => undefined);
+    this.state?.close();
+    this.st = 'stopped';
+  }
+
+  /** Staging leftovers of a killed process are removed at start. */
+  static async cleanStaging(stateDir: string, name: string): Promise<void> {
+    const dir = join(stateDir, 'backup', `${name}.staging`);
+    for (const f of await readdir(dir).catch(() => [] as string[])) await rm(join(dir, f), { force: true });
+  }
+}

@@ -1,0 +1,143 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { OpsError } from '../../shared/errors.js';
+import type { ManifestEntry } from './types.js';
+
+/** Pending marker meaning "compare the whole tree" (startup, periodic rescan, watcher overflow). */
+export const RESCAN_ALL = '*';
+
+export interface LocalSnapshot {
+  id: string;
+  type: 'full' | 'incremental';
+  parent: string | null;
+  time_ms: number;
+  files: number;
+  bytes: number;
+}
+
+/**
+ * A backup set's durable local state (SQLite in the agent's state dir): the index of the tree
+ * as of the last committed snapshot, the pending changed paths, and the snapshots taken.
+ * Pending paths are committed as soon as the watcher reports them, so a SIGKILL loses nothing;
+ * each has a generation so paths changed again during a snapshot stay pending after it.
+ */
+export class LocalState {
+  private readonly db: Database.Database;
+  private gen: number;
+
+  constructor(file: string) {
+    try {
+      mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+      this.db = new Database(file);
+    } catch (err) {
+      throw new OpsError('OPS_ERR_BACKUP_STATE', `cannot open backup state ${file}: ${(err as Error).message}`, { cause: err });
+    }
+    this.db.pragma('journal_mode = WAL');
+    // NORMAL in WAL: a committed transaction survives a killed process (not a power loss).
+    this.db.pragma('synchronous = NORMAL');
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, type TEXT NOT NULL, size INTEGER NOT NULL, mtime_ms INTEGER NOT NULL, mode INTEGER NOT NULL, sha256 TEXT, link TEXT);
+      CREATE TABLE IF NOT EXISTS pending (path TEXT PRIMARY KEY, gen INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS snapshots (id TEXT PRIMARY KEY, type TEXT NOT NULL, parent TEXT, time_ms INTEGER NOT NULL, files INTEGER NOT NULL, bytes INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);`);
+    this.gen = (this.db.prepare('SELECT max(gen) AS g FROM pending').get() as { g: number | null }).g ?? 0;
+  }
+
+  addPending(paths: readonly string[]): void {
+    if (paths.length === 0) return;
+    const gen = ++this.gen;
+    const st = this.db.prepare('INSERT INTO pending (path, gen) VALUES (?, ?) ON CONFLICT(path) DO UPDATE SET gen = excluded.gen');
+    this.db.transaction(() => {
+      for (const p of paths) st.run(p, gen);
+    })();
+  }
+
+  pendingCount(): number {
+    return (this.db.prepare('SELECT count(*) AS n FROM pending').get() as { n: number }).n;
+  }
+
+  /** The pending paths and the generation they were taken at (pass it to clearPending). */
+  takePending(): { paths: string[]; gen: number } {
+    const rows = this.db.prepare('SELECT path FROM pending').pluck().all() as string[];
+    return { paths: rows, gen: this.gen };
+  }
+
+  get(path: string): ManifestEntry | undefined {
+    const r = this.db.prepare('SELECT * FROM files WHERE path = ?').get(path) as Row | undefined;
+    return r ? fromRow(r) : undefined;
+  }
+
+  /** Indexed paths equal to `dir` or under it. */
+  pathsUnder(dir: string): string[] {
+    return this.db.prepare("SELECT path FROM files WHERE path = ? OR (path >= ? AND path < ?)").pluck().all(dir, `${dir}/`, `${dir}0`) as string[];
+  }
+
+  allPaths(): string[] {
+    return this.db.prepare('SELECT path FROM files').pluck().all() as string[];
+  }
+
+  allEntries(): ManifestEntry[] {
+    return (this.db.prepare('SELECT * FROM files ORDER BY path').all() as Row[]).map(fromRow);
+  }
+
+  lastSnapshot(): LocalSnapshot | undefined {
+    return this.db.prepare('SELECT * FROM snapshots ORDER BY time_ms DESC, id DESC LIMIT 1').get() as LocalSnapshot | undefined;
+  }
+
+  lastFull(): LocalSnapshot | undefined {
+    return this.db.prepare("SELECT * FROM snapshots WHERE type = 'full' ORDER BY time_ms DESC, id DESC LIMIT 1").get() as LocalSnapshot | undefined;
+  }
+
+  incrementalsSince(fullId: string): number {
+    return (this.db.prepare("SELECT count(*) AS n FROM snapshots WHERE type = 'incremental' AND id > ?").get(fullId) as { n: number }).n;
+  }
+
+  snapshots(): LocalSnapshot[] {
+    return this.db.prepare('SELECT * FROM snapshots ORDER BY time_ms, id').all() as LocalSnapshot[];
+  }
+
+  forgetSnapshots(ids: readonly string[]): void {
+    const st = this.db.prepare('DELETE FROM snapshots WHERE id = ?');
+    this.db.transaction(() => ids.forEach((id) => st.run(id)))();
+  }
+
+  /**
+   * Records a committed snapshot in one transaction: the index moves to the new tree state and
+   * the pending paths up to `gen` are done.
+   */
+  commit(s: LocalSnapshot, entries: readonly ManifestEntry[], deleted: readonly string[], gen: number): void {
+    const put = this.db.prepare('INSERT OR REPLACE INTO files (path, type, size, mtime_ms, mode, sha256, link) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    const delOne = this.db.prepare('DELETE FROM files WHERE path = ? OR (path >= ? AND path < ?)');
+    this.db.transaction(() => {
+      if (s.type === 'full') this.db.exec('DELETE FROM files');
+      for (const d of deleted) delOne.run(d, `${d}/`, `${d}0`);
+      for (const e of entries) put.run(e.path, e.type, e.size, e.mtime_ms, e.mode, e.sha256 ?? null, e.link ?? null);
+      this.db.prepare('INSERT OR REPLACE INTO snapshots (id, type, parent, time_ms, files, bytes) VALUES (?, ?, ?, ?, ?, ?)').run(s.id, s.type, s.parent, s.time_ms, s.files, s.bytes);
+      this.db.prepare('DELETE FROM pending WHERE gen <= ?').run(gen);
+    })();
+  }
+
+  /** Pending paths up to `gen` turned out to change nothing. */
+  commitNothing(gen: number): void {
+    this.db.prepare('DELETE FROM pending WHERE gen <= ?').run(gen);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
+
+interface Row {
+  path: string;
+  type: ManifestEntry['type'];
+  size: number;
+  mtime_ms: number;
+  mode: number;
+  sha256: string | null;
+  link: string | null;
+}
+
+function fromRow(r: Row): ManifestEntry {
+  return { path: r.path, type: r.type, size: r.size, mtime_ms: r.mtime_ms, mode: r.mode, ...(r.sha256 ? { sha256: r.sha256 } : {}), ...(r.link !== null ? { link: r.link } : {}) };
+}

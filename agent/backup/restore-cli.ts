@@ -1,0 +1,93 @@
+import type { Command } from 'commander';
+import { agentConfigSchema } from '../../shared/config/agent.js';
+import { loadConfigFile } from '../../shared/config/load.js';
+import { ConfigError, errorLine, formatProblem, OpsError } from '../../shared/errors.js';
+import { listSnapshots } from './catalog.js';
+import { restoreSnapshot } from './restore.js';
+import { createTarget } from './targets/index.js';
+import { summarize } from './types.js';
+
+interface RestoreOpts {
+  config?: string;
+  set?: string;
+  host?: string;
+  snapshot?: string;
+  at?: string;
+  to?: string;
+  path?: string;
+  list?: boolean;
+  json?: boolean;
+}
+
+/** Parses --at: an ISO time ("2026-11-27T14:05:00Z", a date, or epoch milliseconds). */
+export function parseAt(text: string): number {
+  const n = /^\d{12,}$/.test(text) ? Number(text) : Date.parse(text);
+  if (!Number.isFinite(n)) throw new OpsError('OPS_ERR_USAGE', `--at: expected a time like 2026-11-27T14:05:00Z, got "${text}"`);
+  return n;
+}
+
+/**
+ * `opsfleet-agent restore`: works from the agent config alone (the target settings of the
+ * set), with no controller and no running agent, so it also restores onto a new host.
+ */
+export function registerRestoreCommand(program: Command, done: (code: Promise<number>) => void, defaultConfig: string): void {
+  program
+    .command('restore')
+    .description('list or restore snapshots of a backup set straight from its target (no controller needed)')
+    .requiredOption('--set <name>', 'backup set name')
+    .option('--host <id>', "restore another host's backups (default: this config's host id)")
+    .option('--snapshot <id>', 'snapshot id (default: the newest)')
+    .option('--at <time>', 'the newest snapshot taken at or before this time (ISO 8601)')
+    .option('--to <dir>', 'folder to restore into (paths keep their absolute layout under it)')
+    .option('--path <subpath>', 'restore only this path and what is under it')
+    .option('--list', 'list the snapshots instead of restoring')
+    .option('--json', 'with --list: print a JSON array, oldest first')
+    .action((_opts: RestoreOpts, cmd: Command) => {
+      // --config is the program's own option (commander hands it to the parent wherever it is written).
+      const o = cmd.optsWithGlobals<RestoreOpts>();
+      done(runRestore({ ...o, config: o.config ?? defaultConfig }));
+    });
+}
+
+async function runRestore(o: RestoreOpts): Promise<number> {
+  let cfg;
+  try {
+    cfg = loadConfigFile(o.config!, agentConfigSchema);
+  } catch (err) {
+    if (err instanceof ConfigError) for (const p of err.problems) process.stderr.write(`${formatProblem(p)}\n`);
+    else process.stderr.write(`${errorLine(err)}\n`);
+    return 2;
+  }
+  const set = cfg.backups.find((s) => s.name === o.set);
+  if (!set) {
+    process.stderr.write(`restore: no backup set "${o.set}" in ${o.config!} (sets: ${cfg.backups.map((s) => s.name).join(', ') || 'none'})\n`);
+    return 2;
+  }
+  if (!o.list && !o.to) {
+    process.stderr.write('restore: give --to DIR to restore, or --list to list snapshots\n');
+    return 2;
+  }
+  if (o.snapshot && o.at) {
+    process.stderr.write('restore: give --snapshot or --at, not both\n');
+    return 2;
+  }
+  const target = createTarget(set.target, { host: o.host ?? cfg.host.id, set: set.name });
+  try {
+    if (o.list) {
+      const all = (await listSnapshots(target)).map(summarize);
+      if (o.json) process.stdout.write(`${JSON.stringify(all, null, 2)}\n`);
+      else if (all.length === 0) process.stdout.write(`no snapshots on ${target.where}\n`);
+      else for (const s of all) process.stdout.write(`${s.id}  ${s.time}  ${s.type.padEnd(11)}  ${String(s.files).padStart(7)} files  ${String(s.bytes).padStart(12)} bytes\n`);
+      return 0;
+    }
+    const atMs = o.at ? parseAt(o.at) : undefined;
+    const r = await restoreSnapshot(target, { snapshot: o.snapshot, atMs, to: o.to!, path: o.path });
+    process.stdout.write(`restored snapshot ${r.snapshot} (${r.time}): ${r.files} files, ${r.dirs} folders, ${r.symlinks} symlinks, ${r.bytes} bytes into ${o.to}; checksums verified\n`);
+    return 0;
+  } catch (err) {
+    process.stderr.write(`restore: ${errorLine(err)}\n`);
+    return err instanceof OpsError && err.code === 'OPS_ERR_USAGE' ? 2 : 1;
+  } finally {
+    await target.close();
+  }
+}

@@ -1,0 +1,209 @@
+import { OpsError } from '../../shared/errors.js';
+
+/**
+ * A minimal POSIX tar (ustar + pax extended headers) writer and streaming reader. Our own so
+ * the archive format is exactly what docs/backup.md promises (GNU tar and bsdtar extract it)
+ * and the reader can refuse dangerous entries before a single byte is written.
+ */
+
+export type TarEntryType = 'file' | 'dir' | 'symlink';
+
+export interface TarHeader {
+  path: string;
+  type: TarEntryType;
+  size: number;
+  mode: number;
+  mtimeMs: number;
+  linkname?: string;
+}
+
+const BLOCK = 512;
+const TYPE_FLAG: Record<TarEntryType, string> = { file: '0', dir: '5', symlink: '2' };
+
+function octal(buf: Buffer, value: number, offset: number, length: number): void {
+  buf.write(`${Math.floor(value).toString(8).padStart(length - 1, '0')}\0`, offset, length, 'ascii');
+}
+
+function paxRecord(key: string, value: string): string {
+  const body = ` ${key}=${value}\n`;
+  let len = Buffer.byteLength(body) + 1;
+  while (String(len).length + Buffer.byteLength(body) !== len) len = String(len).length + Buffer.byteLength(body);
+  return `${len}${body}`;
+}
+
+function rawHeader(name: string, flag: string, size: number, mode: number, mtimeS: number, linkname: string): Buffer {
+  const b = Buffer.alloc(BLOCK);
+  b.write(name, 0, 100, 'utf8');
+  octal(b, mode & 0o7777, 100, 8);
+  octal(b, 0, 108, 8);
+  octal(b, 0, 116, 8);
+  octal(b, size, 124, 12);
+  octal(b, Math.max(0, mtimeS), 136, 12);
+  b.fill(' ', 148, 156);
+  b.write(flag, 156, 1, 'ascii');
+  b.write(linkname, 157, 100, 'utf8');
+  b.write('ustar\0', 257, 6, 'ascii');
+  b.write('00', 263, 2, 'ascii');
+  let sum = 0;
+  for (let i = 0; i < BLOCK; i++) sum += b[i]!;
+  b.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8, 'ascii');
+  return b;
+}
+
+function fits(s: string): boolean {
+  // eslint-disable-next-line no-control-regex
+  return Buffer.byteLength(s) < 100 && /^[\x20-\x7e]*$/.test(s);
+}
+
+/** The header block(s) of one entry: a pax header first when a name or size does not fit ustar. */
+export function encodeHeader(h: TarHeader): Buffer {
+  const name = h.type === 'dir' && !h.path.endsWith('/') ? `${h.path}/` : h.path;
+  const size = h.type === 'file' ? h.size : 0;
+  const mtimeS = Math.floor(h.mtimeMs / 1000);
+  const link = h.linkname ?? '';
+  let pax = '';
+  if (!fits(name)) pax += paxRecord('path', name);
+  if (!fits(link)) pax += paxRecord('linkpath', link);
+  if (size >= 8 ** 11) pax += paxRecord('size', String(size));
+  pax += paxRecord('mtime', (h.mtimeMs / 1000).toFixed(3));
+  const main = rawHeader(fits(name) ? name : name.slice(0, 99).replace(/[^\x20-\x7e]/g, '_'), TYPE_FLAG[h.type], size >= 8 ** 11 ? 0 : size, h.mode, mtimeS, fits(link) ? link : '');
+  const paxBody = Buffer.from(pax, 'utf8');
+  const paxHead = rawHeader('PaxHeader', 'x', paxBody.length, 0o644, mtimeS, '');
+  return Buffer.concat([paxHead, paxBody, Buffer.alloc(padding(paxBody.length)), main]);
+}
+
+export function padding(size: number): number {
+  return (BLOCK - (size % BLOCK)) % BLOCK;
+}
+
+/** Two zero blocks end an archive. */
+export const TAR_END = Buffer.alloc(BLOCK * 2);
+
+export interface EntrySink {
+  write(chunk: Buffer): void | Promise<void>;
+  end(): Promise<void>;
+}
+
+/**
+ * Push parser: feed it the decompressed stream with `push`, it calls `onEntry` for each entry
+ * (return a sink to receive the body, or null to skip it). Awaiting `push` gives backpressure.
+ */
+export class TarReader {
+  private buf: Buffer = Buffer.alloc(0);
+  private state: 'header' | 'body' | 'pax' | 'done' = 'header';
+  private remaining = 0;
+  private pad = 0;
+  private sink: EntrySink | null = null;
+  private pax: Record<string, string> = {};
+  private paxChunks: Buffer[] = [];
+  private zeroBlocks = 0;
+
+  constructor(private readonly onEntry: (h: TarHeader) => Promise<EntrySink | null>) {}
+
+  async push(chunk: Buffer): Promise<void> {
+    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
+    for (;;) {
+      if (this.state === 'done') return;
+      if (this.state === 'header') {
+        if (this.buf.length < BLOCK) return;
+        const block = this.buf.subarray(0, BLOCK);
+        this.buf = this.buf.subarray(BLOCK);
+        if (block.every((b) => b === 0)) {
+          if (++this.zeroBlocks >= 2) this.state = 'done';
+          continue;
+        }
+        this.zeroBlocks = 0;
+        await this.header(block);
+        continue;
+      }
+      // body or pax: hand over what is available of `remaining`, then skip the padding.
+      if (this.remaining > 0) {
+        if (this.buf.length === 0) return;
+        const n = Math.min(this.remaining, this.buf.length);
+        const part = this.buf.subarray(0, n);
+        this.buf = this.buf.subarray(n);
+        this.remaining -= n;
+        if (this.state === 'pax') this.paxChunks.push(Buffer.from(part));
+        else if (this.sink) await this.sink.write(part);
+        if (this.remaining > 0) return;
+      }
+      if (this.buf.length < this.pad) {
+        this.pad -= this.buf.length;
+        this.buf = Buffer.alloc(0);
+        return;
+      }
+      this.buf = this.buf.subarray(this.pad);
+      this.pad = 0;
+      if (this.state === 'pax') this.pax = parsePax(Buffer.concat(this.paxChunks).toString('utf8'));
+      else if (this.sink) await this.sink.end();
+      this.sink = null;
+      this.state = 'header';
+    }
+  }
+
+  /** Throws when the archive ended in the middle of an entry. */
+  async end(): Promise<void> {
+    if (this.state === 'body' || this.state === 'pax') throw new OpsError('OPS_ERR_BACKUP_ARCHIVE', 'archive truncated in the middle of an entry');
+  }
+
+  private async header(b: Buffer): Promise<void> {
+    const sum = parseOctal(b, 148, 8);
+    let calc = 0;
+    for (let i = 0; i < BLOCK; i++) calc += i >= 148 && i < 156 ? 32 : b[i]!;
+    if (sum !== calc) throw new OpsError('OPS_ERR_BACKUP_ARCHIVE', 'tar header checksum mismatch (corrupt archive)');
+    const flag = String.fromCharCode(b[156]!);
+    let size = parseOctal(b, 124, 12);
+    if (flag === 'x' || flag === 'g') {
+      this.state = 'pax';
+      this.paxChunks = [];
+      this.remaining = size;
+      this.pad = padding(size);
+      if (flag === 'g') this.pax = {};
+      return;
+    }
+    const pax = this.pax;
+    this.pax = {};
+    const prefix = cstr(b, 345, 155);
+    let path = pax.path ?? (prefix ? `${prefix}/${cstr(b, 0, 100)}` : cstr(b, 0, 100));
+    if (pax.size) size = Number(pax.size);
+    const type: TarEntryType | undefined = flag === '0' || flag === '\0' ? 'file' : flag === '5' ? 'dir' : flag === '2' ? 'symlink' : undefined;
+    if (type === 'dir') path = path.replace(/\/+$/, '');
+    this.state = 'body';
+    this.remaining = size;
+    this.pad = padding(size);
+    if (!type) {
+      this.sink = null; // hard links, devices, fifos: never written by us, skipped on restore
+      return;
+    }
+    const mtimeMs = pax.mtime ? Math.round(Number(pax.mtime) * 1000) : parseOctal(b, 136, 12) * 1000;
+    this.sink = await this.onEntry({ path, type, size, mode: parseOctal(b, 100, 8), mtimeMs, ...(type === 'symlink' ? { linkname: pax.linkpath ?? cstr(b, 157, 100) } : {}) });
+  }
+}
+
+function cstr(b: Buffer, off: number, len: number): string {
+  const s = b.subarray(off, off + len);
+  const end = s.indexOf(0);
+  return s.subarray(0, end === -1 ? len : end).toString('utf8');
+}
+
+function parseOctal(b: Buffer, off: number, len: number): number {
+  const s = cstr(b, off, len).trim();
+  return s === '' ? 0 : parseInt(s, 8);
+}
+
+function parsePax(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  let i = 0;
+  while (i < text.length) {
+    const sp = text.indexOf(' ', i);
+    if (sp === -1) break;
+    const len = Number(text.slice(i, sp));
+    if (!Number.isFinite(len) || len <= 0) break;
+    const rec = Buffer.from(text.slice(i)).subarray(0, len).toString('utf8');
+    const body = rec.slice(rec.indexOf(' ') + 1, -1);
+    const eq = body.indexOf('=');
+    if (eq > 0) out[body.slice(0, eq)] = body.slice(eq + 1);
+    i += rec.length;
+  }
+  return out;
+}
