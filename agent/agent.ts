@@ -8,6 +8,7 @@ import { VERSION } from '../shared/version.js';
 import { BackupManager } from './backup/backup-manager.js';
 import { HealthChecks } from './health/health-manager.js';
 import { MetricsSampler } from './metrics/sampler.js';
+import { sweepHandler } from './sweep/sweep-handler.js';
 import { Heartbeat } from './heartbeat/heartbeat.js';
 import { LogCollector } from './logs/collector.js';
 import { collectInventory, ipAddresses } from './heartbeat/inventory.js';
@@ -67,7 +68,7 @@ export class Agent {
     this.publisher.start();
 
     if (cfg.rpc) {
-      this.rpc = new RpcServer({ host: cfg.rpc.listen.host, port: cfg.rpc.listen.port, insecure: cfg.rpc.insecure, tls: cfg.rpc.tls }, { getStatus: () => this.status() }, this.logger);
+      this.rpc = new RpcServer({ host: cfg.rpc.listen.host, port: cfg.rpc.listen.port, insecure: cfg.rpc.insecure, tls: cfg.rpc.tls }, { getStatus: () => this.status(), sweep: sweepHandler(this.logger) }, this.logger);
       const port = await this.rpc.start();
       this.rpcEndpoint = cfg.rpc.advertise ?? `${advertiseHost(cfg.rpc.listen.host)}:${port}`;
     } else {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { Server, ServerCredentials, status as GrpcStatus, type ServerUnaryCall, type ServiceDefinition, type UntypedServiceImplementation, type sendUnaryData } from '@grpc/grpc-js';
-import { AgentServiceService, type AgentServiceServer, type GetStatusRequest, type GetStatusResponse } from '../../shared/gen/opsfleet/v1/agent.js';
+import { Server, ServerCredentials, status as GrpcStatus, type ServerUnaryCall, type ServerWritableStream, type ServiceDefinition, type UntypedServiceImplementation, type sendUnaryData } from '@grpc/grpc-js';
+import { AgentServiceService, type AgentServiceServer, type GetStatusRequest, type GetStatusResponse, type SweepRequest, type SweepResponse } from '../../shared/gen/opsfleet/v1/agent.js';
 import { OpsError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { within } from '../../shared/lifecycle.js';
@@ -14,6 +14,8 @@ export interface RpcServerOptions {
 
 export interface RpcHandlers {
   getStatus(): GetStatusResponse;
+  /** Connectivity sweep (agent/sweep): streams batches through `send`; OPS_ERR_SWEEP_INPUT means bad arguments. */
+  sweep?(req: SweepRequest, send: (batch: SweepResponse) => void, signal: AbortSignal): Promise<void>;
 }
 
 function readPem(path: string, what: string): Buffer {
@@ -45,6 +47,20 @@ export class RpcServer {
           this.log.error({ err }, 'GetStatus failed');
           cb({ code: GrpcStatus.INTERNAL, details: (err as Error).message });
         }
+      },
+      sweep: (call: ServerWritableStream<SweepRequest, SweepResponse>) => {
+        const handler = this.handlers.sweep;
+        if (!handler) return void call.emit('error', { code: GrpcStatus.UNIMPLEMENTED, details: 'this agent does not run sweeps' });
+        const ac = new AbortController();
+        call.on('cancelled', () => ac.abort());
+        handler(call.request, (b) => call.write(b), ac.signal).then(
+          () => call.end(),
+          (err: unknown) => {
+            const input = err instanceof OpsError && err.code === 'OPS_ERR_SWEEP_INPUT';
+            if (!input) this.log.error({ err }, 'Sweep failed');
+            call.emit('error', { code: input ? GrpcStatus.INVALID_ARGUMENT : GrpcStatus.INTERNAL, details: (err as Error).message });
+          },
+        );
       },
     };
     this.server.addService(AgentServiceService, impl);

@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { OpsError } from '../../shared/errors.js';
+import { CHECKS_MIGRATION } from '../checks/migration.js';
 
 /**
  * Ordered schema migrations; the index+1 is the user_version. Append only: a released
@@ -138,6 +139,7 @@ const MIGRATIONS: string[] = [
    );
    CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
    CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;`,
+  CHECKS_MIGRATION,
 ];
 
 /** Opens the controller database (WAL) in data_dir and applies pending migrations. */

@@ -11,7 +11,9 @@ import {
   type ChannelCredentials,
   Client,
   type ClientOptions,
+  type ClientReadableStream,
   type ClientUnaryCall,
+  type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
   type Metadata,
@@ -44,6 +46,43 @@ export interface GetStatusResponse {
   natsConnected: boolean;
   components: ComponentState[];
   startedAtMs: number;
+}
+
+export interface SweepRequest {
+  /** Hosts, IPv4 CIDRs or host:port ("10.0.0.0/24", "db-1:5432"). */
+  targets: string[];
+  /** Ports dialled on every target written without its own port. */
+  ports: number[];
+  /** Dials in flight at once; 0 = agent default (500). */
+  concurrency: number;
+  /** Per-dial timeout; 0 = agent default (2000). */
+  timeoutMs: number;
+}
+
+export interface SweepResult {
+  host: string;
+  port: number;
+  /** reachable | refused | timeout | unreachable | error */
+  status: string;
+  latencyMs: number;
+  detail: string;
+}
+
+export interface SweepSummary {
+  total: number;
+  reachable: number;
+  refused: number;
+  timeout: number;
+  unreachable: number;
+  error: number;
+  elapsedMs: number;
+  rate: number;
+}
+
+/** Results so far; the last batch of a sweep carries the summary. */
+export interface SweepResponse {
+  results: SweepResult[];
+  summary: SweepSummary | undefined;
 }
 
 function createBaseGetStatusRequest(): GetStatusRequest {
@@ -461,6 +500,550 @@ export const GetStatusResponse: MessageFns<GetStatusResponse> = {
   },
 };
 
+function createBaseSweepRequest(): SweepRequest {
+  return { targets: [], ports: [], concurrency: 0, timeoutMs: 0 };
+}
+
+export const SweepRequest: MessageFns<SweepRequest> = {
+  encode(message: SweepRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.targets) {
+      writer.uint32(10).string(v!);
+    }
+    if (message.ports.length !== 0) {
+      writer.uint32(18).fork();
+      for (const v of message.ports) {
+        writer.uint32(v);
+      }
+      writer.join();
+    }
+    if (message.concurrency !== 0) {
+      writer.uint32(24).uint32(message.concurrency);
+    }
+    if (message.timeoutMs !== 0) {
+      writer.uint32(32).uint32(message.timeoutMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SweepRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSweepRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.targets.push(reader.string());
+            continue;
+          }
+          case 2: {
+            if (tag === 16) {
+              message.ports.push(reader.uint32());
+
+              continue;
+            }
+
+            if (tag === 18) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.ports.push(reader.uint32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.concurrency = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.timeoutMs = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SweepRequest {
+    return {
+      targets: globalThis.Array.isArray(object?.targets) ? object.targets.map((e: any) => globalThis.String(e)) : [],
+      ports: globalThis.Array.isArray(object?.ports) ? object.ports.map((e: any) => globalThis.Number(e)) : [],
+      concurrency: isSet(object.concurrency) ? globalThis.Number(object.concurrency) : 0,
+      timeoutMs: isSet(object.timeoutMs)
+        ? globalThis.Number(object.timeoutMs)
+        : isSet(object.timeout_ms)
+        ? globalThis.Number(object.timeout_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: SweepRequest): unknown {
+    const obj: any = {};
+    if (message.targets?.length) {
+      obj.targets = message.targets;
+    }
+    if (message.ports?.length) {
+      obj.ports = message.ports.map((e) => Math.round(e));
+    }
+    if (message.concurrency !== 0) {
+      obj.concurrency = Math.round(message.concurrency);
+    }
+    if (message.timeoutMs !== 0) {
+      obj.timeoutMs = Math.round(message.timeoutMs);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SweepRequest>): SweepRequest {
+    return SweepRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SweepRequest>): SweepRequest {
+    const message = createBaseSweepRequest();
+    message.targets = object.targets?.map((e) => e) || [];
+    message.ports = object.ports?.map((e) => e) || [];
+    message.concurrency = object.concurrency ?? 0;
+    message.timeoutMs = object.timeoutMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseSweepResult(): SweepResult {
+  return { host: "", port: 0, status: "", latencyMs: 0, detail: "" };
+}
+
+export const SweepResult: MessageFns<SweepResult> = {
+  encode(message: SweepResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.host !== "") {
+      writer.uint32(10).string(message.host);
+    }
+    if (message.port !== 0) {
+      writer.uint32(16).uint32(message.port);
+    }
+    if (message.status !== "") {
+      writer.uint32(26).string(message.status);
+    }
+    if (message.latencyMs !== 0) {
+      writer.uint32(33).double(message.latencyMs);
+    }
+    if (message.detail !== "") {
+      writer.uint32(42).string(message.detail);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SweepResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSweepResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.host = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.port = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.status = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 33) {
+              break;
+            }
+
+            message.latencyMs = reader.double();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.detail = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SweepResult {
+    return {
+      host: isSet(object.host) ? globalThis.String(object.host) : "",
+      port: isSet(object.port) ? globalThis.Number(object.port) : 0,
+      status: isSet(object.status) ? globalThis.String(object.status) : "",
+      latencyMs: isSet(object.latencyMs)
+        ? globalThis.Number(object.latencyMs)
+        : isSet(object.latency_ms)
+        ? globalThis.Number(object.latency_ms)
+        : 0,
+      detail: isSet(object.detail) ? globalThis.String(object.detail) : "",
+    };
+  },
+
+  toJSON(message: SweepResult): unknown {
+    const obj: any = {};
+    if (message.host !== "") {
+      obj.host = message.host;
+    }
+    if (message.port !== 0) {
+      obj.port = Math.round(message.port);
+    }
+    if (message.status !== "") {
+      obj.status = message.status;
+    }
+    if (message.latencyMs !== 0) {
+      obj.latencyMs = floatToJson(message.latencyMs);
+    }
+    if (message.detail !== "") {
+      obj.detail = message.detail;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SweepResult>): SweepResult {
+    return SweepResult.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SweepResult>): SweepResult {
+    const message = createBaseSweepResult();
+    message.host = object.host ?? "";
+    message.port = object.port ?? 0;
+    message.status = object.status ?? "";
+    message.latencyMs = object.latencyMs ?? 0;
+    message.detail = object.detail ?? "";
+    return message;
+  },
+};
+
+function createBaseSweepSummary(): SweepSummary {
+  return { total: 0, reachable: 0, refused: 0, timeout: 0, unreachable: 0, error: 0, elapsedMs: 0, rate: 0 };
+}
+
+export const SweepSummary: MessageFns<SweepSummary> = {
+  encode(message: SweepSummary, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.total !== 0) {
+      writer.uint32(8).uint32(message.total);
+    }
+    if (message.reachable !== 0) {
+      writer.uint32(16).uint32(message.reachable);
+    }
+    if (message.refused !== 0) {
+      writer.uint32(24).uint32(message.refused);
+    }
+    if (message.timeout !== 0) {
+      writer.uint32(32).uint32(message.timeout);
+    }
+    if (message.unreachable !== 0) {
+      writer.uint32(40).uint32(message.unreachable);
+    }
+    if (message.error !== 0) {
+      writer.uint32(48).uint32(message.error);
+    }
+    if (message.elapsedMs !== 0) {
+      writer.uint32(56).uint64(message.elapsedMs);
+    }
+    if (message.rate !== 0) {
+      writer.uint32(65).double(message.rate);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SweepSummary {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSweepSummary();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.total = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.reachable = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.refused = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.timeout = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.unreachable = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.error = reader.uint32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.elapsedMs = longToNumber(reader.uint64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 65) {
+              break;
+            }
+
+            message.rate = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SweepSummary {
+    return {
+      total: isSet(object.total) ? globalThis.Number(object.total) : 0,
+      reachable: isSet(object.reachable) ? globalThis.Number(object.reachable) : 0,
+      refused: isSet(object.refused) ? globalThis.Number(object.refused) : 0,
+      timeout: isSet(object.timeout) ? globalThis.Number(object.timeout) : 0,
+      unreachable: isSet(object.unreachable) ? globalThis.Number(object.unreachable) : 0,
+      error: isSet(object.error) ? globalThis.Number(object.error) : 0,
+      elapsedMs: isSet(object.elapsedMs)
+        ? globalThis.Number(object.elapsedMs)
+        : isSet(object.elapsed_ms)
+        ? globalThis.Number(object.elapsed_ms)
+        : 0,
+      rate: isSet(object.rate) ? globalThis.Number(object.rate) : 0,
+    };
+  },
+
+  toJSON(message: SweepSummary): unknown {
+    const obj: any = {};
+    if (message.total !== 0) {
+      obj.total = Math.round(message.total);
+    }
+    if (message.reachable !== 0) {
+      obj.reachable = Math.round(message.reachable);
+    }
+    if (message.refused !== 0) {
+      obj.refused = Math.round(message.refused);
+    }
+    if (message.timeout !== 0) {
+      obj.timeout = Math.round(message.timeout);
+    }
+    if (message.unreachable !== 0) {
+      obj.unreachable = Math.round(message.unreachable);
+    }
+    if (message.error !== 0) {
+      obj.error = Math.round(message.error);
+    }
+    if (message.elapsedMs !== 0) {
+      obj.elapsedMs = Math.round(message.elapsedMs);
+    }
+    if (message.rate !== 0) {
+      obj.rate = floatToJson(message.rate);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SweepSummary>): SweepSummary {
+    return SweepSummary.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SweepSummary>): SweepSummary {
+    const message = createBaseSweepSummary();
+    message.total = object.total ?? 0;
+    message.reachable = object.reachable ?? 0;
+    message.refused = object.refused ?? 0;
+    message.timeout = object.timeout ?? 0;
+    message.unreachable = object.unreachable ?? 0;
+    message.error = object.error ?? 0;
+    message.elapsedMs = object.elapsedMs ?? 0;
+    message.rate = object.rate ?? 0;
+    return message;
+  },
+};
+
+function createBaseSweepResponse(): SweepResponse {
+  return { results: [], summary: undefined };
+}
+
+export const SweepResponse: MessageFns<SweepResponse> = {
+  encode(message: SweepResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.results) {
+      SweepResult.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.summary !== undefined) {
+      SweepSummary.encode(message.summary, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SweepResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSweepResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.results.push(SweepResult.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.summary = SweepSummary.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SweepResponse {
+    return {
+      results: globalThis.Array.isArray(object?.results) ? object.results.map((e: any) => SweepResult.fromJSON(e)) : [],
+      summary: isSet(object.summary) ? SweepSummary.fromJSON(object.summary) : undefined,
+    };
+  },
+
+  toJSON(message: SweepResponse): unknown {
+    const obj: any = {};
+    if (message.results?.length) {
+      obj.results = message.results.map((e) => SweepResult.toJSON(e));
+    }
+    if (message.summary !== undefined) {
+      obj.summary = SweepSummary.toJSON(message.summary);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SweepResponse>): SweepResponse {
+    return SweepResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SweepResponse>): SweepResponse {
+    const message = createBaseSweepResponse();
+    message.results = object.results?.map((e) => SweepResult.fromPartial(e)) || [];
+    message.summary = (object.summary !== undefined && object.summary !== null)
+      ? SweepSummary.fromPartial(object.summary)
+      : undefined;
+    return message;
+  },
+};
+
 export type AgentServiceService = typeof AgentServiceService;
 export const AgentServiceService = {
   /** Live status of the agent: uptime, version, component states, outbox depth. */
@@ -473,11 +1056,29 @@ export const AgentServiceService = {
     responseSerialize: (value: GetStatusResponse): Buffer => Buffer.from(GetStatusResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetStatusResponse => GetStatusResponse.decode(value),
   },
+  /**
+   * Connectivity sweep from this agent's host: dials every target:port (TCP connect) with a
+   * bound on concurrency and streams the results in batches as they complete.
+   */
+  sweep: {
+    path: "/opsfleet.v1.AgentService/Sweep" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: SweepRequest): Buffer => Buffer.from(SweepRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SweepRequest => SweepRequest.decode(value),
+    responseSerialize: (value: SweepResponse): Buffer => Buffer.from(SweepResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SweepResponse => SweepResponse.decode(value),
+  },
 } as const;
 
 export interface AgentServiceServer extends UntypedServiceImplementation {
   /** Live status of the agent: uptime, version, component states, outbox depth. */
   getStatus: handleUnaryCall<GetStatusRequest, GetStatusResponse>;
+  /**
+   * Connectivity sweep from this agent's host: dials every target:port (TCP connect) with a
+   * bound on concurrency and streams the results in batches as they complete.
+   */
+  sweep: handleServerStreamingCall<SweepRequest, SweepResponse>;
 }
 
 export interface AgentServiceClient extends Client {
@@ -497,6 +1098,16 @@ export interface AgentServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetStatusResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * Connectivity sweep from this agent's host: dials every target:port (TCP connect) with a
+   * bound on concurrency and streams the results in batches as they complete.
+   */
+  sweep(request: SweepRequest, options?: Partial<CallOptions>): ClientReadableStream<SweepResponse>;
+  sweep(
+    request: SweepRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<SweepResponse>;
 }
 
 export const AgentServiceClient = makeGenericClientConstructor(
