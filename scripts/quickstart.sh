@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# opsfleet quickstart: on a fresh Debian/Ubuntu machine, set up and run the whole system locally
+# (one nats-server with JetStream, the controller and one agent), then wait; Ctrl-C stops all
+# three cleanly (agent, controller, then nats-server) and exits 0.
+#
+#   scripts/quickstart.sh [--no-typecheck]
+#
+# Everything lives under .data/ in the checkout (gitignored): generated configs, the NATS
+# JetStream store, the controller's SQLite database, the agent's state dir and the logs.
+# Ports are chosen at run time: NATS on a free port (a NATS may already run on 4222), the
+# controller's HTTP API on 127.0.0.1:8080 unless taken, the agent's gRPC on a free loopback port.
+# SIGTERM works like Ctrl-C (note: a shell without job control starts background commands with
+# SIGINT ignored, so there only SIGTERM reaches this script).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+DATA="$ROOT/.data"
+LOGS="$DATA/logs"
+typecheck=1
+
+say() { printf 'quickstart: %s\n' "$*"; }
+die() { printf 'quickstart: %s\n' "$*" >&2; exit 1; }
+
+for arg in "$@"; do
+  case "$arg" in
+    --no-typecheck) typecheck=0 ;;
+    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) die "unknown argument: $arg (see --help)" ;;
+  esac
+done
+
+# --- Node.js -------------------------------------------------------------------------------
+command -v node >/dev/null 2>&1 || die "node is not installed: install Node.js >= 20.19 (https://nodejs.org, or NodeSource's Debian packages), then run this again"
+if ! node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)'; then
+  die "Node.js $(node --version) is too old: opsfleet needs >= 20.19"
+fi
+
+# --- npm dependencies (from the lock file) --------------------------------------------------
+if [ ! -d node_modules ] || [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "installing npm dependencies (npm ci)"
+  npm ci --no-audit --no-fund
+fi
+
+# --- nats-server -----------------------------------------------------------------------------
+NATS_BIN=""
+if command -v nats-server >/dev/null 2>&1; then NATS_BIN=$(command -v nats-server)
+elif [ -x /usr/sbin/nats-server ]; then NATS_BIN=/usr/sbin/nats-server
+elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  say "installing Debian's nats-server package with apt-get"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server >/dev/null
+  NATS_BIN=$(command -v nats-server || echo /usr/sbin/nats-server)
+  [ -x "$NATS_BIN" ] || die "apt-get installed nats-server but no binary was found"
+  # The package enables a system service on 4222; quickstart runs its own private server.
+else
+  cat >&2 <<'MSG'
+quickstart: nats-server is not installed. Install it, then run this again:
+  Debian/Ubuntu:  sudo apt-get install nats-server
+  elsewhere:      download a release from https://github.com/nats-io/nats-server/releases
+                  and put the nats-server binary on your PATH
+MSG
+  exit 1
+fi
+
+# --- build (there is no compile step: the type check is the build) --------------------------
+if [ "$typecheck" = 1 ]; then
+  say "type-checking (npx tsc --noEmit)"
+  node_modules/.bin/tsc --noEmit -p . || die "type check failed (run with --no-typecheck to start anyway)"
+fi
+
+# --- ports -----------------------------------------------------------------------------------
+free_port() { node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{process.stdout.write(String(s.address().port));s.close()})'; }
+port_free() { node -e 'const s=require("net").createServer();s.once("error",()=>process.exit(1));s.listen(Number(process.argv[1]),"127.0.0.1",()=>s.close())' "$1"; }
+NATS_PORT=$(free_port)
+if port_free 8080; then HTTP_PORT=8080; else HTTP_PORT=$(free_port); say "127.0.0.1:8080 is taken; the controller API uses port $HTTP_PORT"; fi
+RPC_PORT=$(free_port)
+while [ "$RPC_PORT" = "$NATS_PORT" ] || [ "$RPC_PORT" = "$HTTP_PORT" ]; do RPC_PORT=$(free_port); done
+NATS_URL="nats://127.0.0.1:$NATS_PORT"
+CONTROLLER_URL="http://127.0.0.1:$HTTP_PORT"
+
+# --- data folder and configs (generated from examples/) --------------------------------------
+mkdir -p "$DATA/nats" "$DATA/controller" "$DATA/agent" "$LOGS"
+HOST_ID=$(hostname -s 2>/dev/null | tr -c 'A-Za-z0-9_\n-' '-' | cut -c1-63)
+[ -n "$HOST_ID" ] || HOST_ID=local
+gen() { node --import tsx scripts/config-from-example.ts "$@"; }
+gen examples/controller.yaml "$DATA/controller.yaml" \
+  "nats.servers=[\"$NATS_URL\"]" "data_dir=\"$DATA/controller\"" "http.listen=\"127.0.0.1:$HTTP_PORT\"" 'offline_after="15s"'
+gen examples/agent.yaml "$DATA/agent.yaml" \
+  "host.id=\"$HOST_ID\"" 'host.tags.role="quickstart"' 'host.tags.env="dev"' "nats.servers=[\"$NATS_URL\"]" \
+  "state_dir=\"$DATA/agent\"" "rpc.listen=\"127.0.0.1:$RPC_PORT\"" 'rpc.insecure=true' 'heartbeat_interval="5s"'
+node bin/opsfleet-controller.js validate "$DATA/controller.yaml" >/dev/null
+node bin/opsfleet-agent.js validate "$DATA/agent.yaml" >/dev/null
+
+# --- processes ---------------------------------------------------------------------------------
+# Each child runs in its own session (setsid), so a Ctrl-C in the terminal reaches only this
+# script, which then stops the children in order. Not a group leader here, setsid execs in place:
+# $! is the daemon's own PID.
+NATS_PID=""; CONTROLLER_PID=""; AGENT_PID=""
+stopping=0
+
+alive() { # pid: running and not yet a zombie (a zombie still answers kill -0)
+  [ -r "/proc/$1/stat" ] || return 1
+  local st
+  st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+  [ -n "$st" ] && [ "$st" != Z ]
+}
+
+stop_pid() { # name pid signal grace-seconds: signal, SIGKILL after the grace; reaps the child
+  local name=$1 pid=$2 sig=$3 grace=$4 code=0
+  [ -n "$pid" ] || return 0
+  if alive "$pid"; then
+    say "stopping $name (pid $pid, SIG$sig)"
+    kill -"$sig" "$pid" 2>/dev/null || true
+    local deadline=$((SECONDS + grace))
+    while alive "$pid" && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.1; done
+    if alive "$pid"; then
+      say "$name did not stop within ${grace}s; killing it" >&2
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  fi
+  wait "$pid" 2>/dev/null || code=$?
+  say "$name exited ($code)"
+}
+
+stop_all() {
+  local code=$1
+  [ "$stopping" = 1 ] && return
+  stopping=1
+  trap '' INT TERM
+  # Reverse start order. nats-server 2.9 exits 0 on SIGINT (1 on SIGTERM); both shut down cleanly.
+  stop_pid agent "$AGENT_PID" TERM 15
+  stop_pid controller "$CONTROLLER_PID" TERM 15
+  stop_pid nats-server "$NATS_PID" INT 10
+  say "all stopped; data and logs stay in .data/"
+  exit "$code"
+}
+trap 'stop_all 0' INT TERM
+trap 'stop_all 1' ERR
+
+say "starting nats-server on $NATS_URL (JetStream store in .data/nats)"
+setsid "$NATS_BIN" -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$DATA/nats" >"$LOGS/nats.log" 2>&1 &
+NATS_PID=$!
+for _ in $(seq 1 100); do
+  grep -q 'Server is ready' "$LOGS/nats.log" 2>/dev/null && break
+  alive "$NATS_PID" || { tail -20 "$LOGS/nats.log" >&2; say "nats-server failed to start" >&2; stop_all 1; }
+  sleep 0.1
+done
+grep -q 'Server is ready' "$LOGS/nats.log" || { say "nats-server not ready after 10 s" >&2; stop_all 1; }
+
+say "starting the controller (API $CONTROLLER_URL)"
+setsid node bin/opsfleet-controller.js --config "$DATA/controller.yaml" >"$LOGS/controller.log" 2>&1 &
+CONTROLLER_PID=$!
+say "starting the agent (host id $HOST_ID, gRPC 127.0.0.1:$RPC_PORT)"
+setsid node bin/opsfleet-agent.js --config "$DATA/agent.yaml" >"$LOGS/agent.log" 2>&1 &
+AGENT_PID=$!
+
+# Online as seen now: the database may still say "online" from an earlier run, so the host
+# must also have been seen after this start.
+STARTED_MS=$(node -e 'process.stdout.write(String(Date.now()))')
+online=0
+for _ in $(seq 1 120); do
+  for p in "$CONTROLLER_PID:controller" "$AGENT_PID:agent"; do
+    if ! alive "${p%%:*}"; then
+      say "the ${p#*:} exited during start; last lines of .data/logs/${p#*:}.log:" >&2
+      tail -20 "$LOGS/${p#*:}.log" >&2
+      stop_all 1
+    fi
+  done
+  if node bin/opsctl.js --controller "$CONTROLLER_URL" hosts --json 2>/dev/null |
+    node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const h=JSON.parse(s).find(x=>x.id===process.argv[1]);process.exit(h&&h.status==="online"&&Date.parse(h.lastSeen)>=Number(process.argv[2])?0:1)})' "$HOST_ID" "$STARTED_MS" 2>/dev/null; then
+    online=1; break
+  fi
+  sleep 0.5
+done
+[ "$online" = 1 ] || { say "host $HOST_ID did not show up online within 60 s; see .data/logs/" >&2; stop_all 1; }
+
+node bin/opsctl.js --controller "$CONTROLLER_URL" hosts
+cmd() { printf '  %-44s # %s\n' "$1" "$2"; }
+echo
+echo "opsfleet is running: nats-server (pid $NATS_PID) on $NATS_URL, controller (pid $CONTROLLER_PID) on $CONTROLLER_URL, agent \"$HOST_ID\" (pid $AGENT_PID)."
+echo "In another terminal, from $ROOT:"
+echo
+cmd "export OPSFLEET_CONTROLLER=$CONTROLLER_URL" "where opsctl finds the controller"
+cmd "npx opsctl hosts" "the fleet (add --json for JSON)"
+cmd "npx opsctl host show $HOST_ID" "inventory as the controller knows it"
+cmd "npx opsctl host status $HOST_ID" "live status from the agent over gRPC"
+cmd "npx opsctl --help" "everything else"
+echo
+echo "  without the export: npx opsctl --controller $CONTROLLER_URL hosts"
+echo
+echo "Configs: .data/controller.yaml, .data/agent.yaml (from examples/). Logs: .data/logs/{nats,controller,agent}.log"
+echo "Press Ctrl-C to stop everything."
+
+# Wait; a child that dies on its own ends the quickstart (the others are stopped).
+while :; do
+  wait -n || true
+  [ "$stopping" = 1 ] && break
+  for p in "$NATS_PID:nats-server:nats" "$CONTROLLER_PID:controller:controller" "$AGENT_PID:agent:agent"; do
+    IFS=: read -r pid name log <<<"$p"
+    if ! alive "$pid"; then
+      say "$name exited unexpectedly; last lines of .data/logs/$log.log:" >&2
+      tail -20 "$LOGS/$log.log" >&2
+      stop_all 1
+    fi
+  done
+done
