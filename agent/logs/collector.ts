@@ -67,6 +67,7 @@ export class LogCollector {
         if (now >= nextScan) {
           s.scan(now);
           nextScan = now + cfg.scan_interval;
+          this.saveIfIdentityChanged(s);
         }
         // Drain what is there in several rounds before sleeping, so a burst is not limited to one batch per poll.
         let more = true;
@@ -97,6 +98,7 @@ export class LogCollector {
     }
     const now = this.now();
     const res = s.poll(now, budget);
+    this.saveIfIdentityChanged(s);
     this.commit(s, res, now);
     return res.records.length >= budget;
   }
@@ -172,6 +174,12 @@ export class LogCollector {
     }
     s.stats.drain();
     this.save();
+  }
+
+  private saveIfIdentityChanged(s: LogSource): void {
+    if (!s.identityChanged) return;
+    this.save();
+    s.identityChanged = false;
   }
 
   private save(): void {

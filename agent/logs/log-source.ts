@@ -51,6 +51,12 @@ export class LogSource {
   private initialized: boolean;
   private firstScan = true;
   flushSeq: number;
+  /**
+   * A file got a new identity (new file, truncated file restarting, copy taking over). The
+   * checkpoint must be written before lines read under it reach the outbox: after a kill -9 the
+   * restart then re-reads them under the same key, and the controller drops the repeats.
+   */
+  identityChanged = false;
   private readonly reported = new Set<string>();
   private readonly copySeen = new Map<string, number>();
   private readonly startRe: RegExp | undefined;
@@ -219,6 +225,7 @@ export class LogSource {
       const f = TailedFile.open(path, fromEnd ? 'end' : 'start', N, this.cfg.max_line_bytes);
       f.cp.seenMs = nowMs;
       this.files.set(k, f);
+      this.identityChanged = true;
       this.log.info({ path, offset: f.cp.offset }, 'tailing log file');
     } catch (err) {
       this.counters.openErrors++;
@@ -250,12 +257,14 @@ export class LogSource {
       this.joiners.set(copy, j);
     }
     this.files.set(k, copy);
+    this.identityChanged = true;
     this.resetTruncated(orig);
     this.log.info({ path: orig.cp.path, copy: path }, 'log file truncated after copy; reading the rest from the copy');
   }
 
   private resetTruncated(f: TailedFile): void {
     f.resetAfterTruncate();
+    this.identityChanged = true;
     this.joiners.get(f)?.reset();
     this.counters.truncations++;
   }

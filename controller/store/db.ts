@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { OpsError } from '../../shared/errors.js';
+import { LOGS_MIGRATION } from '../logs/log-store.js';
 import { CHECKS_MIGRATION } from '../checks/migration.js';
 
 /**
@@ -140,6 +141,8 @@ const MIGRATIONS: string[] = [
    CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
    CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;`,
   CHECKS_MIGRATION,
+  // logs: per-minute level statistics, shipped lines, and the indexer's cursor (controller/logs).
+  LOGS_MIGRATION,
 ];
 
 /** Opens the controller database (WAL) in data_dir and applies pending migrations. */
