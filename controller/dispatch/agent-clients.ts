@@ -6,6 +6,8 @@ import { OpsError } from '../../shared/errors.js';
 
 export interface AgentClientOptions {
   tls?: { ca?: string | undefined; cert?: string | undefined; key?: string | undefined; server_name?: string | undefined } | undefined;
+  /** Allow agents that offer plaintext gRPC (both sides must say insecure). */
+  insecure?: boolean;
   timeoutMs: number;
 }
 
@@ -25,7 +27,12 @@ export class AgentClients {
   constructor(private readonly opts: AgentClientOptions) {}
 
   private creds(tls: boolean): ChannelCredentials {
-    if (!tls) return credentials.createInsecure();
+    if (!tls) {
+      if (!this.opts.insecure) {
+        throw new OpsError('OPS_ERR_RPC_INSECURE', 'the agent offers plaintext gRPC; configure TLS on it, or write rpc_client.insecure: true on the controller to allow plaintext');
+      }
+      return credentials.createInsecure();
+    }
     if (!this.tlsCreds) {
       const t = this.opts.tls;
       const read = (p: string | undefined) => (p ? readFileSync(p) : null);
@@ -66,8 +73,9 @@ export class AgentClients {
   }
 
   getStatus(endpoint: string, tls: boolean, timeoutMs = this.opts.timeoutMs): Promise<GetStatusResponse> {
-    const c = this.client(endpoint, tls);
     return new Promise((resolve, reject) => {
+      // Inside the executor: a local refusal (plaintext, TLS files) becomes a rejection.
+      const c = this.client(endpoint, tls);
       c.getStatus({}, new Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => {
         if (err) reject(rpcError(endpoint, err));
         else resolve(res);

@@ -206,7 +206,8 @@ export class RunDispatcher {
       try {
         call = this.d.agents.commands(h.rpc_endpoint, h.rpc_tls === 1).runPlaybook(request, new Metadata(), { deadline: Date.now() + timeoutMs + 5000 });
       } catch (err) {
-        resolve(finish('unreachable', (err as Error).message));
+        // Refused locally (plaintext agent without rpc_client.insecure, unreadable TLS files).
+        resolve(finish('failed', (err as Error).message));
         return;
       }
       const onAbort = () => call.cancel();

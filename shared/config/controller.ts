@@ -35,6 +35,8 @@ export const controllerConfigSchema = z
     rpc_client: z
       .object({
         tls: tlsFiles.optional(),
+        /** Dialling agents that offer plaintext gRPC is refused unless this is written. */
+        insecure: z.boolean().prefault(false),
         timeout: duration().prefault('5s'),
       })
       .strict()

@@ -19,13 +19,24 @@ export interface ControllerProc {
 }
 
 /** Starts the real controller (child process) and waits for its HTTP API. */
-export async function startController(o: { natsUrl: string; dir: string; offlineAfter?: string; extraYaml?: string; configName?: string; natsExtra?: string; env?: NodeJS.ProcessEnv }): Promise<ControllerProc> {
+export async function startController(o: {
+  natsUrl: string;
+  dir: string;
+  offlineAfter?: string;
+  extraYaml?: string;
+  configName?: string;
+  natsExtra?: string;
+  env?: NodeJS.ProcessEnv;
+  /** The rpc_client mapping; default allows the plaintext agents tests use. */
+  rpcClient?: string;
+}): Promise<ControllerProc> {
   const yaml = [
     `nats: { servers: ["${o.natsUrl}"]${o.natsExtra ? `, ${o.natsExtra}` : ''} }`,
     `data_dir: ${join(o.dir, 'controller-data')}`,
     'http: { listen: "127.0.0.1:0" }',
     o.offlineAfter ? `offline_after: ${o.offlineAfter}` : '',
     'log: { level: debug }',
+    `rpc_client: ${o.rpcClient ?? '{ insecure: true }'}`,
     o.extraYaml ?? '',
   ].join('\n');
   const configFile = writeConfig(o.dir, o.configName ?? 'controller.yaml', yaml);

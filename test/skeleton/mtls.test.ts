@@ -21,7 +21,7 @@ describe('gRPC with mutual TLS', () => {
     ctl = await startController({
       natsUrl: nats.url,
       dir: dir.path,
-      extraYaml: `rpc_client: { tls: { ca: ${pki.ca}, cert: ${pki.clientCert}, key: ${pki.clientKey}, server_name: localhost } }`,
+      rpcClient: `{ tls: { ca: ${pki.ca}, cert: ${pki.clientCert}, key: ${pki.clientKey}, server_name: localhost } }`,
     });
     agent = await startAgent({
       natsUrl: nats.url,
@@ -57,11 +57,18 @@ describe('gRPC with mutual TLS', () => {
         clients.close();
       }
     }
-    const plain = new AgentClients({ timeoutMs: 3000 });
+    const plain = new AgentClients({ timeoutMs: 3000, insecure: true });
     try {
       await assert.rejects(plain.getStatus(host.rpcEndpoint, false), (err: unknown) => err instanceof OpsError && err.code === 'OPS_ERR_RPC_UNAVAILABLE');
     } finally {
       plain.close();
+    }
+    // A controller without rpc_client.insecure refuses to dial a plaintext agent at all.
+    const strict = new AgentClients({ timeoutMs: 3000 });
+    try {
+      await assert.rejects(strict.getStatus('127.0.0.1:1', false), (err: unknown) => err instanceof OpsError && err.code === 'OPS_ERR_RPC_INSECURE');
+    } finally {
+      strict.close();
     }
   });
 });

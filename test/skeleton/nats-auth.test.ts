@@ -36,7 +36,7 @@ describe('NATS credentials', () => {
     agents.push(bad);
     await bad.child.waitForLog((l) => l.msg === 'nats connection failed; events stay in the outbox, retrying', 20_000);
     const endpoint = String(bad.child.logs().find((l) => l.msg === 'agent started')!.rpc);
-    const clients = new AgentClients({ timeoutMs: 3000 });
+    const clients = new AgentClients({ timeoutMs: 3000, insecure: true });
     try {
       const st = await waitFor(async () => {
         const s = await clients.getStatus(endpoint, false);
