@@ -49,7 +49,7 @@ export class BackupSet {
   private readonly abort = new AbortController();
   private readonly log: Logger;
   private stopping: Promise<void> | undefined;
-  readonly stats = { snapshots: 0, failures: 0, watcherEvents: 0, lastSnapshotId: '', lastError: '' };
+  readonly stats = { snapshots: 0, failures: 0, retries: 0, watcherEvents: 0, lastSnapshotId: '', lastError: '' };
 
   constructor(private readonly d: BackupSetDeps) {
     this.name = d.cfg.name;
@@ -213,6 +213,7 @@ export class BackupSet {
       let attempts = 0;
       const onRetry = (err: unknown, attempt: number, delayMs: number) => {
         attempts = attempt;
+        this.stats.retries++;
         this.log.warn({ err: errorLine(err), attempt, delayMs, snapshot: id }, 'upload failed; retrying');
       };
       const policy = cfg.retry;
