@@ -156,3 +156,14 @@ describe('templates', () => {
     assert.equal(templateOf('block blk_-6952295868487656571 size 67108864'), 'block blk_<*> size <*>');
   });
 });
+
+describe('templates, more shapes', () => {
+  it('hex literals, hex ids, signs, trailing punctuation, ports', () => {
+    assert.equal(templateOf('addr 0x7ffe12 id deadbeef0123 ok'), 'addr <*> id <*> ok');
+    assert.equal(templateOf('from /10.251.73.220:50010 done.'), 'from /<*> done.');
+    assert.equal(templateOf('src: 10.251.73.220:50010 dest: x'), 'src: <*> dest: x');
+    assert.equal(templateOf('got 3 items, 7.'), 'got <*> items, <*>.');
+    assert.equal(templateOf('sshd(pam_unix)[19939]: user=root'), 'sshd(pam_unix)[<*>]: user=root');
+    assert.equal(templateOf('no digits here'), 'no digits here');
+  });
+});
