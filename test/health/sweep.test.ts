@@ -2,6 +2,7 @@ import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { loadRawDialer, socketDialer } from '../../agent/sweep/dialer.js';
 import { runSweep, type SweepResult } from '../../agent/sweep/sweep.js';
 import { compareTargets, parsePorts, parseTargets } from '../../agent/sweep/targets.js';
 import { OpsError } from '../../shared/errors.js';
@@ -69,12 +70,14 @@ describe('sweep across 2,000 loopback ports', () => {
     for (const s of servers) s.close();
   });
 
-  it('returns exactly the listening set as reachable and everything else as refused', async () => {
+  for (const [label, dialer] of [['tcp_wrap dialer (default)', loadRawDialer()], ['net.Socket dialer (fallback)', socketDialer]] as const) {
+  it(`${label}: returns exactly the listening set as reachable and everything else as refused`, async () => {
+    assert.ok(dialer, 'this Node offers the tcp_wrap binding');
     assert.ok(ours.size >= 35, `bound ${ours.size} listeners`);
     const targets = parseTargets('127.0.0.1', `${FIRST}-${FIRST + COUNT - 1}`);
     assert.equal(targets.length, COUNT);
     const results: SweepResult[] = [];
-    const summary = await runSweep(targets, { concurrency: 500, timeoutMs: 2000 }, (r) => results.push(r));
+    const summary = await runSweep(targets, { concurrency: 500, timeoutMs: 2000, dialer }, (r) => results.push(r));
     const oracle = [...listeningPorts()].filter((p) => p >= FIRST && p < FIRST + COUNT).sort((a, b) => a - b);
     const reachable = results.filter((r) => r.status === 'reachable').map((r) => r.port).sort((a, b) => a - b);
     assert.deepEqual(reachable, oracle, 'reachable = the kernel listening set');
@@ -85,6 +88,7 @@ describe('sweep across 2,000 loopback ports', () => {
     assert.equal(summary.timeout + summary.error + summary.unreachable, 0);
     assert.equal(new Set(results.map((r) => r.port)).size, COUNT, 'each port exactly once');
   });
+  }
 
   it('a dial that gets no answer is a timeout, bounded by --timeout', async () => {
     // A listener that never accepts, with its backlog filled: the kernel then drops further
