@@ -9,6 +9,8 @@ import { ensureEventStream } from '../shared/nats/stream.js';
 import { VERSION } from '../shared/version.js';
 import type { Event } from '../shared/gen/opsfleet/v1/events.js';
 import { AlertManager } from './alerts/alert-manager.js';
+import { registerBackupRoutes } from './api/backup-routes.js';
+import { BackupCatalogue } from './backups/catalogue.js';
 import { registerCheckRoutes } from './api/check-routes.js';
 import { ChecksStore } from './checks/checks-store.js';
 import { registerAlertRoutes } from './api/alert-routes.js';
@@ -107,6 +109,10 @@ export class Controller {
     this.logIndex = new LogIndexer(this.db, this.logger);
     this.logIndex.start();
     this.onEvents(this.logIndex.onEvents);
+    // Backup catalogue: catches up on `backup` events stored before a crash, then follows ingest.
+    const backups = new BackupCatalogue(this.db, this.logger);
+    backups.start();
+    this.onEvents(backups.onEvents);
 
     this.log.info({ servers: cfg.nats.servers }, 'connecting to nats');
     const nc = await connectNatsWithRetry(cfg.nats, { name: 'opsfleet-controller', logger: this.log, signal: this.abort.signal, what: 'retrying' });
@@ -158,6 +164,7 @@ export class Controller {
     });
     registerAlertRoutes(this.http, this.alerts);
     registerLogRoutes(this.http, this.logIndex);
+    registerBackupRoutes(this.http, backups);
     registerCheckRoutes(this.http, { checks: this.checks, hosts, agents: this.agents });
     const runs = new RunsRepo(this.db);
     const interrupted = runs.markInterrupted(Date.now());

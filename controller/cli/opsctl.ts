@@ -4,6 +4,7 @@ import { errorLine } from '../../shared/errors.js';
 import { VERSION } from '../../shared/version.js';
 import type { HostView } from '../store/hosts-repo.js';
 import { registerAlertCommands } from './alerts-commands.js';
+import { registerBackupCommands } from './backup-commands.js';
 import { registerChecksCommands } from './checks-commands.js';
 import { ControllerClient } from './client.js';
 import { ago, bytes, tagsText, uptime } from './format.js';
@@ -95,6 +96,7 @@ host
 
 registerLogsCommands(program, client);
 registerChecksCommands(program, client);
+registerBackupCommands(program, client);
 
 registerAlertCommands(program);
 
