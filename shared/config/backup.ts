@@ -48,7 +48,7 @@ const sftpTarget = z
     path: z.string().min(1),
     prefix,
     /** Expected host key SHA256 fingerprint (base64, as ssh-keygen -l prints after "SHA256:"); unset: not checked. */
-    host_key_sha256: z.string().min(1).optional(),
+    host_fingerprint: z.string().min(1).optional(),
     timeout: duration({ min: 100 }).prefault('20s'),
   })
   .strict()

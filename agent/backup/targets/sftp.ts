@@ -37,8 +37,8 @@ export class SftpTarget implements BackupTarget {
         readyTimeout: this.cfg.timeout,
         ...(this.cfg.private_key_path ? { privateKey: readFileSync(this.cfg.private_key_path) } : {}),
         ...(this.cfg.password ? { password: this.cfg.password } : {}),
-        ...(this.cfg.host_key_sha256
-          ? { hostVerifier: (key: Buffer) => createHash('sha256').update(key).digest('base64').replace(/=+$/, '') === this.cfg.host_key_sha256!.replace(/^SHA256:/, '').replace(/=+$/, '') }
+        ...(this.cfg.host_fingerprint
+          ? { hostVerifier: (key: Buffer) => createHash('sha256').update(key).digest('base64').replace(/=+$/, '') === this.cfg.host_fingerprint!.replace(/^SHA256:/, '').replace(/=+$/, '') }
           : {}),
       });
       return await fn(c);
