@@ -76,7 +76,7 @@ async function live(dir: string, file: string, lines: number, ship: boolean): Pr
   const stateDir = join(dir, `state-${ship}`);
   mkdirSync(stateDir, { recursive: true });
   const outbox = new OutboxStore(stateDir, { hostId: 'bench', instanceId: 'bench' }, { maxEvents: 50_000_000, maxBytes: 64 * 2 ** 30 });
-  const config = logsSchema.parse([{ name: 'bench', paths: [file], start_at: 'beginning', ship_lines: ship, parser: { preset: 'log4j' }, poll_interval: '10ms', scan_interval: '1h' }]);
+  const config = logsSchema.parse([{ name: 'bench', paths: [file], start_at: 'beginning', ship_lines: ship, parser: { preset: 'log4j' }, poll_interval: '100ms', scan_interval: '1h' }]);
   const c = new LogCollector({ config, sink: outbox, stateDir, logger, maxLinesPerTick: 20_000 });
   const t0 = performance.now();
   await c.start();

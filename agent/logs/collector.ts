@@ -37,6 +37,7 @@ export class LogCollector {
   private stopping: Promise<void> | undefined;
   readonly counters = { ticks: 0, paused: 0, appendErrors: 0, events: 0, alerts: 0 };
   private lastError: string | undefined;
+  private dirty = false;
 
   constructor(private readonly d: LogCollectorDeps) {
     this.log = d.logger.child({ component: 'logs' });
@@ -72,6 +73,10 @@ export class LogCollector {
         // Drain what is there in several rounds before sleeping, so a burst is not limited to one batch per poll.
         let more = true;
         for (let round = 0; more && round < 20 && !this.ac.signal.aborted; round++) more = this.tick(s);
+        if (this.dirty) {
+          this.save();
+          this.dirty = false;
+        }
         this.evaluateRules(s, this.now());
         if (this.now() >= nextStats) {
           this.flushStats(s);
@@ -107,24 +112,36 @@ export class LogCollector {
     const ship = s.cfg.ship_lines;
     const items: Array<{ kind: EventKind; payload: EventPayload; tsMs?: number }> = [];
     if (ship !== false) {
+      // Consecutive lines of one file travel together in one event (one outbox row, one
+      // message), each keeping its own byte offset: the controller's dedupe key per line.
+      let batch: { file: string; path: string; tsMs: number; recs: string[]; size: number } | undefined;
+      const close = () => {
+        if (!batch) return;
+        const json = `{"type":"lines","source":${JSON.stringify(s.name)},"file":${JSON.stringify(batch.file)},"path":${JSON.stringify(batch.path)},"lines":[${batch.recs.join(',')}]}`;
+        items.push({ kind: 'log', payload: { json }, tsMs: batch.tsMs });
+        batch = undefined;
+      };
       for (const r of res.records) {
         if (ship === 'matched' && r.rules.length === 0) continue;
-        const body = {
-          type: 'line',
-          source: s.name,
-          file: r.file.cp.key,
-          path: r.file.cp.path,
+        const fields = r.parsed ? { ...r.parsed.fields } : {};
+        delete fields.message;
+        const rec = JSON.stringify({
           offset: r.rec.start,
+          ...(r.parsed?.tsMs !== undefined ? { ts_ms: r.parsed.tsMs } : {}),
           level: r.parsed?.level ?? null,
           message: r.parsed?.message ?? r.rec.text,
-          fields: r.parsed?.fields ?? {},
-          parsed: r.parsed !== undefined,
+          fields,
+          ...(r.parsed ? {} : { unparsed: true }),
           ...(r.rec.truncated ? { truncated: true } : {}),
           ...(r.rec.lines > 1 ? { lines: r.rec.lines } : {}),
           ...(r.rules.length ? { rules: r.rules.map((x) => x.cfg.name) } : {}),
-        };
-        items.push({ kind: 'log', payload: { json: JSON.stringify(body) }, tsMs: r.parsed?.tsMs ?? now });
+        });
+        if (batch && (batch.file !== r.file.cp.key || batch.recs.length >= LINES_PER_EVENT || batch.size + rec.length > BYTES_PER_EVENT)) close();
+        batch ??= { file: r.file.cp.key, path: r.file.cp.path, tsMs: r.parsed?.tsMs ?? now, recs: [], size: 0 };
+        batch.recs.push(rec);
+        batch.size += rec.length;
       }
+      close();
     }
     if (items.length > 0) {
       try {
@@ -139,7 +156,9 @@ export class LogCollector {
     }
     if (res.records.length === 0 && res.drops.length === 0 && !movedAny(res)) return;
     s.commit(res, now);
-    this.save();
+    // Written once per poll round trip (run loop), not per batch: a later checkpoint only means
+    // more lines read again after a crash, and those the controller drops by file key + offset.
+    this.dirty = true;
   }
 
   private evaluateRules(s: LogSource, now: number): void {
@@ -229,6 +248,10 @@ export class LogCollector {
     return Object.fromEntries(this.sources.map((s) => [s.name, { ...s.counters }]));
   }
 }
+
+/** Bounds of one shipped `lines` event (well under the outbox's batch_max_bytes default). */
+const LINES_PER_EVENT = 500;
+const BYTES_PER_EVENT = 128 * 1024;
 
 function movedAny(res: PollResult): boolean {
   for (const [f, off] of res.commits) if (off !== f.cp.offset) return true;

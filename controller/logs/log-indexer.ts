@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { Event } from '../../shared/gen/opsfleet/v1/events.js';
 import type { Logger } from '../../shared/logger.js';
-import { LogStore, type LineBody, type StatsBody } from './log-store.js';
+import { LogStore, type LineBody, type LinesBody, type StatsBody } from './log-store.js';
 
 /**
  * Turns stored `log` events into log_stats and log_lines rows. It reads the events table past a
@@ -69,10 +69,10 @@ export class LogIndexer {
   }
 
   private indexOne(r: { host_id: string; instance_id: string; ts_ms: number; received_ms: number; payload: string }): void {
-    let body: StatsBody | LineBody;
+    let body: StatsBody | LineBody | LinesBody;
     try {
       const p = JSON.parse(r.payload) as { json?: string };
-      body = JSON.parse(p.json ?? 'null') as StatsBody | LineBody;
+      body = JSON.parse(p.json ?? 'null') as StatsBody | LineBody | LinesBody;
     } catch {
       this.counters.malformed++;
       return;
@@ -91,6 +91,20 @@ export class LogIndexer {
       }
       if (this.store.insertLine(r.host_id, r.ts_ms, r.received_ms || this.now(), body)) this.counters.lines++;
       else this.counters.duplicates++;
+    } else if (body.type === 'lines') {
+      if (typeof body.file !== 'string' || !Array.isArray(body.lines)) {
+        this.counters.malformed++;
+        return;
+      }
+      for (const l of body.lines) {
+        if (typeof l?.offset !== 'number') {
+          this.counters.malformed++;
+          continue;
+        }
+        const line: LineBody = { type: 'line', source: body.source, file: body.file, path: body.path, offset: l.offset, level: l.level ?? null, message: String(l.message ?? ''), fields: l.fields ?? {} };
+        if (this.store.insertLine(r.host_id, l.ts_ms ?? r.ts_ms, r.received_ms || this.now(), line)) this.counters.lines++;
+        else this.counters.duplicates++;
+      }
     } else this.counters.malformed++;
   }
 }

@@ -62,6 +62,15 @@ export interface LineBody {
   fields: Record<string, string>;
 }
 
+/** What the agent ships: consecutive lines of one file, each with its byte offset. */
+export interface LinesBody {
+  type: 'lines';
+  source: string;
+  file: string;
+  path: string;
+  lines: Array<{ offset: number; ts_ms?: number; level?: string | null; message?: string; fields?: Record<string, string> }>;
+}
+
 export interface StatsRow {
   host: string;
   source: string;
