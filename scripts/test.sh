@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up a fresh machine and runs the whole test suite. Used by .ci/run.
-#   - installs Debian packages the tests need (nats-server) when missing and apt-get is usable
+#   - installs Debian packages the tests need (nats-server, openssh-server) when missing and apt-get is usable
 #   - installs npm dependencies from the lock file
 #   - checks the generated protobuf code is in sync with proto/, type-checks, runs every test
 set -euo pipefail
@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 if ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ]; then need_apt+=(nats-server); fi
+if [ ! -x /usr/sbin/sshd ]; then need_apt+=(openssh-server); fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "test.sh: installing ${need_apt[*]} with apt-get"
