@@ -208,6 +208,23 @@ runs:
     assert.deepEqual(b.steps.map((x) => x.status), ['ok', 'ok', 'ok', 'ok', 'refused']);
   });
 
+  it('--max-fail stops launching after too many failures (the rest are skipped); --batch runs batches one after another', async () => {
+    const r = await opsctl(['run', 'slow', '--target', 'locked or web-11 or web-13', '--concurrency', '1', '--max-fail', '0', '--json']);
+    assert.equal(r.code, 1);
+    const recap = JSON.parse(r.stdout) as RecapJson;
+    assert.equal(recap.hosts.locked!.status, 'refused');
+    assert.equal(recap.hosts['web-11']!.status, 'skipped');
+    assert.equal(recap.hosts['web-13']!.status, 'skipped');
+    assert.deepEqual(recap.counts, { ok: 0, failed: 1, unreachable: 0, skipped: 2 });
+
+    const b = await opsctl(['run', 'slow', '--target', 'db-02,db-04,db-06,db-08', '--batch', '50%', '--json']);
+    assert.equal(b.code, 0, b.stderr);
+    const run = await api<{ hosts: Array<{ hostId: string; agentStartedMs: number; agentEndedMs: number }> }>(ctl.url, `/api/v1/runs/${(JSON.parse(b.stdout) as RecapJson).runId}`);
+    const at = new Map(run.hosts.map((h) => [h.hostId, h]));
+    const firstBatchEnd = Math.max(at.get('db-02')!.agentEndedMs, at.get('db-04')!.agentEndedMs);
+    assert.ok(at.get('db-06')!.agentStartedMs >= firstBatchEnd && at.get('db-08')!.agentStartedMs >= firstBatchEnd, 'second batch started before the first ended');
+  });
+
   it('output is bounded by runs.max_output_bytes', async () => {
     const r = await opsctl(['run', 'chatty', '--target', 'db-04', '--json']);
     assert.equal(r.code, 0, r.stderr);
