@@ -106,7 +106,7 @@ export class Controller {
     this.checks.start();
     this.onEvents(this.checks.onEvents);
     // Log statistics and lines: catches up on `log` events stored before a crash, then follows ingest.
-    this.logIndex = new LogIndexer(this.db, this.logger);
+    this.logIndex = new LogIndexer(this.db, this.logger, { retentionMs: cfg.retention.events, pruneIntervalMs: cfg.retention.prune_interval });
     this.logIndex.start();
     this.onEvents(this.logIndex.onEvents);
     // Backup catalogue: catches up on `backup` events stored before a crash, then follows ingest.
@@ -202,6 +202,7 @@ export class Controller {
     await this.pruner?.stop();
     await this.alerts?.stop();
     this.checks?.stop();
+    this.logIndex?.stop();
     this.agents?.close();
     if (this.nc && !(await within(this.nc.drain(), 2000))) await this.nc.close();
     this.db?.close();

@@ -131,6 +131,11 @@ export class LogSource {
     }
     if (this.firstScan) {
       this.recoverOrphans(nowMs);
+      // Checkpoints that matched nothing had their chance: keep them (bounded) among the retired,
+      // in case the file shows up again later, instead of carrying them forever.
+      this.retired.push(...this.orphans);
+      this.orphans = [];
+      if (this.retired.length > MAX_RETIRED) this.retired.splice(0, this.retired.length - MAX_RETIRED);
       this.firstScan = false;
       this.initialized = true;
     }

@@ -13,13 +13,17 @@ export class LogIndexer {
   readonly store: LogStore;
   private readonly log: Logger;
   private readonly s;
-  readonly counters = { stats: 0, lines: 0, duplicates: 0, malformed: 0 };
+  readonly counters = { stats: 0, lines: 0, duplicates: 0, malformed: 0, pruned: 0 };
+  private readonly now: () => number;
+
+  private pruneTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly db: Database.Database,
     logger: Logger,
-    private readonly now: () => number = Date.now,
+    private readonly opts: { retentionMs?: number; pruneIntervalMs?: number; now?: () => number } = {},
   ) {
+    this.now = opts.now ?? Date.now;
     this.store = new LogStore(db);
     this.log = logger.child({ component: 'logs.index' });
     this.s = {
@@ -34,6 +38,21 @@ export class LogIndexer {
 
   start(): void {
     this.catchUp();
+    const { retentionMs, pruneIntervalMs } = this.opts;
+    if (retentionMs && pruneIntervalMs) {
+      this.pruneTimer = setInterval(() => {
+        try {
+          this.counters.pruned += this.store.prune(this.now() - retentionMs);
+        } catch (err) {
+          this.log.warn({ err }, 'log statistics prune failed; retrying next interval');
+        }
+      }, pruneIntervalMs);
+      this.pruneTimer.unref();
+    }
+  }
+
+  stop(): void {
+    clearInterval(this.pruneTimer);
   }
 
   /** The ingest hook: new events were committed. */
