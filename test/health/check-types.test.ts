@@ -1,7 +1,8 @@
 import { strict as assert } from 'node:assert';
-import { spawn } from 'node:child_process';
-import { utimesSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createTcpServer, type Server as TcpServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -56,6 +57,26 @@ describe('check types', () => {
     const hung = await run({ type: 'http', url: `${httpUrl}/hang` }, 200);
     assert.equal(hung.status, 'fail');
     assert.match(hung.detail, /timed out/);
+  });
+
+  it('https: verify, and a certificate expiring within warn_expiry_within is a warning', async () => {
+    const key = join(tmp.path, 'tls.key');
+    const cert = join(tmp.path, 'tls.crt');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '3', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+    const srv = createHttpsServer({ key: readFileSync(key), cert: readFileSync(cert) }, (_req, res) => res.end('ok'));
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const url = `https://127.0.0.1:${(srv.address() as { port: number }).port}/`;
+    try {
+      const soon = await run({ type: 'http', url, tls: { verify: false, warn_expiry_within: '14d' } });
+      assert.equal(soon.status, 'warn');
+      assert.match(soon.detail, /certificate expires in [23]\.\d days/);
+      assert.equal((await run({ type: 'http', url, tls: { verify: false, warn_expiry_within: '1d' } })).status, 'ok');
+      const untrusted = await run({ type: 'http', url });
+      assert.equal(untrusted.status, 'fail');
+      assert.match(untrusted.detail, /SELF_SIGNED|self.signed/i);
+    } finally {
+      srv.close();
+    }
   });
 
   it('tcp: connect, banner expected, refused', async () => {
