@@ -33,6 +33,16 @@ export class HealthChecks {
     return this.runners.find((r) => r.name === name);
   }
 
+  /** Operator action: forget a check's restart attempts and retry now if it is down. */
+  resetRestarts(name: string): { found: boolean; state: string; restarting: boolean } {
+    const r = this.runner(name);
+    if (!r) return { found: false, state: '', restarting: false };
+    this.log.warn({ check: name }, 'restart budget reset by operator');
+    r.resetRestarts();
+    const s = r.snapshot();
+    return { found: true, state: s.state, restarting: s.restarting };
+  }
+
   state(): { state: ComponentStateName; detail: string } {
     const s = this.snapshots();
     const down = s.filter((c) => c.state === 'down').map((c) => c.name);

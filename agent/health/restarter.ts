@@ -93,8 +93,15 @@ export class Restarter {
   /** Operator action: forget past attempts and try again now if the check is down. */
   reset(): void {
     this.budget.reset();
-    this.onUp();
-    if (this.d.state() === 'down') this.onDown();
+    this.crashStreak = 0;
+    this.d.events.emit('restart', this.d.state(), { phase: 'reset' });
+    if (this.gaveUp) {
+      this.gaveUp = false;
+      clearTimeout(this.retryTimer);
+      this.d.events.resolve('RestartGaveUp', 'critical', { summary: `restart budget of ${this.d.checkName} reset by an operator` });
+    }
+    if (this.supervisor && !this.supervisor.running) this.respawnAfterCrash();
+    else if (this.d.state() === 'down') this.onDown();
   }
 
   private backoffFor(n: number): number {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Server, ServerCredentials, status as GrpcStatus, type ServerUnaryCall, type ServerWritableStream, type ServiceDefinition, type UntypedServiceImplementation, type sendUnaryData } from '@grpc/grpc-js';
-import { AgentServiceService, type AgentServiceServer, type GetStatusRequest, type GetStatusResponse, type SweepRequest, type SweepResponse } from '../../shared/gen/opsfleet/v1/agent.js';
+import { AgentServiceService, type AgentServiceServer, type GetStatusRequest, type GetStatusResponse, type ResetRestartsRequest, type ResetRestartsResponse, type SweepRequest, type SweepResponse } from '../../shared/gen/opsfleet/v1/agent.js';
 import { OpsError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { within } from '../../shared/lifecycle.js';
@@ -16,6 +16,8 @@ export interface RpcHandlers {
   getStatus(): GetStatusResponse;
   /** Connectivity sweep (agent/sweep): streams batches through `send`; OPS_ERR_SWEEP_INPUT means bad arguments. */
   sweep?(req: SweepRequest, send: (batch: SweepResponse) => void, signal: AbortSignal): Promise<void>;
+  /** Operator reset of a health check's restart budget (agent/health). */
+  resetRestarts?(check: string): ResetRestartsResponse;
 }
 
 function readPem(path: string, what: string): Buffer {
@@ -45,6 +47,15 @@ export class RpcServer {
           cb(null, this.handlers.getStatus());
         } catch (err) {
           this.log.error({ err }, 'GetStatus failed');
+          cb({ code: GrpcStatus.INTERNAL, details: (err as Error).message });
+        }
+      },
+      resetRestarts: (call: ServerUnaryCall<ResetRestartsRequest, ResetRestartsResponse>, cb: sendUnaryData<ResetRestartsResponse>) => {
+        if (!this.handlers.resetRestarts) return cb({ code: GrpcStatus.UNIMPLEMENTED, details: 'this agent has no health checks' });
+        try {
+          cb(null, this.handlers.resetRestarts(call.request.check));
+        } catch (err) {
+          this.log.error({ err }, 'ResetRestarts failed');
           cb({ code: GrpcStatus.INTERNAL, details: (err as Error).message });
         }
       },

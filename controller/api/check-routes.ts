@@ -20,8 +20,10 @@ const CHECK_STATES = new Set(['unknown', 'up', 'down']);
  *   GET /api/v1/hosts/:id/metrics            latest sample (with top processes)
  *   GET /api/v1/hosts/:id/metrics/history?since=MS   1-minute buckets
  *   GET /api/v1/hosts/:id/sweep?targets=..&ports=..&concurrency=N&timeout=2s   NDJSON stream
+ *   POST /api/v1/hosts/:id/checks/:name/reset-restarts
  */
 export function registerCheckRoutes(http: HttpServer, d: CheckRoutesDeps): void {
+  registerCheckActionRoutes(http, d);
   http.route('GET', '/api/v1/checks', ({ query }) => {
     const state = query.get('state') ?? undefined;
     if (state !== undefined && !CHECK_STATES.has(state)) throw new HttpError(400, 'OPS_ERR_BAD_REQUEST', `state must be unknown, up or down, got "${state}"`);
@@ -98,5 +100,20 @@ export function registerCheckRoutes(http: HttpServer, d: CheckRoutesDeps): void 
         resolve();
       });
     });
+  });
+}
+
+/** POST /api/v1/hosts/:id/checks/:name/reset-restarts: the operator action after RestartGaveUp. */
+export function registerCheckActionRoutes(http: HttpServer, d: Pick<CheckRoutesDeps, 'hosts' | 'agents'>): void {
+  http.route('POST', '/api/v1/hosts/:id/checks/:name/reset-restarts', async ({ params }) => {
+    const h = d.hosts.get(params.id!);
+    if (!h) throw new HttpError(404, 'OPS_ERR_HOST_NOT_FOUND', `no host "${params.id}"`);
+    if (!h.rpc_endpoint) throw new HttpError(409, 'OPS_ERR_HOST_NO_RPC', `host "${h.id}" announces no RPC endpoint (its config has no rpc section)`);
+    const client = d.agents.client(h.rpc_endpoint, h.rpc_tls === 1);
+    const r = await new Promise<{ found: boolean; state: string; restarting: boolean }>((resolve, reject) => {
+      client.resetRestarts({ check: params.name! }, new Metadata(), { deadline: Date.now() + 10_000 }, (err, res) => (err ? reject(rpcError(h.rpc_endpoint, err)) : resolve(res)));
+    });
+    if (!r.found) throw new HttpError(404, 'OPS_ERR_CHECK_NOT_FOUND', `host "${h.id}" has no check "${params.name}"`);
+    return { host: h.id, check: params.name, state: r.state, restarting: r.restarting };
   });
 }

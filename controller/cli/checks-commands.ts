@@ -75,6 +75,14 @@ export function registerChecksCommands(program: Command, client: (cmd: Command) 
       if (seen.size) print(p.toString());
     });
 
+  host
+    .command('reset-restarts <id> <check>')
+    .description('after RestartGaveUp: forget the check\'s restart attempts and restart it now if it is down')
+    .action(async (id: string, check: string, _opts: unknown, cmd: Command) => {
+      const r = await post<{ host: string; check: string; state: string; restarting: boolean }>(client(cmd), `api/v1/hosts/${encodeURIComponent(id)}/checks/${encodeURIComponent(check)}/reset-restarts`);
+      print(`${r.host}/${r.check}: restart budget reset; check is ${r.state}${r.restarting ? ', restarting now' : ''}`);
+    });
+
   program
     .command('sweep')
     .description('dial every target:port (TCP connect) and report reachable/refused/timeout, from here or --from an agent')
@@ -112,6 +120,20 @@ export function registerChecksCommands(program: Command, client: (cmd: Command) 
           (summary.error ? `, ${summary.error} error` : ''),
       );
     });
+}
+
+/** POST without a body; errors as the controller reports them. */
+async function post<T>(c: ControllerClient, path: string): Promise<T> {
+  const url = new URL(path, c.baseUrl.endsWith('/') ? c.baseUrl : `${c.baseUrl}/`);
+  let res: Response;
+  try {
+    res = await fetch(url, { method: 'POST', signal: AbortSignal.timeout(15_000) });
+  } catch (err) {
+    throw new OpsError('OPS_ERR_CONTROLLER_UNREACHABLE', `cannot reach controller at ${c.baseUrl} (${(err as Error).message})`, { cause: err, retryable: true });
+  }
+  const body = (await res.json().catch(() => ({}))) as T & { error?: { code?: string; message?: string } };
+  if (!res.ok) throw new OpsError(body.error?.code ?? 'OPS_ERR_CONTROLLER_RESPONSE', body.error?.message ?? `HTTP ${res.status}`);
+  return body;
 }
 
 /** Streams a sweep from an agent through the controller (NDJSON). */

@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { api, startAgent, startController, type AgentProc, type ControllerProc } from '../helpers/daemons.js';
+import { api, runCommand, startAgent, startController, type AgentProc, type ControllerProc } from '../helpers/daemons.js';
 import { NatsServer } from '../helpers/nats-server.js';
 import { freePort } from '../helpers/ports.js';
 import { Child, REPO_ROOT } from '../helpers/process.js';
@@ -127,6 +127,24 @@ ${check('sup', ports.sup)}
     const attemptsBefore = evs.filter((e) => e.event === 'restart').length;
     await new Promise((r) => setTimeout(r, 1500)); // deliberate: an absence can only be shown by letting time pass (7 probe intervals)
     assert.equal((await checkEvents('flappy')).filter((e) => e.event === 'restart').length, attemptsBefore);
+  });
+
+  it('an operator reset after RestartGaveUp restarts again (opsctl host reset-restarts)', async () => {
+    const attempts = async () => (await checkEvents('flappy')).filter((e) => e.event === 'restart' && e.phase === 'attempt').length;
+    const before = await attempts();
+    const r = await runCommand('opsctl', ['--controller', controller.url, 'host', 'reset-restarts', 'heal-1', 'flappy']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /heal-1\/flappy: restart budget reset; check is down, restarting now/);
+    await waitFor(async () => (await attempts()) > before, { timeout: 15_000, what: 'a new attempt after the reset' });
+    const evs = await checkEvents('flappy');
+    const reset = evs.findIndex((e) => e.event === 'restart' && e.phase === 'reset');
+    assert.ok(reset > 0);
+    assert.equal(evs.slice(reset).find((e) => e.phase === 'attempt')!.attempt, 1, 'the budget starts over');
+    const al = await alerts('flappy');
+    assert.ok(al.some((a) => a.name === 'RestartGaveUp' && a.state === 2), 'RestartGaveUp resolved by the reset');
+    const missing = await runCommand('opsctl', ['--controller', controller.url, 'host', 'reset-restarts', 'heal-1', 'nope']);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /OPS_ERR_CHECK_NOT_FOUND: host "heal-1" has no check "nope"/);
   });
 
   it('supervise: the agent starts the process and respawns it after crashes with doubling backoff', async () => {

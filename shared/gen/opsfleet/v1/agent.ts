@@ -85,6 +85,19 @@ export interface SweepResponse {
   summary: SweepSummary | undefined;
 }
 
+export interface ResetRestartsRequest {
+  check: string;
+}
+
+export interface ResetRestartsResponse {
+  /** False when the agent has no check of that name. */
+  found: boolean;
+  /** unknown | up | down */
+  state: string;
+  /** True when a restart attempt started right away. */
+  restarting: boolean;
+}
+
 function createBaseGetStatusRequest(): GetStatusRequest {
   return {};
 }
@@ -1044,6 +1057,174 @@ export const SweepResponse: MessageFns<SweepResponse> = {
   },
 };
 
+function createBaseResetRestartsRequest(): ResetRestartsRequest {
+  return { check: "" };
+}
+
+export const ResetRestartsRequest: MessageFns<ResetRestartsRequest> = {
+  encode(message: ResetRestartsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.check !== "") {
+      writer.uint32(10).string(message.check);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResetRestartsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResetRestartsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.check = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ResetRestartsRequest {
+    return { check: isSet(object.check) ? globalThis.String(object.check) : "" };
+  },
+
+  toJSON(message: ResetRestartsRequest): unknown {
+    const obj: any = {};
+    if (message.check !== "") {
+      obj.check = message.check;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ResetRestartsRequest>): ResetRestartsRequest {
+    return ResetRestartsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ResetRestartsRequest>): ResetRestartsRequest {
+    const message = createBaseResetRestartsRequest();
+    message.check = object.check ?? "";
+    return message;
+  },
+};
+
+function createBaseResetRestartsResponse(): ResetRestartsResponse {
+  return { found: false, state: "", restarting: false };
+}
+
+export const ResetRestartsResponse: MessageFns<ResetRestartsResponse> = {
+  encode(message: ResetRestartsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.found !== false) {
+      writer.uint32(8).bool(message.found);
+    }
+    if (message.state !== "") {
+      writer.uint32(18).string(message.state);
+    }
+    if (message.restarting !== false) {
+      writer.uint32(24).bool(message.restarting);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResetRestartsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResetRestartsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.found = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.state = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.restarting = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ResetRestartsResponse {
+    return {
+      found: isSet(object.found) ? globalThis.Boolean(object.found) : false,
+      state: isSet(object.state) ? globalThis.String(object.state) : "",
+      restarting: isSet(object.restarting) ? globalThis.Boolean(object.restarting) : false,
+    };
+  },
+
+  toJSON(message: ResetRestartsResponse): unknown {
+    const obj: any = {};
+    if (message.found !== false) {
+      obj.found = message.found;
+    }
+    if (message.state !== "") {
+      obj.state = message.state;
+    }
+    if (message.restarting !== false) {
+      obj.restarting = message.restarting;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ResetRestartsResponse>): ResetRestartsResponse {
+    return ResetRestartsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ResetRestartsResponse>): ResetRestartsResponse {
+    const message = createBaseResetRestartsResponse();
+    message.found = object.found ?? false;
+    message.state = object.state ?? "";
+    message.restarting = object.restarting ?? false;
+    return message;
+  },
+};
+
 export type AgentServiceService = typeof AgentServiceService;
 export const AgentServiceService = {
   /** Live status of the agent: uptime, version, component states, outbox depth. */
@@ -1069,6 +1250,20 @@ export const AgentServiceService = {
     responseSerialize: (value: SweepResponse): Buffer => Buffer.from(SweepResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): SweepResponse => SweepResponse.decode(value),
   },
+  /**
+   * Operator action on a health check: forget its restart attempts (after RestartGaveUp) and,
+   * if it is down, restart it again now.
+   */
+  resetRestarts: {
+    path: "/opsfleet.v1.AgentService/ResetRestarts" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ResetRestartsRequest): Buffer => Buffer.from(ResetRestartsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ResetRestartsRequest => ResetRestartsRequest.decode(value),
+    responseSerialize: (value: ResetRestartsResponse): Buffer =>
+      Buffer.from(ResetRestartsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ResetRestartsResponse => ResetRestartsResponse.decode(value),
+  },
 } as const;
 
 export interface AgentServiceServer extends UntypedServiceImplementation {
@@ -1079,6 +1274,11 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
    * bound on concurrency and streams the results in batches as they complete.
    */
   sweep: handleServerStreamingCall<SweepRequest, SweepResponse>;
+  /**
+   * Operator action on a health check: forget its restart attempts (after RestartGaveUp) and,
+   * if it is down, restart it again now.
+   */
+  resetRestarts: handleUnaryCall<ResetRestartsRequest, ResetRestartsResponse>;
 }
 
 export interface AgentServiceClient extends Client {
@@ -1108,6 +1308,25 @@ export interface AgentServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<SweepResponse>;
+  /**
+   * Operator action on a health check: forget its restart attempts (after RestartGaveUp) and,
+   * if it is down, restart it again now.
+   */
+  resetRestarts(
+    request: ResetRestartsRequest,
+    callback: (error: ServiceError | null, response: ResetRestartsResponse) => void,
+  ): ClientUnaryCall;
+  resetRestarts(
+    request: ResetRestartsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ResetRestartsResponse) => void,
+  ): ClientUnaryCall;
+  resetRestarts(
+    request: ResetRestartsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ResetRestartsResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const AgentServiceClient = makeGenericClientConstructor(
