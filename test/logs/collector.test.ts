@@ -218,6 +218,17 @@ describe('log collector', () => {
     assert.equal(r.lines().length, 0, 'ship_lines false by default');
   });
 
+  it('ship_lines: matched ships only the lines a rule matched, with the rule names', async () => {
+    const r = rig([{ name: 'm', paths: ['$DIR/m.log'], start_at: 'beginning', ship_lines: 'matched', parser: { preset: 'json' }, rules: [{ name: 'slow', match: { message: '^slow' }, threshold: 100, window: '1m' }], ...fast }]);
+    writeFileSync(join(r.dir, 'm.log'), ['{"level":"info","msg":"fast 1"}', '{"level":"warn","msg":"slow 2","ms":900}', '{"level":"info","msg":"fast 3"}', 'not json at all', ''].join('\n'));
+    await r.collector.start();
+    await waitFor(() => r.collector.sourceCounters().m!.lines === 4, { what: 'four lines read' });
+    await r.stop();
+    const lines = r.lines() as unknown as Array<{ message: string; level: string; rules: string[]; fields: Record<string, string> }>;
+    assert.deepEqual(lines.map((l) => [l.message, l.level, l.rules, l.fields.ms]), [['slow 2', 'WARN', ['slow'], '900']]);
+    assert.deepEqual(r.collector.sourceCounters().m!.unparsed, 1);
+  });
+
   it('config: a bad regex is an error naming the field', () => {
     const res = logsSchema.safeParse([{ name: 'x', paths: ['/x/*.log'], parser: { regex: '(?<ts>' }, multiline: { start: '[' }, rules: [{ name: 'r', threshold: 1, window: '1m' }] }]);
     assert.equal(res.success, false);
