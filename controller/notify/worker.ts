@@ -155,6 +155,8 @@ export class ReceiverWorker {
         return;
       }
       const err = res.err;
+      // Stopping aborted the request: the notification state keeps it for after a restart.
+      if (this.abort.signal.aborted) return;
       if (err.pauseMs > 0) {
         // Banned: stay quiet for the pause, keep the messages (they go out as a digest later).
         this.pausedUntil = this.now() + err.pauseMs;

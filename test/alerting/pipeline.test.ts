@@ -63,7 +63,7 @@ describe('dedupe, grouping and the robot rate limit', () => {
     assert.equal(am.stats.new, 50);
     assert.equal(am.stats.refreshed, 9_950);
     assert.equal(am.list('firing').length, 50);
-    assert.ok(am.list('firing').every((a) => a.count === 200));
+    assert.ok(am.list('firing').every((a) => a.count === 200), 'expected: am.list(firing).every((a) => a.count === 200)');
 
     // Every group delivered exactly once.
     const delivered = () => am.notifyStore.list({ receiver: 'ding', limit: 1000 }).filter((l) => l.outcome === 'ok');
@@ -75,7 +75,7 @@ describe('dedupe, grouping and the robot rate limit', () => {
     assert.equal(new Set(keys).size, 50);
 
     // The stand-in never had to ban us, and no 2 s window held more than 5 messages.
-    assert.ok(ding.requests.every((r) => r.problems.length === 0));
+    assert.ok(ding.requests.every((r) => r.problems.length === 0), 'expected: ding.requests.every((r) => r.problems.length === 0)');
     assert.equal(ding.accepted().length, ding.requests.length, 'no 130101 answers');
     const at = ding.requests.map((r) => r.at);
     for (const t of at) assert.ok(at.filter((u) => u >= t && u < t + 2000).length <= 5, 'over 5 per 2s');
@@ -86,7 +86,7 @@ describe('dedupe, grouping and the robot rate limit', () => {
     const digestText = ding.texts().find((t) => t.includes('notifications merged'));
     assert.ok(digestText, 'digest text');
     assert.match(digestText, new RegExp(`汇总 DIGEST\\] ${digests[0]!.merged} notifications merged`));
-    assert.ok(Date.now() - started < 20_000);
+    assert.ok(Date.now() - started < 20_000, 'expected: Date.now() - started < 20_000');
   });
 
   it('re-sends an unchanged firing group after repeat_interval, not before', async () => {
@@ -141,7 +141,7 @@ describe('silences and inhibition', () => {
 
     // The silence ends: the next group flush sends the alert it held back, and nothing else new.
     await waitFor(() => sent().includes('firing:DiskFull@web-01'), { what: 'notification after the silence expired', timeout: 3000 });
-    assert.ok(Date.now() >= silence.endsAtMs);
+    assert.ok(Date.now() >= silence.endsAtMs, 'expected: Date.now() >= silence.endsAtMs');
     assert.equal(sent().length, 5);
 
     // The host returns: HostOffline resolves (one resolved notice) and the inhibited alert goes out.
@@ -173,7 +173,7 @@ describe('alert lifecycle', () => {
     const timer = setInterval(() => am.onEvents([alertEvent('web-01', { alertname: 'Alive' })]), 100);
     try {
       await waitFor(() => am.get(fingerprint({ alertname: 'Gone', host: 'web-01' }))?.status === 'resolved', { what: 'Gone resolved', timeout: 3000 });
-      assert.ok(Date.now() - t0 >= 550);
+      assert.ok(Date.now() - t0 >= 550, 'expected: Date.now() - t0 >= 550');
       assert.equal(am.get(fingerprint({ alertname: 'Alive', host: 'web-01' }))!.status, 'firing');
       await waitFor(() => hook.bodies<HookBody>().some((b) => alertsIn(b).includes('resolved:Gone@web-01')), { what: 'resolved notification' });
       assert.equal(am.stats.expired, 1);

@@ -107,7 +107,7 @@ describe('DingTalk receiver against a local DingTalk stand-in', () => {
     const { am } = await manager([...timings, 'receivers:', `  - { name: ding, type: dingtalk, webhook: "${ding.webhook}", secret: "SECx", ban_pause: 800ms }`, 'routes:', '  - { receivers: [ding] }'].join('\n'));
     am.onEvents([alertEvent('web-02', { alertname: 'HighLoad' })]);
     await waitFor(() => ding.requests.length === 1, { what: 'first request' });
-    assert.ok(am.workers.get('ding')!.pausedMs > 0);
+    assert.ok(am.workers.get('ding')!.pausedMs > 0, 'expected: am.workers.get(ding)!.pausedMs > 0');
     await waitFor(() => ding.accepted().length === 1, { what: 'delivery after pause', timeout: 5000 });
     assert.equal(ding.requests.length, 2, 'nothing sent during the pause');
     assert.ok(ding.requests[1]!.at - ding.requests[0]!.at >= 750, `${ding.requests[1]!.at - ding.requests[0]!.at}ms apart`);
@@ -135,12 +135,12 @@ describe('WeCom receiver against a local WeCom stand-in', () => {
     assert.deepEqual(wecom.requests.map((r) => r.problems), [[], []]);
     const md = wecom.requests.find((r) => (r.body as { msgtype: string }).msgtype === 'markdown')!.body as { markdown: { content: string } };
     const text = wecom.requests.find((r) => (r.body as { msgtype: string }).msgtype === 'text')!.body as { text: { content: string; mentioned_mobile_list: string[] } };
-    assert.ok(Buffer.byteLength(md.markdown.content) <= 4096);
-    assert.ok(Buffer.byteLength(text.text.content) <= 2048);
+    assert.ok(Buffer.byteLength(md.markdown.content) <= 4096, 'expected: Buffer.byteLength(md.markdown.content) <= 4096');
+    assert.ok(Buffer.byteLength(text.text.content) <= 2048, 'expected: Buffer.byteLength(text.text.content) <= 2048');
     assert.match(md.markdown.content, /… \d+ more \(60 alerts in total\)/);
     assert.match(text.text.content, /… \d+ more \(60 alerts in total\)/);
     assert.deepEqual(text.text.mentioned_mobile_list, ['13900000000']);
-    assert.ok(am.notifyStore.list({ limit: 5 }).every((l) => /alerts truncated/.test(l.detail)));
+    assert.ok(am.notifyStore.list({ limit: 5 }).every((l) => /alerts truncated/.test(l.detail)), 'expected: am.notifyStore.list({ limit: 5 }).every((l) => /alerts truncated/.test');
   });
 });
 
@@ -164,7 +164,7 @@ describe('webhook receiver', () => {
     assert.equal(res!.status, 'resolved');
     assert.equal(res!.groupKey, fire!.groupKey);
     assert.equal(res!.groups[0]!.alerts[0]!.status, 'resolved');
-    assert.ok(res!.groups[0]!.alerts[0]!.endsAt);
+    assert.ok(res!.groups[0]!.alerts[0]!.endsAt, 'expected: res!.groups[0]!.alerts[0]!.endsAt');
     assert.equal(res!.groups[0]!.alerts[0]!.fingerprint, fire!.groups[0]!.alerts[0]!.fingerprint);
   });
 });

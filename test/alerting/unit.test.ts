@@ -87,16 +87,16 @@ describe('templates', () => {
     for (const limit of [1000, 2048, 4096]) {
       const r = render(msg(100), 'markdown', limit);
       assert.ok(Buffer.byteLength(r.text) <= limit, `${Buffer.byteLength(r.text)} > ${limit}`);
-      assert.ok(r.truncated > 0 && r.truncated < 100);
+      assert.ok(r.truncated > 0 && r.truncated < 100, 'expected: r.truncated > 0 && r.truncated < 100');
       assert.ok(r.text.includes(`… ${r.truncated} more (100 alerts in total)`), r.text.slice(-200));
-      assert.ok(!r.text.includes('\uFFFD'));
+      assert.ok(!r.text.includes('\uFFFD'), 'expected: !r.text.includes(uFFFD)');
     }
   });
 
   it('fills overrides from config', () => {
     const r = render(msg(1), 'text', 4096, { template: { title: '[{{status}}] {{alertname}} x{{count}}', alert: '{{labels.host}}: {{annotations.summary}} ({{severity}})' } });
     assert.equal(r.title, '[firing] DiskFull x1');
-    assert.ok(r.text.includes('web-0: 磁盘 /data 使用率 95% on web-0 (critical)'));
+    assert.ok(r.text.includes('web-0: 磁盘 /data 使用率 95% on web-0 (critical)'), 'expected: r.text.includes(web-0: 磁盘 /data 使用率 95% on web-0 (critical))');
   });
 });
 
