@@ -17,6 +17,8 @@ interface AnalyzeOpts {
   records?: boolean;
   top?: string;
   maxLine?: string;
+  /** commander's --no-templates sets this to false. */
+  templates?: boolean;
 }
 
 /** Buffered stdout: --records writes millions of lines, one write() each would dominate. */
@@ -41,7 +43,7 @@ class Out {
 export async function analyzeFiles(files: string[], opts: AnalyzeOpts, onRecord?: (rec: string) => Promise<void>): Promise<AnalysisSummary & { truncated: number; files: number }> {
   const spec: ParserSpec | undefined = opts.regex !== undefined ? { regex: opts.regex } : opts.preset !== undefined ? { preset: opts.preset } : undefined;
   const parser = createParser(spec, { ...(opts.timezone ? { timezone: opts.timezone } : {}), ...(opts.year ? { year: Number(opts.year) } : {}) });
-  const analyzer = new Analyzer(parser, { templates: !onRecord, topTemplates: opts.top ? Number(opts.top) : 20 });
+  const analyzer = new Analyzer(parser, { templates: !onRecord && opts.templates !== false, topTemplates: opts.top ? Number(opts.top) : 20 });
   let truncated = 0;
   for (const file of files) {
     let fileLine = 0;
@@ -95,6 +97,7 @@ export function registerLogsCommands(program: Command, client: (cmd: Command) =>
     .option('--year <yyyy>', 'year for formats without one (syslog 3164); inferred by default')
     .option('--top <n>', 'templates to list', '20')
     .option('--max-line <chars>', 'cut longer lines (counted as truncated)', String(1 << 20))
+    .option('--no-templates', 'skip template masking (levels and counts only; faster)')
     .option('--json', 'print one JSON object')
     .option('--records', 'print one JSON object per parsed line instead of the summary')
     .action(async (files: string[], opts: AnalyzeOpts, cmd: Command) => {

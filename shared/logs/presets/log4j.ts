@@ -13,9 +13,10 @@ const SLASH = /^(\d{4})\/(\d{2})\/(\d{2}) (\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,3}
 const COMPACT = /^(\d{2})(\d{2})(\d{2}) (\d{2})(\d{2})(\d{2})(?:[.,](\d{1,3}))?$/;
 
 function parseLog4jTime(text: string, zone: Zone): number | undefined {
-  const iso = parseIsoLike(text, zone);
-  if (iso !== undefined) return iso;
-  const m = SLASH.exec(text) ?? COMPACT.exec(text);
+  // Pick the form by its shape first: this runs once per distinct second of the file.
+  const sep = text.charCodeAt(4);
+  if (sep === 45 /* - */) return parseIsoLike(text, zone);
+  const m = sep === 47 /* / */ ? SLASH.exec(text) : COMPACT.exec(text);
   if (!m) return undefined;
   const y = m[1]!.length === 2 ? 2000 + Number(m[1]) : Number(m[1]);
   return zone.toUtc(y, Number(m[2]), Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]), fractionMs(m[7]));
