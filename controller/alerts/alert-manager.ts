@@ -58,7 +58,7 @@ export class AlertManager {
   readonly inhibitor: Inhibitor;
   readonly dispatcher: Dispatcher;
   readonly workers = new Map<string, ReceiverWorker>();
-  readonly stats = { alertEvents: 0, malformed: 0, new: 0, refired: 0, resolved: 0, refreshed: 0, stale: 0, unknown: 0, expired: 0 };
+  readonly stats = { alertEvents: 0, malformed: 0, new: 0, refired: 0, resolved: 0, refreshed: 0, stale: 0, unknown: 0, expired: 0, notifyFailed: 0 };
   private sweepTimer: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | undefined;
   private readonly log: Logger;
@@ -82,8 +82,8 @@ export class AlertManager {
       sendResolved: (r) => receiverCfg.get(r)?.send_resolved ?? true,
       enqueue: (r, n) => this.workers.get(r)?.enqueue(n),
     });
+    const fallback = d.cfg.fallback_receiver;
     for (const rc of d.cfg.receivers) {
-      const fallback = d.cfg.fallback_receiver;
       this.workers.set(
         rc.name,
         new ReceiverWorker({
@@ -93,7 +93,7 @@ export class AlertManager {
           retry: d.cfg.retry,
           now: this.now,
           onDelivered: (items) => this.delivered(items),
-          ...(fallback && fallback !== rc.name ? { onFailed: (items: PendingNotification[], from: string) => this.toFallback(items, from) } : {}),
+          onFailed: (items, from, wasFallback) => this.failed(items, from, wasFallback || fallback === rc.name),
         }),
       );
     }
@@ -103,10 +103,10 @@ export class AlertManager {
   async start(): Promise<void> {
     // Rebuild groups from SQLite: firing alerts, and resolved ones someone may still need to hear about.
     const firing = this.alerts.list('firing', 1_000_000);
-    for (const a of firing) this.inhibitor.observe(a);
-    for (const a of firing) this.dispatcher.insert(a);
+    this.route(firing);
     const horizon = this.now() - Math.max(this.d.cfg.repeat_interval, 3_600_000);
-    for (const a of this.alerts.resolvedSince(horizon)) this.dispatcher.insert(a);
+    const resolved = this.alerts.resolvedSince(horizon);
+    if (this.d.cfg.enabled) for (const a of resolved) this.dispatcher.insert(a);
     this.sweepTimer = setInterval(() => this.sweep(), this.d.cfg.sweep_interval);
     this.sweepTimer.unref();
     this.log.info({ firing: firing.length, groups: this.dispatcher.groupCount, receivers: [...this.workers.keys()], routes: this.d.cfg.routes.length }, 'alerting started');
@@ -114,6 +114,15 @@ export class AlertManager {
 
   /** Ingest hook: every newly stored event; only kind `alert` matters. Never throws. */
   onEvents = (events: readonly Event[]): void => {
+    try {
+      this.ingestEvents(events);
+    } catch (err) {
+      // Ingest already committed these events; alerting must never stall or crash it.
+      this.log.error({ err, events: events.length }, 'alert events could not be processed');
+    }
+  };
+
+  private ingestEvents(events: readonly Event[]): void {
     const incoming: IncomingAlert[] = [];
     let malformed = 0;
     for (const e of events) {
@@ -135,7 +144,7 @@ export class AlertManager {
       }
     }
     if (incoming.length) this.apply(incoming);
-  };
+  }
 
   /** Ingest/liveness hook: HostOffline fires when a host goes offline and resolves when it returns. */
   onHostStatus = (c: HostStatusChange): void => {
@@ -174,8 +183,7 @@ export class AlertManager {
       this.log.error({ err, alerts: list.length }, 'storing alerts failed');
       return [];
     }
-    for (const a of changed) this.inhibitor.observe(a);
-    for (const a of changed) this.dispatcher.insert(a);
+    this.route(changed);
     return outcomes;
   }
 
@@ -187,8 +195,7 @@ export class AlertManager {
       if (expired.length) {
         this.stats.expired += expired.length;
         this.log.info({ alerts: expired.length }, 'alerts resolved by resolve_timeout');
-        for (const a of expired) this.inhibitor.observe(a);
-        for (const a of expired) this.dispatcher.insert(a);
+        this.route(expired);
       }
       this.silences.reload();
       const before = now - this.d.cfg.retention;
@@ -200,6 +207,19 @@ export class AlertManager {
     }
   }
 
+  /** Lets inhibition and grouping see changed alerts; with `enabled: false` alerts are only stored. */
+  private route(changed: readonly AlertRecord[]): void {
+    for (const a of changed) this.inhibitor.observe(a);
+    if (!this.d.cfg.enabled) return;
+    for (const a of changed) {
+      try {
+        this.dispatcher.insert(a);
+      } catch (err) {
+        this.log.error({ err, fingerprint: a.fingerprint }, 'grouping an alert failed');
+      }
+    }
+  }
+
   private delivered(items: PendingNotification[]): void {
     try {
       for (const n of items) this.dispatcher.delivered(n);
@@ -208,11 +228,19 @@ export class AlertManager {
     }
   }
 
-  private toFallback(items: PendingNotification[], from: string): void {
+  /** Counts a failed delivery (persistently) and hands it to the fallback receiver when there is one. */
+  private failed(items: PendingNotification[], from: string, noFallback: boolean): boolean {
+    this.stats.notifyFailed++;
+    try {
+      this.addCounter.run('notifications_failed', 1);
+    } catch (err) {
+      this.log.error({ err }, 'counting a failed notification failed');
+    }
     const fb = this.d.cfg.fallback_receiver ? this.workers.get(this.d.cfg.fallback_receiver) : undefined;
-    if (!fb) return;
+    if (!fb || noFallback) return false;
     this.log.warn({ from, to: fb.name, notifications: items.length }, 'handing notifications to the fallback receiver');
     for (const n of items) fb.enqueue(n, from);
+    return true;
   }
 
   view(a: AlertRecord): AlertApiView {

@@ -22,8 +22,11 @@ export interface WorkerDeps {
   now?: () => number;
   /** Called after a message carrying these notifications was accepted by the channel. */
   onDelivered: (items: PendingNotification[], via: string) => void;
-  /** Hands a message that exhausted its retries to the fallback receiver (absent: none). */
-  onFailed?: (items: PendingNotification[], from: string) => void;
+  /**
+   * Hears a message that exhausted its retries or failed permanently; `wasFallback` when it was
+   * itself a fallback delivery (which must not cascade further). Returns true when handed on.
+   */
+  onFailed?: (items: PendingNotification[], from: string, wasFallback: boolean) => boolean;
   /** Upper bound of waiting notifications; beyond it the oldest are merged anyway (they are one digest). */
   maxPending?: number;
 }
@@ -168,10 +171,8 @@ export class ReceiverWorker {
       if (!err.retryable || attempt >= attempts) {
         this.stats.failed++;
         this.log.error({ code: err.code, attempts: attempt, err: errorLine(err) }, 'notification failed; giving up');
-        if (this.d.onFailed && !batch.some((b) => b.fallbackFrom)) {
-          this.stats.fallbacks++;
-          this.d.onFailed(items, this.name);
-        }
+        const wasFallback = batch.some((b) => b.fallbackFrom);
+        if (this.d.onFailed?.(items, this.name, wasFallback) === true) this.stats.fallbacks++;
         return;
       }
       this.stats.retries++;

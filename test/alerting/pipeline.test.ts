@@ -230,6 +230,17 @@ describe('alert lifecycle', () => {
   });
 });
 
+describe('enabled: false', () => {
+  it('stores and shows alerts but notifies nothing', async () => {
+    const hook = await fake(new FakeWebhook());
+    const { am } = await manager(['enabled: false', 'group_wait: 50ms', 'receivers:', `  - { name: hook, type: webhook, url: "${hook.url}" }`, 'routes:', '  - { receivers: [hook] }'].join('\n'));
+    am.onEvents([alertEvent('web-01', { alertname: 'Quiet' })]);
+    await sleep(300);
+    assert.equal(am.list('firing').length, 1);
+    assert.equal(hook.requests.length, 0);
+  });
+});
+
 describe('routing', () => {
   it('first match wins unless continue; a catch-all route takes the rest', async () => {
     const a = await fake(new FakeWebhook());

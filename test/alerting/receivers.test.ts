@@ -71,7 +71,7 @@ describe('DingTalk receiver against a local DingTalk stand-in', () => {
     const ding = await fake(new FakeDingtalk('tok', 'SECx'));
     ding.fallbackAnswer = { status: 502 };
     const smtp = await fake(new FakeSmtp());
-    const { am } = await manager(
+    const { am, db } = await manager(
       [
         ...timings,
         'receivers:',
@@ -93,6 +93,8 @@ describe('DingTalk receiver against a local DingTalk stand-in', () => {
     const w = am.workers.get('ding')!;
     assert.equal(w.stats.failed, 1);
     assert.equal(w.stats.fallbacks, 1);
+    assert.equal(am.stats.notifyFailed, 1);
+    assert.equal(db.prepare<[], { value: number }>("SELECT value FROM counters WHERE name = 'notifications_failed'").get()?.value, 1);
     const log = am.notifyStore.list({ limit: 10 }).reverse();
     assert.deepEqual(log.map((l) => [l.receiver, l.kind, l.outcome]), [['ding', 'notify', 'retry'], ['ding', 'notify', 'retry'], ['ding', 'notify', 'failed'], ['mail', 'fallback', 'ok']]);
     // Delivered through the fallback counts as told: the next group_interval sends nothing new.
