@@ -171,6 +171,29 @@ describe('webhook receiver', () => {
   });
 });
 
+describe('a hanging or rate-limited channel', () => {
+  it('a webhook that hangs times out, is retried and delivered', async () => {
+    const hook = await fake(new FakeWebhook());
+    hook.script = ['hang'];
+    const { am } = await manager([...timings, 'receivers:', `  - { name: hook, type: webhook, url: "${hook.url}", timeout: 300ms }`, 'routes:', '  - { receivers: [hook] }'].join('\n'));
+    am.onEvents([alertEvent('web-01', { alertname: 'Slow' })]);
+    await waitFor(() => hook.accepted().length === 1, { what: 'delivery after a timeout' });
+    const log = am.notifyStore.list({ limit: 5 }).reverse();
+    assert.deepEqual(log.map((l) => [l.outcome, l.code]), [['retry', 'OPS_ERR_NOTIFY_NETWORK'], ['ok', '']]);
+    assert.match(log[0]!.detail, /timed out after 300ms/);
+  });
+
+  it('WeCom errcode 45009 pauses the robot for ban_pause', async () => {
+    const wecom = await fake(new FakeWecom('k'));
+    wecom.script = [{ status: 200, body: { errcode: 45009, errmsg: 'api freq out of limit' } }];
+    const { am } = await manager([...timings, 'receivers:', `  - { name: wc, type: wecom, webhook: "${wecom.webhook}", ban_pause: 500ms }`, 'routes:', '  - { receivers: [wc] }'].join('\n'));
+    am.onEvents([alertEvent('web-01', { alertname: 'Busy' })]);
+    await waitFor(() => wecom.accepted().length === 1, { what: 'delivery after the pause' });
+    assert.equal(wecom.requests.length, 2);
+    assert.ok(wecom.requests[1]!.at - wecom.requests[0]!.at >= 450, 'waited for the pause');
+  });
+});
+
 describe('email receiver', () => {
   it('delivers plain text and HTML to a real SMTP server with AUTH; notify test prints the answer', async () => {
     const smtp = await fake(new FakeSmtp());
