@@ -1,4 +1,4 @@
-import { closeSync, openSync, readdirSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { LogSourceConfig } from '../../shared/config/logs.js';
 import type { Logger } from '../../shared/logger.js';
@@ -117,8 +117,8 @@ export class LogSource {
         known.cp.path = path;
         continue;
       }
-      this.openNew(path, k, nowMs);
-      if (this.files.has(k)) seen.add(k);
+      const opened = this.openNew(path, nowMs);
+      if (opened) seen.add(opened);
     }
     for (const [k, f] of this.files) {
       if (seen.has(k)) {
@@ -181,30 +181,63 @@ export class LogSource {
     }
   }
 
-  private openNew(path: string, k: string, nowMs: number): void {
+  /** Starts following a file not followed yet; returns its "dev:ino" when it is followed now. */
+  private openNew(path: string, nowMs: number): string | undefined {
     let fd: number;
     try {
       fd = openSync(path, 'r');
     } catch (err) {
-      this.counters.openErrors++;
-      this.reportOnce(`open:${path}:${(err as NodeJS.ErrnoException).code}`, { path, code: (err as NodeJS.ErrnoException).code }, 'cannot open log file; skipped');
-      return;
+      this.openFailed(path, err);
+      return undefined;
     }
-    const st = statSync(path);
+    try {
+      const k = this.adopt(fd, path, nowMs);
+      if (k === undefined) closeSync(fd);
+      return k;
+    } catch (err) {
+      closeSync(fd);
+      this.openFailed(path, err);
+      return undefined;
+    }
+  }
+
+  private openFailed(path: string, err: unknown): void {
+    const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+    this.counters.openErrors++;
+    this.reportOnce(`open:${path}:${code}`, { path, code }, 'cannot open log file; skipped');
+  }
+
+  /** Decides what an open file is: a known stream, a copy of a tailed file, or a new stream. */
+  private adopt(fd: number, path: string, nowMs: number): string | undefined {
+    // fstat, not stat: the path may have been replaced since the scan listed it.
+    const st = fstatSync(fd);
+    const k = `${st.dev}:${st.ino}`;
+    const known = this.files.get(k);
+    if (known) {
+      known.cp.path = path;
+      return undefined;
+    }
     const N = this.cfg.fingerprint_bytes;
     const fullFp = st.size >= N ? prefixHash(fd, N) : undefined;
-    // (a) A checkpoint of the last run or a retired file: same head (and, for short heads, same inode).
-    const pick = (list: FileCheckpoint[]) =>
-      list.findIndex((cp) => cp.fpLen <= st.size && (cp.fpLen === N || (cp.dev === st.dev && cp.ino === st.ino)) && (cp.fpLen === N && fullFp ? fullFp === cp.fp : prefixHash(fd, cp.fpLen) === cp.fp));
-    for (const list of [this.orphans, this.retired]) {
-      const i = pick(list);
+    const sameInode = (cp: FileCheckpoint) => cp.dev === st.dev && cp.ino === st.ino;
+    const sameHead = (cp: FileCheckpoint) => cp.fpLen <= st.size && (cp.fpLen === N && fullFp ? fullFp === cp.fp : prefixHash(fd, cp.fpLen) === cp.fp);
+    // (a) A checkpoint of the last run: same head, and for short heads the same inode too (a
+    // full head on another inode is a copy made while the agent was down: copytruncate). A
+    // retired file must also keep its inode: a new file merely starting with the same banner
+    // must not inherit an old offset.
+    const candidates: Array<[FileCheckpoint[], (cp: FileCheckpoint) => boolean]> = [
+      [this.orphans, (cp) => (cp.fpLen === N || sameInode(cp)) && sameHead(cp)],
+      [this.retired, (cp) => sameInode(cp) && sameHead(cp)],
+    ];
+    for (const [list, ok] of candidates) {
+      const i = list.findIndex(ok);
       if (i >= 0) {
         const cp = list.splice(i, 1)[0]!;
         Object.assign(cp, { dev: st.dev, ino: st.ino, path, seenMs: nowMs });
         const f = new TailedFile(cp, fd, N, this.cfg.max_line_bytes);
-        if (st.size < cp.offset) f.resetAfterTruncate();
+        if (st.size < cp.offset) this.resetTruncated(f);
         this.files.set(k, f);
-        return;
+        return k;
       }
     }
     // (b) The same head as a file being tailed: a copy (copytruncate's, or a copy in progress).
@@ -212,30 +245,23 @@ export class LogSource {
       for (const twin of this.files.values()) {
         if (twin.cp.fpLen !== N || twin.cp.fp !== fullFp || twin.rotatedAtMs !== undefined) continue;
         if (this.isTruncated(twin)) {
-          this.takeOverCopy(twin, fd, path, k, nowMs);
-          return;
+          this.takeOverCopy(twin, fd, path, nowMs);
+          return k;
         }
         const since = this.copySeen.get(path) ?? nowMs;
         this.copySeen.set(path, since);
-        if (nowMs - since < this.cfg.rotate_wait) {
-          closeSync(fd);
-          return;
-        }
+        if (nowMs - since < this.cfg.rotate_wait) return undefined;
       }
     }
     this.copySeen.delete(path);
-    closeSync(fd);
+    // (c) A new stream.
     const fromEnd = this.firstScan && !this.initialized && this.cfg.start_at === 'end';
-    try {
-      const f = TailedFile.open(path, fromEnd ? 'end' : 'start', N, this.cfg.max_line_bytes);
-      f.cp.seenMs = nowMs;
-      this.files.set(k, f);
-      this.identityChanged = true;
-      this.log.info({ path, offset: f.cp.offset }, 'tailing log file');
-    } catch (err) {
-      this.counters.openErrors++;
-      this.reportOnce(`open:${path}:${(err as NodeJS.ErrnoException).code}`, { path, code: (err as NodeJS.ErrnoException).code }, 'cannot open log file; skipped');
-    }
+    const f = TailedFile.fresh(fd, path, st, fromEnd ? 'end' : 'start', N, this.cfg.max_line_bytes);
+    f.cp.seenMs = nowMs;
+    this.files.set(k, f);
+    this.identityChanged = true;
+    this.log.info({ path, offset: f.cp.offset }, 'tailing log file');
+    return k;
   }
 
   private isTruncated(f: TailedFile): boolean {
@@ -249,8 +275,9 @@ export class LogSource {
    * yet, under the same key and offsets, so nothing is lost or repeated; the emptied file starts
    * over as a new stream.
    */
-  private takeOverCopy(orig: TailedFile, fd: number, path: string, k: string, nowMs: number): void {
-    const st = statSync(path);
+  private takeOverCopy(orig: TailedFile, fd: number, path: string, nowMs: number): void {
+    const st = fstatSync(fd);
+    const k = `${st.dev}:${st.ino}`;
     const cp: FileCheckpoint = { ...orig.cp, dev: st.dev, ino: st.ino, path, seenMs: nowMs };
     const copy = new TailedFile(cp, fd, this.cfg.fingerprint_bytes, this.cfg.max_line_bytes);
     copy.readPos = orig.readPos;
@@ -292,7 +319,7 @@ export class LogSource {
         if (this.files.has(k) || st.size < f.readPos || st.size < f.cp.fpLen) continue;
         const fd = openSync(p, 'r');
         if (prefixHash(fd, f.cp.fpLen) === f.cp.fp) {
-          this.takeOverCopy(f, fd, p, k, nowMs);
+          this.takeOverCopy(f, fd, p, nowMs);
           return;
         }
         closeSync(fd);

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { closeSync, fstatSync, readSync, type Stats } from 'node:fs';
 import type { FileCheckpoint } from './checkpoint-store.js';
 import { prefixHash } from './fingerprint.js';
 
@@ -39,27 +39,20 @@ export class TailedFile {
     this.buf = Buffer.allocUnsafe(Math.max(256 * 1024, maxLineBytes + 1));
   }
 
-  /** Opens a file and builds its identity; offset is where reading starts. */
-  static open(path: string, offset: 'start' | 'end', fingerprintBytes: number, maxLineBytes: number): TailedFile {
-    const fd = openSync(path, 'r');
-    try {
-      const st = fstatSync(fd);
-      const fpLen = Math.min(st.size, fingerprintBytes);
-      const cp: FileCheckpoint = {
-        key: randomBytes(6).toString('hex'),
-        fp: prefixHash(fd, fpLen)!,
-        fpLen,
-        dev: st.dev,
-        ino: st.ino,
-        path,
-        offset: offset === 'end' ? st.size : 0,
-        seenMs: Date.now(),
-      };
-      return new TailedFile(cp, fd, fingerprintBytes, maxLineBytes);
-    } catch (err) {
-      closeSync(fd);
-      throw err;
-    }
+  /** Builds a fresh identity for an open file; offset is where reading starts. */
+  static fresh(fd: number, path: string, st: Stats, offset: 'start' | 'end', fingerprintBytes: number, maxLineBytes: number): TailedFile {
+    const fpLen = Math.min(st.size, fingerprintBytes);
+    const cp: FileCheckpoint = {
+      key: randomBytes(6).toString('hex'),
+      fp: prefixHash(fd, fpLen)!,
+      fpLen,
+      dev: st.dev,
+      ino: st.ino,
+      path,
+      offset: offset === 'end' ? st.size : 0,
+      seenMs: Date.now(),
+    };
+    return new TailedFile(cp, fd, fingerprintBytes, maxLineBytes);
   }
 
   stat(): Stats | undefined {
