@@ -48,6 +48,7 @@ export class AlertsRepo {
          ON CONFLICT(fingerprint) DO UPDATE SET annotations = excluded.annotations, state = excluded.state, starts_at_ms = excluded.starts_at_ms,
            ends_at_ms = excluded.ends_at_ms, updated_ms = excluded.updated_ms, expires_ms = excluded.expires_ms, source = excluded.source, count = excluded.count`,
       ),
+      refresh: db.prepare('UPDATE alerts SET annotations = ?, updated_ms = ?, expires_ms = ?, count = count + 1 WHERE fingerprint = ?'),
       expired: db.prepare<[number], AlertRow>("SELECT * FROM alerts WHERE state = 'firing' AND expires_ms IS NOT NULL AND expires_ms <= ?"),
       byState: db.prepare<[string, number], AlertRow>('SELECT * FROM alerts WHERE state = ? ORDER BY starts_at_ms DESC LIMIT ?'),
       all: db.prepare<[number], AlertRow>("SELECT * FROM alerts ORDER BY state = 'resolved', starts_at_ms DESC LIMIT ?"),
@@ -96,7 +97,8 @@ export class AlertsRepo {
       }
       if (cur.state === 'firing') {
         const a: AlertRecord = { ...cur, annotations: inc.annotations, updatedMs: now, expiresMs, count: cur.count + 1 };
-        this.save(a);
+        // The hot path (the same failure re-reported): touch only what changes.
+        this.s.refresh.run(JSON.stringify(a.annotations), now, expiresMs, fp);
         return { outcome: 'refreshed', alert: a };
       }
       // Resolved before: a late firing event from before the resolution must not reopen it.
