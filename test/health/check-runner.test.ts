@@ -126,4 +126,29 @@ describe('check runner', () => {
     assert.ok(r.stats.abandoned >= 1);
     assert.match(r.snapshot().detail, /abandoned/);
   });
+
+  it('a warning (command exit 1) keeps the check up and raises CheckWarning until it clears', async () => {
+    const sink = new RecordingSink();
+    const flag = `/tmp/opsfleet-warn-${process.pid}-${Date.now()}`;
+    const r = new CheckRunner({ cfg: checkSchema.parse({ name: 'queue', type: 'command', command: `test -e ${flag} && { echo "queue 900 deep"; exit 1; }; echo fine`, interval: '100ms', timeout: '2s' }), sink, logger });
+    const { writeFileSync, rmSync } = await import('node:fs');
+    r.start();
+    try {
+      await waitFor(() => r.snapshot().state === 'up', { what: 'up' });
+      writeFileSync(flag, '');
+      await waitFor(() => r.snapshot().status === 'warn', { what: 'warn' });
+      assert.equal(r.snapshot().state, 'up');
+      rmSync(flag);
+      await waitFor(() => sink.alerts('CheckWarning').length === 2, { what: 'warning resolved' });
+    } finally {
+      rmSync(flag, { force: true });
+      await r.stop();
+    }
+    const w = sink.alerts('CheckWarning');
+    assert.deepEqual(w.map((a) => a.state), [Alert_State.STATE_FIRING, Alert_State.STATE_RESOLVED]);
+    assert.equal(w[0]!.annotations.detail, 'queue 900 deep');
+    assert.equal(w[0]!.labels.severity, 'warning');
+    assert.deepEqual(sink.checks('queue', 'result').map((e) => e.status), ['warn', 'ok']);
+    assert.equal(sink.alerts('CheckDown').length, 0);
+  });
 });
