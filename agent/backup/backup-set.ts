@@ -76,7 +76,7 @@ export class BackupSet {
     }
     this.state = new LocalState(join(this.d.stateDir, 'backup', `${cfg.name}.db`));
     await BackupSet.cleanStaging(this.d.stateDir, cfg.name);
-    this.target = createTarget(cfg.target, { host: this.d.hostId, set: cfg.name });
+    this.target = await createTarget(cfg.target, { host: this.d.hostId, set: cfg.name });
     this.watcher = await createWatcher(cfg.watcher, cfg.paths, this.ex, { onPaths: (p) => this.onPaths(p), onOverflow: (r) => this.onOverflow(r) }, this.log);
     await this.watcher.start();
     // Changes made while the agent was down (or lost in a crash) are found by a full compare.

@@ -71,7 +71,7 @@ async function runRestore(o: RestoreOpts): Promise<number> {
     process.stderr.write('restore: give --snapshot or --at, not both\n');
     return 2;
   }
-  const target = createTarget(set.target, { host: o.host ?? cfg.host.id, set: set.name });
+  const target = await createTarget(set.target, { host: o.host ?? cfg.host.id, set: set.name });
   try {
     if (o.list) {
       const all = (await listSnapshots(target)).map(summarize);

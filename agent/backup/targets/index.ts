@@ -1,19 +1,20 @@
 import type { BackupTargetConfig } from '../../../shared/config/backup.js';
 import type { BackupTarget } from '../types.js';
-import { DirTarget } from './dir.js';
-import { S3Target } from './s3.js';
-import { SftpTarget } from './sftp.js';
 
 type Ctx = { host: string; set: string };
 
-/** One factory per target type; the config schema's `type` values are exactly these keys. */
-const TARGETS: { [K in BackupTargetConfig['type']]: (cfg: Extract<BackupTargetConfig, { type: K }>, ctx: Ctx) => BackupTarget } = {
-  dir: (cfg, ctx) => new DirTarget(cfg, ctx),
-  s3: (cfg, ctx) => new S3Target(cfg, ctx),
-  sftp: (cfg, ctx) => new SftpTarget(cfg, ctx),
+/**
+ * One factory per target type; the config schema's `type` values are exactly these keys.
+ * Loaded on demand: the AWS SDK and ssh2 cost tens of MB of RSS an agent without S3 or SFTP
+ * sets should not pay.
+ */
+const TARGETS: { [K in BackupTargetConfig['type']]: (cfg: Extract<BackupTargetConfig, { type: K }>, ctx: Ctx) => Promise<BackupTarget> } = {
+  dir: async (cfg, ctx) => new (await import('./dir.js')).DirTarget(cfg, ctx),
+  s3: async (cfg, ctx) => new (await import('./s3.js')).S3Target(cfg, ctx),
+  sftp: async (cfg, ctx) => new (await import('./sftp.js')).SftpTarget(cfg, ctx),
 };
 
-export function createTarget(cfg: BackupTargetConfig, ctx: Ctx): BackupTarget {
-  const make = TARGETS[cfg.type] as (c: BackupTargetConfig, x: Ctx) => BackupTarget;
+export async function createTarget(cfg: BackupTargetConfig, ctx: Ctx): Promise<BackupTarget> {
+  const make = TARGETS[cfg.type] as (c: BackupTargetConfig, x: Ctx) => Promise<BackupTarget>;
   return make(cfg, ctx);
 }
