@@ -8,7 +8,8 @@ import { BackupSet } from '../../agent/backup/backup-set.js';
 import type { Manifest } from '../../agent/backup/types.js';
 import { Alert_State } from '../../shared/gen/opsfleet/v1/events.js';
 import { createRootLogger } from '../../shared/logger.js';
-import { runCommand } from '../helpers/daemons.js';
+import { runCommand, startAgent } from '../helpers/daemons.js';
+import { freePort } from '../helpers/ports.js';
 import { tempDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait.js';
 import { RecordingSink } from '../health/recording-sink.js';
@@ -191,5 +192,59 @@ describe('exhausted retries raise BackupFailed, keep the changes pending, and su
     assert.equal(alerts.length, 2);
     assert.equal(alerts[1]!.state, Alert_State.STATE_RESOLVED);
     assert.equal(set.status().state, 'running');
+  });
+});
+
+describe('agent SIGKILLed mid-upload (S3 down, retrying) and restarted', () => {
+  const tmp = tempDir('opsfleet-s3-kill-');
+  const src = join(tmp.path, 'src');
+  const stateDir = join(tmp.path, 'state');
+  let s3: S3Server;
+  after(async () => {
+    await s3?.stop();
+    tmp.cleanup();
+  });
+
+  it('the pending changes are backed up after the restart; nothing partial is listed', async () => {
+    mkdirSync(src, { recursive: true });
+    write(src, 'a.txt', 'a\n');
+    s3 = await S3Server.start(join(tmp.path, 's3data'));
+    const natsUrl = `nats://127.0.0.1:${await freePort()}`;
+    const yaml = [
+      'backups:',
+      '  - name: kill',
+      `    paths: ["${src}"]`,
+      '    debounce: 200ms',
+      `    target: { type: s3, endpoint: "${s3.endpoint}", bucket: backups, force_path_style: true, access_key_id: S3RVER, secret_access_key: S3RVER }`,
+      '    retry: { attempts: 100, initial: 100ms, max: 300ms }',
+    ].join('\n');
+    const a1 = await startAgent({ natsUrl, dir: tmp.path, id: 'kill1', stateDir, rpc: false, extraYaml: yaml });
+    try {
+      await a1.child.waitForLog((l) => l.msg === 'snapshot stored', 15_000, 'first full snapshot');
+      await s3.kill();
+      write(src, 'b/during.txt', 'written while the upload fails\n');
+      write(src, 'a.txt', 'a changed\n');
+      await a1.child.waitForLog((l) => l.msg === 'upload failed; retrying', 15_000, 'upload retrying');
+      a1.child.kill('SIGKILL');
+      await a1.child.exited;
+    } finally {
+      await a1.child.stop();
+    }
+    await s3.restart();
+    const a2 = await startAgent({ natsUrl, dir: tmp.path, id: 'kill1', stateDir, rpc: false, extraYaml: yaml });
+    try {
+      await a2.child.waitForLog((l) => l.msg === 'snapshot stored', 20_000, 'snapshot after the restart');
+    } finally {
+      await a2.child.stop();
+    }
+    const list = await runCommand('opsfleet-agent', ['restore', '--config', a2.configFile, '--set', 'kill', '--list', '--json']);
+    assert.equal(list.code, 0, list.stderr);
+    const ids = (JSON.parse(list.stdout) as Array<{ id: string }>).map((s) => s.id);
+    assert.ok(ids.length >= 2);
+    for (const id of ids) {
+      const r = await runCommand('opsfleet-agent', ['restore', '--config', a2.configFile, '--set', 'kill', '--snapshot', id, '--to', join(tmp.path, `r-${id}`)]);
+      assert.equal(r.code, 0, `every listed snapshot restores: ${r.stderr}`);
+    }
+    assert.equal(diffTrees(src, join(tmp.path, `r-${ids.at(-1)!}`, src.slice(1))), '');
   });
 });
