@@ -40,12 +40,16 @@ export class DingtalkReceiver implements Receiver {
     const c = this.config;
     // Mentions only notify when the mobile also appears in the text.
     const mentions = c.at_mobiles.length ? `\n${c.at_mobiles.map((m) => `@${m}`).join(' ')}\n` : '';
-    // The JSON wrapping costs bytes too; leave room for it within the 20,000-byte limit.
-    const r = render(msg, 'markdown', c.max_bytes - 512 - Buffer.byteLength(mentions), { now: this.now(), template: c.template, suffix: mentions });
-    return {
-      body: { msgtype: 'markdown', markdown: { title: r.title.slice(0, 100), text: r.text }, at: { atMobiles: c.at_mobiles, isAtAll: c.at_all } },
-      truncated: r.truncated,
-    };
+    // The JSON wrapping (and its escaping of newlines and quotes) costs bytes too: render, measure
+    // the whole body, and render again smaller until it fits the 20,000-byte limit.
+    let limit = c.max_bytes - 256 - Buffer.byteLength(mentions);
+    for (;;) {
+      const r = render(msg, 'markdown', Math.max(64, limit), { now: this.now(), template: c.template, suffix: mentions });
+      const body = { msgtype: 'markdown', markdown: { title: [...r.title].slice(0, 64).join(''), text: r.text }, at: { atMobiles: c.at_mobiles, isAtAll: c.at_all } };
+      const over = Buffer.byteLength(JSON.stringify(body)) - c.max_bytes;
+      if (over <= 0 || limit <= 64) return { body, truncated: r.truncated };
+      limit -= over + 64;
+    }
   }
 
   async send(msg: OutgoingMessage, signal: AbortSignal): Promise<SendResult> {

@@ -171,3 +171,24 @@ describe('alerting config errors', () => {
     assert.deepEqual(ding.rate_limit, { count: 18, per: 60_000 });
   });
 });
+
+describe('DingTalk body size', () => {
+  it('stays within max_bytes as JSON even when escaping newlines and quotes adds bytes', async () => {
+    const { DingtalkReceiver } = await import('../../controller/notify/dingtalk.js');
+    const r = new DingtalkReceiver({ name: 'd', type: 'dingtalk', webhook: 'http://x', at_mobiles: ['13800000000'], at_all: false, rate_limit: { count: 18, per: 60_000 }, max_bytes: 20_000, ban_pause: 600_000, timeout: 1000, send_resolved: true });
+    const alerts: AlertView[] = Array.from({ length: 400 }, (_, i) => ({
+      fingerprint: String(i).padStart(16, '0'),
+      status: 'firing',
+      labels: { alertname: 'Quote"Storm', host: `h-${i}`, severity: 'critical' },
+      annotations: { summary: '"a"\n"b"\n"c"\n"d"', description: '\\\\ "x" '.repeat(10) },
+      startsAt: new Date().toISOString(),
+      endsAt: null,
+      count: 1,
+    }));
+    const { body, truncated } = r.body({ kind: 'notify', merged: 1, groups: [{ groupKey: 'g', groupLabels: {}, status: 'firing', firing: alerts, resolved: [] }] });
+    const size = Buffer.byteLength(JSON.stringify(body));
+    assert.ok(size <= 20_000 && size > 15_000, `body of ${size} bytes`);
+    assert.ok(truncated > 0, 'some alerts truncated');
+    assert.ok((body as { markdown: { text: string } }).markdown.text.includes('@13800000000'), 'mention kept at the end');
+  });
+});
