@@ -48,6 +48,7 @@ port.postMessage({ type: 'ready', settings: { batchMaxEvents: cfg.outbox.batch_m
 
 async function run(): Promise<void> {
   const t0 = performance.now();
+  const elu0 = performance.eventLoopUtilization();
   let appended = 0;
   let appendBusyMs = 0;
   while (appended < d.total) {
@@ -65,7 +66,9 @@ async function run(): Promise<void> {
   }
   port.postMessage({ type: 'appended', ms: performance.now() - t0, appendBusyMs });
   const flushed = await publisher.flush(300_000);
-  port.postMessage({ type: 'published', ms: performance.now() - t0, flushed, counters: { ...publisher.counters } });
+  // Busy share of this thread's event loop over the run: near 1 means the agent side is CPU-bound.
+  const elu = performance.eventLoopUtilization(elu0).utilization;
+  port.postMessage({ type: 'published', ms: performance.now() - t0, flushed, elu, counters: { ...publisher.counters } });
   await publisher.stop(2000);
   await nc.drain();
   store.close();
