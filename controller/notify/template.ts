@@ -145,13 +145,15 @@ export function render(msg: OutgoingMessage, style: Style, maxBytes: number, opt
   const bytes = (s: string) => Buffer.byteLength(s, 'utf8');
   const total = pieces.filter((p) => p.alert).length;
   const more = (n: number) => (style === 'html' ? `<p>… ${n} more</p>\n` : `\n… ${n} more (${total} alerts in total)\n`);
+  // Alerts from piece i to the end, computed once (a digest can hold thousands of alerts).
+  const alertsFrom = new Array<number>(pieces.length + 1).fill(0);
+  for (let i = pieces.length - 1; i >= 0; i--) alertsFrom[i] = alertsFrom[i + 1]! + (pieces[i]!.alert ? 1 : 0);
   let used = bytes(head) + bytes(suffix);
   let out = head;
-  let kept = 0;
   let truncated = 0;
   for (let i = 0; i < pieces.length; i++) {
     const p = pieces[i]!;
-    const remainingAlerts = pieces.slice(i).filter((q) => q.alert).length;
+    const remainingAlerts = alertsFrom[i]!;
     const reserve = remainingAlerts > 0 ? bytes(more(remainingAlerts)) : 0;
     if (used + bytes(p.text) + (p.alert ? reserve : 0) > maxBytes && p.alert) {
       truncated = remainingAlerts;
@@ -163,13 +165,11 @@ export function render(msg: OutgoingMessage, style: Style, maxBytes: number, opt
     }
     out += p.text;
     used += bytes(p.text);
-    if (p.alert) kept++;
   }
   if (truncated > 0) out += more(truncated);
   out += suffix;
   // A title or prefix alone can exceed a tiny limit: cut by bytes as a last resort.
   if (bytes(out) > maxBytes) out = cutBytes(out, maxBytes);
-  void kept;
   return { title, text: out, truncated };
 }
 
