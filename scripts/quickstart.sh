@@ -84,7 +84,7 @@ HOST_ID=$(hostname -s 2>/dev/null | tr -c 'A-Za-z0-9_\n-' '-' | cut -c1-63)
 [ -n "$HOST_ID" ] || HOST_ID=local
 gen() { node --import tsx scripts/config-from-example.ts "$@"; }
 gen examples/controller.yaml "$DATA/controller.yaml" \
-  "nats.servers=[\"$NATS_URL\"]" "data_dir=\"$DATA/controller\"" "http.listen=\"127.0.0.1:$HTTP_PORT\"" 'offline_after="15s"'
+  "nats.servers=[\"$NATS_URL\"]" "data_dir=\"$DATA/controller\"" "http.listen=\"127.0.0.1:$HTTP_PORT\"" 'offline_after="15s"' 'rpc_client.insecure=true'
 gen examples/agent.yaml "$DATA/agent.yaml" \
   "host.id=\"$HOST_ID\"" 'host.tags.role="quickstart"' 'host.tags.env="dev"' "nats.servers=[\"$NATS_URL\"]" \
   "state_dir=\"$DATA/agent\"" "rpc.listen=\"127.0.0.1:$RPC_PORT\"" 'rpc.insecure=true' 'heartbeat_interval="5s"'

@@ -57,7 +57,7 @@ function valuePaths(value: unknown, prefix = '', out = new Set<string>()): Set<s
 function uncomment(text: string): string {
   return text
     .split('\n')
-    .map((l) => l.replace(/^(\s*)#( +)((?:- )?[a-z_]+:(?: |$))/, (_m, a: string, b: string, key: string) => `${a}${b.slice(1)}${key}`))
+    .map((l) => l.replace(/^(\s*)#( +)((?:- )?[a-z_][a-z0-9_]*:(?: |$))/, (_m, a: string, b: string, key: string) => `${a}${b.slice(1)}${key}`))
     .join('\n');
 }
 
