@@ -7,6 +7,7 @@ import { connectNatsWithRetry } from '../shared/nats/connect.js';
 import { VERSION } from '../shared/version.js';
 import { BackupManager } from './backup/backup-manager.js';
 import { HealthChecks } from './health/health-manager.js';
+import { PrometheusExporter } from './metrics/exporter.js';
 import { MetricsSampler } from './metrics/sampler.js';
 import { sweepHandler } from './sweep/sweep-handler.js';
 import { Heartbeat } from './heartbeat/heartbeat.js';
@@ -31,6 +32,7 @@ export class Agent {
   private health: HealthChecks | undefined;
   private backups: BackupManager | undefined;
   private metrics: MetricsSampler | undefined;
+  private prom: PrometheusExporter | undefined;
   private logs: LogCollector | undefined;
   private nc: NatsConnection | undefined;
   private natsConnected = false;
@@ -82,6 +84,11 @@ export class Agent {
     await this.health.start();
     this.metrics = new MetricsSampler({ cfg: this.cfg.metrics, sink: this.outbox, logger: this.logger });
     await this.metrics.start();
+    if (this.cfg.metrics.prometheus) {
+      const m = this.metrics;
+      this.prom = new PrometheusExporter({ listen: this.cfg.metrics.prometheus.listen, logger: this.logger, status: () => this.status(), checks: () => this.health?.snapshots() ?? [], sample: () => m.latest, samplerStats: () => m.stats });
+      await this.prom.start();
+    }
     // Log tailing appends to the outbox (durable on return) before moving its checkpoints.
     this.logs = new LogCollector({ config: cfg.logs, sink: this.outbox, stateDir: cfg.state_dir, logger: this.logger });
     await this.logs.start();
@@ -164,6 +171,7 @@ export class Agent {
     const left = () => Math.max(0, deadline - Date.now());
     await this.backups?.stop(Math.min(5000, left() / 2));
     await this.logs?.stop();
+    await this.prom?.stop();
     await this.metrics?.stop();
     await this.health?.stop(Math.min(6000, left()));
     await this.heartbeat?.stop();

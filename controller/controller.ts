@@ -165,7 +165,7 @@ export class Controller {
     registerAlertRoutes(this.http, this.alerts);
     registerLogRoutes(this.http, this.logIndex);
     registerBackupRoutes(this.http, backups);
-    registerCheckRoutes(this.http, { checks: this.checks, hosts, agents: this.agents });
+    registerCheckRoutes(this.http, { checks: this.checks, hosts, agents: this.agents, events });
     const runs = new RunsRepo(this.db);
     const interrupted = runs.markInterrupted(Date.now());
     if (interrupted > 0) this.log.warn({ runs: interrupted }, 'runs cut by the last stop marked interrupted');

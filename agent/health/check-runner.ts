@@ -34,6 +34,10 @@ export interface CheckSnapshot {
   consecutiveSuccesses: number;
   restarting: boolean;
   gaveUp: boolean;
+  probes: number;
+  timeouts: number;
+  /** Restart attempts (command or supervise, crash respawns included) since the agent started. */
+  restarts: number;
 }
 
 /**
@@ -212,6 +216,9 @@ export class CheckRunner {
       consecutiveSuccesses: this.sm.consecutiveSuccesses,
       restarting: this.restarter?.busy ?? false,
       gaveUp: this.restarter?.hasGivenUp ?? false,
+      probes: this.stats.probes,
+      timeouts: this.stats.timeouts,
+      restarts: this.restarter?.stats.attempts ?? 0,
     };
   }
 

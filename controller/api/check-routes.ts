@@ -3,13 +3,17 @@ import { parseDuration } from '../../shared/duration.js';
 import type { SweepResponse } from '../../shared/gen/opsfleet/v1/agent.js';
 import { toCheckView, type ChecksStore } from '../checks/checks-store.js';
 import { rpcError, type AgentClients } from '../dispatch/agent-clients.js';
+import type { EventsRepo } from '../store/events-repo.js';
 import type { HostsRepo } from '../store/hosts-repo.js';
+import { PROM_CONTENT_TYPE, PromText } from '../../agent/metrics/prom-text.js';
 import { HttpError, type HttpServer } from './http-server.js';
 
 export interface CheckRoutesDeps {
   checks: ChecksStore;
   hosts: HostsRepo;
   agents: AgentClients;
+  /** For /metrics: the controller's own counters (events ingested, duplicates, rejected). */
+  events?: EventsRepo;
 }
 
 const CHECK_STATES = new Set(['unknown', 'up', 'down']);
@@ -24,6 +28,22 @@ const CHECK_STATES = new Set(['unknown', 'up', 'down']);
  */
 export function registerCheckRoutes(http: HttpServer, d: CheckRoutesDeps): void {
   registerCheckActionRoutes(http, d);
+
+  // Prometheus scrape endpoint: fleet and controller internals for existing Grafana setups.
+  http.route('GET', '/metrics', ({ res }) => {
+    const p = new PromText();
+    for (const [name, value] of Object.entries(d.events?.counters() ?? {})) p.add('opsfleet_controller_counter_total', 'counter', 'Controller counters (events_ingested, events_duplicate, messages_rejected...).', value, { counter: name });
+    const byStatus = new Map<string, number>();
+    for (const h of d.hosts.list()) byStatus.set(h.status, (byStatus.get(h.status) ?? 0) + 1);
+    for (const [status, n] of byStatus) p.add('opsfleet_hosts', 'gauge', 'Hosts by status.', n, { status });
+    for (const c of d.checks.list()) {
+      if (c.state !== 'unknown') p.add('opsfleet_check_up', 'gauge', '1 when the check is up, 0 when down, as last reported by the host.', c.state === 'up' ? 1 : 0, { host: c.host_id, check: c.name, type: c.type });
+      p.add('opsfleet_check_restarts_total', 'counter', 'Restart attempts reported by the host.', c.restarts, { host: c.host_id, check: c.name, type: c.type });
+    }
+    p.addProcess();
+    const body = p.render();
+    res.writeHead(200, { 'content-type': PROM_CONTENT_TYPE, 'content-length': Buffer.byteLength(body) }).end(body);
+  });
   http.route('GET', '/api/v1/checks', ({ query }) => {
     const state = query.get('state') ?? undefined;
     if (state !== undefined && !CHECK_STATES.has(state)) throw new HttpError(400, 'OPS_ERR_BAD_REQUEST', `state must be unknown, up or down, got "${state}"`);

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { byteSize, duration } from '../duration.js';
+import { listenAddress } from './common.js';
 
 /**
  * Schemas of the agent's `checks:` and `metrics:` sections. Variants are chosen by `type`
@@ -226,6 +227,8 @@ export const metricsSchema = z
     /** Mount points sampled for usage; default: every real (block-device) filesystem. */
     mounts: z.array(z.string().min(1)).optional(),
     thresholds: z.array(thresholdSchema).prefault([]),
+    /** Prometheus text exposition of the agent's internals and latest sample at GET /metrics. Absent: off. */
+    prometheus: z.object({ listen: listenAddress }).strict().optional(),
   })
   .strict();
 export type MetricsConfig = z.output<typeof metricsSchema>;

@@ -45,7 +45,7 @@ describe('operator surface: opsctl checks, host metrics, sweep (local and --from
       natsUrl: nats.url,
       dir: tmp.path,
       id: 'ops-1',
-      extraYaml: `metrics: { interval: 300ms, top_processes: 3 }
+      extraYaml: `metrics: { interval: 300ms, top_processes: 3, prometheus: { listen: "127.0.0.1:0" } }
 checks:
   - { name: svc, type: tcp, host: 127.0.0.1, port: ${upPort}, interval: 200ms }
   - { name: gone, type: tcp, host: 127.0.0.1, port: ${downPort}, interval: 200ms, failures: 2, severity: warning }
@@ -95,6 +95,29 @@ checks:
     assert.match(none.stderr, /OPS_ERR_HOST_NOT_FOUND/);
     const hist = await api<Array<{ n: number; cpu_avg: number }>>(controller.url, '/api/v1/hosts/ops-1/metrics/history?since=0');
     assert.ok(hist.length >= 1 && hist[0]!.n >= 1);
+  });
+
+  it('Prometheus /metrics on the agent (internals, checks, host sample) and on the controller (fleet)', async () => {
+    const line = await agent.child.waitForLog((l) => l.msg === 'prometheus metrics listening', 5000, 'exporter listening');
+    const agentUrl = `http://127.0.0.1:${String(line.port)}/metrics`;
+    const text = await waitFor(async () => {
+      const t = await (await fetch(agentUrl)).text();
+      return t.includes('opsfleet_host_cpu_percent') && t.includes('check="gone"') ? t : undefined;
+    }, { what: 'agent metrics with checks and a sample' });
+    assert.match(text, /^# TYPE opsfleet_check_up gauge$/m);
+    assert.match(text, /^opsfleet_check_up\{check="svc",type="tcp"\} 1$/m);
+    assert.match(text, /^opsfleet_check_up\{check="gone",type="tcp"\} 0$/m);
+    assert.match(text, /^opsfleet_agent_info\{host="ops-1",version="[^"]+",instance="[^"]+"\} 1$/m);
+    assert.match(text, /^opsfleet_outbox_depth \d+$/m);
+    assert.match(text, /^opsfleet_host_network_receive_bytes_per_second\{interface="lo"\} \d+$/m);
+    assert.match(text, /^process_resident_memory_bytes \d+$/m);
+    assert.equal((await fetch(agentUrl.replace('/metrics', '/other'))).status, 404);
+    const res = await fetch(`${controller.url}/metrics`);
+    assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+    const ctl = await res.text();
+    assert.match(ctl, /^opsfleet_hosts\{status="online"\} 1$/m);
+    assert.match(ctl, /^opsfleet_check_up\{host="ops-1",check="gone",type="tcp"\} 0$/m);
+    assert.match(ctl, /^opsfleet_controller_counter_total\{counter="events_ingested"\} \d+$/m);
   });
 
   it('opsctl sweep runs locally and --from the agent over gRPC with the same answer', async () => {
