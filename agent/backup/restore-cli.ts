@@ -5,6 +5,7 @@ import { ConfigError, errorLine, formatProblem, OpsError } from '../../shared/er
 import { listSnapshots } from './catalog.js';
 import { restoreSnapshot } from './restore.js';
 import { createTarget } from './targets/index.js';
+import { verifySet } from './verify.js';
 import { summarize } from './types.js';
 
 interface RestoreOpts {
@@ -47,6 +48,48 @@ export function registerRestoreCommand(program: Command, done: (code: Promise<nu
       const o = cmd.optsWithGlobals<RestoreOpts>();
       done(runRestore({ ...o, config: o.config ?? defaultConfig }));
     });
+  program
+    .command('verify')
+    .description('check every snapshot of a backup set on its target: manifests, chains, archives (--read-data: every checksum)')
+    .requiredOption('--set <name>', 'backup set name')
+    .option('--host <id>', "verify another host's backups (default: this config's host id)")
+    .option('--read-data', 'download every archive and check its sha256 and every file sha256')
+    .option('--json', 'print the result as JSON')
+    .action((_opts: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals<{ config?: string; set: string; host?: string; readData?: boolean; json?: boolean }>();
+      done(runVerify({ ...o, config: o.config ?? defaultConfig }));
+    });
+}
+
+async function runVerify(o: { config: string; set: string; host?: string; readData?: boolean; json?: boolean }): Promise<number> {
+  let cfg;
+  try {
+    cfg = loadConfigFile(o.config, agentConfigSchema);
+  } catch (err) {
+    if (err instanceof ConfigError) for (const p of err.problems) process.stderr.write(`${formatProblem(p)}\n`);
+    else process.stderr.write(`${errorLine(err)}\n`);
+    return 2;
+  }
+  const set = cfg.backups.find((s) => s.name === o.set);
+  if (!set) {
+    process.stderr.write(`verify: no backup set "${o.set}" in ${o.config}\n`);
+    return 2;
+  }
+  const target = await createTarget(set.target, { host: o.host ?? cfg.host.id, set: set.name });
+  try {
+    const r = await verifySet(target, { readData: o.readData });
+    if (o.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+    else {
+      for (const p of r.problems) process.stdout.write(`PROBLEM ${p.snapshot}: ${p.problem}\n`);
+      process.stdout.write(`${r.snapshots} snapshots, ${r.archivesRead} archives read, ${r.filesChecked} files checked: ${r.problems.length === 0 ? 'ok' : `${r.problems.length} problem(s)`}\n`);
+    }
+    return r.problems.length === 0 ? 0 : 1;
+  } catch (err) {
+    process.stderr.write(`verify: ${errorLine(err)}\n`);
+    return 1;
+  } finally {
+    await target.close();
+  }
 }
 
 async function runRestore(o: RestoreOpts): Promise<number> {

@@ -191,6 +191,27 @@ describe('snapshots to a dir target and restore (every snapshot of the chain, di
     }
     assert.equal(diffTrees(taken[5]!.expected, join(out, src.slice(1))), '');
   });
+  it('verify checks manifests, chains and archives; --read-data every checksum (run last: it damages the target)', async () => {
+    const ok = await runCommand('opsfleet-agent', ['verify', '--config', configFile, '--set', 's1', '--read-data', '--json']);
+    assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+    const r = JSON.parse(ok.stdout) as { snapshots: number; archivesRead: number; filesChecked: number; problems: unknown[] };
+    assert.equal(r.snapshots, 6);
+    assert.equal(r.archivesRead, 6);
+    assert.ok(r.filesChecked > 10);
+    const dir = join(targetDir, 'h1', 's1', 'snapshots');
+    // Flip one byte of an archive, delete another.
+    const victim = join(dir, `${taken[1]!.id}.tar.gz`);
+    const buf = readFileSync(victim);
+    buf[buf.length - 20] ^= 0xff;
+    writeFileSync(victim, buf);
+    rmSync(join(dir, `${taken[3]!.id}.tar.gz`));
+    const quick = await runCommand('opsfleet-agent', ['verify', '--config', configFile, '--set', 's1']);
+    assert.equal(quick.code, 1);
+    assert.match(quick.stdout, new RegExp(`PROBLEM ${taken[3]!.id}: archive snapshots/${taken[3]!.id}.tar.gz is missing`));
+    const deep = await runCommand('opsfleet-agent', ['verify', '--config', configFile, '--set', 's1', '--read-data']);
+    assert.equal(deep.code, 1);
+    assert.match(deep.stdout, new RegExp(`PROBLEM ${taken[1]!.id}: `));
+  });
 });
 
 describe('restore refuses entries that escape --to', () => {
