@@ -146,6 +146,41 @@ const MIGRATIONS: string[] = [
   LOGS_MIGRATION,
   // backups: catalogue of snapshots from `backup` events, per-set last outcome, event cursor (controller/backups).
   BACKUPS_MIGRATION,
+  // Scheduler: task slots and history, self-healing remediations, pause switches.
+  `CREATE TABLE task_state (
+     name TEXT PRIMARY KEY,
+     last_slot_ms INTEGER NOT NULL DEFAULT 0,
+     last_run_id TEXT NOT NULL DEFAULT '',
+     last_status TEXT NOT NULL DEFAULT '',
+     last_started_ms INTEGER,
+     last_ended_ms INTEGER
+   );
+   CREATE TABLE task_runs (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     task TEXT NOT NULL,
+     slot_ms INTEGER NOT NULL,
+     trigger TEXT NOT NULL,
+     run_id TEXT NOT NULL DEFAULT '',
+     status TEXT NOT NULL,
+     reason TEXT NOT NULL DEFAULT '',
+     started_ms INTEGER,
+     ended_ms INTEGER
+   );
+   CREATE INDEX task_runs_task ON task_runs (task, id);
+   CREATE TABLE remediations (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     policy TEXT NOT NULL,
+     fingerprint TEXT NOT NULL,
+     host TEXT NOT NULL DEFAULT '',
+     attempt INTEGER NOT NULL,
+     run_id TEXT NOT NULL DEFAULT '',
+     status TEXT NOT NULL,
+     detail TEXT NOT NULL DEFAULT '',
+     started_ms INTEGER NOT NULL,
+     ended_ms INTEGER
+   );
+   CREATE INDEX remediations_policy ON remediations (policy, fingerprint, id);
+   CREATE TABLE scheduler_flags (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
 ];
 
 /** Opens the controller database (WAL) in data_dir and applies pending migrations. */

@@ -52,6 +52,21 @@ export const controllerConfigSchema = z
     /** Named playbooks operators run with `opsctl run` (and tasks schedule). */
     playbooks: playbooksSchema.prefault({}),
     runs: runsSchema.prefault({}),
+    /** Folder of YAML files with `tasks:` and `policies:`; reloaded on SIGHUP or POST /api/v1/tasks/reload. */
+    tasks_dir: z.string().min(1).optional(),
+    scheduler: z
+      .object({
+        /** Default for tasks: a missed run within this window runs once at start. */
+        catch_up: duration().prefault('1h'),
+        /** Default timezone of cron schedules (IANA name); the controller's own when absent. */
+        timezone: z.string().optional(),
+        /** Remediations across all policies and the whole fleet per minute. */
+        max_remediations_per_minute: z.number().int().min(1).prefault(10),
+        /** How often due schedules are checked. */
+        tick: duration({ min: 10 }).prefault('1s'),
+      })
+      .strict()
+      .prefault({}),
     log: logSchema.prefault({}),
     shutdown_grace: duration().prefault('8s'),
   })
