@@ -13,81 +13,89 @@ const isWord = (c: number) => isDigit(c) || isLetter(c) || c === 95; /* _ */
 const isTokenChar = (c: number) => isWord(c) || c === 46 || c === 58 || c === 45;
 const isSpaceLike = (c: number) => c === 32 || c === 9 || c === 44 /* , */ || c === 41 /* ) */ || c === 93 /* ] */ || c === 59 /* ; */ || c === 34 /* " */ || c === 39; /* ' */
 
+/** Where masking can start: a digit or a slash. Everything between is copied untouched. */
+const INTERESTING = /[0-9/]/g;
+
+const isHexChar = (c: number) => isDigit(c) || isHexLetter(c);
+
 /** The message with its variable parts masked. */
 export function templateOf(msg: string): string {
   const n = msg.length;
   let out = '';
   let last = 0;
   let i = 0;
-  while (i < n) {
+  for (;;) {
+    // A regex jump over plain text is much cheaper than looking at every character in JS.
+    INTERESTING.lastIndex = i;
+    if (INTERESTING.exec(msg) === null) break;
+    i = INTERESTING.lastIndex - 1;
     const c = msg.charCodeAt(i);
     const prev = i > 0 ? msg.charCodeAt(i - 1) : 32;
-    // A path: "/a/b..." at a token start, up to the next space-like character.
-    if (c === 47 && !isWord(prev) && prev !== 46 && i + 1 < n && isWord(msg.charCodeAt(i + 1))) {
-      let j = i + 1;
-      let slashes = 1;
-      while (j < n && !isSpaceLike(msg.charCodeAt(j))) {
-        if (msg.charCodeAt(j) === 47) slashes++;
-        j++;
-      }
-      if (slashes >= 2) {
-        out += msg.slice(last, i) + MASK;
-        last = i = j;
-        continue;
-      }
-    }
-    if (isDigit(c) && !isLetter(prev)) {
-      // A "-" right before the number belongs to it when it follows a separator ("blk_-123").
-      let start = i;
-      if (prev === 45 && (i < 2 || !isLetter(msg.charCodeAt(i - 2)) || msg.charCodeAt(i - 2) === 95)) start = i - 1;
-      let j = i;
-      let letters = false;
-      let nonHexLetter = false;
-      while (j < n && isTokenChar(msg.charCodeAt(j))) {
-        const d = msg.charCodeAt(j);
-        if (isLetter(d)) {
-          letters = true;
-          if (!isHexLetter(d)) nonHexLetter = true;
+    if (c === 47) {
+      // A path: "/a/b..." at a token start, up to the next space-like character.
+      if (!isWord(prev) && prev !== 46 && i + 1 < n && isWord(msg.charCodeAt(i + 1))) {
+        let j = i + 1;
+        let slashes = 1;
+        while (j < n && !isSpaceLike(msg.charCodeAt(j))) {
+          if (msg.charCodeAt(j) === 47) slashes++;
+          j++;
         }
-        j++;
-      }
-      // Trailing separators are punctuation, not part of the value ("port 22." / "id 7:").
-      while (j > i + 1 && !isWord(msg.charCodeAt(j - 1))) j--;
-      let end = j;
-      if (letters) {
-        const hexId = !nonHexLetter && j - i >= 8;
-        const hexLiteral = c === 48 && (msg.charCodeAt(i + 1) | 32) === 120; /* 0x */
-        if (!hexId && !hexLiteral) {
-          // "12.5ms": mask only the leading number; "3rd": the same.
-          end = i;
-          while (end < j && (isDigit(msg.charCodeAt(end)) || ((msg.charCodeAt(end) === 46 || msg.charCodeAt(end) === 58 || msg.charCodeAt(end) === 44) && end + 1 < j && isDigit(msg.charCodeAt(end + 1))))) end++;
-          if (end < j && isDigit(msg.charCodeAt(end - 1)) && !(j - end <= 2 || nonHexLetter)) end = j;
+        if (slashes >= 2) {
+          out += msg.slice(last, i) + MASK;
+          last = i = j;
+          continue;
         }
       }
-      out += msg.slice(last, start) + MASK;
-      last = end;
-      // Skip the rest of a word glued to the number (its unit) so it is not scanned again.
-      i = end;
-      while (i < j && isLetter(msg.charCodeAt(i))) i++;
+      i++;
       continue;
     }
-    // A long hex id starting with a letter ("deadbeef0123").
-    if (isHexLetter(c) && !isWord(prev)) {
-      let j = i;
-      let digit = false;
-      while (j < n && (isDigit(msg.charCodeAt(j)) || isHexLetter(msg.charCodeAt(j)))) {
-        if (isDigit(msg.charCodeAt(j))) digit = true;
-        j++;
+    if (isLetter(prev)) {
+      // A digit inside a word: a long hex id ("deadbeef0123") is masked whole, a name
+      // ("workers2", "sha256") is kept; either way skip to the end of the word.
+      let ws = i - 1;
+      while (ws > last && isWord(msg.charCodeAt(ws - 1))) ws--;
+      let we = i;
+      while (we < n && isWord(msg.charCodeAt(we))) we++;
+      let hex = we - ws >= 12;
+      for (let k = ws; hex && k < we; k++) if (!isHexChar(msg.charCodeAt(k))) hex = false;
+      if (hex) {
+        out += msg.slice(last, ws) + MASK;
+        last = we;
       }
-      if (digit && j - i >= 12 && (j === n || !isWord(msg.charCodeAt(j)))) {
-        out += msg.slice(last, i) + MASK;
-        last = i = j;
-        continue;
-      }
-      i = j > i ? j : i + 1;
+      i = we;
       continue;
     }
-    i++;
+    // A "-" right before the number belongs to it when it follows a separator ("blk_-123").
+    let start = i;
+    if (prev === 45 && (i < 2 || !isLetter(msg.charCodeAt(i - 2)) || msg.charCodeAt(i - 2) === 95)) start = i - 1;
+    let j = i;
+    let letters = false;
+    let nonHexLetter = false;
+    while (j < n && isTokenChar(msg.charCodeAt(j))) {
+      const d = msg.charCodeAt(j);
+      if (isLetter(d)) {
+        letters = true;
+        if (!isHexLetter(d)) nonHexLetter = true;
+      }
+      j++;
+    }
+    // Trailing separators are punctuation, not part of the value ("port 22." / "id 7:").
+    while (j > i + 1 && !isWord(msg.charCodeAt(j - 1))) j--;
+    let end = j;
+    if (letters) {
+      const hexId = !nonHexLetter && j - i >= 8;
+      const hexLiteral = c === 48 && (msg.charCodeAt(i + 1) | 32) === 120; /* 0x */
+      if (!hexId && !hexLiteral) {
+        // "12.5ms": mask only the leading number; "3rd": the same.
+        end = i;
+        while (end < j && (isDigit(msg.charCodeAt(end)) || ((msg.charCodeAt(end) === 46 || msg.charCodeAt(end) === 58 || msg.charCodeAt(end) === 44) && end + 1 < j && isDigit(msg.charCodeAt(end + 1))))) end++;
+      }
+    }
+    out += msg.slice(last, start) + MASK;
+    last = end;
+    // Skip the rest of a word glued to the number (its unit) so it is not scanned again.
+    i = end;
+    while (i < j && isWord(msg.charCodeAt(i))) i++;
   }
   return last === 0 ? msg : out + msg.slice(last);
 }
