@@ -9,12 +9,15 @@
 # JetStream store, the controller's SQLite database, the agent's state dir and the logs.
 # Ports are chosen at run time: NATS on a free port (a NATS may already run on 4222), the
 # controller's HTTP API on 127.0.0.1:8080 unless taken, the agent's gRPC on a free loopback port.
+# Environment (for tests): OPSFLEET_QUICKSTART_DATA=DIR instead of .data/;
+# OPSFLEET_QUICKSTART_HTTP_PORT=N to prefer port N over 8080 (0: any free port).
 # SIGTERM works like Ctrl-C (note: a shell without job control starts background commands with
 # SIGINT ignored, so there only SIGTERM reaches this script).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-DATA="$ROOT/.data"
+DATA="${OPSFLEET_QUICKSTART_DATA:-$ROOT/.data}"
+SHOW=${DATA#"$ROOT"/}   # how messages name it (.data when it is the default)
 LOGS="$DATA/logs"
 typecheck=1
 
@@ -24,7 +27,7 @@ die() { printf 'quickstart: %s\n' "$*" >&2; exit 1; }
 for arg in "$@"; do
   case "$arg" in
     --no-typecheck) typecheck=0 ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument: $arg (see --help)" ;;
   esac
 done
@@ -72,7 +75,12 @@ fi
 free_port() { node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{process.stdout.write(String(s.address().port));s.close()})'; }
 port_free() { node -e 'const s=require("net").createServer();s.once("error",()=>process.exit(1));s.listen(Number(process.argv[1]),"127.0.0.1",()=>s.close())' "$1"; }
 NATS_PORT=$(free_port)
-if port_free 8080; then HTTP_PORT=8080; else HTTP_PORT=$(free_port); say "127.0.0.1:8080 is taken; the controller API uses port $HTTP_PORT"; fi
+WANT_HTTP=${OPSFLEET_QUICKSTART_HTTP_PORT:-8080}
+if [ "$WANT_HTTP" != 0 ] && port_free "$WANT_HTTP"; then HTTP_PORT=$WANT_HTTP
+else
+  HTTP_PORT=$(free_port)
+  [ "$WANT_HTTP" = 0 ] || say "127.0.0.1:$WANT_HTTP is taken; the controller API uses port $HTTP_PORT"
+fi
 RPC_PORT=$(free_port)
 while [ "$RPC_PORT" = "$NATS_PORT" ] || [ "$RPC_PORT" = "$HTTP_PORT" ]; do RPC_PORT=$(free_port); done
 NATS_URL="nats://127.0.0.1:$NATS_PORT"
@@ -131,13 +139,13 @@ stop_all() {
   stop_pid agent "$AGENT_PID" TERM 15
   stop_pid controller "$CONTROLLER_PID" TERM 15
   stop_pid nats-server "$NATS_PID" INT 10
-  say "all stopped; data and logs stay in .data/"
+  say "all stopped; data and logs stay in $SHOW/"
   exit "$code"
 }
 trap 'stop_all 0' INT TERM
 trap 'stop_all 1' ERR
 
-say "starting nats-server on $NATS_URL (JetStream store in .data/nats)"
+say "starting nats-server on $NATS_URL (JetStream store in $SHOW/nats)"
 setsid "$NATS_BIN" -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$DATA/nats" >"$LOGS/nats.log" 2>&1 &
 NATS_PID=$!
 for _ in $(seq 1 100); do
@@ -161,7 +169,7 @@ online=0
 for _ in $(seq 1 120); do
   for p in "$CONTROLLER_PID:controller" "$AGENT_PID:agent"; do
     if ! alive "${p%%:*}"; then
-      say "the ${p#*:} exited during start; last lines of .data/logs/${p#*:}.log:" >&2
+      say "the ${p#*:} exited during start; last lines of $SHOW/logs/${p#*:}.log:" >&2
       tail -20 "$LOGS/${p#*:}.log" >&2
       stop_all 1
     fi
@@ -172,7 +180,7 @@ for _ in $(seq 1 120); do
   fi
   sleep 0.5
 done
-[ "$online" = 1 ] || { say "host $HOST_ID did not show up online within 60 s; see .data/logs/" >&2; stop_all 1; }
+[ "$online" = 1 ] || { say "host $HOST_ID did not show up online within 60 s; see $SHOW/logs/" >&2; stop_all 1; }
 
 node bin/opsctl.js --controller "$CONTROLLER_URL" hosts
 cmd() { printf '  %-44s # %s\n' "$1" "$2"; }
@@ -188,7 +196,7 @@ cmd "npx opsctl --help" "everything else"
 echo
 echo "  without the export: npx opsctl --controller $CONTROLLER_URL hosts"
 echo
-echo "Configs: .data/controller.yaml, .data/agent.yaml (from examples/). Logs: .data/logs/{nats,controller,agent}.log"
+echo "Configs: $SHOW/controller.yaml, $SHOW/agent.yaml (from examples/). Logs: $SHOW/logs/{nats,controller,agent}.log"
 echo "Press Ctrl-C to stop everything."
 
 # Wait; a child that dies on its own ends the quickstart (the others are stopped).
@@ -198,7 +206,7 @@ while :; do
   for p in "$NATS_PID:nats-server:nats" "$CONTROLLER_PID:controller:controller" "$AGENT_PID:agent:agent"; do
     IFS=: read -r pid name log <<<"$p"
     if ! alive "$pid"; then
-      say "$name exited unexpectedly; last lines of .data/logs/$log.log:" >&2
+      say "$name exited unexpectedly; last lines of $SHOW/logs/$log.log:" >&2
       tail -20 "$LOGS/$log.log" >&2
       stop_all 1
     fi
