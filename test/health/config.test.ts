@@ -1,8 +1,12 @@
 import { strict as assert } from 'node:assert';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { agentConfigSchema } from '../../shared/config/agent.js';
 import { parseConfigText } from '../../shared/config/load.js';
 import { ConfigError, formatProblem } from '../../shared/errors.js';
+import { runCommand } from '../helpers/daemons.js';
+import { tempDir } from '../helpers/tmp.js';
 
 function problems(yaml: string): string[] {
   try {
@@ -101,5 +105,19 @@ metrics:
     assert.match(text, /checks\[2\]\.on_failure\.restart\.command: write exactly one of command or supervise/);
     assert.match(text, /metrics\.thresholds\[0\]\.above: write exactly one of above or below/);
     assert.match(text, /metrics\.thresholds\[1\]\.mount: mount applies to disk\.\* metrics only/);
+  });
+
+  it('opsfleet-agent validate exits 2 with one FILE:LINE:COL line per check problem', async () => {
+    const tmp = tempDir('opsfleet-health-cfg-');
+    try {
+      const file = join(tmp.path, 'agent.yaml');
+      writeFileSync(file, `${NATS}checks:\n  - { name: a, type: htp }\n  - { name: b, type: http }\n  - { name: c, type: file, path: /x, interval: -1s }\n`);
+      const r = await runCommand('opsfleet-agent', ['validate', file]);
+      assert.equal(r.code, 2, r.stderr);
+      const lines = r.stderr.trim().split('\n').filter((l) => l.startsWith(file));
+      assert.deepEqual(lines.map((l) => l.slice(file.length).replace(/: .*/, '')), [':3:22 checks[0].type', ':4:5 checks[1].url', ':5:48 checks[2].interval']);
+    } finally {
+      tmp.cleanup();
+    }
   });
 });
