@@ -5,7 +5,9 @@ import { parseConfigText } from '../../shared/config/load.js';
 import { Alert_State, type Event } from '../../shared/gen/opsfleet/v1/events.js';
 import { createRootLogger } from '../../shared/logger.js';
 import { AlertManager } from '../../controller/alerts/alert-manager.js';
+import type { NotificationRow } from '../../controller/alerts/notify-store.js';
 import { openDatabase } from '../../controller/store/db.js';
+import { waitFor } from '../helpers/wait.js';
 
 /** A real AlertManager on a real SQLite file in `dir`, configured from YAML like the controller's `alerting:` section. */
 export async function startManager(yaml: string, dir: string, env: NodeJS.ProcessEnv = process.env): Promise<{ am: AlertManager; db: Database.Database; cfg: AlertingConfig; close: () => Promise<void> }> {
@@ -50,4 +52,15 @@ export function alertEvent(hostId: string, labels: Record<string, string>, state
       resolveTimeoutS: opts.resolveTimeoutS ?? 0,
     },
   };
+}
+
+/**
+ * The notification log, oldest first, once it holds at least `n` rows. A stand-in records a
+ * request before our side has read the answer and logged it, so tests wait for the row.
+ */
+export async function logRows(am: AlertManager, n: number, receiver?: string): Promise<NotificationRow[]> {
+  return waitFor(() => {
+    const rows = am.notifyStore.list({ receiver, limit: 1000 });
+    return rows.length >= n ? rows.reverse() : undefined;
+  }, { what: `${n} notification log rows` });
 }

@@ -5,7 +5,7 @@ import { fingerprint } from '../../controller/alerts/fingerprint.js';
 import { tempDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait.js';
 import { FakeDingtalk, FakeWebhook } from './fakes.js';
-import { alertEvent, startManager } from './harness.js';
+import { alertEvent, logRows, startManager } from './harness.js';
 
 const dir = tempDir('opsfleet-alert-pipe-');
 after(() => dir.cleanup());
@@ -216,6 +216,7 @@ describe('alert lifecycle', () => {
     first.am.onEvents([alertEvent('web-01', { alertname: 'DiskFull' }), alertEvent('web-02', { alertname: 'Muted' })]);
     const s = first.am.silences.add({ matchers: [{ name: 'alertname', op: '=', value: 'Muted' }], endsAtMs: Date.now() + 3_600_000, createdBy: 'ops', comment: 'known' });
     await waitFor(() => hook.accepted().length === 1, { what: 'first notification' });
+    await logRows(first.am, 1); // delivered and recorded before the "restart"
     await first.close();
 
     const second = await manager(yaml, 'restart');

@@ -3,7 +3,7 @@ import { after, afterEach, describe, it } from 'node:test';
 import { tempDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait.js';
 import { FakeDingtalk, FakeSmtp, FakeWebhook, FakeWecom } from './fakes.js';
-import { alertEvent, startManager } from './harness.js';
+import { alertEvent, logRows, startManager } from './harness.js';
 
 const dir = tempDir('opsfleet-alert-recv-');
 after(() => dir.cleanup());
@@ -39,7 +39,7 @@ describe('DingTalk receiver against a local DingTalk stand-in', () => {
     assert.match(body.markdown.title, /FIRING:1\] DiskFull web-01/);
     for (const s of ['DiskFull', 'web-01', 'critical', '磁盘 /data 使用率 95%', '@13800000000']) assert.ok(body.markdown.text.includes(s), s);
     assert.deepEqual(body.at, { atMobiles: ['13800000000'], isAtAll: false });
-    const log = am.notifyStore.list({ limit: 10 });
+    const log = await logRows(am, 1);
     assert.equal(log.length, 1);
     assert.equal(log[0]!.outcome, 'ok');
     assert.equal(log[0]!.detail, 'errcode 0: ok');
@@ -61,7 +61,7 @@ describe('DingTalk receiver against a local DingTalk stand-in', () => {
     am.onEvents([alertEvent('web-01', { alertname: 'ServiceDown' })]);
     await waitFor(() => ding.accepted().length === 1, { what: 'delivery after retry' });
     assert.equal(ding.requests.length, 2);
-    const log = am.notifyStore.list({ limit: 10 }).reverse();
+    const log = await logRows(am, 2);
     assert.deepEqual(log.map((l) => [l.attempt, l.outcome, l.code]), [[1, 'retry', 'OPS_ERR_NOTIFY_HTTP'], [2, 'ok', '']]);
     assert.equal(am.workers.get('ding')!.stats.retries, 1);
     assert.equal(am.workers.get('ding')!.stats.failed, 0);
@@ -95,7 +95,7 @@ describe('DingTalk receiver against a local DingTalk stand-in', () => {
     assert.equal(w.stats.fallbacks, 1);
     assert.equal(am.stats.notifyFailed, 1);
     assert.equal(db.prepare<[], { value: number }>("SELECT value FROM counters WHERE name = 'notifications_failed'").get()?.value, 1);
-    const log = am.notifyStore.list({ limit: 10 }).reverse();
+    const log = await logRows(am, 4);
     assert.deepEqual(log.map((l) => [l.receiver, l.kind, l.outcome]), [['ding', 'notify', 'retry'], ['ding', 'notify', 'retry'], ['ding', 'notify', 'failed'], ['mail', 'fallback', 'ok']]);
     // Delivered through the fallback counts as told: the next group_interval sends nothing new.
     await new Promise((r) => setTimeout(r, 1300));
@@ -114,7 +114,7 @@ describe('DingTalk receiver against a local DingTalk stand-in', () => {
     assert.equal(ding.requests.length, 2, 'nothing sent during the pause');
     assert.ok(ding.requests[1]!.at - ding.requests[0]!.at >= 750, `${ding.requests[1]!.at - ding.requests[0]!.at}ms apart`);
     assert.equal(am.workers.get('ding')!.stats.paused, 1);
-    assert.deepEqual(am.notifyStore.list({ limit: 10 }).reverse().map((l) => l.outcome), ['paused', 'ok']);
+    assert.deepEqual((await logRows(am, 2)).map((l) => l.outcome), ['paused', 'ok']);
   });
 });
 
@@ -142,7 +142,7 @@ describe('WeCom receiver against a local WeCom stand-in', () => {
     assert.match(md.markdown.content, /… \d+ more \(60 alerts in total\)/);
     assert.match(text.text.content, /… \d+ more \(60 alerts in total\)/);
     assert.deepEqual(text.text.mentioned_mobile_list, ['13900000000']);
-    assert.ok(am.notifyStore.list({ limit: 5 }).every((l) => /alerts truncated/.test(l.detail)), 'expected: am.notifyStore.list({ limit: 5 }).every((l) => /alerts truncated/.test');
+    assert.ok((await logRows(am, 2)).every((l) => /alerts truncated/.test(l.detail)), 'expected: am.notifyStore.list({ limit: 5 }).every((l) => /alerts truncated/.test');
   });
 });
 
@@ -178,7 +178,7 @@ describe('a hanging or rate-limited channel', () => {
     const { am } = await manager([...timings, 'receivers:', `  - { name: hook, type: webhook, url: "${hook.url}", timeout: 300ms }`, 'routes:', '  - { receivers: [hook] }'].join('\n'));
     am.onEvents([alertEvent('web-01', { alertname: 'Slow' })]);
     await waitFor(() => hook.accepted().length === 1, { what: 'delivery after a timeout' });
-    const log = am.notifyStore.list({ limit: 5 }).reverse();
+    const log = await logRows(am, 2);
     assert.deepEqual(log.map((l) => [l.outcome, l.code]), [['retry', 'OPS_ERR_NOTIFY_NETWORK'], ['ok', '']]);
     assert.match(log[0]!.detail, /timed out after 300ms/);
   });
@@ -228,7 +228,7 @@ describe('email receiver', () => {
     );
     am.onEvents([alertEvent('web-03', { alertname: 'Flaky' })]);
     await waitFor(() => smtp.mails.length === 1, { what: 'mail after 451' });
-    assert.deepEqual(am.notifyStore.list({ receiver: 'mail', limit: 5 }).reverse().map((l) => [l.outcome, l.code]), [['retry', 'OPS_ERR_NOTIFY_SMTP_TRANSIENT'], ['ok', '']]);
+    assert.deepEqual((await logRows(am, 2, 'mail')).map((l) => [l.outcome, l.code]), [['retry', 'OPS_ERR_NOTIFY_SMTP_TRANSIENT'], ['ok', '']]);
     const bad = await am.testReceiver('badmail');
     assert.equal(bad.ok, false);
     assert.equal(bad.code, 'OPS_ERR_NOTIFY_SMTP');
