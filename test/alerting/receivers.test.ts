@@ -109,7 +109,7 @@ describe('DingTalk receiver against a local DingTalk stand-in', () => {
     const { am } = await manager([...timings, 'receivers:', `  - { name: ding, type: dingtalk, webhook: "${ding.webhook}", secret: "SECx", ban_pause: 800ms }`, 'routes:', '  - { receivers: [ding] }'].join('\n'));
     am.onEvents([alertEvent('web-02', { alertname: 'HighLoad' })]);
     await waitFor(() => ding.requests.length === 1, { what: 'first request' });
-    assert.ok(am.workers.get('ding')!.pausedMs > 0, 'expected: am.workers.get(ding)!.pausedMs > 0');
+    await waitFor(() => am.workers.get('ding')!.pausedMs > 0, { what: 'robot paused' });
     await waitFor(() => ding.accepted().length === 1, { what: 'delivery after pause', timeout: 5000 });
     assert.equal(ding.requests.length, 2, 'nothing sent during the pause');
     assert.ok(ding.requests[1]!.at - ding.requests[0]!.at >= 750, `${ding.requests[1]!.at - ding.requests[0]!.at}ms apart`);
