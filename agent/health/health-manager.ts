@@ -2,7 +2,7 @@ import type { CheckConfig } from '../../shared/config/health.js';
 import type { ComponentStateName } from '../../shared/lifecycle.js';
 import { within } from '../../shared/lifecycle.js';
 import type { Logger } from '../../shared/logger.js';
-import type { EventSink } from '../events/sink.js';
+import { emitJson, type EventSink } from '../events/sink.js';
 import { CheckRunner, type CheckSnapshot } from './check-runner.js';
 
 /** All configured checks, each on its own timer. */
@@ -13,12 +13,21 @@ export class HealthChecks {
   private stopping: Promise<void> | undefined;
   private readonly log: Logger;
 
+  private readonly sink: EventSink;
+
   constructor(d: { checks: readonly CheckConfig[]; sink: EventSink; logger: Logger }) {
     this.log = d.logger.child({ component: 'health' });
+    this.sink = d.sink;
     this.runners = d.checks.map((cfg) => new CheckRunner({ cfg, sink: d.sink, logger: d.logger }));
   }
 
   start(): Promise<void> {
+    // The configured set, so the controller forgets checks removed from this agent's config.
+    try {
+      emitJson(this.sink, 'check', { event: 'config', check: '', type: '', state: '', checks: this.runners.map((r) => r.name) });
+    } catch (err) {
+      this.log.error({ err }, 'check config event not stored');
+    }
     for (const r of this.runners) r.start();
     this.st = 'running';
     if (this.runners.length) this.log.info({ checks: this.runners.map((r) => r.name) }, 'health checks started');

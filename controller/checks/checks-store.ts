@@ -132,6 +132,7 @@ export class ChecksStore {
       ),
       getHistory: db.prepare<[string, number, number], HistoryRow>('SELECT bucket_ms, n, cpu_avg, cpu_max, mem_avg, mem_max, load1_avg, disk_max, rx_bps_avg, tx_bps_avg FROM metric_history WHERE host_id = ? AND bucket_ms >= ? ORDER BY bucket_ms LIMIT ?'),
       pruneHistory: db.prepare('DELETE FROM metric_history WHERE bucket_ms < ?'),
+      forget: db.prepare("DELETE FROM check_state WHERE host_id = ? AND last_ts_ms <= ? AND name NOT IN (SELECT value FROM json_each(?))"),
     };
   }
 
@@ -164,7 +165,16 @@ export class ChecksStore {
     else this.applyCheck(e, body as CheckBody);
   }
 
-  private applyCheck(e: Event, b: CheckBody): void {
+  private applyCheck(e: Event, b: CheckBody & { checks?: unknown }): void {
+    if (b.event === 'config') {
+      // The agent started with this set of checks: rows of checks no longer configured go.
+      if (!Array.isArray(b.checks) || !b.checks.every((n) => typeof n === 'string')) {
+        this.stats.malformed++;
+        return;
+      }
+      this.stmts.forget.run(e.hostId, e.tsMs, JSON.stringify(b.checks));
+      return;
+    }
     const name = str(b.check);
     const state = str(b.state);
     if (!name || !state) {

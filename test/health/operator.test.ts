@@ -149,4 +149,18 @@ checks:
     assert.equal(timeout.code, 1);
     assert.match(timeout.stderr, /--timeout must be a duration/);
   });
+
+  it('a check removed from the agent config disappears from the controller after the agent restarts', async () => {
+    await agent.child.stop();
+    agent = await startAgent({
+      natsUrl: nats.url,
+      dir: tmp.path,
+      id: 'ops-1',
+      extraYaml: `metrics: { enabled: false }
+checks:
+  - { name: svc, type: tcp, host: 127.0.0.1, port: ${upPort}, interval: 200ms }
+`,
+    });
+    await waitFor(async () => (await api<CheckView[]>(controller.url, '/api/v1/checks?host=ops-1')).map((c) => c.name).join() === 'svc', { timeout: 15_000, what: 'only svc left' });
+  });
 });
