@@ -154,7 +154,7 @@ export class Controller {
     this.pruner = new Pruner({ events, retentionMs: cfg.retention.events, intervalMs: cfg.retention.prune_interval, logger: this.logger });
     await this.pruner.start();
 
-    this.agents = new AgentClients({ tls: cfg.rpc_client.tls, timeoutMs: cfg.rpc_client.timeout });
+    this.agents = new AgentClients({ tls: cfg.rpc_client.tls, insecure: cfg.rpc_client.insecure, timeoutMs: cfg.rpc_client.timeout });
     this.http = new HttpServer(this.logger);
     registerRoutes(this.http, {
       hosts,
