@@ -105,7 +105,7 @@ export class LogCollector {
     const res = s.poll(now, budget);
     this.saveIfIdentityChanged(s);
     this.commit(s, res, now);
-    return res.records.length >= budget;
+    return res.more === true;
   }
 
   private commit(s: LogSource, res: PollResult, now: number): void {

@@ -26,10 +26,13 @@ export interface PollResult {
   commits: Map<TailedFile, number>;
   /** Files read to their end after rotation: closed and retired at commit. */
   drops: TailedFile[];
+  /** The line or byte budget ran out: more may be waiting. */
+  more?: boolean;
 }
 
 const COMPRESSED = /\.(gz|bz2|xz|zst|lz4|zip)$/;
 const MAX_RETIRED = 256;
+const MAX_BYTES_PER_POLL = 16 << 20;
 
 /**
  * One configured log source: finds its files, follows them through rename and copytruncate
@@ -335,8 +338,10 @@ export class LogSource {
   poll(nowMs: number, maxLines: number): PollResult {
     const result: PollResult = { records: [], commits: new Map(), drops: [] };
     let budget = maxLines;
+    // Bounds one round's memory whatever the line lengths (5000 lines of 64 KiB would be 320 MB).
+    let byteBudget = MAX_BYTES_PER_POLL;
     for (const [k, f] of this.files) {
-      if (budget <= 0) break;
+      if (budget <= 0 || byteBudget <= 0) break;
       let st;
       try {
         st = f.stat()!;
@@ -353,8 +358,9 @@ export class LogSource {
       f.refreshFingerprint(st.size);
       const j = this.joinerFor(f);
       const joined: JoinedRecord[] = [];
-      const lines = f.read(st.size, budget);
+      const lines = f.read(st.size, budget, false, byteBudget);
       budget -= lines.length;
+      for (const l of lines) byteBudget -= l.text.length;
       for (const l of lines) {
         if (j) j.push(l, nowMs, joined);
         else joined.push({ text: l.text, start: l.start, end: l.end, lines: 1, truncated: l.truncated });
@@ -380,6 +386,7 @@ export class LogSource {
       result.commits.set(f, j?.pendingStart() ?? f.readPos);
       if (drop) result.drops.push(f);
     }
+    result.more = budget <= 0 || byteBudget <= 0;
     return result;
   }
 

@@ -92,17 +92,19 @@ export class TailedFile {
   /**
    * Reads complete lines from readPos, at most maxLines/maxBytes. An unterminated last line is
    * left for the next read (the writer is mid-line) unless `final` (the file will not grow).
-   * A line longer than maxLineBytes is cut, flagged, and its remainder skipped.
+   * A line longer than maxLineBytes is cut, flagged, and its remainder skipped. Stops after
+   * about maxBytes of line text, so one round's memory is bounded whatever the line lengths.
    */
-  read(size: number, maxLines: number, final = false): RawLine[] {
+  read(size: number, maxLines: number, final = false, maxBytes = 8 << 20): RawLine[] {
     const out: RawLine[] = [];
     if (this.fd === undefined) return out;
-    while (out.length < maxLines && this.readPos < size) {
+    let bytes = 0;
+    while (out.length < maxLines && bytes < maxBytes && this.readPos < size) {
       const want = Math.min(this.buf.length, size - this.readPos);
       const n = readSync(this.fd, this.buf, 0, want, this.readPos);
       if (n === 0) break;
       let pos = 0;
-      while (pos < n && out.length < maxLines) {
+      while (pos < n && out.length < maxLines && bytes < maxBytes) {
         const nl = this.buf.indexOf(10, pos);
         if (nl === -1 || nl >= n) break;
         if (this.skipping) {
@@ -113,10 +115,11 @@ export class TailedFile {
           let endText = cut ? pos + this.maxLineBytes : nl;
           if (!cut && endText > pos && this.buf[endText - 1] === 13) endText--;
           out.push({ text: this.buf.toString('utf8', pos, endText), start: this.readPos + pos, end: this.readPos + nl + 1, truncated: cut });
+          bytes += endText - pos;
         }
         pos = nl + 1;
       }
-      if (pos < n && out.length < maxLines) {
+      if (pos < n && out.length < maxLines && bytes < maxBytes) {
         // No newline in the rest of the buffer.
         const restLen = n - pos;
         if (this.skipping) {
