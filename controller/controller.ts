@@ -20,6 +20,8 @@ import { HttpServer } from './api/http-server.js';
 import { registerRunRoutes } from './api/run-routes.js';
 import { AuditLog } from './audit/audit-log.js';
 import { RunDispatcher } from './dispatch/run-dispatcher.js';
+import { registerAutomationRoutes } from './api/automation-routes.js';
+import { Automation } from './scheduler/automation.js';
 import { RunsRepo } from './dispatch/runs-repo.js';
 import { registerRoutes } from './api/routes.js';
 import { AgentClients } from './dispatch/agent-clients.js';
@@ -49,6 +51,7 @@ export class Controller {
   private http: HttpServer | undefined;
   private agents: AgentClients | undefined;
   private stopping: Promise<void> | undefined;
+  private automation: Automation | undefined;
   private readonly abort = new AbortController();
   private readonly log: Logger;
   private readonly statusListeners = new Set<(c: HostStatusChange) => void>();
@@ -182,10 +185,18 @@ export class Controller {
       logger: this.logger,
     });
     registerRunRoutes(this.http, { dispatcher, runs, audit, playbooks: cfg.playbooks });
+    this.automation = new Automation({ cfg, db: this.db, dispatcher, audit, alerts: this.alerts, logger: this.logger });
+    await this.automation.start();
+    registerAutomationRoutes(this.http, this.automation);
     const addr = await this.http.listen(cfg.http.listen.host, cfg.http.listen.port);
     this.httpPort = addr.port;
     this.st = 'running';
     this.log.info({ version: VERSION, http: `${addr.address}:${addr.port}`, dataDir: cfg.data_dir, stream: cfg.stream.name }, 'controller started');
+  }
+
+  /** SIGHUP: reload tasks_dir (the rest of controller.yaml needs a restart). */
+  async reload(): Promise<void> {
+    this.automation?.reload();
   }
 
   stop(): Promise<void> {
@@ -197,6 +208,7 @@ export class Controller {
   private async doStop(): Promise<void> {
     this.st = 'stopping';
     await this.http?.close(1000);
+    await this.automation?.stop();
     await this.liveness?.stop();
     if (this.ingest) await within(this.ingest.stop(), 3000);
     await this.pruner?.stop();

@@ -9,6 +9,8 @@ import { VERSION } from './version.js';
 export interface Daemon {
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** SIGHUP: re-read what can change without a restart (e.g. the controller's tasks_dir). */
+  reload?(): Promise<void>;
 }
 
 export interface DaemonSpec<S extends z.ZodType> {
@@ -118,14 +120,16 @@ async function run<S extends z.ZodType>(spec: DaemonSpec<S>, file: string): Prom
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGHUP', () => {
-    // Validate only: components apply config at start, so a changed file needs a restart.
+    // The main file is validated only (components apply it at start: a change needs a
+    // restart); what the daemon can reload live (tasks_dir) is reloaded.
     try {
       loadConfigFile(file, spec.schema);
-      logger.info({ file }, 'config file is valid; restart to apply changes');
+      logger.info({ file }, 'config file is valid; restart to apply changes to it');
     } catch (err) {
       const problems = err instanceof ConfigError ? err.problems.map(formatProblem) : [errorLine(err)];
       logger.error({ file, problems }, 'config file rejected; running config kept');
     }
+    daemon.reload?.().catch((err: unknown) => logger.error({ err }, 'reload failed'));
   });
   process.on('uncaughtException', (err) => {
     logger.fatal({ err }, 'uncaught exception');

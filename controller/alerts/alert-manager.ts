@@ -253,6 +253,48 @@ export class AlertManager {
     };
   }
 
+  /**
+   * Appends a line to the alert's `remediation` annotation (self-healing says what it tried),
+   * so its next notification, e.g. the resolved one, carries it.
+   */
+  annotateRemediation(fp: string, line: string): void {
+    const cur = this.alerts.get(fp);
+    if (!cur) return;
+    const prev = cur.annotations.remediation;
+    const updated = this.alerts.annotate(fp, 'remediation', prev ? `${prev}; ${line}` : line);
+    // The groups hold their own copy of each alert: refresh it so the next notification
+    // (repeat or resolved) carries the note. Only annotations changed, so nothing is re-sent now.
+    if (updated && this.d.cfg.enabled) this.dispatcher.insert(updated);
+  }
+
+  /**
+   * Sends a one-off message (task results, escalations) to named receivers through their
+   * normal workers: same rate limits, retries, notification log and fallback.
+   */
+  notifyDirect(receivers: readonly string[], n: { key: string; title: string; text: string; labels: Record<string, string> }): string[] {
+    const now = new Date(this.now()).toISOString();
+    const alert: AlertView = {
+      fingerprint: fingerprint({ ...n.labels, key: n.key }),
+      status: 'firing',
+      labels: n.labels,
+      annotations: { summary: n.title, description: n.text },
+      startsAt: now,
+      endsAt: null,
+      count: 1,
+    };
+    const unknown: string[] = [];
+    for (const r of receivers) {
+      const w = this.workers.get(r);
+      if (!w) {
+        unknown.push(r);
+        continue;
+      }
+      w.enqueue({ receiver: r, group: { groupKey: `direct:${n.key}`, groupLabels: { alertname: n.labels.alertname ?? 'Notice' }, status: 'firing', firing: [alert], resolved: [] }, firingFps: [], resolvedFps: [] });
+    }
+    if (unknown.length) this.log.error({ receivers: unknown, key: n.key }, 'notification for unknown receivers dropped');
+    return unknown;
+  }
+
   list(state: AlertState | 'all'): AlertApiView[] {
     return this.alerts.list(state).map((a) => this.view(a));
   }

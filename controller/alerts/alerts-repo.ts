@@ -58,6 +58,15 @@ export class AlertsRepo {
     };
   }
 
+  /** Sets one annotation on a stored alert (the controller's own notes, e.g. remediation). */
+  annotate(fp: string, key: string, value: string): AlertRecord | undefined {
+    const cur = this.get(fp);
+    if (!cur) return undefined;
+    const a: AlertRecord = { ...cur, annotations: { ...cur.annotations, [key]: value } };
+    this.save(a);
+    return a;
+  }
+
   get(fp: string): AlertRecord | undefined {
     const r = this.s.get.get(fp);
     return r ? fromRow(r) : undefined;
@@ -96,14 +105,14 @@ export class AlertsRepo {
         return { outcome: 'new', alert: a };
       }
       if (cur.state === 'firing') {
-        const a: AlertRecord = { ...cur, annotations: inc.annotations, updatedMs: now, expiresMs, count: cur.count + 1 };
+        const a: AlertRecord = { ...cur, annotations: keepControllerNotes(cur, inc.annotations), updatedMs: now, expiresMs, count: cur.count + 1 };
         // The hot path (the same failure re-reported): touch only what changes.
         this.s.refresh.run(JSON.stringify(a.annotations), now, expiresMs, fp);
         return { outcome: 'refreshed', alert: a };
       }
       // Resolved before: a late firing event from before the resolution must not reopen it.
       if (inc.eventTsMs > 0 && inc.eventTsMs < cur.endsAtMs) return { outcome: 'stale', alert: cur };
-      const a: AlertRecord = { ...cur, annotations: inc.annotations, state: 'firing', startsAtMs: inc.startsAtMs || now, endsAtMs: 0, updatedMs: now, expiresMs, source: inc.source, count: cur.count + 1 };
+      const a: AlertRecord = { ...cur, annotations: keepControllerNotes(cur, inc.annotations), state: 'firing', startsAtMs: inc.startsAtMs || now, endsAtMs: 0, updatedMs: now, expiresMs, source: inc.source, count: cur.count + 1 };
       this.save(a);
       return { outcome: 'refired', alert: a };
     }
@@ -141,4 +150,13 @@ export class AlertsRepo {
   prune(beforeMs: number): number {
     return this.s.prune.run(beforeMs).changes;
   }
+}
+
+/** Annotations the controller itself adds; a re-asserting agent does not wipe them. */
+const CONTROLLER_NOTES = ['remediation'] as const;
+
+function keepControllerNotes(cur: AlertRecord, incoming: Record<string, string>): Record<string, string> {
+  const out = { ...incoming };
+  for (const k of CONTROLLER_NOTES) if (cur.annotations[k] !== undefined && out[k] === undefined) out[k] = cur.annotations[k];
+  return out;
 }

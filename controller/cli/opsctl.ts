@@ -9,6 +9,7 @@ import { registerChecksCommands } from './checks-commands.js';
 import { ControllerClient } from './client.js';
 import { ago, bytes, tagsText, uptime } from './format.js';
 import { registerLogsCommands } from './logs-commands.js';
+import { registerAutomationCommands } from './automation-commands.js';
 import { registerRunCommands } from './run-commands.js';
 
 interface GlobalOpts {
@@ -101,6 +102,8 @@ registerBackupCommands(program, client);
 registerAlertCommands(program);
 
 registerRunCommands(program, client);
+
+registerAutomationCommands(program, client);
 
 try {
   await program.parseAsync(process.argv);

@@ -5,6 +5,7 @@ import type { PlaybookConfig } from '../../shared/config/playbooks.js';
 import type { RunPlaybookRequest, RunPlaybookResponse } from '../../shared/gen/opsfleet/v1/command.js';
 import type { Logger } from '../../shared/logger.js';
 import { OpsError } from '../../shared/errors.js';
+import { sleep } from '../../shared/lifecycle.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { toHostView, type HostRow, type HostsRepo } from '../store/hosts-repo.js';
 import type { AgentClients } from './agent-clients.js';
@@ -22,6 +23,8 @@ export interface RunRequest {
   /** Stop launching new hosts after more than this many failures: a count or a share ("20%"). */
   maxFail?: string;
   timeoutMs?: number;
+  /** Each host starts at a random moment within this window (scheduled tasks spread load). */
+  jitterMs?: number;
   actor: string;
   dryRun?: boolean;
 }
@@ -139,6 +142,7 @@ export class RunDispatcher {
     const runHost = async (h: HostRow) => {
       if (signal.aborted) return finishSkipped(h, 'run cancelled');
       if (stoppedEarly) return finishSkipped(h, stoppedEarly);
+      if (req.jitterMs) await sleep(Math.random() * req.jitterMs, signal);
       const r = await this.runOnHost(runId, h, request, timeoutMs, emit, signal);
       results.push({ host: h.id, status: r.status, durationMs: r.durationMs, error: r.error });
       this.d.audit.append(req.actor, 'run.host', h.id, { runId, status: r.status, error: r.error });

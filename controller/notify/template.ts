@@ -73,6 +73,7 @@ function alertVars(a: AlertView, now: number): Record<string, string> {
     severity: a.labels.severity ?? '',
     summary: a.annotations.summary ?? '',
     description: a.annotations.description ?? '',
+    remediation: a.annotations.remediation ?? '',
     since: localTime(a.startsAt),
     duration: since(a.startsAt, a.endsAt ? Date.parse(a.endsAt) : now),
     ends: a.endsAt ? localTime(a.endsAt) : '',
@@ -99,6 +100,7 @@ function alertBlock(a: AlertView, style: Style, now: number, tpl?: TemplateOverr
       `- **级别 severity**: ${v.severity || '-'}`,
       `- **摘要 summary**: ${v.summary || '-'}`,
       v.description ? `- **详情 description**: ${v.description}` : '',
+      v.remediation ? `- **自愈 remediation**: ${v.remediation}` : '',
       `- **开始 since**: ${when}`,
       `- **次数 count**: ${v.count}`,
       extra ? `- **标签 labels**: ${extra}` : '',
@@ -107,9 +109,9 @@ function alertBlock(a: AlertView, style: Style, now: number, tpl?: TemplateOverr
       .join('\n') + '\n';
   }
   if (style === 'html') {
-    return `<li><b>${esc(icon)} ${esc(v.alertname)}${v.host ? ` @ ${esc(v.host)}` : ''}</b> [${esc(v.severity || '-')}]<br>${esc(v.summary || '-')}${v.description ? `<br><i>${esc(v.description)}</i>` : ''}<br>${esc(when)} · count ${v.count}${extra ? `<br><small>${esc(extra)}</small>` : ''}</li>\n`;
+    return `<li><b>${esc(icon)} ${esc(v.alertname)}${v.host ? ` @ ${esc(v.host)}` : ''}</b> [${esc(v.severity || '-')}]<br>${esc(v.summary || '-')}${v.description ? `<br><i>${esc(v.description)}</i>` : ''}${v.remediation ? `<br>remediation: ${esc(v.remediation)}` : ''}<br>${esc(when)} · count ${v.count}${extra ? `<br><small>${esc(extra)}</small>` : ''}</li>\n`;
   }
-  return [`${icon} ${v.alertname}${v.host ? ` @ ${v.host}` : ''} [${v.severity || '-'}]`, `  ${v.summary || '-'}`, v.description ? `  ${v.description}` : '', `  ${when}, count ${v.count}`, extra ? `  ${extra}` : '']
+  return [`${icon} ${v.alertname}${v.host ? ` @ ${v.host}` : ''} [${v.severity || '-'}]`, `  ${v.summary || '-'}`, v.description ? `  ${v.description}` : '', v.remediation ? `  remediation: ${v.remediation}` : '', `  ${when}, count ${v.count}`, extra ? `  ${extra}` : '']
     .filter(Boolean)
     .join('\n') + '\n';
 }

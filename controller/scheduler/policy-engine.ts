@@ -64,6 +64,20 @@ export class PolicyEngine {
     this.now = d.now ?? Date.now;
   }
 
+  private timer: NodeJS.Timeout | undefined;
+
+  /** Evaluates every `tickMs`; errors are logged, never thrown into the timer. */
+  start(tickMs: number): void {
+    this.timer = setInterval(() => {
+      try {
+        this.tick();
+      } catch (err) {
+        this.log.error({ err }, 'policy evaluation failed');
+      }
+    }, tickMs);
+    this.timer.unref();
+  }
+
   setPolicies(policies: ReadonlyArray<PolicyConfig>): void {
     this.policies = policies;
   }
@@ -201,6 +215,7 @@ export class PolicyEngine {
   }
 
   async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
     this.abort.abort();
     await Promise.allSettled([...this.inFlight]);
   }

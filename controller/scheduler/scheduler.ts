@@ -11,6 +11,8 @@ export interface TaskOutcome {
   /** ok | failed | cancelled | error */
   status: string;
   reason: string;
+  /** Human summary of the per-host results, for `report:` receivers. */
+  report?: string;
 }
 
 /** Runs one task's playbook (backed by the run dispatcher; a seam for tests). */
