@@ -10,6 +10,7 @@ import { HealthChecks } from './health/health-manager.js';
 import { PrometheusExporter } from './metrics/exporter.js';
 import { MetricsSampler } from './metrics/sampler.js';
 import { sweepHandler } from './sweep/sweep-handler.js';
+import { commandService } from './commands/command-service.js';
 import { Heartbeat } from './heartbeat/heartbeat.js';
 import { LogCollector } from './logs/collector.js';
 import { collectInventory, ipAddresses } from './heartbeat/inventory.js';
@@ -71,6 +72,11 @@ export class Agent {
 
     if (cfg.rpc) {
       this.rpc = new RpcServer({ host: cfg.rpc.listen.host, port: cfg.rpc.listen.port, insecure: cfg.rpc.insecure, tls: cfg.rpc.tls }, { getStatus: () => this.status(), sweep: sweepHandler(this.logger), resetRestarts: (check) => this.health?.resetRestarts(check) ?? { found: false, state: '', restarting: false } }, this.logger);
+      const commands = commandService(
+        { allowShell: cfg.rpc.allow_shell, allowPlaybooks: cfg.rpc.allow_playbooks, shell: cfg.rpc.shell.path, cwd: cfg.rpc.shell.cwd },
+        this.logger,
+      );
+      this.rpc.addService(commands.definition, commands.implementation);
       const port = await this.rpc.start();
       this.rpcEndpoint = cfg.rpc.advertise ?? `${advertiseHost(cfg.rpc.listen.host)}:${port}`;
     } else {

@@ -23,6 +23,18 @@ const rpcSchema = z
     /** Plaintext gRPC is refused unless this is written. */
     insecure: z.boolean().prefault(false),
     tls: tlsFiles.optional(),
+    /** Shell steps in playbooks run only when this is true (opt-in per agent). */
+    allow_shell: z.boolean().prefault(false),
+    /** When set, only these playbooks run here (built-in steps included). */
+    allow_playbooks: z.array(z.string().min(1)).optional(),
+    /** Shell steps run as children of the agent with this environment added. */
+    shell: z
+      .object({
+        path: z.string().prefault('/bin/sh'),
+        cwd: z.string().optional(),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict()
   .superRefine((rpc, ctx) => {
