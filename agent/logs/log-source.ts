@@ -1,5 +1,4 @@
-import { closeSync, fstatSync, openSync, readdirSync, statSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { closeSync, fstatSync, openSync, statSync } from 'node:fs';
 import type { LogSourceConfig } from '../../shared/config/logs.js';
 import type { Logger } from '../../shared/logger.js';
 import { createParser } from '../../shared/logs/parser.js';
@@ -7,6 +6,7 @@ import type { LineParser, LogRecord } from '../../shared/logs/record.js';
 import type { FileCheckpoint, SourceState } from './checkpoint-store.js';
 import { FileDiscovery } from './file-discovery.js';
 import { prefixHash } from './fingerprint.js';
+import { findSibling } from './siblings.js';
 import { LevelStats } from './level-stats.js';
 import { MultilineJoiner, type JoinedRecord } from './multiline.js';
 import { TailedFile } from './tailed-file.js';
@@ -30,7 +30,6 @@ export interface PollResult {
   more?: boolean;
 }
 
-const COMPRESSED = /\.(gz|bz2|xz|zst|lz4|zip)$/;
 const MAX_RETIRED = 256;
 const MAX_BYTES_PER_POLL = 16 << 20;
 
@@ -151,36 +150,14 @@ export class LogSource {
    */
   private recoverOrphans(nowMs: number): void {
     for (const cp of [...this.orphans]) {
-      const dir = dirname(cp.path);
-      const base = basename(cp.path);
-      let names: string[] = [];
-      try {
-        names = readdirSync(dir).filter((n) => n.startsWith(base) && !COMPRESSED.test(n));
-      } catch {
-        continue;
-      }
-      for (const n of names) {
-        const p = join(dir, n);
-        try {
-          const st = statSync(p);
-          const k = `${st.dev}:${st.ino}`;
-          if (st.dev !== cp.dev || st.ino !== cp.ino || this.files.has(k) || st.size < cp.offset) continue;
-          const fd = openSync(p, 'r');
-          if (prefixHash(fd, cp.fpLen) !== cp.fp) {
-            closeSync(fd);
-            continue;
-          }
-          this.orphans.splice(this.orphans.indexOf(cp), 1);
-          const f = new TailedFile({ ...cp, path: p, seenMs: nowMs }, fd, this.cfg.fingerprint_bytes, this.cfg.max_line_bytes);
-          f.rotatedAtMs = nowMs;
-          f.isCopy = true;
-          this.files.set(k, f);
-          this.log.info({ path: p, offset: cp.offset }, 'found a rotated log file from before the restart; reading it to the end');
-          break;
-        } catch {
-          // try the next candidate
-        }
-      }
+      const found = findSibling(cp.path, cp.fp, cp.fpLen, (st) => st.dev === cp.dev && st.ino === cp.ino && st.size >= cp.offset && !this.files.has(`${st.dev}:${st.ino}`), true);
+      if (!found) continue;
+      this.orphans.splice(this.orphans.indexOf(cp), 1);
+      const f = new TailedFile({ ...cp, path: found.path, seenMs: nowMs }, found.fd, this.cfg.fingerprint_bytes, this.cfg.max_line_bytes);
+      f.rotatedAtMs = nowMs;
+      f.isCopy = true;
+      this.files.set(`${found.st.dev}:${found.st.ino}`, f);
+      this.log.info({ path: found.path, offset: cp.offset }, 'found a rotated log file from before the restart; reading it to the end');
     }
   }
 
@@ -306,29 +283,10 @@ export class LogSource {
 
   /** A truncated file whose copy the scan has not found: look for it beside the file. */
   private handleTruncation(f: TailedFile, nowMs: number): void {
-    const dir = dirname(f.cp.path);
-    const base = basename(f.cp.path);
-    let names: string[] = [];
-    try {
-      names = readdirSync(dir).filter((n) => n !== base && n.startsWith(base) && !COMPRESSED.test(n));
-    } catch {
-      // directory gone: nothing to recover from
-    }
-    for (const n of names) {
-      const p = join(dir, n);
-      try {
-        const st = statSync(p);
-        const k = `${st.dev}:${st.ino}`;
-        if (this.files.has(k) || st.size < f.readPos || st.size < f.cp.fpLen) continue;
-        const fd = openSync(p, 'r');
-        if (prefixHash(fd, f.cp.fpLen) === f.cp.fp) {
-          this.takeOverCopy(f, fd, p, nowMs);
-          return;
-        }
-        closeSync(fd);
-      } catch {
-        // vanished or unreadable: try the next candidate
-      }
+    const copy = findSibling(f.cp.path, f.cp.fp, f.cp.fpLen, (st) => !this.files.has(`${st.dev}:${st.ino}`) && st.size >= f.readPos);
+    if (copy) {
+      this.takeOverCopy(f, copy.fd, copy.path, nowMs);
+      return;
     }
     this.log.warn({ path: f.cp.path, lostFrom: f.readPos }, 'log file truncated and no copy found; reading it from the start');
     this.resetTruncated(f);
