@@ -119,7 +119,7 @@ export class AlertsRepo {
     if (!cur) return { outcome: 'unknown', alert: undefined };
     if (cur.state === 'resolved') return { outcome: 'stale', alert: cur };
     if (inc.eventTsMs > 0 && inc.eventTsMs < cur.startsAtMs) return { outcome: 'stale', alert: cur };
-    const a: AlertRecord = { ...cur, annotations: Object.keys(inc.annotations).length ? inc.annotations : cur.annotations, state: 'resolved', endsAtMs: inc.endsAtMs || now, updatedMs: now, expiresMs: null };
+    const a: AlertRecord = { ...cur, annotations: Object.keys(inc.annotations).length ? keepControllerNotes(cur, inc.annotations) : cur.annotations, state: 'resolved', endsAtMs: inc.endsAtMs || now, updatedMs: now, expiresMs: null };
     this.save(a);
     return { outcome: 'resolved', alert: a };
   }
