@@ -93,6 +93,10 @@ describe('log tailing end to end (agent → NATS → controller)', () => {
     }, { timeout: 20_000, what: 'stats for all lines' });
     assert.deepEqual({ ERROR: stats.levels.ERROR, WARN: stats.levels.WARN, INFO: stats.levels.INFO }, want);
     assert.equal(stats.lines, total);
+    const perMinute = await runCommand('opsctl', ['--controller', ctl.url, 'logs', 'stats', '--source', 'app', '--since', '10m', '--by-minute', '--json']);
+    const pm = JSON.parse(perMinute.stdout) as { rows: Array<{ minute: string; lines: number }> };
+    assert.ok(pm.rows.length >= 1 && pm.rows.every((r) => /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:00\.000Z$/.test(r.minute)));
+    assert.equal(pm.rows.reduce((n, r) => n + r.lines, 0), total);
     const table = await runCommand('opsctl', ['--controller', ctl.url, 'logs', 'stats']);
     assert.equal(table.code, 0, table.stderr);
     assert.match(table.stdout, /tailer.*app/);
