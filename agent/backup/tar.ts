@@ -65,8 +65,8 @@ export function encodeHeader(h: TarHeader): Buffer {
   if (!fits(name)) pax += paxRecord('path', name);
   if (!fits(link)) pax += paxRecord('linkpath', link);
   if (size >= 8 ** 11) pax += paxRecord('size', String(size));
-  pax += paxRecord('mtime', (h.mtimeMs / 1000).toFixed(3));
   const main = rawHeader(fits(name) ? name : name.slice(0, 99).replace(/[^\x20-\x7e]/g, '_'), TYPE_FLAG[h.type], size >= 8 ** 11 ? 0 : size, h.mode, mtimeS, fits(link) ? link : '');
+  if (pax === '') return main; // the common case: one 512-byte header (mtime in seconds; the manifest keeps ms)
   const paxBody = Buffer.from(pax, 'utf8');
   const paxHead = rawHeader('PaxHeader', 'x', paxBody.length, 0o644, mtimeS, '');
   return Buffer.concat([paxHead, paxBody, Buffer.alloc(padding(paxBody.length)), main]);
