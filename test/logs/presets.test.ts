@@ -113,6 +113,8 @@ describe('presets', () => {
     assert.deepEqual([b.level, b.tsMs], ['WARN', Date.UTC(2024, 0, 2, 3, 4, 5)]);
     const c = p.parse('{"severity":"E","ts":1700000000.5,"message":"x"}')!;
     assert.deepEqual([c.level, c.tsMs], ['ERROR', 1700000000500]);
+    assert.equal(p.parse('{"status":200,"msg":"GET /"}')!.level, 'INFO', 'an HTTP status is not a pino level');
+    assert.equal(p.parse('{"status":503,"msg":"GET /"}')!.level, 'ERROR');
     assert.equal(p.parse('{not json'), undefined);
     assert.equal(p.parse('[1,2]'), undefined);
   });

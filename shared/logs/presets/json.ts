@@ -1,4 +1,4 @@
-import { normalizeLevel, numericLevel, type Level } from '../levels.js';
+import { httpStatusLevel, normalizeLevel, numericLevel, type Level } from '../levels.js';
 import type { LineParser, LogRecord, ParserOptions } from '../record.js';
 import { compileZone, parseIsoLike } from '../timestamps.js';
 
@@ -40,7 +40,8 @@ export function createJsonParser(opts: ParserOptions = {}): LineParser {
         const v = k === 'log.level' ? ((o.log as Record<string, unknown> | undefined)?.level ?? o[k]) : o[k];
         let lvl: Level | undefined;
         if (typeof v === 'string') lvl = normalizeLevel(v.trim());
-        else if (typeof v === 'number') lvl = numericLevel(v);
+        // A numeric `status` is an HTTP status (JSON access logs), not a pino level.
+        else if (typeof v === 'number') lvl = k === 'status' ? (v >= 100 && v <= 599 ? httpStatusLevel(v) : undefined) : numericLevel(v);
         if (lvl) {
           rec.level = lvl;
           fields.level_raw = String(v);
