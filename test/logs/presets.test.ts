@@ -77,6 +77,9 @@ describe('presets', () => {
     const e = p.parse('<11>1 2024-01-02T03:04:05+02:00 h app 12 - - disk failed')!;
     assert.equal(e.level, 'ERROR');
     assert.equal(new Date(e.tsMs!).toISOString(), '2024-01-02T01:04:05.000Z');
+    const hp = p.parse('2024-05-06T07:08:09.123456+02:00 web01 nginx[812]: worker started')!;
+    assert.deepEqual([hp.fields.host, hp.fields.program, hp.fields.pid, hp.message], ['web01', 'nginx', '812', 'worker started']);
+    assert.equal(new Date(hp.tsMs!).toISOString(), '2024-05-06T05:08:09.123Z');
     const bsd = p.parse('<34>Oct 11 22:14:15 mymachine su: \'su root\' failed for lonvick on /dev/pts/8')!;
     assert.equal(bsd.level, 'FATAL');
   });

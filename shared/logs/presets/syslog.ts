@@ -6,6 +6,8 @@ import { compileZone, inferYear, LastValueCache, MONTHS, parseIsoLike } from '..
 // writer (files written by rsyslog/syslogd have none). The tag may contain spaces
 // ("syslogd 1.4.1") and parentheses ("sshd(pam_unix)").
 const RFC3164 = /^(?:<(\d{1,3})>)?([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d{2}):(\d{2}):(\d{2}) (\S+) +([^:[]*?)(?:\[(\d+)\])?: ?(.*)$/s;
+// rsyslog's high-precision file format (RSYSLOG_FileFormat): RFC 3339 time instead of "Mmm dd".
+const RFC3339_FILE = /^(?:<(\d{1,3})>)?(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})) (\S+) +([^:[]*?)(?:\[(\d+)\])?: ?(.*)$/s;
 // RFC 5424: "<PRI>1 TIMESTAMP HOST APP PROCID MSGID [SD...]|- MSG".
 const RFC5424 = /^<(\d{1,3})>1 (\S+) (\S+) (\S+) (\S+) (\S+) (-|(?:\[(?:[^\]\\]|\\.)*\])+)(?: (.*))?$/s;
 
@@ -23,7 +25,10 @@ export function createSyslogParser(opts: ParserOptions = {}): LineParser {
         if (m) return fromRfc5424(m, isoUtc);
       }
       const m = RFC3164.exec(line);
-      if (!m) return undefined;
+      if (!m) {
+        const f = RFC3339_FILE.exec(line);
+        return f ? fromFileFormat(f, zone) : undefined;
+      }
       const mo = MONTHS[m[2]!];
       if (!mo) return undefined;
       const fields: Record<string, string> = { host: m[7]!, program: m[8]! };
@@ -42,6 +47,17 @@ export function createSyslogParser(opts: ParserOptions = {}): LineParser {
       return rec;
     },
   };
+}
+
+function fromFileFormat(m: RegExpExecArray, zone: ReturnType<typeof compileZone>): LogRecord | undefined {
+  const message = m[6]!.trim();
+  const fields: Record<string, string> = { host: m[3]!, program: m[4]!, message };
+  if (m[5] !== undefined) fields.pid = m[5];
+  const rec: LogRecord = { message, fields };
+  const ts = parseIsoLike(m[2]!, zone);
+  if (ts !== undefined) rec.tsMs = ts;
+  if (m[1] !== undefined) applyPri(rec, Number(m[1]));
+  return rec;
 }
 
 function applyPri(rec: LogRecord, pri: number): void {
