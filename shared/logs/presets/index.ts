@@ -10,7 +10,7 @@ import { createSyslogParser } from './syslog.js';
 
 /** Every preset, one file each; add a format by adding a file and a row here. */
 export const PRESETS = {
-  syslog: { describe: 'syslog RFC 3164 (BSD) and RFC 5424', create: createSyslogParser },
+  syslog: { describe: 'syslog RFC 3164 (BSD), RFC 5424, rsyslog RFC 3339 file format', create: createSyslogParser },
   nginx_access: { describe: 'nginx access log, combined format', create: createNginxAccessParser },
   apache_access: { describe: 'Apache httpd access log, combined/common format', create: createApacheAccessParser },
   nginx_error: { describe: 'nginx error log', create: createNginxErrorParser },
