@@ -10,7 +10,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { writeArchive } from '../agent/backup/archive-writer.js';
@@ -182,7 +182,7 @@ const bench: Bench = {
             unit: 'MiB RSS',
             count: n,
             seconds: 10,
-            note: `CPU ${(((s1.cpuS - s0.cpuS) / 10) * 100).toFixed(1)}% idle; ${watches} inotify watches; started + first full in ${readyS.toFixed(1)} s${watcher === 'parcel' ? ' (goal < 150 MB RSS)' : ''}`,
+            note: `CPU ${(((s1.cpuS - s0.cpuS) / 10) * 100).toFixed(1)}% idle; ${watches} inotify watches; agent started (watcher ready) in ${readyS.toFixed(1)} s${watcher === 'parcel' ? ' (goal < 150 MB RSS)' : ''}`,
           });
         } finally {
           await a.child.stop(10_000);
@@ -198,7 +198,7 @@ const bench: Bench = {
 
 function existsSnapshot(dir: string): boolean {
   try {
-    return execFileSync('ls', [dir], { encoding: 'utf8' }).includes('.json');
+    return readdirSync(dir).some((f) => f.endsWith('.json'));
   } catch {
     return false;
   }

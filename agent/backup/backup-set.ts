@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { access, mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -9,12 +9,17 @@ import type { Logger } from '../../shared/logger.js';
 import { emitJson, fireAlert, resolveAlert, type EventSink } from '../events/sink.js';
 import { writeArchive } from './archive-writer.js';
 import { LocalState, RESCAN_ALL } from './local-state.js';
+import { writeManifestFile } from './manifest-file.js';
+import { collectGarbage } from './release-memory.js';
 import { selectRetention } from './retention.js';
 import { collectChanges, Excluder, walk } from './scan.js';
 import { createTarget } from './targets/index.js';
 import { archiveName, MANIFEST_FORMAT, manifestName, snapshotId, type BackupTarget, type Manifest, type ManifestEntry } from './types.js';
 import { withRetry } from './uploader.js';
 import { createWatcher, type TreeWatcher } from './watcher.js';
+
+/** Entries in a snapshot past which its garbage is worth a forced collection. */
+const LARGE_SNAPSHOT = 10_000;
 
 export interface BackupSetDeps {
   cfg: BackupSetConfig;
@@ -219,10 +224,10 @@ export class BackupSet {
       const policy = cfg.retry;
       await withRetry(() => target.put(archiveName(id), { file: staging }, ar.sha256, this.abort.signal), policy, { signal: this.abort.signal, onRetry });
       manifest.duration_ms = Date.now() - started;
-      const body = Buffer.from(`${JSON.stringify(manifest)}\n`);
-      const sha = createHash('sha256').update(body).digest('hex');
+      const manifestFile = join(stagingDir, `${id}.json`);
+      const mf = await writeManifestFile(manifestFile, manifest);
       // The manifest goes last: its presence is what makes the snapshot exist.
-      await withRetry(() => target.put(manifestName(id), { data: body }, sha, this.abort.signal), policy, { signal: this.abort.signal, onRetry });
+      await withRetry(() => target.put(manifestName(id), { file: manifestFile }, mf.sha256, this.abort.signal), policy, { signal: this.abort.signal, onRetry });
       state.commit({ id, type: manifest.type, parent: manifest.parent, time_ms: started, files: manifest.files, bytes: manifest.bytes }, ar.entries, deleted, gen);
       this.stats.snapshots++;
       this.stats.lastSnapshotId = id;
@@ -250,6 +255,7 @@ export class BackupSet {
         resolveAlert(this.d.sink, { labels: this.alertLabels() });
       }
       await this.applyRetention().catch((err: unknown) => this.log.warn({ err: errorLine(err) }, 'retention pass failed; will retry after the next snapshot'));
+      if (manifest.entries.length >= LARGE_SNAPSHOT) this.scheduleCollect();
       return manifest;
     } catch (err) {
       if (this.stopped) throw err;
@@ -257,7 +263,18 @@ export class BackupSet {
       return null;
     } finally {
       await rm(staging, { force: true }).catch(() => undefined);
+      await rm(join(stagingDir, `${id}.json`), { force: true }).catch(() => undefined);
     }
+  }
+
+  /** After a large snapshot its garbage is collected once it is unreachable (see release-memory.ts). */
+  private scheduleCollect(): void {
+    const t = setTimeout(() => {
+      collectGarbage();
+      const t2 = setTimeout(() => collectGarbage(), 1000);
+      t2.unref();
+    }, 500);
+    t.unref();
   }
 
   private alertLabels(): Record<string, string> {
