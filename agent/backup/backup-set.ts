@@ -1,25 +1,26 @@
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { access, mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { access, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BackupSetConfig } from '../../shared/config/backup.js';
 import { errorLine, OpsError } from '../../shared/errors.js';
 import type { ComponentStateName } from '../../shared/lifecycle.js';
 import type { Logger } from '../../shared/logger.js';
 import { emitJson, fireAlert, resolveAlert, type EventSink } from '../events/sink.js';
-import { writeArchive } from './archive-writer.js';
 import { LocalState, RESCAN_ALL } from './local-state.js';
-import { writeManifestFile } from './manifest-file.js';
 import { collectGarbage } from './release-memory.js';
 import { selectRetention } from './retention.js';
-import { collectChanges, Excluder, walk } from './scan.js';
+import { buildInChild, type ChildBuild } from './build-in-child.js';
+import { Excluder } from './scan.js';
+import { buildSnapshot, type BuildInput } from './snapshot-builder.js';
 import { createTarget } from './targets/index.js';
-import { archiveName, MANIFEST_FORMAT, manifestName, snapshotId, type BackupTarget, type Manifest, type ManifestEntry } from './types.js';
+import { archiveName, manifestName, snapshotId, type BackupTarget, type Manifest } from './types.js';
 import { withRetry } from './uploader.js';
 import { createWatcher, type TreeWatcher } from './watcher.js';
 
 /** Entries in a snapshot past which its garbage is worth a forced collection. */
 const LARGE_SNAPSHOT = 10_000;
+const LARGE_BYTES = 16 * 1024 * 1024;
 
 export interface BackupSetDeps {
   cfg: BackupSetConfig;
@@ -28,6 +29,8 @@ export interface BackupSetDeps {
   stateDir: string;
   sink: EventSink;
   logger: Logger;
+  /** Build whole-tree snapshots in-process instead of a worker thread (benchmarks comparing both). */
+  inProcess?: boolean;
 }
 
 /**
@@ -81,6 +84,7 @@ export class BackupSet {
     }
     this.state = new LocalState(join(this.d.stateDir, 'backup', `${cfg.name}.db`));
     await BackupSet.cleanStaging(this.d.stateDir, cfg.name);
+    this.state.dropStaged();
     this.target = await createTarget(cfg.target, { host: this.d.hostId, set: cfg.name });
     this.watcher = await createWatcher(cfg.watcher, cfg.paths, this.ex, { onPaths: (p) => this.onPaths(p), onOverflow: (r) => this.onOverflow(r) }, this.log);
     await this.watcher.start();
@@ -171,50 +175,38 @@ export class BackupSet {
     const last = state.lastSnapshot();
     const lastFull = state.lastFull();
     const full = !last || !lastFull || started - lastFull.time_ms >= cfg.full_every || state.incrementalsSince(lastFull.id) >= cfg.full_after;
-    const onError = (path: string, err: Error) => this.log.warn({ path, err: err.message }, 'cannot read path; skipped');
-
-    let entries: ManifestEntry[];
-    let deleted: string[] = [];
-    if (full) {
-      entries = [];
-      for (const r of cfg.paths) entries.push(...(await walk(r, this.ex, onError)));
-      entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-    } else {
-      const ch = await collectChanges(state, cfg.paths, this.ex, paths.includes(RESCAN_ALL) ? 'all' : paths, onError);
-      entries = ch.changed;
-      deleted = ch.deleted;
-      if (entries.length === 0 && deleted.length === 0) {
+    const id = snapshotId(started, randomBytes(2).toString('hex'));
+    const stagingDir = join(this.d.stateDir, 'backup', `${cfg.name}.staging`);
+    const input: BuildInput = {
+      mode: full ? 'full' : paths.includes(RESCAN_ALL) ? 'all' : 'paths',
+      paths: full || paths.includes(RESCAN_ALL) ? [] : paths,
+      roots: [...cfg.paths],
+      exclude: [...cfg.exclude],
+      stagingDir,
+      id,
+      parent: last?.id ?? null,
+      host: this.d.hostId,
+      set: cfg.name,
+      timeMs: started,
+      level: cfg.compression.level,
+      inlineMax: LARGE_SNAPSHOT,
+    };
+    let child: ChildBuild | undefined;
+    try {
+      // Whole-tree work runs in a child process (build-in-child.ts: the agent's idle memory
+      // stays at its baseline). A handful of watched paths is cheaper in-process.
+      if (input.mode === 'paths' || this.d.inProcess) {
+        const b = await buildSnapshot(input, state, this.abort.signal);
+        child = { result: b, commit: async (row, g) => state.commitStaged(row, g), close: () => undefined };
+      } else child = await buildInChild(input, state.file, this.abort.signal);
+      const built = child.result;
+      if (!built) {
         state.commitNothing(gen);
         this.log.debug({ pending: paths.length }, 'no changes since the last snapshot');
         return null;
       }
-    }
-
-    const id = snapshotId(started, randomBytes(2).toString('hex'));
-    const stagingDir = join(this.d.stateDir, 'backup', `${cfg.name}.staging`);
-    await mkdir(stagingDir, { recursive: true, mode: 0o700 });
-    const staging = join(stagingDir, `${id}.tar.gz`);
-    try {
-      const ar = await writeArchive(staging, entries, cfg.compression.level, this.abort.signal);
-      if (!full) deleted = [...deleted, ...ar.vanished].sort();
-      const files = ar.entries.filter((e) => e.type === 'file');
-      const manifest: Manifest = {
-        format: MANIFEST_FORMAT,
-        id,
-        set: cfg.name,
-        host: this.d.hostId,
-        type: full ? 'full' : 'incremental',
-        parent: full ? null : last!.id,
-        time: new Date(started).toISOString(),
-        time_ms: started,
-        roots: [...cfg.paths],
-        archive: { name: archiveName(id).slice('snapshots/'.length), size: ar.size, sha256: ar.sha256 },
-        entries: ar.entries,
-        deleted,
-        files: files.length,
-        bytes: ar.bytes,
-        duration_ms: 0,
-      };
+      for (const sk of built.skipped) this.log.warn(sk, 'cannot read path; skipped');
+      const manifest = built.manifest;
       let attempts = 0;
       const onRetry = (err: unknown, attempt: number, delayMs: number) => {
         attempts = attempt;
@@ -222,13 +214,12 @@ export class BackupSet {
         this.log.warn({ err: errorLine(err), attempt, delayMs, snapshot: id }, 'upload failed; retrying');
       };
       const policy = cfg.retry;
-      await withRetry(() => target.put(archiveName(id), { file: staging }, ar.sha256, this.abort.signal), policy, { signal: this.abort.signal, onRetry });
-      manifest.duration_ms = Date.now() - started;
-      const manifestFile = join(stagingDir, `${id}.json`);
-      const mf = await writeManifestFile(manifestFile, manifest);
+      await withRetry(() => target.put(archiveName(id), { file: built.archiveFile }, manifest.archive.sha256, this.abort.signal), policy, { signal: this.abort.signal, onRetry });
       // The manifest goes last: its presence is what makes the snapshot exist.
-      await withRetry(() => target.put(manifestName(id), { file: manifestFile }, mf.sha256, this.abort.signal), policy, { signal: this.abort.signal, onRetry });
-      state.commit({ id, type: manifest.type, parent: manifest.parent, time_ms: started, files: manifest.files, bytes: manifest.bytes }, ar.entries, deleted, gen);
+      await withRetry(() => target.put(manifestName(id), { file: built.manifestFile }, built.manifestSha256, this.abort.signal), policy, { signal: this.abort.signal, onRetry });
+      await child.commit({ id, type: manifest.type, parent: manifest.parent, time_ms: started, files: manifest.files, bytes: manifest.bytes }, gen);
+      const durationMs = Date.now() - started;
+      const deleted = built.deleted;
       this.stats.snapshots++;
       this.stats.lastSnapshotId = id;
       this.detail = `last snapshot ${id}`;
@@ -241,28 +232,34 @@ export class BackupSet {
         parent: manifest.parent,
         time: manifest.time,
         files: manifest.files,
-        entries: manifest.entries.length,
-        deleted: deleted.length,
+        entries: built.entries,
+        deleted,
         bytes: manifest.bytes,
-        archive_bytes: ar.size,
-        duration_ms: manifest.duration_ms,
+        archive_bytes: manifest.archive.size,
+        duration_ms: durationMs,
         attempts: attempts + 1,
         target: target.type,
       });
-      this.log.info({ snapshot: id, type: manifest.type, files: manifest.files, deleted: deleted.length, bytes: manifest.bytes, archiveBytes: ar.size, durationMs: manifest.duration_ms }, 'snapshot stored');
+      this.log.info({ snapshot: id, type: manifest.type, files: manifest.files, deleted, bytes: manifest.bytes, archiveBytes: manifest.archive.size, durationMs }, 'snapshot stored');
       if (this.failing) {
         this.failing = false;
         resolveAlert(this.d.sink, { labels: this.alertLabels() });
       }
       await this.applyRetention().catch((err: unknown) => this.log.warn({ err: errorLine(err) }, 'retention pass failed; will retry after the next snapshot'));
-      if (manifest.entries.length >= LARGE_SNAPSHOT) this.scheduleCollect();
+      // Uploading streams the archive and manifest through Buffers that only a GC frees, and an
+      // idle agent gives V8 no reason to collect: after big snapshots, ask for one.
+      if (built.entries >= LARGE_SNAPSHOT || manifest.archive.size + built.manifestSize > LARGE_BYTES) this.scheduleCollect();
       return manifest;
     } catch (err) {
+      child?.close();
+      child = undefined;
+      state.dropStaged(id);
       if (this.stopped) throw err;
       this.failed(err);
       return null;
     } finally {
-      await rm(staging, { force: true }).catch(() => undefined);
+      child?.close();
+      await rm(join(stagingDir, `${id}.tar.gz`), { force: true }).catch(() => undefined);
       await rm(join(stagingDir, `${id}.json`), { force: true }).catch(() => undefined);
     }
   }
@@ -271,7 +268,11 @@ export class BackupSet {
   private scheduleCollect(): void {
     const t = setTimeout(() => {
       collectGarbage();
-      const t2 = setTimeout(() => collectGarbage(), 1000);
+      const t2 = setTimeout(() => {
+        collectGarbage();
+        const m = process.memoryUsage();
+        this.log.debug({ rssMb: Math.round(m.rss / 2 ** 20), heapMb: Math.round(m.heapUsed / 2 ** 20), externalMb: Math.round(m.external / 2 ** 20) }, 'memory after a large snapshot');
+      }, 1000);
       t2.unref();
     }, 500);
     t.unref();

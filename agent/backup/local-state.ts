@@ -26,7 +26,7 @@ export class LocalState {
   private readonly db: Database.Database;
   private gen: number;
 
-  constructor(file: string) {
+  constructor(readonly file: string) {
     try {
       mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
       this.db = new Database(file);
@@ -36,11 +36,15 @@ export class LocalState {
     this.db.pragma('journal_mode = WAL');
     // NORMAL in WAL: a committed transaction survives a killed process (not a power loss).
     this.db.pragma('synchronous = NORMAL');
+    // A snapshot worker thread writes staged rows through its own connection.
+    this.db.pragma('busy_timeout = 10000');
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, type TEXT NOT NULL, size INTEGER NOT NULL, mtime_ms INTEGER NOT NULL, mode INTEGER NOT NULL, sha256 TEXT, link TEXT);
       CREATE TABLE IF NOT EXISTS pending (path TEXT PRIMARY KEY, gen INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS snapshots (id TEXT PRIMARY KEY, type TEXT NOT NULL, parent TEXT, time_ms INTEGER NOT NULL, files INTEGER NOT NULL, bytes INTEGER NOT NULL);
-      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);`);
+      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS staged_files (snap TEXT NOT NULL, path TEXT NOT NULL, type TEXT NOT NULL, size INTEGER NOT NULL, mtime_ms INTEGER NOT NULL, mode INTEGER NOT NULL, sha256 TEXT, link TEXT, PRIMARY KEY (snap, path));
+      CREATE TABLE IF NOT EXISTS staged_deleted (snap TEXT NOT NULL, path TEXT NOT NULL, PRIMARY KEY (snap, path));`);
     this.gen = (this.db.prepare('SELECT max(gen) AS g FROM pending').get() as { g: number | null }).g ?? 0;
   }
 
@@ -116,6 +120,38 @@ export class LocalState {
       this.db.prepare('INSERT OR REPLACE INTO snapshots (id, type, parent, time_ms, files, bytes) VALUES (?, ?, ?, ?, ?, ?)').run(s.id, s.type, s.parent, s.time_ms, s.files, s.bytes);
       this.db.prepare('DELETE FROM pending WHERE gen <= ?').run(gen);
     })();
+  }
+
+  /** Records a built snapshot's index changes aside, until its upload succeeds (commitStaged). */
+  stage(snap: string, entries: readonly ManifestEntry[], deleted: readonly string[]): void {
+    const put = this.db.prepare('INSERT OR REPLACE INTO staged_files (snap, path, type, size, mtime_ms, mode, sha256, link) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+    const del = this.db.prepare('INSERT OR IGNORE INTO staged_deleted (snap, path) VALUES (?, ?)');
+    this.db.transaction(() => {
+      for (const e of entries) put.run(snap, e.path, e.type, e.size, e.mtime_ms, e.mode, e.sha256 ?? null, e.link ?? null);
+      for (const d of deleted) del.run(snap, d);
+    })();
+  }
+
+  /** Like commit(), from the rows stage() set aside: the index moves without entries passing through JS. */
+  commitStaged(s: LocalSnapshot, gen: number): void {
+    const delOne = this.db.prepare('DELETE FROM files WHERE path = ? OR (path >= ? AND path < ?)');
+    this.db.transaction(() => {
+      if (s.type === 'full') this.db.exec('DELETE FROM files');
+      for (const d of this.db.prepare('SELECT path FROM staged_deleted WHERE snap = ?').pluck().all(s.id) as string[]) delOne.run(d, `${d}/`, `${d}0`);
+      this.db.prepare('INSERT OR REPLACE INTO files (path, type, size, mtime_ms, mode, sha256, link) SELECT path, type, size, mtime_ms, mode, sha256, link FROM staged_files WHERE snap = ?').run(s.id);
+      this.db.prepare('INSERT OR REPLACE INTO snapshots (id, type, parent, time_ms, files, bytes) VALUES (?, ?, ?, ?, ?, ?)').run(s.id, s.type, s.parent, s.time_ms, s.files, s.bytes);
+      this.db.prepare('DELETE FROM pending WHERE gen <= ?').run(gen);
+      this.dropStaged(s.id);
+    })();
+  }
+
+  /** Forgets staged rows: of one snapshot, or all (at start: leftovers of a killed build). */
+  dropStaged(snap?: string): void {
+    if (snap === undefined) this.db.exec('DELETE FROM staged_files; DELETE FROM staged_deleted;');
+    else {
+      this.db.prepare('DELETE FROM staged_files WHERE snap = ?').run(snap);
+      this.db.prepare('DELETE FROM staged_deleted WHERE snap = ?').run(snap);
+    }
   }
 
   /** Pending paths up to `gen` turned out to change nothing. */

@@ -1,0 +1,78 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { OpsError } from '../../shared/errors.js';
+import type { LocalSnapshot } from './local-state.js';
+import type { BuildInput, BuildResult } from './snapshot-builder.js';
+
+const BOOT = new URL('./snapshot-child.mjs', import.meta.url).pathname;
+
+type Reply = { ready?: boolean; ok?: BuildResult | null; committed?: boolean; error?: { code: string; message: string; retryable: boolean } };
+
+/** A build running in its own process; `commit` applies its staged index there, `close` ends it. */
+export interface ChildBuild {
+  result: BuildResult | null;
+  commit(s: LocalSnapshot, gen: number): Promise<void>;
+  close(): void;
+}
+
+/**
+ * Whole-tree snapshot builds run in a short-lived child process. Measured with 100,000 files:
+ * in-process the idle agent stayed ~110 MB above its baseline afterwards; in a worker thread
+ * ~60 MB (glibc keeps the malloc arena a thread grew); a process returns everything on exit.
+ * The child also commits the staged index after the upload, for the same reason. Aborting
+ * kills it; its staged rows are dropped by the caller.
+ */
+export async function buildInChild(input: BuildInput, dbFile: string, signal?: AbortSignal): Promise<ChildBuild> {
+  const child = fork(BOOT, [], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'advanced' });
+  let stderr = '';
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-2000)));
+  const onAbort = () => child.kill('SIGKILL');
+  signal?.addEventListener('abort', onAbort, { once: true });
+  const close = () => {
+    signal?.removeEventListener('abort', onAbort);
+    if (child.connected) child.disconnect();
+  };
+  try {
+    await reply(child, () => stderr, signal);
+    child.send({ build: { input, dbFile } });
+    const r = await reply(child, () => stderr, signal);
+    return {
+      result: r.ok ?? null,
+      commit: async (s, gen) => {
+        child.send({ commit: { snapshot: s, gen } });
+        await reply(child, () => stderr);
+      },
+      close,
+    };
+  } catch (err) {
+    close();
+    child.kill('SIGKILL');
+    throw err;
+  }
+}
+
+function reply(child: ChildProcess, stderr: () => string, signal?: AbortSignal): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const cleanup = () => {
+      child.off('message', onMsg);
+      child.off('exit', onExit);
+      child.off('error', onErr);
+    };
+    const onMsg = (m: Reply) => {
+      cleanup();
+      if (m.error) reject(new OpsError(m.error.code, m.error.message, { retryable: m.error.retryable }));
+      else resolve(m);
+    };
+    const onExit = (code: number | null, sig: string | null) => {
+      cleanup();
+      if (signal?.aborted) reject(new OpsError('OPS_ERR_BACKUP_ABORTED', 'snapshot aborted'));
+      else reject(new OpsError('OPS_ERR_BACKUP_BUILD', `snapshot process exited (${code ?? sig}): ${stderr().trim().split('\n').pop() ?? ''}`));
+    };
+    const onErr = (err: Error) => {
+      cleanup();
+      reject(new OpsError('OPS_ERR_BACKUP_BUILD', `snapshot process failed: ${err.message}`, { cause: err }));
+    };
+    child.on('message', onMsg);
+    child.once('exit', onExit);
+    child.once('error', onErr);
+  });
+}
