@@ -97,6 +97,7 @@ export class TarReader {
   private pax: Record<string, string> = {};
   private paxChunks: Buffer[] = [];
   private zeroBlocks = 0;
+  private gnuLong: 'path' | 'linkpath' | undefined;
 
   constructor(private readonly onEntry: (h: TarHeader) => Promise<EntrySink | null>) {}
 
@@ -134,7 +135,12 @@ export class TarReader {
       }
       this.buf = this.buf.subarray(this.pad);
       this.pad = 0;
-      if (this.state === 'pax') this.pax = parsePax(Buffer.concat(this.paxChunks).toString('utf8'));
+      if (this.state === 'pax') {
+        const text = Buffer.concat(this.paxChunks).toString('utf8');
+        if (this.gnuLong) this.pax = { ...this.pax, [this.gnuLong]: text.replace(/\0+$/, '') };
+        else this.pax = { ...this.pax, ...parsePax(text) };
+        this.gnuLong = undefined;
+      }
       else if (this.sink) await this.sink.end();
       this.sink = null;
       this.state = 'header';
@@ -153,7 +159,17 @@ export class TarReader {
     if (sum !== calc) throw new OpsError('OPS_ERR_BACKUP_ARCHIVE', 'tar header checksum mismatch (corrupt archive)');
     const flag = String.fromCharCode(b[156]!);
     let size = parseOctal(b, 124, 12);
+    if (flag === 'L' || flag === 'K') {
+      // GNU tar's long name / long link entries (what `tar czf` writes by default).
+      this.state = 'pax';
+      this.paxChunks = [];
+      this.gnuLong = flag === 'L' ? 'path' : 'linkpath';
+      this.remaining = size;
+      this.pad = padding(size);
+      return;
+    }
     if (flag === 'x' || flag === 'g') {
+      this.gnuLong = undefined;
       this.state = 'pax';
       this.paxChunks = [];
       this.remaining = size;

@@ -191,6 +191,18 @@ describe('snapshots to a dir target and restore (every snapshot of the chain, di
     }
     assert.equal(diffTrees(taken[5]!.expected, join(out, src.slice(1))), '');
   });
+  it('restore onto a new host: --host reads the old host\'s snapshots with only the target settings', async () => {
+    const other = join(tmp.path, 'new-host.yaml');
+    writeFileSync(other, readFileSync(configFile, 'utf8').replace('host: { id: h1 }', 'host: { id: brand-new }'));
+    const own = await runCommand('opsfleet-agent', ['restore', '--config', other, '--set', 's1', '--list']);
+    assert.equal(own.code, 0, own.stderr);
+    assert.match(own.stdout, /no snapshots on dir/);
+    const out = join(tmp.path, 'on-new-host');
+    const r = await runCommand('opsfleet-agent', ['restore', '--config', other, '--set', 's1', '--host', 'h1', '--to', out]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(diffTrees(taken[5]!.expected, join(out, src.slice(1))), '');
+  });
+
   it('verify checks manifests, chains and archives; --read-data every checksum (run last: it damages the target)', async () => {
     const ok = await runCommand('opsfleet-agent', ['verify', '--config', configFile, '--set', 's1', '--read-data', '--json']);
     assert.equal(ok.code, 0, ok.stdout + ok.stderr);
