@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { api, runCommand, startAgent, startController, type AgentProc, type ControllerProc } from '../helpers/daemons.js';
 import { NatsServer } from '../helpers/nats-server.js';
-import { Child, REPO_ROOT } from '../helpers/process.js';
+import { Child, processAlive, REPO_ROOT } from '../helpers/process.js';
 import { tempDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -164,14 +164,7 @@ runs:
     assert.equal(h.status, 'timeout');
     assert.equal(h.steps[0]!.status, 'timeout');
     const pid = Number(readFileSync(pidFile, 'utf8').trim());
-    await waitFor(() => {
-      try {
-        process.kill(pid, 0);
-        return false;
-      } catch {
-        return true;
-      }
-    }, { timeout: 5000, what: `background child ${pid} killed` });
+    await waitFor(() => !processAlive(pid), { timeout: 5000, what: `background child ${pid} killed` });
   });
 
   it('Ctrl-C on opsctl cancels the run and kills the step on the agent', async () => {
@@ -181,14 +174,7 @@ runs:
       const pid = await waitFor(() => Number(existsSync(pidFile) ? readFileSync(pidFile, 'utf8').trim() : '') || undefined, { timeout: 20_000, what: 'step started' });
       run.kill('SIGINT');
       await run.exited;
-      await waitFor(() => {
-        try {
-          process.kill(pid, 0);
-          return false;
-        } catch {
-          return true;
-        }
-      }, { timeout: 10_000, what: 'cancelled step killed on the agent' });
+      await waitFor(() => !processAlive(pid), { timeout: 10_000, what: 'cancelled step killed on the agent' });
       assert.equal(run.exitCode, 1);
     } finally {
       run.kill('SIGKILL');

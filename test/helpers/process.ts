@@ -84,6 +84,16 @@ export class Child {
   }
 }
 
+/** Whether a process with this PID exists (signal 0 probes without touching it). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const liveChildren = new Set<Child>();
 
 /** Safety net: whatever a failed test left running is killed by PID when the test process exits. */

@@ -6,20 +6,12 @@ import { after, before, describe, it } from 'node:test';
 import { api, runCommand, startAgent, startController, type AgentProc, type ControllerProc } from '../helpers/daemons.js';
 import { NatsServer } from '../helpers/nats-server.js';
 import { freePort } from '../helpers/ports.js';
-import { Child, REPO_ROOT } from '../helpers/process.js';
+import { Child, processAlive, REPO_ROOT } from '../helpers/process.js';
 import { tempDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait.js';
 
 const SERVER = join(REPO_ROOT, 'test/health/fixtures/http-server.mjs');
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('platform: scheduled tasks and self-healing policies', () => {
   const dir = tempDir();
@@ -169,7 +161,7 @@ checks:
     }, { timeout: 40_000, interval: 200, what: 'remediation succeeded' });
     const ok = rows.find((x) => x.status === 'succeeded')!;
     assert.equal(ok.host, 'app-host');
-    assert.ok(pidAlive(appPid(0)) && appPid(0) !== before, 'a new server process runs');
+    assert.ok(processAlive(appPid(0)) && appPid(0) !== before, 'a new server process runs');
     const alert = await waitFor(async () => (await api<Array<{ labels: Record<string, string>; status: string; annotations: Record<string, string> }>>(ctl.url, '/api/v1/alerts?state=all')).find((a) => a.labels.check === 'app-http' && a.status === 'resolved'), { what: 'alert resolved' });
     assert.match(alert.annotations.remediation ?? '', /ran restart-app on app-host \(attempt 1\).*recovered/);
     await waitFor(() => hookBodies.some((b) => b.includes('"resolved"') && b.includes('app-http') && b.includes('ran restart-app')), { timeout: 15_000, what: 'resolved notification saying what was done' });
