@@ -172,7 +172,17 @@ export class Controller {
     const runs = new RunsRepo(this.db);
     const interrupted = runs.markInterrupted(Date.now());
     if (interrupted > 0) this.log.warn({ runs: interrupted }, 'runs cut by the last stop marked interrupted');
-    runs.prune(Date.now() - cfg.runs.keep);
+    const pruneRuns = () => {
+      try {
+        const n = runs.prune(Date.now() - cfg.runs.keep);
+        if (n > 0) this.log.info({ runs: n }, 'pruned old runs');
+      } catch (err) {
+        this.log.error({ err }, 'pruning runs failed');
+      }
+    };
+    pruneRuns();
+    // Hourly is plenty for a retention counted in days; unref'd so it never holds the process.
+    setInterval(pruneRuns, 3_600_000).unref();
     const audit = new AuditLog(this.db);
     const dispatcher = new RunDispatcher({
       hosts,
