@@ -139,7 +139,10 @@ export class BackupSet {
     }
     this.running = this.snapshot()
       .then(() => undefined)
-      .catch((err: unknown) => this.log.error({ err }, 'snapshot failed'))
+      .catch((err: unknown) => {
+        if (this.stopped) this.log.info({ err: errorLine(err) }, 'snapshot interrupted by stop; its changes stay pending');
+        else this.log.error({ err }, 'snapshot failed');
+      })
       .finally(() => {
         this.running = undefined;
         if (this.again && !this.stopped) {
