@@ -98,6 +98,69 @@ export interface ResetRestartsResponse {
   restarting: boolean;
 }
 
+export interface BackupNowRequest {
+  set: string;
+}
+
+export interface BackupNowResponse {
+  /** False when nothing changed since the last snapshot: no snapshot was taken. */
+  taken: boolean;
+  id: string;
+  /** full | incremental */
+  type: string;
+  parent: string;
+  files: number;
+  bytes: number;
+  archiveBytes: number;
+  durationMs: number;
+  /** The snapshot before this call (the newest when nothing changed), for the operator. */
+  lastId: string;
+}
+
+export interface BackupVerifyRequest {
+  set: string;
+  /** Download every archive and check its sha256 and every file's sha256. */
+  readData: boolean;
+}
+
+export interface BackupVerifyProblem {
+  snapshot: string;
+  problem: string;
+}
+
+export interface BackupVerifyResponse {
+  snapshots: number;
+  archivesRead: number;
+  filesChecked: number;
+  problems: BackupVerifyProblem[];
+  /** Where the set is stored (target description). */
+  where: string;
+}
+
+export interface BackupRestoreRequest {
+  set: string;
+  /** Snapshot id; empty = the newest (or the newest at or before at_ms). */
+  snapshot: string;
+  /** 0 = unset. */
+  atMs: number;
+  /** Absolute folder on the agent's host. */
+  to: string;
+  /** Only this path and what is under it; empty = everything. */
+  path: string;
+  /** Who asked (operator name), for the agent's own log. */
+  actor: string;
+}
+
+export interface BackupRestoreResponse {
+  snapshot: string;
+  time: string;
+  files: number;
+  dirs: number;
+  symlinks: number;
+  bytes: number;
+  to: string;
+}
+
 function createBaseGetStatusRequest(): GetStatusRequest {
   return {};
 }
@@ -1225,6 +1288,917 @@ export const ResetRestartsResponse: MessageFns<ResetRestartsResponse> = {
   },
 };
 
+function createBaseBackupNowRequest(): BackupNowRequest {
+  return { set: "" };
+}
+
+export const BackupNowRequest: MessageFns<BackupNowRequest> = {
+  encode(message: BackupNowRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.set !== "") {
+      writer.uint32(10).string(message.set);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BackupNowRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBackupNowRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.set = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BackupNowRequest {
+    return { set: isSet(object.set) ? globalThis.String(object.set) : "" };
+  },
+
+  toJSON(message: BackupNowRequest): unknown {
+    const obj: any = {};
+    if (message.set !== "") {
+      obj.set = message.set;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BackupNowRequest>): BackupNowRequest {
+    return BackupNowRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BackupNowRequest>): BackupNowRequest {
+    const message = createBaseBackupNowRequest();
+    message.set = object.set ?? "";
+    return message;
+  },
+};
+
+function createBaseBackupNowResponse(): BackupNowResponse {
+  return { taken: false, id: "", type: "", parent: "", files: 0, bytes: 0, archiveBytes: 0, durationMs: 0, lastId: "" };
+}
+
+export const BackupNowResponse: MessageFns<BackupNowResponse> = {
+  encode(message: BackupNowResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.taken !== false) {
+      writer.uint32(8).bool(message.taken);
+    }
+    if (message.id !== "") {
+      writer.uint32(18).string(message.id);
+    }
+    if (message.type !== "") {
+      writer.uint32(26).string(message.type);
+    }
+    if (message.parent !== "") {
+      writer.uint32(34).string(message.parent);
+    }
+    if (message.files !== 0) {
+      writer.uint32(40).uint64(message.files);
+    }
+    if (message.bytes !== 0) {
+      writer.uint32(48).uint64(message.bytes);
+    }
+    if (message.archiveBytes !== 0) {
+      writer.uint32(56).uint64(message.archiveBytes);
+    }
+    if (message.durationMs !== 0) {
+      writer.uint32(64).uint64(message.durationMs);
+    }
+    if (message.lastId !== "") {
+      writer.uint32(74).string(message.lastId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BackupNowResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBackupNowResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.taken = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.type = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.parent = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.files = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.bytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.archiveBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.durationMs = longToNumber(reader.uint64());
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.lastId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BackupNowResponse {
+    return {
+      taken: isSet(object.taken) ? globalThis.Boolean(object.taken) : false,
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      type: isSet(object.type) ? globalThis.String(object.type) : "",
+      parent: isSet(object.parent) ? globalThis.String(object.parent) : "",
+      files: isSet(object.files) ? globalThis.Number(object.files) : 0,
+      bytes: isSet(object.bytes) ? globalThis.Number(object.bytes) : 0,
+      archiveBytes: isSet(object.archiveBytes)
+        ? globalThis.Number(object.archiveBytes)
+        : isSet(object.archive_bytes)
+        ? globalThis.Number(object.archive_bytes)
+        : 0,
+      durationMs: isSet(object.durationMs)
+        ? globalThis.Number(object.durationMs)
+        : isSet(object.duration_ms)
+        ? globalThis.Number(object.duration_ms)
+        : 0,
+      lastId: isSet(object.lastId)
+        ? globalThis.String(object.lastId)
+        : isSet(object.last_id)
+        ? globalThis.String(object.last_id)
+        : "",
+    };
+  },
+
+  toJSON(message: BackupNowResponse): unknown {
+    const obj: any = {};
+    if (message.taken !== false) {
+      obj.taken = message.taken;
+    }
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.type !== "") {
+      obj.type = message.type;
+    }
+    if (message.parent !== "") {
+      obj.parent = message.parent;
+    }
+    if (message.files !== 0) {
+      obj.files = Math.round(message.files);
+    }
+    if (message.bytes !== 0) {
+      obj.bytes = Math.round(message.bytes);
+    }
+    if (message.archiveBytes !== 0) {
+      obj.archiveBytes = Math.round(message.archiveBytes);
+    }
+    if (message.durationMs !== 0) {
+      obj.durationMs = Math.round(message.durationMs);
+    }
+    if (message.lastId !== "") {
+      obj.lastId = message.lastId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BackupNowResponse>): BackupNowResponse {
+    return BackupNowResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BackupNowResponse>): BackupNowResponse {
+    const message = createBaseBackupNowResponse();
+    message.taken = object.taken ?? false;
+    message.id = object.id ?? "";
+    message.type = object.type ?? "";
+    message.parent = object.parent ?? "";
+    message.files = object.files ?? 0;
+    message.bytes = object.bytes ?? 0;
+    message.archiveBytes = object.archiveBytes ?? 0;
+    message.durationMs = object.durationMs ?? 0;
+    message.lastId = object.lastId ?? "";
+    return message;
+  },
+};
+
+function createBaseBackupVerifyRequest(): BackupVerifyRequest {
+  return { set: "", readData: false };
+}
+
+export const BackupVerifyRequest: MessageFns<BackupVerifyRequest> = {
+  encode(message: BackupVerifyRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.set !== "") {
+      writer.uint32(10).string(message.set);
+    }
+    if (message.readData !== false) {
+      writer.uint32(16).bool(message.readData);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BackupVerifyRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBackupVerifyRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.set = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.readData = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BackupVerifyRequest {
+    return {
+      set: isSet(object.set) ? globalThis.String(object.set) : "",
+      readData: isSet(object.readData)
+        ? globalThis.Boolean(object.readData)
+        : isSet(object.read_data)
+        ? globalThis.Boolean(object.read_data)
+        : false,
+    };
+  },
+
+  toJSON(message: BackupVerifyRequest): unknown {
+    const obj: any = {};
+    if (message.set !== "") {
+      obj.set = message.set;
+    }
+    if (message.readData !== false) {
+      obj.readData = message.readData;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BackupVerifyRequest>): BackupVerifyRequest {
+    return BackupVerifyRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BackupVerifyRequest>): BackupVerifyRequest {
+    const message = createBaseBackupVerifyRequest();
+    message.set = object.set ?? "";
+    message.readData = object.readData ?? false;
+    return message;
+  },
+};
+
+function createBaseBackupVerifyProblem(): BackupVerifyProblem {
+  return { snapshot: "", problem: "" };
+}
+
+export const BackupVerifyProblem: MessageFns<BackupVerifyProblem> = {
+  encode(message: BackupVerifyProblem, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.snapshot !== "") {
+      writer.uint32(10).string(message.snapshot);
+    }
+    if (message.problem !== "") {
+      writer.uint32(18).string(message.problem);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BackupVerifyProblem {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBackupVerifyProblem();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.snapshot = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.problem = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BackupVerifyProblem {
+    return {
+      snapshot: isSet(object.snapshot) ? globalThis.String(object.snapshot) : "",
+      problem: isSet(object.problem) ? globalThis.String(object.problem) : "",
+    };
+  },
+
+  toJSON(message: BackupVerifyProblem): unknown {
+    const obj: any = {};
+    if (message.snapshot !== "") {
+      obj.snapshot = message.snapshot;
+    }
+    if (message.problem !== "") {
+      obj.problem = message.problem;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BackupVerifyProblem>): BackupVerifyProblem {
+    return BackupVerifyProblem.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BackupVerifyProblem>): BackupVerifyProblem {
+    const message = createBaseBackupVerifyProblem();
+    message.snapshot = object.snapshot ?? "";
+    message.problem = object.problem ?? "";
+    return message;
+  },
+};
+
+function createBaseBackupVerifyResponse(): BackupVerifyResponse {
+  return { snapshots: 0, archivesRead: 0, filesChecked: 0, problems: [], where: "" };
+}
+
+export const BackupVerifyResponse: MessageFns<BackupVerifyResponse> = {
+  encode(message: BackupVerifyResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.snapshots !== 0) {
+      writer.uint32(8).uint32(message.snapshots);
+    }
+    if (message.archivesRead !== 0) {
+      writer.uint32(16).uint32(message.archivesRead);
+    }
+    if (message.filesChecked !== 0) {
+      writer.uint32(24).uint64(message.filesChecked);
+    }
+    for (const v of message.problems) {
+      BackupVerifyProblem.encode(v!, writer.uint32(34).fork()).join();
+    }
+    if (message.where !== "") {
+      writer.uint32(42).string(message.where);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BackupVerifyResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBackupVerifyResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.snapshots = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.archivesRead = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.filesChecked = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.problems.push(BackupVerifyProblem.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.where = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BackupVerifyResponse {
+    return {
+      snapshots: isSet(object.snapshots) ? globalThis.Number(object.snapshots) : 0,
+      archivesRead: isSet(object.archivesRead)
+        ? globalThis.Number(object.archivesRead)
+        : isSet(object.archives_read)
+        ? globalThis.Number(object.archives_read)
+        : 0,
+      filesChecked: isSet(object.filesChecked)
+        ? globalThis.Number(object.filesChecked)
+        : isSet(object.files_checked)
+        ? globalThis.Number(object.files_checked)
+        : 0,
+      problems: globalThis.Array.isArray(object?.problems)
+        ? object.problems.map((e: any) => BackupVerifyProblem.fromJSON(e))
+        : [],
+      where: isSet(object.where) ? globalThis.String(object.where) : "",
+    };
+  },
+
+  toJSON(message: BackupVerifyResponse): unknown {
+    const obj: any = {};
+    if (message.snapshots !== 0) {
+      obj.snapshots = Math.round(message.snapshots);
+    }
+    if (message.archivesRead !== 0) {
+      obj.archivesRead = Math.round(message.archivesRead);
+    }
+    if (message.filesChecked !== 0) {
+      obj.filesChecked = Math.round(message.filesChecked);
+    }
+    if (message.problems?.length) {
+      obj.problems = message.problems.map((e) => BackupVerifyProblem.toJSON(e));
+    }
+    if (message.where !== "") {
+      obj.where = message.where;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BackupVerifyResponse>): BackupVerifyResponse {
+    return BackupVerifyResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BackupVerifyResponse>): BackupVerifyResponse {
+    const message = createBaseBackupVerifyResponse();
+    message.snapshots = object.snapshots ?? 0;
+    message.archivesRead = object.archivesRead ?? 0;
+    message.filesChecked = object.filesChecked ?? 0;
+    message.problems = object.problems?.map((e) => BackupVerifyProblem.fromPartial(e)) || [];
+    message.where = object.where ?? "";
+    return message;
+  },
+};
+
+function createBaseBackupRestoreRequest(): BackupRestoreRequest {
+  return { set: "", snapshot: "", atMs: 0, to: "", path: "", actor: "" };
+}
+
+export const BackupRestoreRequest: MessageFns<BackupRestoreRequest> = {
+  encode(message: BackupRestoreRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.set !== "") {
+      writer.uint32(10).string(message.set);
+    }
+    if (message.snapshot !== "") {
+      writer.uint32(18).string(message.snapshot);
+    }
+    if (message.atMs !== 0) {
+      writer.uint32(24).int64(message.atMs);
+    }
+    if (message.to !== "") {
+      writer.uint32(34).string(message.to);
+    }
+    if (message.path !== "") {
+      writer.uint32(42).string(message.path);
+    }
+    if (message.actor !== "") {
+      writer.uint32(50).string(message.actor);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BackupRestoreRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBackupRestoreRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.set = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.snapshot = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.atMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.to = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.path = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.actor = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BackupRestoreRequest {
+    return {
+      set: isSet(object.set) ? globalThis.String(object.set) : "",
+      snapshot: isSet(object.snapshot) ? globalThis.String(object.snapshot) : "",
+      atMs: isSet(object.atMs)
+        ? globalThis.Number(object.atMs)
+        : isSet(object.at_ms)
+        ? globalThis.Number(object.at_ms)
+        : 0,
+      to: isSet(object.to) ? globalThis.String(object.to) : "",
+      path: isSet(object.path) ? globalThis.String(object.path) : "",
+      actor: isSet(object.actor) ? globalThis.String(object.actor) : "",
+    };
+  },
+
+  toJSON(message: BackupRestoreRequest): unknown {
+    const obj: any = {};
+    if (message.set !== "") {
+      obj.set = message.set;
+    }
+    if (message.snapshot !== "") {
+      obj.snapshot = message.snapshot;
+    }
+    if (message.atMs !== 0) {
+      obj.atMs = Math.round(message.atMs);
+    }
+    if (message.to !== "") {
+      obj.to = message.to;
+    }
+    if (message.path !== "") {
+      obj.path = message.path;
+    }
+    if (message.actor !== "") {
+      obj.actor = message.actor;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BackupRestoreRequest>): BackupRestoreRequest {
+    return BackupRestoreRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BackupRestoreRequest>): BackupRestoreRequest {
+    const message = createBaseBackupRestoreRequest();
+    message.set = object.set ?? "";
+    message.snapshot = object.snapshot ?? "";
+    message.atMs = object.atMs ?? 0;
+    message.to = object.to ?? "";
+    message.path = object.path ?? "";
+    message.actor = object.actor ?? "";
+    return message;
+  },
+};
+
+function createBaseBackupRestoreResponse(): BackupRestoreResponse {
+  return { snapshot: "", time: "", files: 0, dirs: 0, symlinks: 0, bytes: 0, to: "" };
+}
+
+export const BackupRestoreResponse: MessageFns<BackupRestoreResponse> = {
+  encode(message: BackupRestoreResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.snapshot !== "") {
+      writer.uint32(10).string(message.snapshot);
+    }
+    if (message.time !== "") {
+      writer.uint32(18).string(message.time);
+    }
+    if (message.files !== 0) {
+      writer.uint32(24).uint64(message.files);
+    }
+    if (message.dirs !== 0) {
+      writer.uint32(32).uint64(message.dirs);
+    }
+    if (message.symlinks !== 0) {
+      writer.uint32(40).uint64(message.symlinks);
+    }
+    if (message.bytes !== 0) {
+      writer.uint32(48).uint64(message.bytes);
+    }
+    if (message.to !== "") {
+      writer.uint32(58).string(message.to);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BackupRestoreResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBackupRestoreResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.snapshot = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.time = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.files = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.dirs = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.symlinks = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.bytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.to = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BackupRestoreResponse {
+    return {
+      snapshot: isSet(object.snapshot) ? globalThis.String(object.snapshot) : "",
+      time: isSet(object.time) ? globalThis.String(object.time) : "",
+      files: isSet(object.files) ? globalThis.Number(object.files) : 0,
+      dirs: isSet(object.dirs) ? globalThis.Number(object.dirs) : 0,
+      symlinks: isSet(object.symlinks) ? globalThis.Number(object.symlinks) : 0,
+      bytes: isSet(object.bytes) ? globalThis.Number(object.bytes) : 0,
+      to: isSet(object.to) ? globalThis.String(object.to) : "",
+    };
+  },
+
+  toJSON(message: BackupRestoreResponse): unknown {
+    const obj: any = {};
+    if (message.snapshot !== "") {
+      obj.snapshot = message.snapshot;
+    }
+    if (message.time !== "") {
+      obj.time = message.time;
+    }
+    if (message.files !== 0) {
+      obj.files = Math.round(message.files);
+    }
+    if (message.dirs !== 0) {
+      obj.dirs = Math.round(message.dirs);
+    }
+    if (message.symlinks !== 0) {
+      obj.symlinks = Math.round(message.symlinks);
+    }
+    if (message.bytes !== 0) {
+      obj.bytes = Math.round(message.bytes);
+    }
+    if (message.to !== "") {
+      obj.to = message.to;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BackupRestoreResponse>): BackupRestoreResponse {
+    return BackupRestoreResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BackupRestoreResponse>): BackupRestoreResponse {
+    const message = createBaseBackupRestoreResponse();
+    message.snapshot = object.snapshot ?? "";
+    message.time = object.time ?? "";
+    message.files = object.files ?? 0;
+    message.dirs = object.dirs ?? 0;
+    message.symlinks = object.symlinks ?? 0;
+    message.bytes = object.bytes ?? 0;
+    message.to = object.to ?? "";
+    return message;
+  },
+};
+
 export type AgentServiceService = typeof AgentServiceService;
 export const AgentServiceService = {
   /** Live status of the agent: uptime, version, component states, outbox depth. */
@@ -1264,6 +2238,43 @@ export const AgentServiceService = {
       Buffer.from(ResetRestartsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ResetRestartsResponse => ResetRestartsResponse.decode(value),
   },
+  /**
+   * Backups (agent/backup), all unary with a generous deadline set by the caller. Errors carry
+   * the OpsError code in the trailer "ops-code": NOT_FOUND (no such set, snapshot or path),
+   * FAILED_PRECONDITION (set not running, busy), INVALID_ARGUMENT (relative --to, "..").
+   * Takes a snapshot of the set now (waits for one in progress first).
+   */
+  backupNow: {
+    path: "/opsfleet.v1.AgentService/BackupNow" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: BackupNowRequest): Buffer => Buffer.from(BackupNowRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): BackupNowRequest => BackupNowRequest.decode(value),
+    responseSerialize: (value: BackupNowResponse): Buffer => Buffer.from(BackupNowResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): BackupNowResponse => BackupNowResponse.decode(value),
+  },
+  /** Checks every snapshot of the set on its target (as `opsfleet-agent verify`). */
+  backupVerify: {
+    path: "/opsfleet.v1.AgentService/BackupVerify" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: BackupVerifyRequest): Buffer => Buffer.from(BackupVerifyRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): BackupVerifyRequest => BackupVerifyRequest.decode(value),
+    responseSerialize: (value: BackupVerifyResponse): Buffer =>
+      Buffer.from(BackupVerifyResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): BackupVerifyResponse => BackupVerifyResponse.decode(value),
+  },
+  /** Restores a snapshot of the set into a folder on the agent's host (as `opsfleet-agent restore`). */
+  backupRestore: {
+    path: "/opsfleet.v1.AgentService/BackupRestore" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: BackupRestoreRequest): Buffer => Buffer.from(BackupRestoreRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): BackupRestoreRequest => BackupRestoreRequest.decode(value),
+    responseSerialize: (value: BackupRestoreResponse): Buffer =>
+      Buffer.from(BackupRestoreResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): BackupRestoreResponse => BackupRestoreResponse.decode(value),
+  },
 } as const;
 
 export interface AgentServiceServer extends UntypedServiceImplementation {
@@ -1279,6 +2290,17 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
    * if it is down, restart it again now.
    */
   resetRestarts: handleUnaryCall<ResetRestartsRequest, ResetRestartsResponse>;
+  /**
+   * Backups (agent/backup), all unary with a generous deadline set by the caller. Errors carry
+   * the OpsError code in the trailer "ops-code": NOT_FOUND (no such set, snapshot or path),
+   * FAILED_PRECONDITION (set not running, busy), INVALID_ARGUMENT (relative --to, "..").
+   * Takes a snapshot of the set now (waits for one in progress first).
+   */
+  backupNow: handleUnaryCall<BackupNowRequest, BackupNowResponse>;
+  /** Checks every snapshot of the set on its target (as `opsfleet-agent verify`). */
+  backupVerify: handleUnaryCall<BackupVerifyRequest, BackupVerifyResponse>;
+  /** Restores a snapshot of the set into a folder on the agent's host (as `opsfleet-agent restore`). */
+  backupRestore: handleUnaryCall<BackupRestoreRequest, BackupRestoreResponse>;
 }
 
 export interface AgentServiceClient extends Client {
@@ -1326,6 +2348,59 @@ export interface AgentServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ResetRestartsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Backups (agent/backup), all unary with a generous deadline set by the caller. Errors carry
+   * the OpsError code in the trailer "ops-code": NOT_FOUND (no such set, snapshot or path),
+   * FAILED_PRECONDITION (set not running, busy), INVALID_ARGUMENT (relative --to, "..").
+   * Takes a snapshot of the set now (waits for one in progress first).
+   */
+  backupNow(
+    request: BackupNowRequest,
+    callback: (error: ServiceError | null, response: BackupNowResponse) => void,
+  ): ClientUnaryCall;
+  backupNow(
+    request: BackupNowRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: BackupNowResponse) => void,
+  ): ClientUnaryCall;
+  backupNow(
+    request: BackupNowRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: BackupNowResponse) => void,
+  ): ClientUnaryCall;
+  /** Checks every snapshot of the set on its target (as `opsfleet-agent verify`). */
+  backupVerify(
+    request: BackupVerifyRequest,
+    callback: (error: ServiceError | null, response: BackupVerifyResponse) => void,
+  ): ClientUnaryCall;
+  backupVerify(
+    request: BackupVerifyRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: BackupVerifyResponse) => void,
+  ): ClientUnaryCall;
+  backupVerify(
+    request: BackupVerifyRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: BackupVerifyResponse) => void,
+  ): ClientUnaryCall;
+  /** Restores a snapshot of the set into a folder on the agent's host (as `opsfleet-agent restore`). */
+  backupRestore(
+    request: BackupRestoreRequest,
+    callback: (error: ServiceError | null, response: BackupRestoreResponse) => void,
+  ): ClientUnaryCall;
+  backupRestore(
+    request: BackupRestoreRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: BackupRestoreResponse) => void,
+  ): ClientUnaryCall;
+  backupRestore(
+    request: BackupRestoreRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: BackupRestoreResponse) => void,
   ): ClientUnaryCall;
 }
 
