@@ -39,7 +39,11 @@ if ! node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.
 fi
 
 # --- npm dependencies (from the lock file) --------------------------------------------------
-if [ ! -d node_modules ] || [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+# A symlinked node_modules (a checkout sharing another's) is left alone: npm ci would empty
+# the directory it points to.
+if [ -L node_modules ]; then
+  say "node_modules is a symlink; not running npm ci (run it where it points if dependencies are missing)"
+elif [ ! -d node_modules ] || [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing npm dependencies (npm ci)"
   npm ci --no-audit --no-fund
 fi
