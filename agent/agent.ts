@@ -6,6 +6,7 @@ import type { Logger } from '../shared/logger.js';
 import { connectNatsWithRetry } from '../shared/nats/connect.js';
 import { VERSION } from '../shared/version.js';
 import { BackupManager } from './backup/backup-manager.js';
+import { BackupRemoteOps } from './backup/remote-ops.js';
 import { HealthChecks } from './health/health-manager.js';
 import { PrometheusExporter } from './metrics/exporter.js';
 import { MetricsSampler } from './metrics/sampler.js';
@@ -71,7 +72,7 @@ export class Agent {
     this.publisher.start();
 
     if (cfg.rpc) {
-      this.rpc = new RpcServer({ host: cfg.rpc.listen.host, port: cfg.rpc.listen.port, insecure: cfg.rpc.insecure, tls: cfg.rpc.tls }, { getStatus: () => this.status(), sweep: sweepHandler(this.logger), resetRestarts: (check) => this.health?.resetRestarts(check) ?? { found: false, state: '', restarting: false } }, this.logger);
+      this.rpc = new RpcServer({ host: cfg.rpc.listen.host, port: cfg.rpc.listen.port, insecure: cfg.rpc.insecure, tls: cfg.rpc.tls }, { getStatus: () => this.status(), sweep: sweepHandler(this.logger), resetRestarts: (check) => this.health?.resetRestarts(check) ?? { found: false, state: '', restarting: false }, backup: new BackupRemoteOps(() => this.backups, this.logger) }, this.logger);
       const commands = commandService(
         { allowShell: cfg.rpc.allow_shell, allowPlaybooks: cfg.rpc.allow_playbooks, shell: cfg.rpc.shell.path, cwd: cfg.rpc.shell.cwd },
         this.logger,

@@ -9,7 +9,7 @@ import { ensureEventStream } from '../shared/nats/stream.js';
 import { VERSION } from '../shared/version.js';
 import type { Event } from '../shared/gen/opsfleet/v1/events.js';
 import { AlertManager } from './alerts/alert-manager.js';
-import { registerBackupRoutes } from './api/backup-routes.js';
+import { registerBackupActionRoutes, registerBackupRoutes } from './api/backup-routes.js';
 import { BackupCatalogue } from './backups/catalogue.js';
 import { registerCheckRoutes } from './api/check-routes.js';
 import { ChecksStore } from './checks/checks-store.js';
@@ -184,6 +184,7 @@ export class Controller {
     // Hourly is plenty for a retention counted in days; unref'd so it never holds the process.
     setInterval(pruneRuns, 3_600_000).unref();
     const audit = new AuditLog(this.db);
+    registerBackupActionRoutes(this.http, { hosts, agents: this.agents, audit });
     const dispatcher = new RunDispatcher({
       hosts,
       agents: this.agents,

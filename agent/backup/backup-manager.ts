@@ -52,6 +52,24 @@ export class BackupManager {
     return this.sets.get(name);
   }
 
+  /** The configured set of that name, started or not (restore and verify need only its target). */
+  config(name: string): BackupSetConfig | undefined {
+    return this.d.sets.find((s) => s.name === name);
+  }
+
+  /** Why the set of that name did not start, when it did not. */
+  startError(name: string): string | undefined {
+    return this.failedToStart.get(name);
+  }
+
+  get hostId(): string {
+    return this.d.hostId;
+  }
+
+  get names(): string[] {
+    return this.d.sets.map((s) => s.name);
+  }
+
   state(): { state: ComponentStateName; detail: string } {
     if (this.d.sets.length === 0) return { state: 'stopped', detail: 'no backup sets configured' };
     const parts: string[] = [];

@@ -152,12 +152,17 @@ export class BackupSet {
       });
   }
 
-  /** Takes a snapshot of what is pending now (tests and `backup now`); null when nothing changed. */
-  async snapshotNow(): Promise<Manifest | null> {
+  /**
+   * Takes a snapshot of what is pending now (tests and `backup now`); null when nothing changed.
+   * A failure is handled as usual (alert, changes stay pending) and, with `rethrow`, also thrown
+   * to the caller (the operator asked and waits for the outcome).
+   */
+  async snapshotNow(o: { rethrow?: boolean } = {}): Promise<Manifest | null> {
+    if (this.stopped) throw new OpsError('OPS_ERR_BACKUP_NOT_RUNNING', `backup set ${this.name} is stopping`);
     while (this.running) await this.running;
     this.state?.addPending([RESCAN_ALL]);
     let out: Manifest | null = null;
-    this.running = this.snapshot().then((m) => {
+    this.running = this.snapshot(o.rethrow).then((m) => {
       out = m;
     });
     try {
@@ -168,7 +173,12 @@ export class BackupSet {
     return out;
   }
 
-  private async snapshot(): Promise<Manifest | null> {
+  /** Id of the newest committed snapshot of this set ('' before the first). */
+  lastSnapshotId(): string {
+    return this.state?.lastSnapshot()?.id ?? '';
+  }
+
+  private async snapshot(rethrow = false): Promise<Manifest | null> {
     const state = this.state!;
     const target = this.target!;
     const cfg = this.d.cfg;
@@ -259,6 +269,7 @@ export class BackupSet {
       state.dropStaged(id);
       if (this.stopped) throw err;
       this.failed(err);
+      if (rethrow) throw err;
       return null;
     } finally {
       child?.close();

@@ -50,7 +50,8 @@ export async function verifySet(target: BackupTarget, o: { readData?: boolean } 
         res.filesChecked += await readArchive(target, m, add);
         res.archivesRead++;
       } catch (err) {
-        add(errorLine(err));
+        // gunzip and tar errors do not say which object they read: name it for the operator.
+        add(`archive ${archiveName(m.id)}: ${errorLine(err)}`);
       }
     }
   }
@@ -77,7 +78,7 @@ async function readArchive(target: BackupTarget, m: Manifest, add: (p: string) =
   for await (const c of gunzip as AsyncIterable<Buffer>) await reader.push(c);
   await reader.end();
   const sha = archiveHash.digest('hex');
-  if (sha !== m.archive.sha256) add(`archive sha256 ${sha.slice(0, 12)}… does not match the manifest's ${m.archive.sha256.slice(0, 12)}…`);
+  if (sha !== m.archive.sha256) add(`archive ${archiveName(m.id)} has sha256 ${sha.slice(0, 12)}…, its manifest says ${m.archive.sha256.slice(0, 12)}…`);
   for (const [p, s256] of want) {
     const got = last.get(p);
     if (got === undefined) add(`${p} is listed in the manifest but not in the archive`);

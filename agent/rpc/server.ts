@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { Server, ServerCredentials, status as GrpcStatus, type ServerUnaryCall, type ServerWritableStream, type ServiceDefinition, type UntypedServiceImplementation, type sendUnaryData } from '@grpc/grpc-js';
-import { AgentServiceService, type AgentServiceServer, type GetStatusRequest, type GetStatusResponse, type ResetRestartsRequest, type ResetRestartsResponse, type SweepRequest, type SweepResponse } from '../../shared/gen/opsfleet/v1/agent.js';
+import { Metadata, Server, ServerCredentials, status as GrpcStatus, type ServerUnaryCall, type ServerWritableStream, type ServiceDefinition, type UntypedServiceImplementation, type sendUnaryData } from '@grpc/grpc-js';
+import { AgentServiceService, type AgentServiceServer, type BackupNowRequest, type BackupNowResponse, type BackupRestoreRequest, type BackupRestoreResponse, type BackupVerifyRequest, type BackupVerifyResponse, type GetStatusRequest, type GetStatusResponse, type ResetRestartsRequest, type ResetRestartsResponse, type SweepRequest, type SweepResponse } from '../../shared/gen/opsfleet/v1/agent.js';
 import { OpsError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { within } from '../../shared/lifecycle.js';
@@ -18,6 +18,35 @@ export interface RpcHandlers {
   sweep?(req: SweepRequest, send: (batch: SweepResponse) => void, signal: AbortSignal): Promise<void>;
   /** Operator reset of a health check's restart budget (agent/health). */
   resetRestarts?(check: string): ResetRestartsResponse;
+  /** Operator backup actions (agent/backup/remote-ops.ts); OpsError codes map to gRPC statuses (backupStatus). */
+  backup?: {
+    now(set: string): Promise<BackupNowResponse>;
+    verify(set: string, readData: boolean): Promise<BackupVerifyResponse>;
+    restore(req: BackupRestoreRequest, signal: AbortSignal): Promise<BackupRestoreResponse>;
+  };
+}
+
+/** gRPC status of a failed backup action, by OpsError code; the code itself travels in the "ops-code" trailer. */
+function backupStatus(code: string | undefined): GrpcStatus {
+  switch (code) {
+    case 'OPS_ERR_BACKUP_NO_SET':
+    case 'OPS_ERR_BACKUP_NO_SNAPSHOT':
+    case 'OPS_ERR_BACKUP_NO_PATH':
+      return GrpcStatus.NOT_FOUND;
+    case 'OPS_ERR_BACKUP_NOT_RUNNING':
+    case 'OPS_ERR_BACKUP_BUSY':
+      return GrpcStatus.FAILED_PRECONDITION;
+    case 'OPS_ERR_USAGE':
+    case 'OPS_ERR_BACKUP_UNSAFE_PATH':
+      return GrpcStatus.INVALID_ARGUMENT;
+    case 'OPS_ERR_BACKUP_CHECKSUM':
+      return GrpcStatus.DATA_LOSS;
+    case 'OPS_ERR_BACKUP_ABORTED':
+      return GrpcStatus.CANCELLED;
+    default:
+      // The action ran and failed (target down, corrupt archive): not a transport problem.
+      return GrpcStatus.ABORTED;
+  }
 }
 
 function readPem(path: string, what: string): Buffer {
@@ -59,6 +88,17 @@ export class RpcServer {
           cb({ code: GrpcStatus.INTERNAL, details: (err as Error).message });
         }
       },
+      backupNow: (call: ServerUnaryCall<BackupNowRequest, BackupNowResponse>, cb: sendUnaryData<BackupNowResponse>) => {
+        this.backupCall('BackupNow', cb, (b) => b.now(call.request.set));
+      },
+      backupVerify: (call: ServerUnaryCall<BackupVerifyRequest, BackupVerifyResponse>, cb: sendUnaryData<BackupVerifyResponse>) => {
+        this.backupCall('BackupVerify', cb, (b) => b.verify(call.request.set, call.request.readData));
+      },
+      backupRestore: (call: ServerUnaryCall<BackupRestoreRequest, BackupRestoreResponse>, cb: sendUnaryData<BackupRestoreResponse>) => {
+        const ac = new AbortController();
+        call.on('cancelled', () => ac.abort());
+        this.backupCall('BackupRestore', cb, (b) => b.restore(call.request, ac.signal));
+      },
       sweep: (call: ServerWritableStream<SweepRequest, SweepResponse>) => {
         const handler = this.handlers.sweep;
         if (!handler) return void call.emit('error', { code: GrpcStatus.UNIMPLEMENTED, details: 'this agent does not run sweeps' });
@@ -75,6 +115,22 @@ export class RpcServer {
       },
     };
     this.server.addService(AgentServiceService, impl);
+  }
+
+  private backupCall<T>(name: string, cb: sendUnaryData<T>, fn: (b: NonNullable<RpcHandlers['backup']>) => Promise<T>): void {
+    const b = this.handlers.backup;
+    if (!b) return cb({ code: GrpcStatus.UNIMPLEMENTED, details: 'this agent does not run backups' });
+    fn(b).then(
+      (res) => cb(null, res),
+      (err: unknown) => {
+        const code = err instanceof OpsError ? err.code : undefined;
+        const status = backupStatus(code);
+        if (status === GrpcStatus.ABORTED || status === GrpcStatus.DATA_LOSS) this.log.error({ err, code }, `${name} failed`);
+        const metadata = new Metadata();
+        metadata.set('ops-code', code ?? 'OPS_ERR_BACKUP_FAILED');
+        cb({ code: status, details: (err as Error).message, metadata });
+      },
+    );
   }
 
   /** Adds another service (commands, sweep...) before start(). */

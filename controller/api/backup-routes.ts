@@ -1,5 +1,11 @@
+import { status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
+import { OpsError } from '../../shared/errors.js';
+import type { AuditLog } from '../audit/audit-log.js';
+import { BACKUP_DEADLINES_MS } from '../backups/action-deadlines.js';
 import type { BackupCatalogue } from '../backups/catalogue.js';
-import type { HttpServer } from './http-server.js';
+import type { AgentClients } from '../dispatch/agent-clients.js';
+import type { HostsRepo } from '../store/hosts-repo.js';
+import { HttpError, readJsonBody, type HttpServer, type RequestContext } from './http-server.js';
 
 /** Backup catalogue API (v1): snapshots reported by agents and each set's last outcome. */
 export function registerBackupRoutes(http: HttpServer, catalogue: BackupCatalogue): void {
@@ -7,4 +13,110 @@ export function registerBackupRoutes(http: HttpServer, catalogue: BackupCatalogu
     catalogue.list({ host: query.get('host') ?? undefined, set: query.get('set') ?? undefined, includePruned: query.get('all') === 'true' }),
   );
   http.route('GET', '/api/v1/backups/sets', ({ query }) => catalogue.sets({ host: query.get('host') ?? undefined, set: query.get('set') ?? undefined }));
+}
+
+export interface BackupActionDeps {
+  hosts: HostsRepo;
+  agents: AgentClients;
+  audit: AuditLog;
+}
+
+interface ActionBody {
+  actor?: unknown;
+  read_data?: unknown;
+  snapshot?: unknown;
+  at_ms?: unknown;
+  to?: unknown;
+  path?: unknown;
+}
+
+const HTTP_OF_GRPC: Partial<Record<number, number>> = {
+  [GrpcStatus.NOT_FOUND]: 404,
+  [GrpcStatus.INVALID_ARGUMENT]: 400,
+  [GrpcStatus.FAILED_PRECONDITION]: 409,
+  [GrpcStatus.UNIMPLEMENTED]: 501,
+};
+
+/** An agent's refusal or failure as an API error carrying the agent's own OpsError code. */
+function fromAgent(host: string, err: unknown): unknown {
+  if (!(err instanceof OpsError) || err.code === 'OPS_ERR_RPC_UNAVAILABLE') return err;
+  const se = err.cause as ServiceError | undefined;
+  if (!se || typeof se.code !== 'number') return err;
+  const opsCode = se.metadata?.get('ops-code')[0];
+  const status = HTTP_OF_GRPC[se.code] ?? 502;
+  if (se.code === GrpcStatus.UNIMPLEMENTED) return new HttpError(501, 'OPS_ERR_RPC_FAILED', `host "${host}": ${se.details} (an agent older than this controller?)`);
+  return new HttpError(status, typeof opsCode === 'string' ? opsCode : err.code, `host "${host}": ${se.details || se.message}`);
+}
+
+function str(v: unknown, field: string): string {
+  if (v === undefined || v === null) return '';
+  if (typeof v !== 'string') throw new HttpError(400, 'OPS_ERR_USAGE', `${field}: expected a string`);
+  return v;
+}
+
+/**
+ * The operator's backup actions, each forwarded to the agent over gRPC and written to the audit
+ * log with its outcome:
+ *   POST /api/v1/hosts/:id/backups/:set/now
+ *   POST /api/v1/hosts/:id/backups/:set/verify   { read_data }
+ *   POST /api/v1/hosts/:id/backups/:set/restore  { to, snapshot?, at_ms?, path? }
+ * Every body may carry `actor`. Unknown host → 404 OPS_ERR_HOST_NOT_FOUND; the agent's refusals
+ * keep its code (OPS_ERR_BACKUP_NO_SET 404, OPS_ERR_USAGE / OPS_ERR_BACKUP_UNSAFE_PATH 400,
+ * OPS_ERR_BACKUP_NOT_RUNNING / OPS_ERR_BACKUP_BUSY 409, other failures 502).
+ */
+export function registerBackupActionRoutes(http: HttpServer, d: BackupActionDeps): void {
+  const action =
+    (name: 'now' | 'verify' | 'restore', run: (a: { endpoint: string; tls: boolean; set: string; body: ActionBody; signal: AbortSignal }) => Promise<unknown>) =>
+    async ({ req, res, params }: RequestContext) => {
+      const body = ((await readJsonBody(req)) ?? {}) as ActionBody;
+      if (typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'OPS_ERR_USAGE', 'request body must be a JSON object');
+      const h = d.hosts.get(params.id!);
+      if (!h) throw new HttpError(404, 'OPS_ERR_HOST_NOT_FOUND', `no host "${params.id}"`);
+      if (!h.rpc_endpoint) throw new HttpError(409, 'OPS_ERR_HOST_NO_RPC', `host "${h.id}" announces no RPC endpoint (its config has no rpc section)`);
+      const actor = str(body.actor, 'actor') || 'anonymous';
+      const set = params.set!;
+      const ac = new AbortController();
+      res.on('close', () => {
+        if (!res.writableFinished) ac.abort();
+      });
+      const subject = `${h.id}/${set}`;
+      const asked = name === 'restore' ? { to: body.to, snapshot: body.snapshot, at_ms: body.at_ms, path: body.path } : name === 'verify' ? { read_data: body.read_data === true } : {};
+      try {
+        const result = await run({ endpoint: h.rpc_endpoint, tls: h.rpc_tls === 1, set, body, signal: ac.signal });
+        d.audit.append(actor, `backup.${name}`, subject, { ...asked, ok: true, result });
+        return { host: h.id, set, ...(result as object) };
+      } catch (err) {
+        const e = fromAgent(h.id, err);
+        d.audit.append(actor, `backup.${name}`, subject, { ...asked, ok: false, code: (e as OpsError).code ?? 'OPS_ERR_INTERNAL', error: (e as Error).message });
+        throw e;
+      }
+    };
+
+  http.route(
+    'POST',
+    '/api/v1/hosts/:id/backups/:set/now',
+    action('now', (a) => d.agents.backupNow(a.endpoint, a.tls, a.set, BACKUP_DEADLINES_MS.now, a.signal)),
+  );
+  http.route(
+    'POST',
+    '/api/v1/hosts/:id/backups/:set/verify',
+    action('verify', (a) => d.agents.backupVerify(a.endpoint, a.tls, a.set, a.body.read_data === true, BACKUP_DEADLINES_MS.verify, a.signal)),
+  );
+  http.route(
+    'POST',
+    '/api/v1/hosts/:id/backups/:set/restore',
+    action('restore', (a) => {
+      const atMs = a.body.at_ms;
+      if (atMs !== undefined && atMs !== null && (typeof atMs !== 'number' || !Number.isFinite(atMs) || atMs <= 0)) throw new HttpError(400, 'OPS_ERR_USAGE', 'at_ms: expected epoch milliseconds');
+      const req = {
+        set: a.set,
+        to: str(a.body.to, 'to'),
+        snapshot: str(a.body.snapshot, 'snapshot'),
+        atMs: typeof atMs === 'number' ? Math.trunc(atMs) : 0,
+        path: str(a.body.path, 'path'),
+        actor: str(a.body.actor, 'actor'),
+      };
+      return d.agents.backupRestore(a.endpoint, a.tls, req, BACKUP_DEADLINES_MS.restore, a.signal);
+    }),
+  );
 }

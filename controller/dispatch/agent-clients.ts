@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { credentials, Metadata, status as GrpcStatus, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
-import { AgentServiceClient, type GetStatusResponse } from '../../shared/gen/opsfleet/v1/agent.js';
+import { AgentServiceClient, type BackupNowResponse, type BackupRestoreRequest, type BackupRestoreResponse, type BackupVerifyResponse, type GetStatusResponse } from '../../shared/gen/opsfleet/v1/agent.js';
 import { CommandServiceClient } from '../../shared/gen/opsfleet/v1/command.js';
 import { OpsError } from '../../shared/errors.js';
 
@@ -80,6 +80,43 @@ export class AgentClients {
         if (err) reject(rpcError(endpoint, err));
         else resolve(res);
       });
+    });
+  }
+
+  /**
+   * Backup actions on the agent (unary, long deadlines given by the caller). A rejection is
+   * rpcError(...) whose `cause` is the ServiceError: its status and "ops-code" trailer say why.
+   * `signal` cancels the call (the operator went away).
+   */
+  backupNow(endpoint: string, tls: boolean, set: string, timeoutMs: number, signal?: AbortSignal): Promise<BackupNowResponse> {
+    return this.unary(endpoint, signal, (c, md, opts, cb) => c.backupNow({ set }, md, opts, cb), timeoutMs, tls);
+  }
+
+  backupVerify(endpoint: string, tls: boolean, set: string, readData: boolean, timeoutMs: number, signal?: AbortSignal): Promise<BackupVerifyResponse> {
+    return this.unary(endpoint, signal, (c, md, opts, cb) => c.backupVerify({ set, readData }, md, opts, cb), timeoutMs, tls);
+  }
+
+  backupRestore(endpoint: string, tls: boolean, req: BackupRestoreRequest, timeoutMs: number, signal?: AbortSignal): Promise<BackupRestoreResponse> {
+    return this.unary(endpoint, signal, (c, md, opts, cb) => c.backupRestore(req, md, opts, cb), timeoutMs, tls);
+  }
+
+  private unary<T>(
+    endpoint: string,
+    signal: AbortSignal | undefined,
+    call: (c: AgentServiceClient, md: Metadata, opts: { deadline: number }, cb: (err: ServiceError | null, res: T) => void) => { cancel(): void },
+    timeoutMs: number,
+    tls: boolean,
+  ): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const c = this.client(endpoint, tls);
+      const onAbort = () => handle.cancel();
+      const handle = call(c, new Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => {
+        signal?.removeEventListener('abort', onAbort);
+        if (err) reject(rpcError(endpoint, err));
+        else resolve(res);
+      });
+      if (signal?.aborted) handle.cancel();
+      else signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 
