@@ -170,6 +170,7 @@ export class Ingest {
     }
     let events = 0;
     let duplicates = 0;
+    let touched = false;
     for (const e of batch) {
       const { id, hostId, instanceId, seq, tsMs, kind, ...payload } = e;
       const inserted = this.d.events.insert({ id, host_id: hostId, kind, instance_id: instanceId, seq, ts_ms: tsMs, received_ms: now, payload: JSON.stringify(payload) });
@@ -187,9 +188,11 @@ export class Ingest {
           changes.push(change);
         }
       } else {
-        this.d.hosts.touch(hostId, now);
+        touched = true;
       }
     }
+    // A message is one host's batch: proving it alive once per message is enough.
+    if (touched) this.d.hosts.touch(subj.hostId, now);
     return { events, duplicates };
   }
 
