@@ -57,6 +57,7 @@ export class Agent {
     const cfg = this.cfg;
     this.stateDir = openStateDir(cfg.state_dir);
     if (this.stateDir.replacedCorrupt) this.log.warn({ reason: this.stateDir.replacedCorrupt }, 'state identity unreadable; made a new instance id');
+    if (this.stateDir.newBoot) this.log.info({ instanceId: this.stateDir.instanceId }, 'host booted since the last start; new instance id so no event id can repeat');
     this.outbox = new OutboxStore(cfg.state_dir, { hostId: cfg.host.id, instanceId: this.stateDir.instanceId }, { maxEvents: cfg.outbox.max_events, maxBytes: cfg.outbox.max_bytes });
     this.publisher = new OutboxPublisher(
       this.outbox,

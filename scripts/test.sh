@@ -19,6 +19,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   fi
 fi
 
+if [ -L node_modules ]; then
+  # npm ci through a symlink empties the directory it points to (someone else's install).
+  echo "test.sh: node_modules is a symlink; refusing to run npm ci through it" >&2
+  exit 1
+fi
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "test.sh: npm ci"
   npm ci --no-audit --no-fund

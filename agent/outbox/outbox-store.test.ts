@@ -99,4 +99,14 @@ describe('state dir', () => {
     const fresh = openStateDir(join(dir(), 'new-sub'));
     assert.notEqual(fresh.instanceId, a.instanceId);
   });
+
+  it('makes a new instance id after a host boot, so a counter rolled back by a power loss never reuses an event id', () => {
+    const d = dir();
+    const first = openStateDir(d, 'boot-a');
+    assert.equal(openStateDir(d, 'boot-a').instanceId, first.instanceId);
+    const after = openStateDir(d, 'boot-b');
+    assert.notEqual(after.instanceId, first.instanceId);
+    assert.equal(after.newBoot, true);
+    assert.equal(openStateDir(d, 'boot-b').instanceId, after.instanceId);
+  });
 });

@@ -18,15 +18,30 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
 
 export interface StateDir {
   path: string;
-  /** Random id made when this state dir was first created; a wiped dir gets a new one. */
+  /**
+   * Random id made when this state dir was first created, and again after every host boot:
+   * the outbox's seq counter is durable against a killed process but not against a power loss
+   * (WAL, synchronous=NORMAL), so after a boot a rolled-back counter could reuse seqs; under a
+   * new instance id those events still get ids never used before. A wiped dir gets a new one.
+   */
   instanceId: string;
   createdAt: string;
-  /** Set when instance.json was unreadable and a new identity was made (old ids are never reused). */
+  /** Why a new identity was made for an existing dir (corrupt file, new boot). */
   replacedCorrupt?: string;
+  /** True when the host booted since the identity was made (a new instance id was made). */
+  newBoot?: boolean;
+}
+
+function currentBootId(): string {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  } catch {
+    return '';
+  }
 }
 
 /** Opens (creating when needed) the agent's state dir and its identity file. */
-export function openStateDir(path: string): StateDir {
+export function openStateDir(path: string, bootId: string = currentBootId()): StateDir {
   try {
     mkdirSync(path, { recursive: true, mode: 0o700 });
   } catch (err) {
@@ -35,9 +50,16 @@ export function openStateDir(path: string): StateDir {
   const file = join(path, 'instance.json');
   let replacedCorrupt: string | undefined;
   try {
-    const parsed = JSON.parse(readFileSync(file, 'utf8')) as { instance_id?: unknown; created_at?: unknown };
+    const parsed = JSON.parse(readFileSync(file, 'utf8')) as { instance_id?: unknown; created_at?: unknown; boot_id?: unknown };
     if (typeof parsed.instance_id === 'string' && /^[a-f0-9]{16}$/.test(parsed.instance_id)) {
-      return { path, instanceId: parsed.instance_id, createdAt: String(parsed.created_at ?? '') };
+      if (!bootId || parsed.boot_id === undefined || parsed.boot_id === bootId) {
+        if (parsed.boot_id === undefined && bootId) writeIdentity(file, parsed.instance_id, String(parsed.created_at ?? ''), bootId);
+        return { path, instanceId: parsed.instance_id, createdAt: String(parsed.created_at ?? '') };
+      }
+      const instanceId = randomBytes(8).toString('hex');
+      const createdAt = new Date().toISOString();
+      writeIdentity(file, instanceId, createdAt, bootId);
+      return { path, instanceId, createdAt, newBoot: true };
     }
     replacedCorrupt = 'instance_id missing or malformed';
   } catch (err) {
@@ -46,6 +68,10 @@ export function openStateDir(path: string): StateDir {
   // A fresh random id is always safe: event ids stay unique because no old id is reused.
   const instanceId = randomBytes(8).toString('hex');
   const createdAt = new Date().toISOString();
-  writeFileAtomic(file, `${JSON.stringify({ instance_id: instanceId, created_at: createdAt })}\n`);
+  writeIdentity(file, instanceId, createdAt, bootId);
   return { path, instanceId, createdAt, ...(replacedCorrupt ? { replacedCorrupt } : {}) };
+}
+
+function writeIdentity(file: string, instanceId: string, createdAt: string, bootId: string): void {
+  writeFileAtomic(file, `${JSON.stringify({ instance_id: instanceId, created_at: createdAt, boot_id: bootId })}\n`);
 }

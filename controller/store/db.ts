@@ -193,8 +193,9 @@ export function openDatabase(dataDir: string, file = 'controller.db'): Database.
     throw new OpsError('OPS_ERR_STORE_OPEN', `cannot open database in data_dir ${dataDir}: ${(err as Error).message}`, { cause: err });
   }
   db.pragma('journal_mode = WAL');
-  // NORMAL in WAL: a committed transaction survives a killed process; only a power loss can
-  // take the last ones, and those events are still in JetStream (acked after commit).
+  // NORMAL in WAL: a committed transaction survives a killed process; a power loss can take
+  // the last ones. Those messages were already acked, so the durable consumer will not
+  // redeliver them: recovering them means replaying the stream (it keeps max_age of events).
   db.pragma('synchronous = NORMAL');
   db.pragma('busy_timeout = 5000');
   const version = db.pragma('user_version', { simple: true }) as number;
