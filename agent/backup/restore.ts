@@ -140,8 +140,10 @@ export async function restoreSnapshot(target: BackupTarget, o: RestoreOptions): 
       await reader.end();
     } catch (err) {
       stream.destroy();
-      if (err instanceof OpsError) throw err;
-      throw new OpsError('OPS_ERR_BACKUP_ARCHIVE', `archive ${snap.id}: ${(err as Error).message}`, { cause: err });
+      // Whatever broke (gzip, a tar header, a path check), the operator needs the archive's name.
+      if (err instanceof OpsError && (err.code === 'OPS_ERR_BACKUP_ABORTED' || err.message.startsWith(`archive ${snap.id}`))) throw err;
+      const code = err instanceof OpsError ? err.code : 'OPS_ERR_BACKUP_ARCHIVE';
+      throw new OpsError(code, `archive ${snap.id}: ${(err as Error).message}`, { cause: err });
     }
     const gotSha = archiveHash.digest('hex');
     if (gotSha !== snap.archive.sha256) throw new OpsError('OPS_ERR_BACKUP_CHECKSUM', `archive ${snap.id} has sha256 ${gotSha.slice(0, 12)}…, its manifest says ${snap.archive.sha256.slice(0, 12)}…`);
