@@ -1,38 +1,11 @@
 import Table from 'cli-table3';
 import type { Command } from 'commander';
-import { OpsError } from '../../shared/errors.js';
 import type { AlertApiView, SilenceView } from '../alerts/alert-manager.js';
 import { formatMatcher, parseMatcher } from '../alerts/matchers.js';
+import type { ControllerClient } from './client.js';
 import { ago } from './format.js';
 
-/** JSON request to the controller API with the same error handling as ControllerClient. */
-async function request<T>(cmd: Command, method: string, path: string, body?: unknown): Promise<T> {
-  const base = cmd.optsWithGlobals<{ controller?: string }>().controller ?? process.env.OPSFLEET_CONTROLLER ?? 'http://127.0.0.1:8080';
-  const url = new URL(path, base.endsWith('/') ? base : `${base}/`);
-  let res: Response;
-  try {
-    res = await fetch(url, {
-      method,
-      signal: AbortSignal.timeout(30_000),
-      ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
-    });
-  } catch (err) {
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    throw new OpsError('OPS_ERR_CONTROLLER_UNREACHABLE', `cannot reach controller at ${base} (${cause?.code ?? cause?.message ?? (err as Error).message})`, { cause: err, retryable: true });
-  }
-  const text = await res.text();
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    throw new OpsError('OPS_ERR_CONTROLLER_RESPONSE', `controller at ${base} answered ${res.status} with non-JSON: ${text.slice(0, 200)}`);
-  }
-  if (!res.ok) {
-    const e = (parsed as { error?: { code?: string; message?: string } }).error;
-    throw new OpsError(e?.code ?? 'OPS_ERR_CONTROLLER_RESPONSE', e?.message ?? `HTTP ${res.status}`);
-  }
-  return parsed as T;
-}
+type ClientOf = (cmd: Command) => ControllerClient;
 
 function print(text: string): void {
   process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
@@ -54,7 +27,9 @@ function otherLabels(labels: Record<string, string>): string {
 }
 
 /** `opsctl alerts`, `opsctl silence …`, `opsctl notify …`: registered by opsctl.ts with one call. */
-export function registerAlertCommands(program: Command): void {
+export function registerAlertCommands(program: Command, client: ClientOf): void {
+  /** JSON request to the controller API through opsctl's shared client. */
+  const request = <T = unknown>(cmd: Command, method: string, path: string, body?: unknown): Promise<T> => client(cmd).send<T>(method, path, body);
   const alerts = program
     .command('alerts')
     .description('list alerts (firing by default); `alerts show FINGERPRINT` for one')

@@ -99,7 +99,7 @@ registerLogsCommands(program, client);
 registerChecksCommands(program, client);
 registerBackupCommands(program, client);
 
-registerAlertCommands(program);
+registerAlertCommands(program, client);
 
 registerRunCommands(program, client);
 
