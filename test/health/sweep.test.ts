@@ -107,7 +107,8 @@ describe('sweep across 2,000 loopback ports', () => {
       const summary = await runSweep([{ host: '127.0.0.1', port }], { concurrency: 1, timeoutMs: 300 }, (r) => results.push(r));
       fillers.forEach((c) => c.destroy());
       assert.equal(results[0]!.status, 'timeout');
-      assert.ok(results[0]!.latencyMs >= 300 && summary.elapsedMs < 1000, `${results[0]!.latencyMs}ms`);
+      // Timers may fire a fraction of a millisecond early against hrtime: allow 5 ms.
+      assert.ok(results[0]!.latencyMs >= 295 && summary.elapsedMs < 1000, `${results[0]!.latencyMs}ms`);
     } finally {
       await py.stop();
     }

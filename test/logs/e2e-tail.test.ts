@@ -85,12 +85,16 @@ describe('log tailing end to end (agent → NATS → controller)', () => {
     // Per-minute level stats reached the controller, and opsctl shows them; counts are exact
     // although the agent was killed twice (they persist with the checkpoints, flushes dedupe).
     const want = { ERROR: total / 5, WARN: total / 5, INFO: (total * 3) / 5 };
+    let lastRow: unknown;
     const stats = await waitFor(async () => {
       const r = await runCommand('opsctl', ['--controller', ctl.url, 'logs', 'stats', '--host', 'tailer', '--json']);
       const body = JSON.parse(r.stdout) as { rows: Array<{ source: string; levels: Record<string, number>; lines: number }> };
       const row = body.rows.find((x) => x.source === 'app');
+      lastRow = row;
       return row && row.lines >= total ? row : undefined;
-    }, { timeout: 20_000, what: 'stats for all lines' });
+    }, { timeout: 60_000, what: 'stats for all lines' }).catch((err: Error) => {
+      throw new Error(`${err.message}; last stats row ${JSON.stringify(lastRow)}\n${agent.child.tail(20)}`);
+    });
     assert.deepEqual({ ERROR: stats.levels.ERROR, WARN: stats.levels.WARN, INFO: stats.levels.INFO }, want);
     assert.equal(stats.lines, total);
     const perMinute = await runCommand('opsctl', ['--controller', ctl.url, 'logs', 'stats', '--source', 'app', '--since', '10m', '--by-minute', '--json']);
