@@ -93,7 +93,7 @@ describe('log tailing end to end (agent → NATS → controller)', () => {
       lastRow = row;
       return row && row.lines >= total ? row : undefined;
     }, { timeout: 60_000, what: 'stats for all lines' }).catch((err: Error) => {
-      throw new Error(`${err.message}; last stats row ${JSON.stringify(lastRow)}\n${agent.child.tail(20)}`);
+      throw new Error(`${err.message}; last stats row ${JSON.stringify(lastRow)}\n${agent?.child.tail(20) ?? ""}`);
     });
     assert.deepEqual({ ERROR: stats.levels.ERROR, WARN: stats.levels.WARN, INFO: stats.levels.INFO }, want);
     assert.equal(stats.lines, total);
