@@ -81,6 +81,18 @@ describe('SFTP target against a real sshd on loopback', () => {
     }
   });
 
+  it('host_fingerprint pins the server key for every operation, restores included', async () => {
+    // `ssh-keygen -lf` prints "256 SHA256:<base64> comment (ED25519)" for the host's public key.
+    const fp = sh('ssh-keygen', ['-lf', join(sshd.dir, 'host_ed25519.pub')]).split(' ')[1]!;
+    assert.match(fp, /^SHA256:/);
+    const pinned = (fingerprint: string) => new SftpTarget(setConfig({ name: 'sf', paths: ['/x'], target: { ...targetCfg, host_fingerprint: fingerprint } }).target as never, { host: 'h6', set: 'sf' });
+    assert.ok((await pinned(fp).list('snapshots/')).length > 0);
+    const wrong = pinned('SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA');
+    await assert.rejects(wrong.list('snapshots/'), 'list must refuse an unpinned server key');
+    const name = (await pinned(fp).list('snapshots/')).find((f) => f.endsWith('.tar.gz'))!.replace(/^.*?snapshots\//, 'snapshots/');
+    await assert.rejects(wrong.get(name), 'get (restores) must refuse an unpinned server key too');
+  });
+
   it('sshd down during the upload: retries, then succeeds when it is back', async () => {
     write(src, 'during-outage.txt', 'x\n');
     await sshd.kill();

@@ -27,20 +27,27 @@ export class SftpTarget implements BackupTarget {
     this.where = `sftp ${cfg.username}@${cfg.host}:${cfg.port}${this.base}`;
   }
 
+  /**
+   * One place builds the connection options, so every operation (restores included) checks
+   * the pinned host key: a copy that forgot host_fingerprint would restore from any server.
+   */
+  private connectOptions(): SftpClient.ConnectOptions {
+    const pin = this.cfg.host_fingerprint?.replace(/^SHA256:/, '').replace(/=+$/, '');
+    return {
+      host: this.cfg.host,
+      port: this.cfg.port,
+      username: this.cfg.username,
+      readyTimeout: this.cfg.timeout,
+      ...(this.cfg.private_key_path ? { privateKey: readFileSync(this.cfg.private_key_path) } : {}),
+      ...(this.cfg.password ? { password: this.cfg.password } : {}),
+      ...(pin ? { hostVerifier: (key: Buffer) => createHash('sha256').update(key).digest('base64').replace(/=+$/, '') === pin } : {}),
+    };
+  }
+
   private async with<T>(name: string, fn: (c: SftpClient) => Promise<T>): Promise<T> {
     const c = new SftpClient();
     try {
-      await c.connect({
-        host: this.cfg.host,
-        port: this.cfg.port,
-        username: this.cfg.username,
-        readyTimeout: this.cfg.timeout,
-        ...(this.cfg.private_key_path ? { privateKey: readFileSync(this.cfg.private_key_path) } : {}),
-        ...(this.cfg.password ? { password: this.cfg.password } : {}),
-        ...(this.cfg.host_fingerprint
-          ? { hostVerifier: (key: Buffer) => createHash('sha256').update(key).digest('base64').replace(/=+$/, '') === this.cfg.host_fingerprint!.replace(/^SHA256:/, '').replace(/=+$/, '') }
-          : {}),
-      });
+      await c.connect(this.connectOptions());
       return await fn(c);
     } catch (err) {
       throw wrap(err, this.where, name);
@@ -72,14 +79,7 @@ export class SftpTarget implements BackupTarget {
     // Downloaded whole into memory per call would not scale; stream it and close on end.
     const c = new SftpClient();
     try {
-      await c.connect({
-        host: this.cfg.host,
-        port: this.cfg.port,
-        username: this.cfg.username,
-        readyTimeout: this.cfg.timeout,
-        ...(this.cfg.private_key_path ? { privateKey: readFileSync(this.cfg.private_key_path) } : {}),
-        ...(this.cfg.password ? { password: this.cfg.password } : {}),
-      });
+      await c.connect(this.connectOptions());
       const path = posix.join(this.base, name);
       if (!(await c.exists(path))) throw new OpsError('OPS_ERR_BACKUP_NOT_FOUND', `${this.where}: ${name} not found`);
       const s = c.createReadStream(path) as unknown as Readable;
