@@ -52,6 +52,7 @@ export class Controller {
   private agents: AgentClients | undefined;
   private stopping: Promise<void> | undefined;
   private automation: Automation | undefined;
+  private runsPruneTimer: NodeJS.Timeout | undefined;
   private readonly abort = new AbortController();
   private readonly log: Logger;
   private readonly statusListeners = new Set<(c: HostStatusChange) => void>();
@@ -182,7 +183,8 @@ export class Controller {
     };
     pruneRuns();
     // Hourly is plenty for a retention counted in days; unref'd so it never holds the process.
-    setInterval(pruneRuns, 3_600_000).unref();
+    this.runsPruneTimer = setInterval(pruneRuns, 3_600_000);
+    this.runsPruneTimer.unref();
     const audit = new AuditLog(this.db);
     registerBackupActionRoutes(this.http, { hosts, agents: this.agents, audit });
     const dispatcher = new RunDispatcher({
@@ -220,6 +222,7 @@ export class Controller {
     this.st = 'stopping';
     await this.http?.close(1000);
     await this.automation?.stop();
+    if (this.runsPruneTimer) clearInterval(this.runsPruneTimer);
     await this.liveness?.stop();
     if (this.ingest) await within(this.ingest.stop(), 3000);
     await this.pruner?.stop();
