@@ -1,10 +1,10 @@
 /**
  * Event ingest benchmark (issue 2). In one run, on a private nats-server:
  *   (a) raw JetStream publish: one small message per publish, each awaiting its ack, 1,024 in flight;
- *   (b) raw better-sqlite3: the controller's real events table (openDatabase + EventsRepo.insert)
+ *   (b) raw better-sqlite3: the controller's real events table (openDatabase + EventsStore.insert)
  *       in 1,000-row transactions;
  *   (c) end to end: the agent's OutboxStore + OutboxPublisher (in a worker thread, default outbox
- *       settings) → JetStream → the controller's real Ingest (HostsRepo/EventsRepo) → SQLite,
+ *       settings) → JetStream → the controller's real Ingest (HostsStore/EventsStore) → SQLite,
  *       timed from the first append until the last event is committed;
  *   (d) controller ingest alone: a second durable consumer re-reading what (c) left in the
  *       stream into a fresh database, to split (c)'s time between the two sides.
@@ -16,8 +16,8 @@ import { join } from 'node:path';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Ingest } from '../controller/ingest/ingest.js';
 import { openDatabase } from '../controller/store/db.js';
-import { EventsRepo } from '../controller/store/events-repo.js';
-import { HostsRepo } from '../controller/store/hosts-repo.js';
+import { EventsStore } from '../controller/store/events-store.js';
+import { HostsStore } from '../controller/store/hosts-store.js';
 import { controllerConfigSchema } from '../shared/config/controller.js';
 import { Event } from '../shared/gen/opsfleet/v1/events.js';
 import { createRootLogger } from '../shared/logger.js';
@@ -68,10 +68,10 @@ async function rawPublish(natsUrl: string, total: number, window: number): Promi
   return row('(a) JetStream publish alone, 1 msg per publish + ack', total, ms, 'msg', `${window} in flight, ${payload.length} B messages`);
 }
 
-/** (b) The controller's events table, EventsRepo.insert, 1,000 rows per transaction. */
+/** (b) The controller's events table, EventsStore.insert, 1,000 rows per transaction. */
 function rawSqlite(dir: string, total: number, perTx: number): BenchRow {
   const db = openDatabase(join(dir, 'sqlite-alone'));
-  const events = new EventsRepo(db);
+  const events = new EventsStore(db);
   const now = Date.now();
   const t0 = performance.now();
   const tx = db.transaction((from: number) => {
@@ -99,8 +99,8 @@ async function startIngest(natsUrl: string, dataDir: string, durable: string, on
     nc,
     jsm,
     db,
-    hosts: new HostsRepo(db),
-    events: new EventsRepo(db),
+    hosts: new HostsStore(db),
+    events: new EventsStore(db),
     stream: cfg.stream.name,
     durable: cfg.stream.consumer,
     maxBatch: cfg.ingest.max_batch,

@@ -6,9 +6,9 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
-import { loadRawDialer, socketDialer } from '../agent/sweep/dialer.js';
-import { runSweep } from '../agent/sweep/sweep.js';
-import { parseTargets } from '../agent/sweep/targets.js';
+import { loadRawDialer, socketDialer } from '../shared/sweep/dialer.js';
+import { runSweep } from '../shared/sweep/sweep.js';
+import { parseTargets } from '../shared/sweep/targets.js';
 import type { Bench, BenchRow } from './types.js';
 
 /** Below the ephemeral range, so no other process's outgoing connections live here. */

@@ -2,4 +2,4 @@
 // Runs the TypeScript sources through tsx's loader: one code path for dev, tests and installs.
 import { register } from 'tsx/esm/api';
 register();
-await import('../controller/cli/opsctl.ts');
+await import('../cli/opsctl.ts');

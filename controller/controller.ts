@@ -10,7 +10,7 @@ import { VERSION } from '../shared/version.js';
 import type { Event } from '../shared/gen/opsfleet/v1/events.js';
 import { AlertManager } from './alerts/alert-manager.js';
 import { registerBackupActionRoutes, registerBackupRoutes } from './api/backup-routes.js';
-import { BackupCatalogue } from './backups/catalogue.js';
+import { BackupCatalog } from './backup/catalog.js';
 import { registerCheckRoutes } from './api/check-routes.js';
 import { ChecksStore } from './checks/checks-store.js';
 import { registerAlertRoutes } from './api/alert-routes.js';
@@ -21,15 +21,15 @@ import { registerRunRoutes } from './api/run-routes.js';
 import { AuditLog } from './audit/audit-log.js';
 import { RunDispatcher } from './dispatch/run-dispatcher.js';
 import { registerAutomationRoutes } from './api/automation-routes.js';
-import { Automation } from './scheduler/automation.js';
-import { RunsRepo } from './dispatch/runs-repo.js';
+import { Automation } from './automation/automation.js';
+import { RunsStore } from './dispatch/runs-store.js';
 import { registerRoutes } from './api/routes.js';
 import { AgentClients } from './dispatch/agent-clients.js';
 import { Liveness } from './hosts/liveness.js';
 import { Ingest, type HostStatusChange } from './ingest/ingest.js';
 import { openDatabase } from './store/db.js';
-import { EventsRepo } from './store/events-repo.js';
-import { HostsRepo } from './store/hosts-repo.js';
+import { EventsStore } from './store/events-store.js';
+import { HostsStore } from './store/hosts-store.js';
 import { Pruner } from './store/pruner.js';
 
 /**
@@ -99,8 +99,8 @@ export class Controller {
     this.st = 'starting';
     const cfg = this.cfg;
     this.db = openDatabase(cfg.data_dir);
-    const hosts = new HostsRepo(this.db);
-    const events = new EventsRepo(this.db);
+    const hosts = new HostsStore(this.db);
+    const events = new EventsStore(this.db);
     // Alerting starts before ingest so every stored alert event and host status change reaches it.
     this.alerts = new AlertManager({ db: this.db, cfg: cfg.alerting, logger: this.logger });
     this.onHostStatus(this.alerts.onHostStatus);
@@ -113,8 +113,8 @@ export class Controller {
     this.logIndex = new LogIndexer(this.db, this.logger, { retentionMs: cfg.retention.events, pruneIntervalMs: cfg.retention.prune_interval });
     this.logIndex.start();
     this.onEvents(this.logIndex.onEvents);
-    // Backup catalogue: catches up on `backup` events stored before a crash, then follows ingest.
-    const backups = new BackupCatalogue(this.db, this.logger);
+    // Backup catalog: catches up on `backup` events stored before a crash, then follows ingest.
+    const backups = new BackupCatalog(this.db, this.logger);
     backups.start();
     this.onEvents(backups.onEvents);
 
@@ -170,7 +170,7 @@ export class Controller {
     registerLogRoutes(this.http, this.logIndex);
     registerBackupRoutes(this.http, backups);
     registerCheckRoutes(this.http, { checks: this.checks, hosts, agents: this.agents, events });
-    const runs = new RunsRepo(this.db);
+    const runs = new RunsStore(this.db);
     const interrupted = runs.markInterrupted(Date.now());
     if (interrupted > 0) this.log.warn({ runs: interrupted }, 'runs cut by the last stop marked interrupted');
     const pruneRuns = () => {

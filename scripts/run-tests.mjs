@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
-const dirs = ['shared', 'agent', 'controller', 'test'];
+const dirs = ['shared', 'agent', 'controller', 'cli', 'test'];
 const files = [];
 function walk(dir) {
   for (const name of readdirSync(dir)) {

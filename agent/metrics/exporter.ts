@@ -5,8 +5,8 @@ import type { GetStatusResponse } from '../../shared/gen/opsfleet/v1/agent.js';
 import { within } from '../../shared/lifecycle.js';
 import type { Logger } from '../../shared/logger.js';
 import type { CheckSnapshot } from '../health/check-runner.js';
-import { PROM_CONTENT_TYPE, PromText } from './prom-text.js';
-import type { Sample } from './sample.js';
+import { PROM_CONTENT_TYPE, PromText } from '../../shared/metrics/prom-text.js';
+import type { Sample } from '../../shared/metrics/sample.js';
 
 export interface ExporterDeps {
   listen: { host: string; port: number };

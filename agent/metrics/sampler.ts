@@ -4,7 +4,7 @@ import type { ComponentStateName } from '../../shared/lifecycle.js';
 import type { Logger } from '../../shared/logger.js';
 import { emitJson, fireAlert, resolveAlert, type EventSink } from '../events/sink.js';
 import { CLK_TCK, cpuPercent, readAllProcs, readCpuTimes, readDiskStats, readFsUsage, readLoad, readMemInfo, readMounts, readNetDev, type CpuTimes, type ProcStat } from './proc.js';
-import type { Sample, TopProcess } from './sample.js';
+import type { Sample, TopProcess } from '../../shared/metrics/sample.js';
 import { metricValue, ruleTarget, ThresholdRule } from './thresholds.js';
 
 /** While a threshold alert fires it is re-asserted this often. */

@@ -1,6 +1,6 @@
 import type { ThresholdConfig } from '../../shared/config/health.js';
 import { formatDuration } from '../../shared/duration.js';
-import type { Sample } from './sample.js';
+import type { Sample } from '../../shared/metrics/sample.js';
 
 export type RuleState = 'inactive' | 'pending' | 'firing';
 

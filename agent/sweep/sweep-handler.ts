@@ -1,7 +1,7 @@
 import type { SweepRequest, SweepResponse } from '../../shared/gen/opsfleet/v1/agent.js';
 import type { Logger } from '../../shared/logger.js';
-import { runSweep, type SweepResult } from './sweep.js';
-import { parseTargets } from './targets.js';
+import { runSweep, type SweepResult } from '../../shared/sweep/sweep.js';
+import { parseTargets } from '../../shared/sweep/targets.js';
 
 const DEFAULT_CONCURRENCY = 500;
 const DEFAULT_TIMEOUT_MS = 2000;

@@ -7,7 +7,7 @@ import type { HostStatusChange } from '../ingest/ingest.js';
 import { createReceiver } from '../notify/index.js';
 import { ReceiverWorker, type PendingNotification } from '../notify/worker.js';
 import type { AlertView } from '../notify/types.js';
-import { AlertsRepo, type ApplyOutcome } from './alerts-repo.js';
+import { AlertsStore, type ApplyOutcome } from './alerts-store.js';
 import { Dispatcher } from './dispatcher.js';
 import { fingerprint } from './fingerprint.js';
 import { Inhibitor } from './inhibitor.js';
@@ -52,7 +52,7 @@ export interface SilenceView {
  */
 export class AlertManager {
   readonly name = 'alerts';
-  readonly alerts: AlertsRepo;
+  readonly alerts: AlertsStore;
   readonly silences: Silences;
   readonly notifyStore: NotifyStore;
   readonly inhibitor: Inhibitor;
@@ -68,7 +68,7 @@ export class AlertManager {
   constructor(private readonly d: AlertManagerDeps) {
     this.now = d.now ?? Date.now;
     this.log = d.logger.child({ component: 'alerts' });
-    this.alerts = new AlertsRepo(d.db);
+    this.alerts = new AlertsStore(d.db);
     this.silences = new Silences(d.db, this.now);
     this.notifyStore = new NotifyStore(d.db);
     this.inhibitor = new Inhibitor(d.cfg.inhibit);

@@ -1,4 +1,4 @@
-import type { Automation } from '../scheduler/automation.js';
+import type { Automation } from '../automation/automation.js';
 import { HttpError, readJsonBody, type HttpServer } from './http-server.js';
 
 const iso = (ms: number | null | undefined) => (ms ? new Date(ms).toISOString() : null);

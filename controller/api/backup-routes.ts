@@ -1,22 +1,22 @@
 import { status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
 import { OpsError } from '../../shared/errors.js';
 import type { AuditLog } from '../audit/audit-log.js';
-import { BACKUP_DEADLINES_MS } from '../backups/action-deadlines.js';
-import type { BackupCatalogue } from '../backups/catalogue.js';
+import { BACKUP_DEADLINES_MS } from '../backup/action-deadlines.js';
+import type { BackupCatalog } from '../backup/catalog.js';
 import type { AgentClients } from '../dispatch/agent-clients.js';
-import type { HostsRepo } from '../store/hosts-repo.js';
+import type { HostsStore } from '../store/hosts-store.js';
 import { HttpError, readJsonBody, type HttpServer, type RequestContext } from './http-server.js';
 
-/** Backup catalogue API (v1): snapshots reported by agents and each set's last outcome. */
-export function registerBackupRoutes(http: HttpServer, catalogue: BackupCatalogue): void {
+/** Backup catalog API (v1): snapshots reported by agents and each set's last outcome. */
+export function registerBackupRoutes(http: HttpServer, catalog: BackupCatalog): void {
   http.route('GET', '/api/v1/backups', ({ query }) =>
-    catalogue.list({ host: query.get('host') ?? undefined, set: query.get('set') ?? undefined, includePruned: query.get('all') === 'true' }),
+    catalog.list({ host: query.get('host') ?? undefined, set: query.get('set') ?? undefined, includePruned: query.get('all') === 'true' }),
   );
-  http.route('GET', '/api/v1/backups/sets', ({ query }) => catalogue.sets({ host: query.get('host') ?? undefined, set: query.get('set') ?? undefined }));
+  http.route('GET', '/api/v1/backups/sets', ({ query }) => catalog.sets({ host: query.get('host') ?? undefined, set: query.get('set') ?? undefined }));
 }
 
 export interface BackupActionDeps {
-  hosts: HostsRepo;
+  hosts: HostsStore;
   agents: AgentClients;
   audit: AuditLog;
 }

@@ -3,17 +3,17 @@ import { parseDuration } from '../../shared/duration.js';
 import type { SweepResponse } from '../../shared/gen/opsfleet/v1/agent.js';
 import { toCheckView, type ChecksStore } from '../checks/checks-store.js';
 import { rpcError, type AgentClients } from '../dispatch/agent-clients.js';
-import type { EventsRepo } from '../store/events-repo.js';
-import type { HostsRepo } from '../store/hosts-repo.js';
-import { PROM_CONTENT_TYPE, PromText } from '../../agent/metrics/prom-text.js';
+import type { EventsStore } from '../store/events-store.js';
+import type { HostsStore } from '../store/hosts-store.js';
+import { PROM_CONTENT_TYPE, PromText } from '../../shared/metrics/prom-text.js';
 import { HttpError, type HttpServer } from './http-server.js';
 
 export interface CheckRoutesDeps {
   checks: ChecksStore;
-  hosts: HostsRepo;
+  hosts: HostsStore;
   agents: AgentClients;
   /** For /metrics: the controller's own counters (events ingested, duplicates, rejected). */
-  events?: EventsRepo;
+  events?: EventsStore;
 }
 
 const CHECK_STATES = new Set(['unknown', 'up', 'down']);

@@ -1,12 +1,12 @@
-import type { EventsRepo } from '../store/events-repo.js';
-import { toHostView, type HostsRepo } from '../store/hosts-repo.js';
+import type { EventsStore } from '../store/events-store.js';
+import { toHostView, type HostsStore } from '../store/hosts-store.js';
 import type { AgentClients } from '../dispatch/agent-clients.js';
 import { HttpError, type HttpServer } from './http-server.js';
 import { VERSION } from '../../shared/version.js';
 
 export interface ApiDeps {
-  hosts: HostsRepo;
-  events: EventsRepo;
+  hosts: HostsStore;
+  events: EventsStore;
   agents: AgentClients;
   health: () => Record<string, unknown>;
 }

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { parseDuration } from '../../shared/duration.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { RunRequestError, type RunDispatcher, type RunRequest, type RunStreamEvent } from '../dispatch/run-dispatcher.js';
-import type { RunsRepo } from '../dispatch/runs-repo.js';
+import type { RunsStore } from '../dispatch/runs-store.js';
 import type { PlaybookConfig } from '../../shared/config/playbooks.js';
 import { HttpError, readJsonBody, type HttpServer, type RequestContext } from './http-server.js';
 
@@ -47,7 +47,7 @@ function toRunRequest(body: unknown, command: boolean): RunRequest {
 }
 
 /** Fleet command endpoints: runs stream as NDJSON; a closed connection cancels the run on every agent. */
-export function registerRunRoutes(http: HttpServer, d: { dispatcher: RunDispatcher; runs: RunsRepo; audit: AuditLog; playbooks: Readonly<Record<string, PlaybookConfig>> }): void {
+export function registerRunRoutes(http: HttpServer, d: { dispatcher: RunDispatcher; runs: RunsStore; audit: AuditLog; playbooks: Readonly<Record<string, PlaybookConfig>> }): void {
   const start = (command: boolean) => async ({ req, res }: RequestContext) => {
     const request = toRunRequest(await readJsonBody(req), command);
     try {

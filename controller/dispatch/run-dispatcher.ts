@@ -7,10 +7,10 @@ import type { Logger } from '../../shared/logger.js';
 import { OpsError } from '../../shared/errors.js';
 import { sleep } from '../../shared/lifecycle.js';
 import type { AuditLog } from '../audit/audit-log.js';
-import { toHostView, type HostRow, type HostsRepo } from '../store/hosts-repo.js';
+import { toHostView, type HostRow, type HostsStore } from '../store/hosts-store.js';
 import type { AgentClients } from './agent-clients.js';
 import { compileTarget } from './target.js';
-import type { HostRunStatus, RunsRepo, StepRecord } from './runs-repo.js';
+import type { HostRunStatus, RunsStore, StepRecord } from './runs-store.js';
 
 export interface RunRequest {
   /** A configured playbook name, or absent with `command` for an ad-hoc exec. */
@@ -38,9 +38,9 @@ export type RunStreamEvent =
   | { type: 'recap'; runId: string; status: string; counts: Record<string, number>; hosts: Array<{ host: string; status: HostRunStatus; durationMs: number; error: string }>; durationMs: number; stoppedEarly: string | null };
 
 export interface DispatcherDeps {
-  hosts: HostsRepo;
+  hosts: HostsStore;
   agents: AgentClients;
-  runs: RunsRepo;
+  runs: RunsStore;
   audit: AuditLog;
   playbooks: Readonly<Record<string, PlaybookConfig>>;
   maxOutputBytes: number;

@@ -1,13 +1,13 @@
 import type Database from 'better-sqlite3';
 import type { Logger } from '../../shared/logger.js';
 import type { HostStatusChange } from '../ingest/ingest.js';
-import type { EventsRepo } from '../store/events-repo.js';
-import type { HostsRepo } from '../store/hosts-repo.js';
+import type { EventsStore } from '../store/events-store.js';
+import type { HostsStore } from '../store/hosts-store.js';
 
 export interface LivenessDeps {
   db: Database.Database;
-  hosts: HostsRepo;
-  events: EventsRepo;
+  hosts: HostsStore;
+  events: EventsStore;
   /** Fixed threshold; undefined = 3 x each host's own heartbeat interval. */
   offlineAfterMs: number | undefined;
   logger: Logger;

@@ -6,8 +6,8 @@ import type { Event } from '../../shared/gen/opsfleet/v1/events.js';
 import { sleep } from '../../shared/lifecycle.js';
 import type { Logger } from '../../shared/logger.js';
 import { EVENT_SUBJECTS, parseEventSubject } from '../../shared/nats/subjects.js';
-import type { EventsRepo } from '../store/events-repo.js';
-import type { HostsRepo, HostStatus } from '../store/hosts-repo.js';
+import type { EventsStore } from '../store/events-store.js';
+import type { HostsStore, HostStatus } from '../store/hosts-store.js';
 
 export interface HostStatusChange {
   hostId: string;
@@ -21,8 +21,8 @@ export interface IngestDeps {
   nc: NatsConnection;
   jsm: JetStreamManager;
   db: Database.Database;
-  hosts: HostsRepo;
-  events: EventsRepo;
+  hosts: HostsStore;
+  events: EventsStore;
   stream: string;
   durable: string;
   maxBatch: number;

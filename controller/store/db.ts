@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { OpsError } from '../../shared/errors.js';
 import { LOGS_MIGRATION } from '../logs/log-store.js';
 import { CHECKS_MIGRATION } from '../checks/migration.js';
-import { BACKUPS_MIGRATION } from '../backups/migration.js';
+import { BACKUPS_MIGRATION } from '../backup/migration.js';
 
 /**
  * Ordered schema migrations; the index+1 is the user_version. Append only: a released
@@ -144,7 +144,7 @@ const MIGRATIONS: string[] = [
   CHECKS_MIGRATION,
   // logs: per-minute level statistics, shipped lines, and the indexer's cursor (controller/logs).
   LOGS_MIGRATION,
-  // backups: catalogue of snapshots from `backup` events, per-set last outcome, event cursor (controller/backups).
+  // backups: catalog of snapshots from `backup` events, per-set last outcome, event cursor (controller/backup).
   BACKUPS_MIGRATION,
   // Scheduler: task slots and history, self-healing remediations, pause switches.
   `CREATE TABLE task_state (

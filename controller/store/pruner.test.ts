@@ -3,7 +3,7 @@ import { after, describe, it } from 'node:test';
 import pino from 'pino';
 import { tempDir } from '../../test/helpers/tmp.js';
 import { openDatabase } from './db.js';
-import { EventsRepo } from './events-repo.js';
+import { EventsStore } from './events-store.js';
 import { Pruner } from './pruner.js';
 
 const dir = tempDir('opsfleet-pruner-');
@@ -12,7 +12,7 @@ after(() => dir.cleanup());
 describe('Pruner', () => {
   it('deletes only events received before the retention, in chunks, and reopens cleanly', async () => {
     const db = openDatabase(dir.path);
-    const events = new EventsRepo(db);
+    const events = new EventsStore(db);
     const now = 10_000_000_000;
     const day = 86_400_000;
     db.transaction(() => {
@@ -37,7 +37,7 @@ describe('Pruner', () => {
 
   it('dedupes on the event id: a second insert of the same id is reported as a duplicate', () => {
     const db = openDatabase(dir.path, 'dedupe.db');
-    const events = new EventsRepo(db);
+    const events = new EventsStore(db);
     const e = { id: 'h:i:1', host_id: 'h', kind: 'hb', instance_id: 'i', seq: 1, ts_ms: 1, received_ms: 1, payload: '{}' };
     assert.equal(events.insert(e), true);
     assert.equal(events.insert({ ...e, payload: '{"changed":true}' }), false);

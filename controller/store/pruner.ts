@@ -1,5 +1,5 @@
 import type { Logger } from '../../shared/logger.js';
-import type { EventsRepo } from './events-repo.js';
+import type { EventsStore } from './events-store.js';
 
 /**
  * Deletes raw events older than the retention in small chunks, yielding between them, so the
@@ -13,7 +13,7 @@ export class Pruner {
   totalPruned = 0;
 
   constructor(
-    private readonly d: { events: EventsRepo; retentionMs: number; intervalMs: number; logger: Logger; now?: () => number; chunk?: number },
+    private readonly d: { events: EventsStore; retentionMs: number; intervalMs: number; logger: Logger; now?: () => number; chunk?: number },
   ) {
     this.log = d.logger.child({ component: 'pruner' });
   }

@@ -19,7 +19,7 @@ interface SnapView {
   pruned: string | null;
 }
 
-describe('backups through the fleet: agent → NATS → controller catalogue → opsctl', () => {
+describe('backups through the fleet: agent → NATS → controller catalog → opsctl', () => {
   const tmp = tempDir('opsfleet-backup-fleet-');
   const src = join(tmp.path, 'src');
   let nats: NatsServer;
@@ -68,13 +68,13 @@ describe('backups through the fleet: agent → NATS → controller catalogue →
     assert.equal(hosts.find((h) => h.id === 'bk1')?.status, 'online', 'heartbeats keep flowing');
   });
 
-  it('snapshots reach the catalogue; opsctl backup list shows them', async () => {
-    await waitFor(async () => (await api<SnapView[]>(ctl.url, '/api/v1/backups?host=bk1&set=conf')).length >= 1, { timeout: 15_000, what: 'full snapshot in the catalogue' });
+  it('snapshots reach the catalog; opsctl backup list shows them', async () => {
+    await waitFor(async () => (await api<SnapView[]>(ctl.url, '/api/v1/backups?host=bk1&set=conf')).length >= 1, { timeout: 15_000, what: 'full snapshot in the catalog' });
     write(src, 'app.conf', 'v=2 changed\n');
     const snaps = await waitFor(async () => {
       const s = await api<SnapView[]>(ctl.url, '/api/v1/backups?host=bk1&set=conf');
       return s.length >= 2 ? s : undefined;
-    }, { timeout: 15_000, what: 'incremental in the catalogue' });
+    }, { timeout: 15_000, what: 'incremental in the catalog' });
     assert.deepEqual(snaps.map((s) => s.type), ['full', 'incremental']);
     assert.equal(snaps[1]!.files, 1);
 

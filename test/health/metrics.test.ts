@@ -50,7 +50,7 @@ describe('metrics sampler on the real /proc', () => {
       await m.stop();
       busy.kill('SIGKILL');
     }
-    const s = sink.events.filter((e) => e.kind === 'metric').at(-1)!.body as unknown as import('../../agent/metrics/sample.js').Sample;
+    const s = sink.events.filter((e) => e.kind === 'metric').at(-1)!.body as unknown as import('../../shared/metrics/sample.js').Sample;
     assert.equal(s.cpu.cores.length, cpus().length);
     assert.ok(s.cpu.percent > 0 && s.cpu.percent <= 100, `cpu ${s.cpu.percent}`);
     assert.ok(Math.abs(s.mem.total - totalmem()) < 1024 * 1024, 'MemTotal matches os.totalmem()');

@@ -1,8 +1,8 @@
 import Table from 'cli-table3';
 import { Command, CommanderError } from 'commander';
-import { errorLine } from '../../shared/errors.js';
-import { VERSION } from '../../shared/version.js';
-import type { HostView } from '../store/hosts-repo.js';
+import { errorLine } from '../shared/errors.js';
+import { VERSION } from '../shared/version.js';
+import type { HostView } from '../controller/store/hosts-store.js';
 import { registerAlertCommands } from './alerts-commands.js';
 import { registerBackupCommands } from './backup-commands.js';
 import { registerChecksCommands } from './checks-commands.js';

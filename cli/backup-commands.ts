@@ -2,9 +2,9 @@ import { isAbsolute } from 'node:path';
 import { userInfo } from 'node:os';
 import Table from 'cli-table3';
 import type { Command } from 'commander';
-import type { BackupNowResponse, BackupRestoreResponse, BackupVerifyResponse } from '../../shared/gen/opsfleet/v1/agent.js';
-import { BACKUP_DEADLINES_MS } from '../backups/action-deadlines.js';
-import type { BackupSetView, BackupSnapshotView } from '../backups/catalogue.js';
+import type { BackupNowResponse, BackupRestoreResponse, BackupVerifyResponse } from '../shared/gen/opsfleet/v1/agent.js';
+import { BACKUP_DEADLINES_MS } from '../controller/backup/action-deadlines.js';
+import type { BackupSetView, BackupSnapshotView } from '../controller/backup/catalog.js';
 import { ControllerClient } from './client.js';
 import { ago, bytes } from './format.js';
 
@@ -21,7 +21,7 @@ function query(o: { host?: string; set?: string; all?: boolean }): string {
   return s ? `?${s}` : '';
 }
 
-/** `opsctl backup …`: the controller's backup catalogue. */
+/** `opsctl backup …`: the controller's backup catalog. */
 export function registerBackupCommands(program: Command, client: (cmd: Command) => ControllerClient): void {
   const backup = program.command('backup').description('backup snapshots reported by agents; snapshot, verify and restore on an agent');
   backup

@@ -20,7 +20,7 @@ export interface EventQuery {
 }
 
 /** Raw events (unique on the event id) plus the controller's own counters. */
-export class EventsRepo {
+export class EventsStore {
   private readonly stmts;
   private controllerSeq = 0;
 

@@ -58,12 +58,12 @@ interface SetRow {
 const BATCH = 2000;
 
 /**
- * The controller's catalogue of backups, built from `backup` events. It reads the events table
+ * The controller's catalog of backups, built from `backup` events. It reads the events table
  * after a cursor kept in the same transaction as the rows it writes, so a controller killed at
  * any moment catches up at its next start instead of missing a snapshot; ingest's onEvents
  * hook only wakes it.
  */
-export class BackupCatalogue {
+export class BackupCatalog {
   private readonly log: Logger;
   private readonly s;
 
@@ -71,7 +71,7 @@ export class BackupCatalogue {
     private readonly db: Database.Database,
     logger: Logger,
   ) {
-    this.log = logger.child({ component: 'backups.catalogue' });
+    this.log = logger.child({ component: 'backups.catalog' });
     this.s = {
       cursor: db.prepare<[], { event_rowid: number }>('SELECT event_rowid FROM backup_cursor WHERE id = 1'),
       setCursor: db.prepare('UPDATE backup_cursor SET event_rowid = ? WHERE id = 1'),
@@ -106,7 +106,7 @@ export class BackupCatalogue {
     try {
       this.catchUp();
     } catch (err) {
-      this.log.error({ err }, 'backup catalogue update failed; retried on the next backup event');
+      this.log.error({ err }, 'backup catalog update failed; retried on the next backup event');
     }
   };
 
@@ -131,7 +131,7 @@ export class BackupCatalogue {
       const p = JSON.parse(payload) as { json?: string };
       body = JSON.parse(p.json ?? '') as Record<string, unknown>;
     } catch {
-      return; // not a JSON backup event: nothing to catalogue
+      return; // not a JSON backup event: nothing to catalog
     }
     const set = typeof body.set === 'string' ? body.set : '';
     if (!set) return;

@@ -36,7 +36,7 @@ function fromRow(r: AlertRow): AlertRecord {
 export type ApplyOutcome = 'new' | 'refired' | 'resolved' | 'refreshed' | 'stale' | 'unknown';
 
 /** Alert state by fingerprint; methods run inside the caller's transaction when there is one. */
-export class AlertsRepo {
+export class AlertsStore {
   private readonly s;
 
   constructor(private readonly db: Database.Database) {

@@ -78,7 +78,7 @@ export function toHostView(r: HostRow): HostView {
 }
 
 /** Hosts table access; every method runs inside the caller's transaction when there is one. */
-export class HostsRepo {
+export class HostsStore {
   private readonly stmts;
 
   constructor(private readonly db: Database.Database) {

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { OpsError } from '../../shared/errors.js';
+import { OpsError } from '../errors.js';
 
 export interface SweepTarget {
   host: string;

@@ -1,4 +1,4 @@
-import { OpsError } from '../../shared/errors.js';
+import { OpsError } from '../shared/errors.js';
 
 /** Thin client of the controller's HTTP API, turning transport failures into one clear error. */
 export class ControllerClient {

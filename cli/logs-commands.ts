@@ -1,11 +1,11 @@
 import Table from 'cli-table3';
 import { CommanderError, type Command } from 'commander';
-import { OpsError } from '../../shared/errors.js';
-import { Analyzer, type AnalysisSummary } from '../../shared/logs/analyzer.js';
-import { LEVELS } from '../../shared/logs/levels.js';
-import { createParser, type ParserSpec } from '../../shared/logs/parser.js';
-import { PRESET_NAMES } from '../../shared/logs/presets/index.js';
-import { readLineChunks } from '../../shared/logs/read-lines.js';
+import { OpsError } from '../shared/errors.js';
+import { Analyzer, type AnalysisSummary } from '../shared/logs/analyzer.js';
+import { LEVELS } from '../shared/logs/levels.js';
+import { createParser, type ParserSpec } from '../shared/logs/parser.js';
+import { PRESET_NAMES } from '../shared/logs/presets/index.js';
+import { readLineChunks } from '../shared/logs/read-lines.js';
 import type { ControllerClient } from './client.js';
 
 interface AnalyzeOpts {

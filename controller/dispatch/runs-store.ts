@@ -70,7 +70,7 @@ interface HostRow {
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 /** Stored runs (the job cache): one row per run, one per host in it. */
-export class RunsRepo {
+export class RunsStore {
   private readonly stmts;
 
   constructor(private readonly db: Database.Database) {

@@ -1,11 +1,11 @@
 import Table from 'cli-table3';
 import type { Command } from 'commander';
-import { runSweep, type SweepResult, type SweepSummary } from '../../agent/sweep/sweep.js';
-import { compareTargets, parseTargets } from '../../agent/sweep/targets.js';
-import { parseDuration } from '../../shared/duration.js';
-import { OpsError } from '../../shared/errors.js';
-import type { Sample } from '../../agent/metrics/sample.js';
-import type { CheckView } from '../checks/checks-store.js';
+import { runSweep, type SweepResult, type SweepSummary } from '../shared/sweep/sweep.js';
+import { compareTargets, parseTargets } from '../shared/sweep/targets.js';
+import { parseDuration } from '../shared/duration.js';
+import { OpsError } from '../shared/errors.js';
+import type { Sample } from '../shared/metrics/sample.js';
+import type { CheckView } from '../controller/checks/checks-store.js';
 import type { ControllerClient } from './client.js';
 import { ago, bytes } from './format.js';
 

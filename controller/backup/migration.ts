@@ -1,7 +1,7 @@
 /**
- * Tables of controller/backups, appended to MIGRATIONS in store/db.ts as one element: the
- * catalogue of snapshots reported by agents (`backup` events), each set's last outcome, and the
- * cursor over the events table the catalogue has read up to.
+ * Tables of controller/backup, appended to MIGRATIONS in store/db.ts as one element: the
+ * catalog of snapshots reported by agents (`backup` events), each set's last outcome, and the
+ * cursor over the events table the catalog has read up to.
  */
 export const BACKUPS_MIGRATION = `CREATE TABLE backup_snapshots (
      host_id TEXT NOT NULL,
