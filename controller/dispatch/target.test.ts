@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { OpsError } from '../../shared/errors.js';
-import { compileTarget, type TargetHost } from './target.js';
+import { compileTarget, TARGET_LIMITS, type TargetHost } from './target.js';
 
 const hosts: TargetHost[] = [
   { id: 'web-1', hostname: 'web-1.example', status: 'online', tags: { role: 'web', env: 'prod' } },
@@ -43,5 +43,31 @@ describe('target expressions', () => {
     for (const [expr, re] of cases) {
       assert.throws(() => compileTarget(expr), (err: unknown) => err instanceof OpsError && err.code === 'OPS_ERR_TARGET_SYNTAX' && re.test(err.message), expr);
     }
+  });
+});
+
+describe('target expression bounds (issue 12 item 7)', () => {
+  const code = (expr: string) => {
+    try {
+      compileTarget(expr);
+      return 'ok';
+    } catch (err) {
+      return (err as { code?: string }).code ?? `uncoded: ${(err as Error).message}`;
+    }
+  };
+  it('5,000 "(" is OPS_ERR_TARGET_SYNTAX, not a stack overflow', () => {
+    assert.equal(code('('.repeat(5000)), 'OPS_ERR_TARGET_SYNTAX');
+    assert.equal(code(`${'('.repeat(5000)}a${')'.repeat(5000)}`), 'OPS_ERR_TARGET_SYNTAX');
+    assert.equal(code(`${'not '.repeat(5000)}a`), 'OPS_ERR_TARGET_SYNTAX');
+  });
+  it('"a or a ..." x 20,000 is OPS_ERR_TARGET_SYNTAX, not a RangeError', () => {
+    assert.equal(code(Array(20_000).fill('a').join(' or ')), 'OPS_ERR_TARGET_SYNTAX');
+  });
+  it('names the limit that was crossed and keeps reasonable expressions working', () => {
+    assert.throws(() => compileTarget(`${'('.repeat(TARGET_LIMITS.maxDepth + 1)}a${')'.repeat(TARGET_LIMITS.maxDepth + 1)}`), /nested more than 32 levels/);
+    assert.throws(() => compileTarget(Array(TARGET_LIMITS.maxTerms + 1).fill('w').join(' or ')), /more than 512/);
+    assert.equal(code(`${'('.repeat(TARGET_LIMITS.maxDepth)}a${')'.repeat(TARGET_LIMITS.maxDepth)}`), 'ok');
+    const match = compileTarget(Array(TARGET_LIMITS.maxTerms).fill('w*').join(' or '));
+    assert.equal(match({ id: 'web-1', hostname: '', status: 'online', tags: {} }), true);
   });
 });

@@ -48,14 +48,27 @@ export class TargetSyntaxError extends OpsError {
 }
 
 /**
+ * Bounds that keep parsing and matching cheap and the recursion shallow: without them 5,000 "("
+ * overflowed the stack and `a or a ...` x 20,000 threw a RangeError while matching.
+ */
+export const TARGET_LIMITS = { maxLength: 4096, maxDepth: 32, maxTerms: 512 } as const;
+
+/**
  * Compiles a target expression: `*`, host id globs and lists (`web-*`, `web-1,web-2`), tags
  * (`role=web`, `tag:role=web`, values may be globs), host fields (`status=online`), combined
  * with `and`, `or`, `not` and parentheses. `not` binds tightest, then `and`, then `or`.
  */
 export function compileTarget(expr: string): (h: TargetHost) => boolean {
+  if (expr.length > TARGET_LIMITS.maxLength) throw new TargetSyntaxError(`${expr.slice(0, 40)}…`, TARGET_LIMITS.maxLength + 1, `expression is ${expr.length} characters, more than ${TARGET_LIMITS.maxLength}`);
   const tokens = tokenize(expr);
   if (tokens.length === 0) throw new TargetSyntaxError(expr, 1, 'empty expression');
+  const terms = tokens.filter((t) => t.text !== '(' && t.text !== ')' && !['and', 'or', 'not'].includes(t.text.toLowerCase())).length;
+  if (terms > TARGET_LIMITS.maxTerms) throw new TargetSyntaxError(`${expr.slice(0, 40)}…`, 1, `expression has ${terms} terms, more than ${TARGET_LIMITS.maxTerms}`);
   let i = 0;
+  let depth = 0;
+  const deeper = (tok: Token) => {
+    if (++depth > TARGET_LIMITS.maxDepth) throw new TargetSyntaxError(expr.length > 80 ? `${expr.slice(0, 40)}…` : expr, tok.col, `nested more than ${TARGET_LIMITS.maxDepth} levels deep`);
+  };
   const peek = () => tokens[i];
   const kw = (t: Token | undefined, k: string) => t !== undefined && t.text.toLowerCase() === k;
   const endCol = expr.length + 1;
@@ -78,8 +91,11 @@ export function compileTarget(expr: string): (h: TargetHost) => boolean {
   }
   function parseNot(): Node {
     if (kw(peek(), 'not')) {
+      deeper(peek()!);
       i++;
-      return { t: 'not', a: parseNot() };
+      const a = parseNot();
+      depth--;
+      return { t: 'not', a };
     }
     return parsePrimary();
   }
@@ -87,11 +103,13 @@ export function compileTarget(expr: string): (h: TargetHost) => boolean {
     const tok = tokens[i];
     if (!tok) throw new TargetSyntaxError(expr, endCol, 'expected a host, tag or "(" but the expression ended');
     if (tok.text === '(') {
+      deeper(tok);
       i++;
       const inner = parseOr();
       const close = tokens[i];
       if (!close || close.text !== ')') throw new TargetSyntaxError(expr, close?.col ?? endCol, 'expected ")"');
       i++;
+      depth--;
       return inner;
     }
     if (tok.text === ')' || kw(tok, 'and') || kw(tok, 'or')) throw new TargetSyntaxError(expr, tok.col, `unexpected "${tok.text}"`);
