@@ -1,11 +1,10 @@
 import { isAbsolute } from 'node:path';
-import { userInfo } from 'node:os';
 import Table from 'cli-table3';
 import type { Command } from 'commander';
 import type { BackupNowResponse, BackupRestoreResponse, BackupVerifyResponse } from '../shared/gen/opsfleet/v1/agent.js';
 import { BACKUP_DEADLINES_MS } from '../controller/backup/action-deadlines.js';
 import type { BackupSetView, BackupSnapshotView } from '../controller/backup/catalog.js';
-import { ControllerClient } from './client.js';
+import type { ControllerClient } from './client.js';
 import { ago, bytes } from './format.js';
 
 function print(text: string): void {
@@ -47,13 +46,10 @@ export function registerBackupCommands(program: Command, client: (cmd: Command) 
   registerBackupActions(backup, client);
 }
 
-function actor(): string {
-  return process.env.OPSFLEET_ACTOR ?? process.env.SUDO_USER ?? process.env.USER ?? userInfo().username;
-}
 
 /** The agent's action can take long: the HTTP wait is bounded by the controller's gRPC deadline (plus a margin), not 15 s. */
 function longClient(c: ControllerClient, ms: number): ControllerClient {
-  return new ControllerClient(c.baseUrl, ms + 60_000);
+  return c.withTimeout(ms + 60_000);
 }
 
 function actionPath(host: string, set: string, what: string): string {
@@ -80,7 +76,7 @@ function registerBackupActions(backup: Command, client: (cmd: Command) => Contro
     .option('--json', 'print the result as JSON')
     .action(async (opts: { host: string; set: string; json?: boolean }, cmd: Command) => {
       const c = longClient(client(cmd), BACKUP_DEADLINES_MS.now);
-      const r = await c.send<BackupNowResponse & { host: string; set: string }>('POST', actionPath(opts.host, opts.set, 'now'), { actor: actor() });
+      const r = await c.send<BackupNowResponse & { host: string; set: string }>('POST', actionPath(opts.host, opts.set, 'now'), {});
       if (opts.json) return print(JSON.stringify(r, null, 2));
       if (!r.taken) return print(`${opts.host}/${opts.set}: nothing changed since ${r.lastId ? `snapshot ${r.lastId}` : 'the last snapshot'}; no snapshot taken`);
       print(`${opts.host}/${opts.set}: snapshot ${r.id} (${r.type}${r.parent ? `, parent ${r.parent}` : ''}): ${r.files} files, ${bytes(r.bytes)}, archive ${bytes(r.archiveBytes)}, took ${(r.durationMs / 1000).toFixed(1)}s`);
@@ -95,7 +91,7 @@ function registerBackupActions(backup: Command, client: (cmd: Command) => Contro
     .option('--json', 'print the result as JSON')
     .action(async (opts: { host: string; set: string; readData?: boolean; json?: boolean }, cmd: Command) => {
       const c = longClient(client(cmd), BACKUP_DEADLINES_MS.verify);
-      const r = await c.send<BackupVerifyResponse & { host: string; set: string }>('POST', actionPath(opts.host, opts.set, 'verify'), { actor: actor(), read_data: opts.readData === true });
+      const r = await c.send<BackupVerifyResponse & { host: string; set: string }>('POST', actionPath(opts.host, opts.set, 'verify'), { read_data: opts.readData === true });
       if (opts.json) print(JSON.stringify(r, null, 2));
       else {
         for (const p of r.problems) print(`PROBLEM ${p.snapshot}: ${p.problem}`);
@@ -121,7 +117,6 @@ function registerBackupActions(backup: Command, client: (cmd: Command) => Contro
       if (atMs !== undefined && !Number.isFinite(atMs)) cmd.error(`--at: expected a time like 2026-11-27T14:05:00Z, got "${opts.at}"`, { exitCode: 2, code: 'opsctl.usage' });
       const c = longClient(client(cmd), BACKUP_DEADLINES_MS.restore);
       const r = await c.send<BackupRestoreResponse & { host: string; set: string }>('POST', actionPath(opts.host, opts.set, 'restore'), {
-        actor: actor(),
         to: opts.to,
         ...(opts.snapshot ? { snapshot: opts.snapshot } : {}),
         ...(atMs !== undefined ? { at_ms: atMs } : {}),

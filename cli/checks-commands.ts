@@ -123,52 +123,21 @@ export function registerChecksCommands(program: Command, client: (cmd: Command) 
 }
 
 /** POST without a body; errors as the controller reports them. */
-async function post<T>(c: ControllerClient, path: string): Promise<T> {
-  const url = new URL(path, c.baseUrl.endsWith('/') ? c.baseUrl : `${c.baseUrl}/`);
-  let res: Response;
-  try {
-    res = await fetch(url, { method: 'POST', signal: AbortSignal.timeout(15_000) });
-  } catch (err) {
-    throw new OpsError('OPS_ERR_CONTROLLER_UNREACHABLE', `cannot reach controller at ${c.baseUrl} (${(err as Error).message})`, { cause: err, retryable: true });
-  }
-  const body = (await res.json().catch(() => ({}))) as T & { error?: { code?: string; message?: string } };
-  if (!res.ok) throw new OpsError(body.error?.code ?? 'OPS_ERR_CONTROLLER_RESPONSE', body.error?.message ?? `HTTP ${res.status}`);
-  return body;
+function post<T>(c: ControllerClient, path: string): Promise<T> {
+  return c.send<T>('POST', path);
 }
 
 /** Streams a sweep from an agent through the controller (NDJSON). */
 async function remoteSweep(c: ControllerClient, host: string, q: { targets: string; ports: string; concurrency: number; timeout: string }, out: SweepResult[]): Promise<SweepSummary> {
   const params = new URLSearchParams({ targets: q.targets, ports: q.ports, concurrency: String(q.concurrency), timeout: q.timeout });
-  const url = new URL(`api/v1/hosts/${encodeURIComponent(host)}/sweep?${params}`, c.baseUrl.endsWith('/') ? c.baseUrl : `${c.baseUrl}/`);
-  let res: Response;
-  try {
-    res = await fetch(url);
-  } catch (err) {
-    throw new OpsError('OPS_ERR_CONTROLLER_UNREACHABLE', `cannot reach controller at ${c.baseUrl} (${(err as Error).message})`, { cause: err, retryable: true });
-  }
-  if (!res.ok || !res.body) {
-    const body = (await res.json().catch(() => ({}))) as { error?: { code?: string; message?: string } };
-    throw new OpsError(body.error?.code ?? 'OPS_ERR_CONTROLLER_RESPONSE', body.error?.message ?? `HTTP ${res.status}`);
-  }
   let summary: SweepSummary | undefined;
-  let buf = '';
-  const decoder = new TextDecoder();
-  const handle = (line: string) => {
-    if (!line.trim()) return;
-    const v = JSON.parse(line) as SweepResult & { summary?: SweepSummary; error?: { code: string; message: string } };
+  const handle = (line: unknown) => {
+    const v = line as SweepResult & { summary?: SweepSummary; error?: { code: string; message: string } };
     if (v.error) throw new OpsError(v.error.code, v.error.message);
     if (v.summary) summary = v.summary;
     else out.push({ host: v.host, port: v.port, status: v.status, latencyMs: v.latencyMs, detail: v.detail });
   };
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-    buf += decoder.decode(chunk, { stream: true });
-    let i: number;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      handle(buf.slice(0, i));
-      buf = buf.slice(i + 1);
-    }
-  }
-  handle(buf);
+  await c.lines('GET', `api/v1/hosts/${encodeURIComponent(host)}/sweep?${params}`, undefined, handle, new AbortController().signal);
   if (!summary) throw new OpsError('OPS_ERR_SWEEP_INCOMPLETE', `the sweep from ${host} ended without a summary (agent or controller stopped?)`);
   return summary;
 }

@@ -4,6 +4,8 @@ import { errorLine } from '../shared/errors.js';
 import { VERSION } from '../shared/version.js';
 import type { HostView } from '../controller/store/hosts-store.js';
 import { registerAlertCommands } from './alerts-commands.js';
+import { registerAuthCommands } from './auth-commands.js';
+import { resolveTarget } from './credentials.js';
 import { registerBackupCommands } from './backup-commands.js';
 import { registerChecksCommands } from './checks-commands.js';
 import { ControllerClient } from './client.js';
@@ -14,11 +16,13 @@ import { registerRunCommands } from './run-commands.js';
 
 interface GlobalOpts {
   controller?: string;
+  token?: string;
+  ca?: string;
 }
 
 function client(cmd: Command): ControllerClient {
-  const opts = cmd.optsWithGlobals<GlobalOpts>();
-  return new ControllerClient(opts.controller ?? process.env.OPSFLEET_CONTROLLER ?? 'http://127.0.0.1:8080');
+  const t = resolveTarget(cmd.optsWithGlobals<GlobalOpts>());
+  return new ControllerClient(t.url, { ...(t.token ? { token: t.token } : {}), ...(t.ca ? { ca: t.ca } : {}) });
 }
 
 function print(text: string): void {
@@ -28,7 +32,9 @@ function print(text: string): void {
 const program = new Command('opsctl')
   .description('operate the opsfleet fleet through the controller API')
   .version(VERSION, '-V, --version')
-  .option('--controller <url>', 'controller URL (env OPSFLEET_CONTROLLER, default http://127.0.0.1:8080)')
+  .option('--controller <url>', 'controller URL (env OPSFLEET_CONTROLLER, else the one of opsctl login, else http://127.0.0.1:8080)')
+  .option('--token <token>', 'API token (env OPSFLEET_TOKEN, else the one kept by opsctl login)')
+  .option('--ca <file>', 'CA certificate that verifies the controller over https (env OPSFLEET_CA, else the one kept by opsctl login)')
   .exitOverride()
   .showHelpAfterError();
 
@@ -104,6 +110,8 @@ registerAlertCommands(program, client);
 registerRunCommands(program, client);
 
 registerAutomationCommands(program, client);
+
+registerAuthCommands(program, client);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,4 +1,3 @@
-import { userInfo } from 'node:os';
 import Table from 'cli-table3';
 import type { Command } from 'commander';
 import { OpsError } from '../shared/errors.js';
@@ -25,9 +24,6 @@ interface RunOpts {
   dryRun?: boolean;
 }
 
-function actor(): string {
-  return process.env.OPSFLEET_ACTOR ?? process.env.SUDO_USER ?? process.env.USER ?? userInfo().username;
-}
 
 /**
  * Streams a run: live output prefixed by host (or, with --json, one JSON document at the end
@@ -135,7 +131,7 @@ async function streamRun(client: ControllerClient, path: string, body: Record<st
 }
 
 function runBody(opts: RunOpts): Record<string, unknown> {
-  const body: Record<string, unknown> = { target: opts.target, actor: actor() };
+  const body: Record<string, unknown> = { target: opts.target };
   if (opts.concurrency !== undefined) {
     const n = Number(opts.concurrency);
     if (!Number.isInteger(n) || n < 1) throw new OpsError('OPS_ERR_RUN_OPTION', `--concurrency must be a positive integer, got "${opts.concurrency}"`);

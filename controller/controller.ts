@@ -28,6 +28,11 @@ import { AgentClients } from './dispatch/agent-clients.js';
 import { Liveness } from './hosts/liveness.js';
 import { Ingest, type HostStatusChange } from './ingest/ingest.js';
 import { openDatabase } from './store/db.js';
+import { Authenticator } from './auth/authenticator.js';
+import { ensureBootstrapToken } from './auth/bootstrap.js';
+import { TokenStore } from './auth/token-store.js';
+import { registerTokenRoutes } from './api/token-routes.js';
+import { processFaults } from '../shared/process-faults.js';
 import { EventsStore } from './store/events-store.js';
 import { HostsStore } from './store/hosts-store.js';
 import { Pruner } from './store/pruner.js';
@@ -159,17 +164,23 @@ export class Controller {
     await this.pruner.start();
 
     this.agents = new AgentClients({ tls: cfg.rpc_client.tls, insecure: cfg.rpc_client.insecure, timeoutMs: cfg.rpc_client.timeout });
-    this.http = new HttpServer(this.logger);
+    const audit = new AuditLog(this.db);
+    const tokens = new TokenStore(this.db);
+    ensureBootstrapToken(tokens, audit, cfg.data_dir, this.log);
+    if (!cfg.http.auth.enabled) this.log.warn({ listen: cfg.http.listen.text }, 'http.auth.enabled is false: every API caller is an anonymous admin');
+    const auth = new Authenticator(cfg.http.auth, tokens, this.logger);
+    this.http = new HttpServer(this.logger, { guard: auth, ...(cfg.http.tls ? { tls: cfg.http.tls } : {}) });
     registerRoutes(this.http, {
       hosts,
       events,
       agents: this.agents,
-      health: () => ({ nats: this.natsConnected ? 'connected' : 'disconnected', ingest: this.ingest?.stats, counters: events.counters() }),
+      health: () => ({ nats: this.natsConnected ? 'connected' : 'disconnected', ingest: this.ingest?.stats, counters: events.counters(), unhandledRejections: processFaults.unhandledRejections }),
     });
-    registerAlertRoutes(this.http, this.alerts);
+    registerTokenRoutes(this.http, { tokens, audit, playbooks: cfg.playbooks });
+    registerAlertRoutes(this.http, this.alerts, audit);
     registerLogRoutes(this.http, this.logIndex);
     registerBackupRoutes(this.http, backups);
-    registerCheckRoutes(this.http, { checks: this.checks, hosts, agents: this.agents, events });
+    registerCheckRoutes(this.http, { checks: this.checks, hosts, agents: this.agents, events, auth });
     const runs = new RunsStore(this.db);
     const interrupted = runs.markInterrupted(Date.now());
     if (interrupted > 0) this.log.warn({ runs: interrupted }, 'runs cut by the last stop marked interrupted');
@@ -185,7 +196,6 @@ export class Controller {
     // Hourly is plenty for a retention counted in days; unref'd so it never holds the process.
     this.runsPruneTimer = setInterval(pruneRuns, 3_600_000);
     this.runsPruneTimer.unref();
-    const audit = new AuditLog(this.db);
     registerBackupActionRoutes(this.http, { hosts, agents: this.agents, audit });
     const dispatcher = new RunDispatcher({
       hosts,
@@ -200,7 +210,7 @@ export class Controller {
     registerRunRoutes(this.http, { dispatcher, runs, audit, playbooks: cfg.playbooks });
     this.automation = new Automation({ cfg, db: this.db, dispatcher, audit, alerts: this.alerts, logger: this.logger });
     await this.automation.start();
-    registerAutomationRoutes(this.http, this.automation);
+    registerAutomationRoutes(this.http, this.automation, audit);
     const addr = await this.http.listen(cfg.http.listen.host, cfg.http.listen.port);
     this.httpPort = addr.port;
     this.st = 'running';

@@ -4,6 +4,7 @@ import { loadConfigFile } from './config/load.js';
 import { ConfigError, errorLine, formatProblem, OpsError } from './errors.js';
 import { createRootLogger, type Logger } from './logger.js';
 import { within } from './lifecycle.js';
+import { processFaults } from './process-faults.js';
 import { VERSION } from './version.js';
 
 export interface Daemon {
@@ -136,7 +137,8 @@ async function run<S extends z.ZodType>(spec: DaemonSpec<S>, file: string): Prom
     process.exit(EXIT.FAILURE);
   });
   process.on('unhandledRejection', (err) => {
-    logger.error({ err }, 'unhandled promise rejection');
+    processFaults.unhandledRejections++;
+    logger.error({ err, count: processFaults.unhandledRejections }, 'unhandled promise rejection');
   });
 
   try {

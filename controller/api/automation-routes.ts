@@ -1,10 +1,14 @@
+import { z } from 'zod';
+import type { AuditLog } from '../audit/audit-log.js';
 import type { Automation } from '../automation/automation.js';
-import { HttpError, readJsonBody, type HttpServer } from './http-server.js';
+import { HttpError, type HttpServer, type RequestContext } from './http-server.js';
+
+const pauseBody = z.object({ policy: z.string().min(1).max(200).optional() }).strict();
 
 const iso = (ms: number | null | undefined) => (ms ? new Date(ms).toISOString() : null);
 
 /** Tasks, policies and remediations. */
-export function registerAutomationRoutes(http: HttpServer, a: Automation): void {
+export function registerAutomationRoutes(http: HttpServer, a: Automation, audit: AuditLog): void {
   http.route('GET', '/api/v1/tasks', () => {
     const sched = new Map(a.scheduler.tasks().map((t) => [t.task.name, t]));
     return a.taskList().map((t) => {
@@ -27,15 +31,17 @@ export function registerAutomationRoutes(http: HttpServer, a: Automation): void 
     });
   });
 
-  http.route('POST', '/api/v1/tasks/reload', () => {
+  http.route('POST', '/api/v1/tasks/reload', ({ principal }) => {
     const r = a.reload();
+    audit.append(principal.name, 'tasks.reload', 'tasks_dir', r.ok ? { ok: true } : { ok: false, problems: r.problems.slice(0, 20) });
     if (!r.ok) throw new HttpError(400, 'OPS_ERR_CONFIG_INVALID', `tasks_dir rejected; running set kept:\n${r.problems.join('\n')}`);
     return r;
   });
 
-  http.route('POST', '/api/v1/tasks/:name/run', ({ params }) => {
+  http.route('POST', '/api/v1/tasks/:name/run', ({ params, principal }) => {
     if (!a.scheduler.has(params.name!)) throw new HttpError(404, 'OPS_ERR_TASK_NOT_FOUND', `no task "${params.name}"`);
     const r = a.scheduler.runNow(params.name!);
+    audit.append(principal.name, 'task.run', params.name!, { started: r.started, ...(r.reason ? { reason: r.reason } : {}) });
     if (!r.started) throw new HttpError(409, 'OPS_ERR_TASK_RUNNING', r.reason ?? 'not started');
     return { started: true, task: params.name };
   });
@@ -51,15 +57,15 @@ export function registerAutomationRoutes(http: HttpServer, a: Automation): void 
     policies: a.policyList().map((p) => ({ name: p.name, when: p.when, for: p.for, playbook: p.run.playbook, on: p.run.on, maxAttempts: p.max_attempts, dryRun: p.dry_run, enabled: p.enabled, paused: a.remediations.paused(p.name), file: p.file })),
   }));
 
-  const pause = (paused: boolean) => async ({ req }: { req: import('node:http').IncomingMessage }) => {
-    const body = await readJsonBody<{ policy?: string }>(req);
+  const pause = (paused: boolean) => ({ body, principal }: RequestContext<z.output<typeof pauseBody>>) => {
     const scope = body.policy ?? '*';
     if (scope !== '*' && !a.policyList().some((p) => p.name === scope)) throw new HttpError(404, 'OPS_ERR_POLICY_NOT_FOUND', `no policy "${scope}"`);
     a.remediations.setPaused(scope, paused);
+    audit.append(principal.name, paused ? 'policy.pause' : 'policy.resume', scope, {});
     return { scope, paused };
   };
-  http.route('POST', '/api/v1/policies/pause', pause(true));
-  http.route('POST', '/api/v1/policies/resume', pause(false));
+  http.route('POST', '/api/v1/policies/pause', pause(true), { body: pauseBody });
+  http.route('POST', '/api/v1/policies/resume', pause(false), { body: pauseBody });
 
   http.route('GET', '/api/v1/remediations', ({ query }) =>
     a.remediations.list(query.get('policy') ?? '', Math.min(Number(query.get('limit') ?? 100) || 100, 10_000)).map((r) => ({ ...r, startedAt: iso(r.started_ms), endedAt: iso(r.ended_ms) })),

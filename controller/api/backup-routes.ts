@@ -5,7 +5,9 @@ import { BACKUP_DEADLINES_MS } from '../backup/action-deadlines.js';
 import type { BackupCatalog } from '../backup/catalog.js';
 import type { AgentClients } from '../dispatch/agent-clients.js';
 import type { HostsStore } from '../store/hosts-store.js';
-import { HttpError, readJsonBody, type HttpServer, type RequestContext } from './http-server.js';
+import { z } from 'zod';
+import { requireHostInScope } from '../auth/scope.js';
+import { HttpError, type HttpServer, type RequestContext } from './http-server.js';
 
 /** Backup catalog API (v1): snapshots reported by agents and each set's last outcome. */
 export function registerBackupRoutes(http: HttpServer, catalog: BackupCatalog): void {
@@ -21,14 +23,18 @@ export interface BackupActionDeps {
   audit: AuditLog;
 }
 
-interface ActionBody {
-  actor?: unknown;
-  read_data?: unknown;
-  snapshot?: unknown;
-  at_ms?: unknown;
-  to?: unknown;
-  path?: unknown;
-}
+/** `actor` is accepted for older clients and ignored: the audit names the token. */
+const actionBody = z
+  .object({
+    actor: z.string().max(200).optional(),
+    read_data: z.boolean().optional(),
+    snapshot: z.string().max(1024).optional(),
+    at_ms: z.number().finite().positive('at_ms: expected epoch milliseconds').nullable().optional(),
+    to: z.string().max(4096).optional(),
+    path: z.string().max(4096).optional(),
+  })
+  .strict();
+type ActionBody = z.output<typeof actionBody>;
 
 const HTTP_OF_GRPC: Partial<Record<number, number>> = {
   [GrpcStatus.NOT_FOUND]: 404,
@@ -48,11 +54,6 @@ function fromAgent(host: string, err: unknown): unknown {
   return new HttpError(status, typeof opsCode === 'string' ? opsCode : err.code, `host "${host}": ${se.details || se.message}`);
 }
 
-function str(v: unknown, field: string): string {
-  if (v === undefined || v === null) return '';
-  if (typeof v !== 'string') throw new HttpError(400, 'OPS_ERR_USAGE', `${field}: expected a string`);
-  return v;
-}
 
 /**
  * The operator's backup actions, each forwarded to the agent over gRPC and written to the audit
@@ -60,20 +61,19 @@ function str(v: unknown, field: string): string {
  *   POST /api/v1/hosts/:id/backups/:set/now
  *   POST /api/v1/hosts/:id/backups/:set/verify   { read_data }
  *   POST /api/v1/hosts/:id/backups/:set/restore  { to, snapshot?, at_ms?, path? }
- * Every body may carry `actor`. Unknown host → 404 OPS_ERR_HOST_NOT_FOUND; the agent's refusals
+ * The audit names the caller's token (a body's `actor` is ignored). Unknown host → 404 OPS_ERR_HOST_NOT_FOUND; the agent's refusals
  * keep its code (OPS_ERR_BACKUP_NO_SET 404, OPS_ERR_USAGE / OPS_ERR_BACKUP_UNSAFE_PATH 400,
  * OPS_ERR_BACKUP_NOT_RUNNING / OPS_ERR_BACKUP_BUSY 409, other failures 502).
  */
 export function registerBackupActionRoutes(http: HttpServer, d: BackupActionDeps): void {
   const action =
-    (name: 'now' | 'verify' | 'restore', run: (a: { endpoint: string; tls: boolean; set: string; body: ActionBody; signal: AbortSignal }) => Promise<unknown>) =>
-    async ({ req, res, params }: RequestContext) => {
-      const body = ((await readJsonBody(req)) ?? {}) as ActionBody;
-      if (typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'OPS_ERR_USAGE', 'request body must be a JSON object');
+    (name: 'now' | 'verify' | 'restore', run: (a: { endpoint: string; tls: boolean; set: string; body: ActionBody; actor: string; signal: AbortSignal }) => Promise<unknown>) =>
+    async ({ res, params, body, principal }: RequestContext<ActionBody>) => {
       const h = d.hosts.get(params.id!);
       if (!h) throw new HttpError(404, 'OPS_ERR_HOST_NOT_FOUND', `no host "${params.id}"`);
+      requireHostInScope(principal, h);
       if (!h.rpc_endpoint) throw new HttpError(409, 'OPS_ERR_HOST_NO_RPC', `host "${h.id}" announces no RPC endpoint (its config has no rpc section)`);
-      const actor = str(body.actor, 'actor') || 'anonymous';
+      const actor = principal.name;
       const set = params.set!;
       const ac = new AbortController();
       res.on('close', () => {
@@ -82,7 +82,7 @@ export function registerBackupActionRoutes(http: HttpServer, d: BackupActionDeps
       const subject = `${h.id}/${set}`;
       const asked = name === 'restore' ? { to: body.to, snapshot: body.snapshot, at_ms: body.at_ms, path: body.path } : name === 'verify' ? { read_data: body.read_data === true } : {};
       try {
-        const result = await run({ endpoint: h.rpc_endpoint, tls: h.rpc_tls === 1, set, body, signal: ac.signal });
+        const result = await run({ endpoint: h.rpc_endpoint, tls: h.rpc_tls === 1, set, body, actor, signal: ac.signal });
         d.audit.append(actor, `backup.${name}`, subject, { ...asked, ok: true, result });
         return { host: h.id, set, ...(result as object) };
       } catch (err) {
@@ -96,27 +96,29 @@ export function registerBackupActionRoutes(http: HttpServer, d: BackupActionDeps
     'POST',
     '/api/v1/hosts/:id/backups/:set/now',
     action('now', (a) => d.agents.backupNow(a.endpoint, a.tls, a.set, BACKUP_DEADLINES_MS.now, a.signal)),
+    { body: actionBody, bodyCode: 'OPS_ERR_USAGE' },
   );
   http.route(
     'POST',
     '/api/v1/hosts/:id/backups/:set/verify',
     action('verify', (a) => d.agents.backupVerify(a.endpoint, a.tls, a.set, a.body.read_data === true, BACKUP_DEADLINES_MS.verify, a.signal)),
+    { body: actionBody, bodyCode: 'OPS_ERR_USAGE' },
   );
   http.route(
     'POST',
     '/api/v1/hosts/:id/backups/:set/restore',
     action('restore', (a) => {
       const atMs = a.body.at_ms;
-      if (atMs !== undefined && atMs !== null && (typeof atMs !== 'number' || !Number.isFinite(atMs) || atMs <= 0)) throw new HttpError(400, 'OPS_ERR_USAGE', 'at_ms: expected epoch milliseconds');
       const req = {
         set: a.set,
-        to: str(a.body.to, 'to'),
-        snapshot: str(a.body.snapshot, 'snapshot'),
+        to: a.body.to ?? '',
+        snapshot: a.body.snapshot ?? '',
         atMs: typeof atMs === 'number' ? Math.trunc(atMs) : 0,
-        path: str(a.body.path, 'path'),
-        actor: str(a.body.actor, 'actor'),
+        path: a.body.path ?? '',
+        actor: a.actor,
       };
       return d.agents.backupRestore(a.endpoint, a.tls, req, BACKUP_DEADLINES_MS.restore, a.signal);
     }),
+    { body: actionBody, bodyCode: 'OPS_ERR_USAGE' },
   );
 }

@@ -6,6 +6,9 @@ import { rpcError, type AgentClients } from '../dispatch/agent-clients.js';
 import type { EventsStore } from '../store/events-store.js';
 import type { HostsStore } from '../store/hosts-store.js';
 import { PROM_CONTENT_TYPE, PromText } from '../../shared/metrics/prom-text.js';
+import type { Authenticator } from '../auth/authenticator.js';
+import { requireHostInScope } from '../auth/scope.js';
+import { processFaults } from '../../shared/process-faults.js';
 import { HttpError, type HttpServer } from './http-server.js';
 
 export interface CheckRoutesDeps {
@@ -14,6 +17,8 @@ export interface CheckRoutesDeps {
   agents: AgentClients;
   /** For /metrics: the controller's own counters (events ingested, duplicates, rejected). */
   events?: EventsStore;
+  /** For /metrics: refused requests by reason. */
+  auth?: Authenticator;
 }
 
 const CHECK_STATES = new Set(['unknown', 'up', 'down']);
@@ -40,6 +45,8 @@ export function registerCheckRoutes(http: HttpServer, d: CheckRoutesDeps): void 
       if (c.state !== 'unknown') p.add('opsfleet_check_up', 'gauge', '1 when the check is up, 0 when down, as last reported by the host.', c.state === 'up' ? 1 : 0, { host: c.host_id, check: c.name, type: c.type });
       p.add('opsfleet_check_restarts_total', 'counter', 'Restart attempts reported by the host.', c.restarts, { host: c.host_id, check: c.name, type: c.type });
     }
+    for (const [reason, n] of Object.entries(d.auth?.refused ?? {})) p.add('opsfleet_api_auth_refused_total', 'counter', 'API requests refused by authentication or authorization, by reason.', n, { reason });
+    p.add('opsfleet_unhandled_rejections_total', 'counter', 'Promise rejections nobody handled (each is a bug; logged with its stack).', processFaults.unhandledRejections);
     p.addProcess();
     const body = p.render();
     res.writeHead(200, { 'content-type': PROM_CONTENT_TYPE, 'content-length': Buffer.byteLength(body) }).end(body);
@@ -65,9 +72,10 @@ export function registerCheckRoutes(http: HttpServer, d: CheckRoutesDeps): void 
     return d.checks.history(params.id!, since).map((r) => ({ ts: new Date(r.bucket_ms).toISOString(), ...r }));
   });
 
-  http.route('GET', '/api/v1/hosts/:id/sweep', async ({ params, query, req, res }) => {
+  http.route('GET', '/api/v1/hosts/:id/sweep', async ({ params, query, req, res, principal }) => {
     const h = d.hosts.get(params.id!);
     if (!h) throw new HttpError(404, 'OPS_ERR_HOST_NOT_FOUND', `no host "${params.id}"`);
+    requireHostInScope(principal, h);
     if (!h.rpc_endpoint) throw new HttpError(409, 'OPS_ERR_HOST_NO_RPC', `host "${h.id}" announces no RPC endpoint (its config has no rpc section)`);
     const targets = (query.get('targets') ?? '').split(',').filter(Boolean);
     if (targets.length === 0) throw new HttpError(400, 'OPS_ERR_SWEEP_INPUT', 'targets is required (like 10.0.0.0/24,db-1:5432)');
@@ -125,9 +133,10 @@ export function registerCheckRoutes(http: HttpServer, d: CheckRoutesDeps): void 
 
 /** POST /api/v1/hosts/:id/checks/:name/reset-restarts: the operator action after RestartGaveUp. */
 export function registerCheckActionRoutes(http: HttpServer, d: Pick<CheckRoutesDeps, 'hosts' | 'agents'>): void {
-  http.route('POST', '/api/v1/hosts/:id/checks/:name/reset-restarts', async ({ params }) => {
+  http.route('POST', '/api/v1/hosts/:id/checks/:name/reset-restarts', async ({ params, principal }) => {
     const h = d.hosts.get(params.id!);
     if (!h) throw new HttpError(404, 'OPS_ERR_HOST_NOT_FOUND', `no host "${params.id}"`);
+    requireHostInScope(principal, h);
     if (!h.rpc_endpoint) throw new HttpError(409, 'OPS_ERR_HOST_NO_RPC', `host "${h.id}" announces no RPC endpoint (its config has no rpc section)`);
     const client = d.agents.client(h.rpc_endpoint, h.rpc_tls === 1);
     const r = await new Promise<{ found: boolean; state: string; restarting: boolean }>((resolve, reject) => {

@@ -4,31 +4,33 @@ import type { AuditLog } from '../audit/audit-log.js';
 import { RunRequestError, type RunDispatcher, type RunRequest, type RunStreamEvent } from '../dispatch/run-dispatcher.js';
 import type { RunsStore } from '../dispatch/runs-store.js';
 import type { PlaybookConfig } from '../../shared/config/playbooks.js';
-import { HttpError, readJsonBody, type HttpServer, type RequestContext } from './http-server.js';
+import type { Principal } from '../auth/principal.js';
+import { requirePlaybookAllowed, scopedTarget } from '../auth/scope.js';
+import { HttpError, type HttpServer, type RequestContext } from './http-server.js';
 
 const runBody = z
   .object({
     playbook: z.string().min(1).optional(),
     command: z.string().optional(),
-    target: z.string(),
+    target: z.string().max(4096),
     concurrency: z.number().int().min(1).max(10_000).optional(),
     batch: z.string().optional(),
     max_fail: z.string().optional(),
     timeout: z.string().optional(),
+    /** Accepted from older clients and ignored: the actor is the caller's token. */
     actor: z.string().max(200).optional(),
     dry_run: z.boolean().optional(),
   })
   .strict();
 
-function toRunRequest(body: unknown, command: boolean): RunRequest {
-  const parsed = runBody.safeParse(body);
-  if (!parsed.success) {
-    const i = parsed.error.issues[0]!;
-    throw new HttpError(400, 'OPS_ERR_BAD_REQUEST', `${i.path.join('.') || 'body'}: ${i.message}`);
-  }
-  const b = parsed.data;
+function toRunRequest(b: z.output<typeof runBody>, command: boolean, principal: Principal, playbooks: Readonly<Record<string, PlaybookConfig>>): RunRequest {
   if (command && b.command === undefined) throw new HttpError(400, 'OPS_ERR_BAD_REQUEST', 'command is required');
   if (!command && b.playbook === undefined) throw new HttpError(400, 'OPS_ERR_BAD_REQUEST', 'playbook is required');
+  if (!command) {
+    const pb = playbooks[b.playbook!];
+    // An unknown playbook is the dispatcher's 404; a known one is checked against the token.
+    if (pb) requirePlaybookAllowed(principal, b.playbook!, pb.steps.some((st) => st.run !== undefined));
+  }
   let timeoutMs: number | undefined;
   if (b.timeout !== undefined) {
     timeoutMs = parseDuration(b.timeout);
@@ -36,20 +38,20 @@ function toRunRequest(body: unknown, command: boolean): RunRequest {
   }
   return {
     ...(command ? { command: b.command } : { playbook: b.playbook }),
-    target: b.target,
+    target: scopedTarget(principal, b.target),
     ...(b.concurrency !== undefined ? { concurrency: b.concurrency } : {}),
     ...(b.batch !== undefined ? { batch: b.batch } : {}),
     ...(b.max_fail !== undefined ? { maxFail: b.max_fail } : {}),
     ...(timeoutMs !== undefined ? { timeoutMs } : {}),
-    actor: b.actor || 'anonymous',
+    actor: principal.name,
     dryRun: b.dry_run ?? false,
   };
 }
 
 /** Fleet command endpoints: runs stream as NDJSON; a closed connection cancels the run on every agent. */
 export function registerRunRoutes(http: HttpServer, d: { dispatcher: RunDispatcher; runs: RunsStore; audit: AuditLog; playbooks: Readonly<Record<string, PlaybookConfig>> }): void {
-  const start = (command: boolean) => async ({ req, res }: RequestContext) => {
-    const request = toRunRequest(await readJsonBody(req), command);
+  const start = (command: boolean) => async ({ res, body, principal }: RequestContext<z.output<typeof runBody>>) => {
+    const request = toRunRequest(body, command, principal, d.playbooks);
     try {
       if (request.dryRun) {
         const plan = d.dispatcher.plan(request);
@@ -75,8 +77,8 @@ export function registerRunRoutes(http: HttpServer, d: { dispatcher: RunDispatch
       throw err;
     }
   };
-  http.route('POST', '/api/v1/runs', start(false));
-  http.route('POST', '/api/v1/exec', start(true));
+  http.route('POST', '/api/v1/runs', start(false), { body: runBody });
+  http.route('POST', '/api/v1/exec', start(true), { body: runBody });
 
   http.route('GET', '/api/v1/runs', ({ query }) => d.runs.list(Math.min(Number(query.get('limit') ?? 50) || 50, 1000)));
   http.route('GET', '/api/v1/runs/:id', ({ params, query }) => {

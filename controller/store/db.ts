@@ -5,6 +5,7 @@ import { OpsError } from '../../shared/errors.js';
 import { LOGS_MIGRATION } from '../logs/log-store.js';
 import { CHECKS_MIGRATION } from '../checks/migration.js';
 import { BACKUPS_MIGRATION } from '../backup/migration.js';
+import { TOKENS_MIGRATION } from '../auth/migration.js';
 
 /**
  * Ordered schema migrations; the index+1 is the user_version. Append only: a released
@@ -181,6 +182,8 @@ const MIGRATIONS: string[] = [
    );
    CREATE INDEX remediations_policy ON remediations (policy, fingerprint, id);
    CREATE TABLE scheduler_flags (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+  // API tokens (controller/auth): hashed secrets, roles, scopes, expiry and revocation.
+  TOKENS_MIGRATION,
 ];
 
 /** Opens the controller database (WAL) in data_dir and applies pending migrations. */

@@ -15,12 +15,44 @@ const streamSchema = z
   })
   .strict();
 
+/** Loopback addresses: reachable from this machine only, so plaintext HTTP is acceptable there. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+const httpSchema = z
+  .object({
+    listen: listenAddress.prefault('127.0.0.1:8080'),
+    /** HTTPS for the API; required off loopback unless `insecure: true`. */
+    tls: z.object({ cert: z.string().min(1), key: z.string().min(1) }).strict().optional(),
+    /** Allows plaintext HTTP (and auth switched off) on a non-loopback address. */
+    insecure: z.boolean().prefault(false),
+    auth: z
+      .object({
+        /** API tokens are required (default). Off: every caller is an anonymous admin (benchmarks, closed labs; loopback only). */
+        enabled: z.boolean().prefault(true),
+        /** `open`: /metrics needs no token; `token`: a viewer token or above. */
+        metrics: z.enum(['open', 'token']).prefault('open'),
+        /** Failed authentications per source address within failure_window before it gets 429. */
+        max_failures: z.number().int().min(1).prefault(20),
+        failure_window: duration({ min: 1000 }).prefault('1m'),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict()
+  .superRefine((h, ctx) => {
+    if (h.insecure || isLoopbackHost(h.listen.host)) return;
+    if (!h.tls) ctx.addIssue({ code: 'custom', path: ['listen'], message: `${h.listen.text} is not a loopback address: set http.tls (cert, key), or write http.insecure: true to allow plaintext` });
+    if (!h.auth.enabled) ctx.addIssue({ code: 'custom', path: ['auth', 'enabled'], message: `auth may be off only on a loopback address (listen is ${h.listen.text}) unless http.insecure: true` });
+  });
+
 /** Controller config: every section has safe defaults; only `nats.servers` is required. */
 export const controllerConfigSchema = z
   .object({
     nats: natsSchema,
     data_dir: z.string().min(1).prefault('/var/lib/opsfleet-controller'),
-    http: z.object({ listen: listenAddress.prefault('127.0.0.1:8080') }).strict().prefault({}),
+    http: httpSchema.prefault({}),
     /** Absent: 3 x each agent's own heartbeat interval. */
     offline_after: duration({ min: 100 }).optional(),
     retention: z

@@ -1,4 +1,5 @@
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { Child, REPO_ROOT } from './process.js';
@@ -16,6 +17,46 @@ export interface ControllerProc {
   child: Child;
   url: string;
   configFile: string;
+  /** The bootstrap admin token from `<data_dir>/admin.token` (auth is on, as users run it). */
+  token: string;
+}
+
+/**
+ * Bootstrap tokens by controller URL: opsctl children and api() calls to a controller started
+ * here carry its admin token automatically, so existing tests run with auth switched on.
+ */
+const tokensByUrl = new Map<string, string>();
+
+/** Reads `<data_dir>/admin.token` and remembers it for `url`. */
+export function adoptControllerToken(url: string, dataDir: string): string {
+  const token = readFileSync(join(dataDir, 'admin.token'), 'utf8').trim();
+  tokensByUrl.set(url.replace(/\/+$/, ''), token);
+  return token;
+}
+
+/** The bootstrap admin token of a controller started by these helpers. */
+export function tokenFor(url: string): string | undefined {
+  return tokensByUrl.get(url.replace(/\/+$/, ''));
+}
+
+/** `Authorization` header for a controller started here (empty when it has no token). */
+export function authHeaders(url: string): Record<string, string> {
+  const t = tokenFor(url);
+  return t ? { authorization: `Bearer ${t}` } : {};
+}
+
+/**
+ * opsctl children never read the developer's own ~/.config/opsfleet/credentials: they get
+ * their own config home (removed when the test process exits).
+ */
+let configHome: string | undefined;
+function testConfigHome(): string {
+  if (!configHome) {
+    const dir = mkdtempSync(join(tmpdir(), 'opsfleet-opsctl-home-'));
+    configHome = dir;
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  }
+  return configHome;
 }
 
 /** Starts the real controller (child process) and waits for its HTTP API. */
@@ -42,7 +83,9 @@ export async function startController(o: {
   const configFile = writeConfig(o.dir, o.configName ?? 'controller.yaml', yaml);
   const child = new Child(process.execPath, [BIN('opsfleet-controller'), '--config', configFile], { env: o.env ?? {} });
   const line = await child.waitForLog((l) => l.msg === 'http api listening', 20_000, 'controller http api');
-  return { child, url: `http://127.0.0.1:${String(line.port)}`, configFile };
+  const url = `http${line.tls ? 's' : ''}://127.0.0.1:${String(line.port)}`;
+  const token = adoptControllerToken(url, join(o.dir, 'controller-data'));
+  return { child, url, configFile, token };
 }
 
 export interface AgentProc {
@@ -87,10 +130,21 @@ export interface RunResult {
   stderr: string;
 }
 
-/** Runs one of the project's commands to completion. */
+/** For opsctl: the token of the controller it is pointed at (--controller or OPSFLEET_CONTROLLER). */
+function opsctlEnv(args: string[], env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = { XDG_CONFIG_HOME: testConfigHome(), ...env };
+  if ('OPSFLEET_TOKEN' in env) return out;
+  const i = args.indexOf('--controller');
+  const url = i >= 0 ? args[i + 1] : (env.OPSFLEET_CONTROLLER ?? process.env.OPSFLEET_CONTROLLER);
+  const token = url ? tokenFor(url) : undefined;
+  return token ? { ...out, OPSFLEET_TOKEN: token } : out;
+}
+
+/** Runs one of the project's commands to completion (opsctl with the token of its controller). */
 export function runCommand(name: 'opsctl' | 'opsfleet-agent' | 'opsfleet-controller', args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 30_000): Promise<RunResult> {
+  const fullEnv = name === 'opsctl' ? opsctlEnv(args, env) : env;
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [BIN(name), ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, [BIN(name), ...args], { cwd: REPO_ROOT, env: { ...process.env, ...fullEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     p.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -108,7 +162,7 @@ export function runCommand(name: 'opsctl' | 'opsfleet-agent' | 'opsfleet-control
 
 /** GET a controller API path and parse JSON. */
 export async function api<T>(url: string, path: string): Promise<T> {
-  const res = await fetch(`${url}${path}`);
+  const res = await fetch(`${url}${path}`, { headers: authHeaders(url) });
   if (!res.ok) throw new Error(`${path}: HTTP ${res.status} ${await res.text()}`);
   return (await res.json()) as T;
 }

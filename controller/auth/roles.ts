@@ -1,0 +1,95 @@
+/**
+ * Who may call which route. The table is THE registry: HttpServer refuses to register a route
+ * that has no entry, so a new route cannot be added without deciding who may call it, and
+ * docs/api-auth.md is checked against it (test/api/route-table.test.ts).
+ */
+
+/** Operator roles, ordered: each includes what the ones before it may do. */
+export const OPERATOR_ROLES = ['viewer', 'operator', 'admin'] as const;
+/**
+ * `intake` is outside the ladder: a machine identity that may only push alerts (room for
+ * Alertmanager-compatible intake endpoints).
+ */
+export const ROLES = [...OPERATOR_ROLES, 'intake'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** What a route needs: `open` (no token), the lowest operator role, and whether intake may call it. */
+export interface RoutePolicy {
+  need: 'open' | (typeof OPERATOR_ROLES)[number];
+  intake?: boolean;
+  /** `/metrics` follows `http.auth.metrics` (open by default). */
+  metrics?: boolean;
+}
+
+const open: RoutePolicy = { need: 'open' };
+const viewer: RoutePolicy = { need: 'viewer' };
+const operator: RoutePolicy = { need: 'operator' };
+const admin: RoutePolicy = { need: 'admin' };
+
+export const ROUTE_POLICIES: Readonly<Record<string, RoutePolicy>> = Object.freeze({
+  'GET /healthz': open,
+  'GET /metrics': { need: 'viewer', metrics: true },
+  'GET /api/v1/whoami': { need: 'viewer', intake: true },
+
+  'GET /api/v1/hosts': viewer,
+  'GET /api/v1/hosts/:id': viewer,
+  'GET /api/v1/hosts/:id/status': viewer,
+  'GET /api/v1/events': viewer,
+  'GET /api/v1/checks': viewer,
+  'GET /api/v1/hosts/:id/metrics': viewer,
+  'GET /api/v1/hosts/:id/metrics/history': viewer,
+  'GET /api/v1/hosts/:id/sweep': operator,
+  'POST /api/v1/hosts/:id/checks/:name/reset-restarts': operator,
+
+  'GET /api/v1/alerts': viewer,
+  'POST /api/v1/alerts': { need: 'operator', intake: true },
+  'GET /api/v1/alerts/stats': viewer,
+  'GET /api/v1/alerts/:fp': viewer,
+  'GET /api/v1/silences': viewer,
+  'POST /api/v1/silences': operator,
+  'GET /api/v1/silences/:id': viewer,
+  'DELETE /api/v1/silences/:id': operator,
+  'GET /api/v1/receivers': viewer,
+  'POST /api/v1/receivers/:name/test': operator,
+  'GET /api/v1/notifications': viewer,
+
+  'GET /api/v1/logs/stats': viewer,
+  'GET /api/v1/logs/lines': viewer,
+
+  'GET /api/v1/backups': viewer,
+  'GET /api/v1/backups/sets': viewer,
+  'POST /api/v1/hosts/:id/backups/:set/now': operator,
+  'POST /api/v1/hosts/:id/backups/:set/verify': operator,
+  'POST /api/v1/hosts/:id/backups/:set/restore': admin,
+
+  // Playbooks with shell (`run`) steps need admin; the run route checks that per playbook.
+  'POST /api/v1/runs': operator,
+  'POST /api/v1/exec': admin,
+  'GET /api/v1/runs': viewer,
+  'GET /api/v1/runs/:id': viewer,
+  'GET /api/v1/playbooks': viewer,
+  'GET /api/v1/audit': viewer,
+  'GET /api/v1/audit/verify': viewer,
+
+  'GET /api/v1/tasks': viewer,
+  'POST /api/v1/tasks/reload': admin,
+  'POST /api/v1/tasks/:name/run': operator,
+  'GET /api/v1/tasks/:name/history': viewer,
+  'GET /api/v1/policies': viewer,
+  'POST /api/v1/policies/pause': admin,
+  'POST /api/v1/policies/resume': admin,
+  'GET /api/v1/remediations': viewer,
+
+  'GET /api/v1/tokens': admin,
+  'POST /api/v1/tokens': admin,
+  'DELETE /api/v1/tokens/:name': admin,
+});
+
+export const routeKey = (method: string, path: string): string => `${method} ${path}`;
+
+/** Whether a role satisfies a route's policy (open routes are decided before a token is read). */
+export function roleAllows(role: Role, p: RoutePolicy): boolean {
+  if (p.need === 'open') return true;
+  if (role === 'intake') return p.intake === true;
+  return OPERATOR_ROLES.indexOf(role) >= OPERATOR_ROLES.indexOf(p.need);
+}
