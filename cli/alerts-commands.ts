@@ -72,11 +72,10 @@ export function registerAlertCommands(program: Command, client: ClientOf): void 
     .requiredOption('--match <matcher>', 'label matcher name=value, name!=value, name=~regex, name!~regex (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--for <duration>', 'how long, e.g. 30m, 2h', '1h')
     .option('--comment <text>', 'why', '')
-    .option('--author <name>', 'who (default: $USER)')
     .option('--json', 'print JSON')
-    .action(async (opts: { match: string[]; for: string; comment: string; author?: string; json?: boolean }, cmd: Command) => {
+    .action(async (opts: { match: string[]; for: string; comment: string; json?: boolean }, cmd: Command) => {
       const matchers = opts.match.map(parseMatcher);
-      const s = await request<SilenceView>(cmd, 'POST', 'api/v1/silences', { matchers, duration: opts.for, comment: opts.comment, createdBy: opts.author ?? process.env.USER ?? '' });
+      const s = await request<SilenceView>(cmd, 'POST', 'api/v1/silences', { matchers, duration: opts.for, comment: opts.comment });
       if (opts.json) return print(JSON.stringify(s, null, 2));
       print(`silence ${s.id} ${s.status} until ${s.endsAt}: ${s.matchers.map(formatMatcher).join(' ')}`);
     });

@@ -12,7 +12,8 @@ const runBody = z
   .object({
     playbook: z.string().min(1).optional(),
     command: z.string().optional(),
-    target: z.string().max(4096),
+    // Length and depth are bounded by compileTarget, which answers OPS_ERR_TARGET_SYNTAX naming the limit.
+    target: z.string(),
     concurrency: z.number().int().min(1).max(10_000).optional(),
     batch: z.string().optional(),
     max_fail: z.string().optional(),

@@ -14,7 +14,7 @@ const createBody = z
     /** A duration like "90d"; absent: the token does not expire. */
     ttl: z.string().max(32).optional(),
     playbooks: z.array(z.string().min(1).max(200)).min(1).max(200).optional(),
-    target: z.string().min(1).max(4096).optional(),
+    target: z.string().min(1).optional(),
   })
   .strict();
 

@@ -4,7 +4,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { EventBatch } from '../../shared/events/codec.js';
 import { Alert_State, type Event } from '../../shared/gen/opsfleet/v1/events.js';
 import { eventSubject } from '../../shared/nats/subjects.js';
-import { api, runCommand, startAgent, startController, type AgentProc, type ControllerProc } from '../helpers/daemons.js';
+import { api, authHeaders, runCommand, startAgent, startController, type AgentProc, type ControllerProc } from '../helpers/daemons.js';
 import { NatsServer } from '../helpers/nats-server.js';
 import { tempDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait.js';
@@ -139,11 +139,11 @@ describe('alerting end to end: real NATS, controller and agent processes', () =>
     const resolved = JSON.parse(await opsctl('alerts', '--state', 'resolved', '--json')) as AlertJson[];
     assert.ok(resolved.some((a) => a.labels.alertname === 'HostOffline'), 'expected: resolved.some((a) => a.labels.alertname === HostOffline)');
 
-    const added = await opsctl('silence', 'add', '--match', 'host=web-09', '--match', 'alertname=~Service.*', '--for', '2h', '--comment', 'nginx upgrade', '--author', 'ops');
+    const added = await opsctl('silence', 'add', '--match', 'host=web-09', '--match', 'alertname=~Service.*', '--for', '2h', '--comment', 'nginx upgrade');
     const id = /silence ([0-9a-f-]{36}) active/.exec(added)?.[1];
     assert.ok(id, added);
     const silences = JSON.parse(await opsctl('silence', 'list', '--json')) as Array<{ id: string; comment: string; createdBy: string; status: string }>;
-    assert.deepEqual(silences.map((s) => [s.id, s.comment, s.createdBy, s.status]), [[id, 'nginx upgrade', 'ops', 'active']]);
+    assert.deepEqual(silences.map((s) => [s.id, s.comment, s.createdBy, s.status]), [[id, 'nginx upgrade', 'admin', 'active']]);
     const muted = JSON.parse(await opsctl('alerts', '--json')) as AlertJson[];
     assert.deepEqual(muted.find((a) => a.fingerprint === sd.fingerprint)!.silencedBy, [id]);
     assert.match(await opsctl('silence', 'rm', id), /removed/);
@@ -163,13 +163,13 @@ describe('alerting end to end: real NATS, controller and agent processes', () =>
 
     const res = await fetch(`${ctl.url}/api/v1/alerts`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...authHeaders(ctl.url) },
       body: JSON.stringify([{ labels: { alertname: 'PushedByTool', host: 'lb-01', severity: 'warning' }, annotations: { summary: 'from another tool' } }]),
     });
     assert.equal(res.status, 200);
     const pushed = (await res.json()) as { accepted: number; fingerprints: string[] };
     assert.equal(pushed.accepted, 1);
-    const badPush = await fetch(`${ctl.url}/api/v1/alerts`, { method: 'POST', body: JSON.stringify({ labels: { host: 'x' } }) });
+    const badPush = await fetch(`${ctl.url}/api/v1/alerts`, { method: 'POST', headers: authHeaders(ctl.url), body: JSON.stringify({ labels: { host: 'x' } }) });
     assert.equal(badPush.status, 400);
     assert.equal(((await badPush.json()) as { error: { code: string } }).error.code, 'OPS_ERR_ALERT_MALFORMED');
     await waitFor(() => hookAlerts().includes('firing:PushedByTool@lb-01'), { what: 'pushed alert notified' });

@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { api, runCommand, startAgent, startController, type AgentProc, type ControllerProc } from '../helpers/daemons.js';
+import { api, createToken, runCommand, startAgent, startController, type AgentProc, type ControllerProc } from '../helpers/daemons.js';
 import { NatsServer } from '../helpers/nats-server.js';
 import { tempDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait.js';
@@ -51,7 +51,8 @@ describe('opsctl backup now | verify | restore through the controller and the ag
     write(src, 'sites/deep/b.conf', 'server b;\n');
     nats = await NatsServer.start();
     ctl = await startController({ natsUrl: nats.url, dir: tmp.path });
-    env = { OPSFLEET_CONTROLLER: ctl.url, OPSFLEET_ACTOR: 'tester' };
+    // The audit's actor is the token's name: these actions go out under a token named "tester".
+    env = { OPSFLEET_CONTROLLER: ctl.url, OPSFLEET_TOKEN: await createToken(ctl.url, { name: 'tester', role: 'admin' }) };
     agent = await startAgent({
       natsUrl: nats.url,
       dir: tmp.path,
@@ -157,7 +158,7 @@ describe('opsctl backup now | verify | restore through the controller and the ag
     assert.equal(rel.code, 2);
     assert.match(rel.stderr, /--to must be an absolute folder on the agent's host, got "restored-rel"/);
     // Past opsctl: the agent checks the request itself.
-    const res = await fetch(`${ctl.url}/api/v1/hosts/rb1/backups/conf/restore`, { method: 'POST', body: JSON.stringify({ to: 'restored-rel', actor: 'tester' }) });
+    const res = await fetch(`${ctl.url}/api/v1/hosts/rb1/backups/conf/restore`, { method: 'POST', headers: { authorization: `Bearer ${env.OPSFLEET_TOKEN!}` }, body: JSON.stringify({ to: 'restored-rel', actor: 'mallory' }) });
     assert.equal(res.status, 400);
     assert.deepEqual(await res.json(), { error: { code: 'OPS_ERR_USAGE', message: `host "rb1": --to must be an absolute folder on the agent's host, got "restored-rel"` } });
 

@@ -3,7 +3,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { api, runCommand, startAgent, startController, type AgentProc, type ControllerProc } from '../helpers/daemons.js';
+import { api, createToken, runCommand, startAgent, startController, type AgentProc, type ControllerProc } from '../helpers/daemons.js';
 import { NatsServer } from '../helpers/nats-server.js';
 import { Child, processAlive, REPO_ROOT } from '../helpers/process.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -55,13 +55,16 @@ runs:
   max_output_bytes: 1KiB
 `;
 
+  // Runs go out under a token named "tester": the actor in runs and the audit is the token's name.
+  let testerToken = '';
   async function opsctl(args: string[]) {
-    return runCommand('opsctl', [...args, '--controller', ctl.url], { OPSFLEET_ACTOR: 'tester' }, 60_000);
+    return runCommand('opsctl', [...args, '--controller', ctl.url], { OPSFLEET_TOKEN: testerToken }, 60_000);
   }
 
   before(async () => {
     nats = await NatsServer.start();
     ctl = await startController({ natsUrl: nats.url, dir: dir.path, extraYaml: playbooks });
+    testerToken = await createToken(ctl.url, { name: 'tester', role: 'admin' });
     const files: string[] = [];
     for (let i = 1; i <= POOL; i++) {
       const id = `${i % 2 ? 'web' : 'db'}-${String(i).padStart(2, '0')}`;
@@ -135,7 +138,7 @@ runs:
   });
 
   it('an agent SIGKILLed during a run is reported unreachable/failed, the others finish, exit 1', async () => {
-    const run = new Child(process.execPath, [join(REPO_ROOT, 'bin/opsctl.js'), 'run', 'long', '--target', 'victim,web-03,web-05', '--controller', ctl.url], { env: { OPSFLEET_ACTOR: 'tester' } });
+    const run = new Child(process.execPath, [join(REPO_ROOT, 'bin/opsctl.js'), 'run', 'long', '--target', 'victim,web-03,web-05', '--controller', ctl.url], { env: { OPSFLEET_TOKEN: testerToken } });
     try {
       await waitFor(() => /^victim +\| tick 2$/m.test(run.stdout), { timeout: 20_000, what: 'victim running' });
       const victim = singles[0]!;
@@ -169,7 +172,7 @@ runs:
 
   it('Ctrl-C on opsctl cancels the run and kills the step on the agent', async () => {
     writeFileSync(pidFile, '');
-    const run = new Child(process.execPath, [join(REPO_ROOT, 'bin/opsctl.js'), 'exec', '--target', 'web-09', '--controller', ctl.url, '--', `sleep 300 & echo $! > ${pidFile}; wait`], { env: { OPSFLEET_ACTOR: 'tester' } });
+    const run = new Child(process.execPath, [join(REPO_ROOT, 'bin/opsctl.js'), 'exec', '--target', 'web-09', '--controller', ctl.url, '--', `sleep 300 & echo $! > ${pidFile}; wait`], { env: { OPSFLEET_TOKEN: testerToken } });
     try {
       const pid = await waitFor(() => Number(existsSync(pidFile) ? readFileSync(pidFile, 'utf8').trim() : '') || undefined, { timeout: 20_000, what: 'step started' });
       run.kill('SIGINT');

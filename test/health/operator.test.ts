@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { createServer, type Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { api, runCommand, startAgent, startController, type AgentProc, type ControllerProc } from '../helpers/daemons.js';
+import { api, authHeaders, runCommand, startAgent, startController, type AgentProc, type ControllerProc } from '../helpers/daemons.js';
 import { NatsServer } from '../helpers/nats-server.js';
 import { freePort } from '../helpers/ports.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -79,7 +79,7 @@ checks:
   });
 
   it('opsctl host metrics shows the latest sample with top processes', async () => {
-    await waitFor(async () => (await fetch(`${controller.url}/api/v1/hosts/ops-1/metrics`)).ok, { timeout: 15_000, what: 'a metric sample' });
+    await waitFor(async () => (await fetch(`${controller.url}/api/v1/hosts/ops-1/metrics`, { headers: authHeaders(controller.url) })).ok, { timeout: 15_000, what: 'a metric sample' });
     const j = await opsctl(['host', 'metrics', 'ops-1', '--json']);
     assert.equal(j.code, 0, j.stderr);
     const m = JSON.parse(j.stdout) as { host: string; sample: { cpu: { cores: number[] }; top_cpu: unknown[]; mem: { total: number } } };

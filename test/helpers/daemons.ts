@@ -70,11 +70,13 @@ export async function startController(o: {
   env?: NodeJS.ProcessEnv;
   /** The rpc_client mapping; default allows the plaintext agents tests use. */
   rpcClient?: string;
+  /** More keys inside the http mapping, e.g. `auth: { max_failures: 1000 }` or `tls: {...}`. */
+  httpExtra?: string;
 }): Promise<ControllerProc> {
   const yaml = [
     `nats: { servers: ["${o.natsUrl}"]${o.natsExtra ? `, ${o.natsExtra}` : ''} }`,
     `data_dir: ${join(o.dir, 'controller-data')}`,
-    'http: { listen: "127.0.0.1:0" }',
+    `http: { listen: "127.0.0.1:0"${o.httpExtra ? `, ${o.httpExtra}` : ''} }`,
     o.offlineAfter ? `offline_after: ${o.offlineAfter}` : '',
     'log: { level: debug }',
     `rpc_client: ${o.rpcClient ?? '{ insecure: true }'}`,
@@ -165,4 +167,11 @@ export async function api<T>(url: string, path: string): Promise<T> {
   const res = await fetch(`${url}${path}`, { headers: authHeaders(url) });
   if (!res.ok) throw new Error(`${path}: HTTP ${res.status} ${await res.text()}`);
   return (await res.json()) as T;
+}
+
+/** Creates an API token with the controller's bootstrap admin token; returns its secret. */
+export async function createToken(url: string, body: { name: string; role: string; ttl?: string; playbooks?: string[]; target?: string }): Promise<string> {
+  const res = await fetch(`${url}/api/v1/tokens`, { method: 'POST', headers: { 'content-type': 'application/json', ...authHeaders(url) }, body: JSON.stringify(body) });
+  if (!res.ok) throw new Error(`create token ${body.name}: HTTP ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { secret: string }).secret;
 }
