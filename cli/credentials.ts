@@ -73,9 +73,10 @@ export interface ResolvedTarget {
  */
 export function resolveTarget(flags: { controller?: string; token?: string; ca?: string }, env: NodeJS.ProcessEnv = process.env): ResolvedTarget {
   const creds = readCredentials(credentialsPath(env));
-  const url = normalizeControllerUrl(flags.controller ?? env.OPSFLEET_CONTROLLER ?? creds.current ?? 'http://127.0.0.1:8080');
+  // `||`: an empty variable (OPSFLEET_TOKEN= in a script) counts as unset.
+  const url = normalizeControllerUrl(flags.controller || env.OPSFLEET_CONTROLLER || creds.current || 'http://127.0.0.1:8080');
   const saved = creds.controllers[url];
-  const token = flags.token ?? env.OPSFLEET_TOKEN ?? saved?.token;
-  const ca = flags.ca ?? env.OPSFLEET_CA ?? saved?.ca;
+  const token = flags.token || env.OPSFLEET_TOKEN || saved?.token;
+  const ca = flags.ca || env.OPSFLEET_CA || saved?.ca;
   return { url, ...(token ? { token } : {}), ...(ca ? { ca: resolve(ca) } : {}) };
 }

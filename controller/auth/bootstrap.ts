@@ -22,6 +22,6 @@ export function ensureBootstrapToken(tokens: TokenStore, audit: AuditLog, dataDi
   chmodSync(tmp, 0o600);
   renameSync(tmp, file);
   audit.append('controller', 'token.bootstrap', 'admin', { role: 'admin', file });
-  log.warn({ file }, 'bootstrap admin token written; log in with: opsctl login --controller URL --token-file FILE');
+  log.warn({ file, next: `opsctl login --controller URL --token-file ${file}` }, 'bootstrap admin token written');
   return file;
 }
