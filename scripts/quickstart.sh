@@ -169,6 +169,12 @@ AGENT_PID=$!
 # Online as seen now: the database may still say "online" from an earlier run, so the host
 # must also have been seen after this start.
 STARTED_MS=$(node -e 'process.stdout.write(String(Date.now()))')
+# The API needs a token: the controller writes its bootstrap admin token on the first start of
+# a data dir; opsctl logs in with it (credentials in ${XDG_CONFIG_HOME:-~/.config}/opsfleet/,
+# 0600), so the commands printed below work as typed. Credentials kept from an earlier run
+# (e.g. after the bootstrap token was revoked) are used as they are.
+TOKEN_FILE="$DATA/controller/admin.token"
+logged_in=0
 online=0
 for _ in $(seq 1 120); do
   for p in "$CONTROLLER_PID:controller" "$AGENT_PID:agent"; do
@@ -178,12 +184,20 @@ for _ in $(seq 1 120); do
       stop_all 1
     fi
   done
-  if node bin/opsctl.js --controller "$CONTROLLER_URL" hosts --json 2>/dev/null |
+  if [ "$logged_in" = 0 ]; then
+    if { [ -s "$TOKEN_FILE" ] && node bin/opsctl.js --controller "$CONTROLLER_URL" login --token-file "$TOKEN_FILE" >/dev/null 2>&1; } ||
+      node bin/opsctl.js --controller "$CONTROLLER_URL" whoami >/dev/null 2>&1; then
+      logged_in=1
+      say "opsctl logged in to $CONTROLLER_URL ($(node bin/opsctl.js --controller "$CONTROLLER_URL" whoami | head -1))"
+    fi
+  fi
+  if [ "$logged_in" = 1 ] && node bin/opsctl.js --controller "$CONTROLLER_URL" hosts --json 2>/dev/null |
     node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const h=JSON.parse(s).find(x=>x.id===process.argv[1]);process.exit(h&&h.status==="online"&&Date.parse(h.lastSeen)>=Number(process.argv[2])?0:1)})' "$HOST_ID" "$STARTED_MS" 2>/dev/null; then
     online=1; break
   fi
   sleep 0.5
 done
+[ "$logged_in" = 1 ] || { say "opsctl could not log in with $SHOW/controller/admin.token (revoked?): run opsctl login --controller $CONTROLLER_URL --token-file FILE with a token of yours" >&2; stop_all 1; }
 [ "$online" = 1 ] || { say "host $HOST_ID did not show up online within 60 s; see $SHOW/logs/" >&2; stop_all 1; }
 
 node bin/opsctl.js --controller "$CONTROLLER_URL" hosts

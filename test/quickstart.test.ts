@@ -27,7 +27,9 @@ describe('scripts/quickstart.sh', () => {
   it('starts nats-server, controller and agent, shows the host online, and stops all three in order on SIGINT with exit 0', async () => {
     const data = join(tmp.path, 'data');
     // --no-typecheck: the suite type-checks once in scripts/test.sh; port 0: never assume 8080 is free.
-    const qs = new Child('bash', ['scripts/quickstart.sh', '--no-typecheck'], { env: { OPSFLEET_QUICKSTART_DATA: data, OPSFLEET_QUICKSTART_HTTP_PORT: '0' } });
+    // Its own config home: quickstart logs opsctl in with the bootstrap token, as it does for a newcomer.
+    const home = join(tmp.path, 'home');
+    const qs = new Child('bash', ['scripts/quickstart.sh', '--no-typecheck'], { env: { OPSFLEET_QUICKSTART_DATA: data, OPSFLEET_QUICKSTART_HTTP_PORT: '0', XDG_CONFIG_HOME: home, OPSFLEET_TOKEN: '' } });
     try {
       await waitFor(
         () => {
@@ -44,12 +46,14 @@ describe('scripts/quickstart.sh', () => {
       assert.ok([natsPid, controllerPid, agentPid].every(alive));
       assert.ok(existsSync(join(data, 'controller.yaml')) && existsSync(join(data, 'agent.yaml')) && existsSync(join(data, 'nats')));
 
-      const hosts = await runCommand('opsctl', ['hosts', '--json'], { OPSFLEET_CONTROLLER: url });
+      // The README's commands, as typed: no token on the command line.
+      const hosts = await runCommand('opsctl', ['hosts', '--json'], { OPSFLEET_CONTROLLER: url, XDG_CONFIG_HOME: home, OPSFLEET_TOKEN: '' });
       assert.equal(hosts.code, 0, hosts.stderr);
       const host = (JSON.parse(hosts.stdout) as Array<{ id: string; status: string; tags: Record<string, string> }>).find((h) => h.id === hostId);
       assert.equal(host?.status, 'online');
       assert.equal(host?.tags.role, 'quickstart');
-      const status = await runCommand('opsctl', ['--controller', url, 'host', 'status', hostId, '--json']);
+      assert.match(out, /opsctl logged in to http:\/\/127\.0\.0\.1:\d+ \(admin \(admin\)/);
+      const status = await runCommand('opsctl', ['--controller', url, 'host', 'status', hostId, '--json'], { XDG_CONFIG_HOME: home, OPSFLEET_TOKEN: '' });
       assert.equal(status.code, 0, status.stderr);
       assert.equal((JSON.parse(status.stdout) as { natsConnected: boolean }).natsConnected, true);
 
