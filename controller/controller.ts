@@ -180,7 +180,7 @@ export class Controller {
     registerAlertRoutes(this.http, this.alerts, audit);
     registerLogRoutes(this.http, this.logIndex);
     registerBackupRoutes(this.http, backups);
-    registerCheckRoutes(this.http, { checks: this.checks, hosts, agents: this.agents, events, auth });
+    registerCheckRoutes(this.http, { checks: this.checks, hosts, agents: this.agents, events, auth, audit });
     const runs = new RunsStore(this.db);
     const interrupted = runs.markInterrupted(Date.now());
     if (interrupted > 0) this.log.warn({ runs: interrupted }, 'runs cut by the last stop marked interrupted');

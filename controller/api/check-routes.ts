@@ -6,6 +6,7 @@ import { rpcError, type AgentClients } from '../dispatch/agent-clients.js';
 import type { EventsStore } from '../store/events-store.js';
 import type { HostsStore } from '../store/hosts-store.js';
 import { PROM_CONTENT_TYPE, PromText } from '../../shared/metrics/prom-text.js';
+import type { AuditLog } from '../audit/audit-log.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import { requireHostInScope } from '../auth/scope.js';
 import { processFaults } from '../../shared/process-faults.js';
@@ -19,6 +20,8 @@ export interface CheckRoutesDeps {
   events?: EventsStore;
   /** For /metrics: refused requests by reason. */
   auth?: Authenticator;
+  /** reset-restarts is an operator action: audited under the caller's token. */
+  audit?: AuditLog;
 }
 
 const CHECK_STATES = new Set(['unknown', 'up', 'down']);
@@ -132,7 +135,7 @@ export function registerCheckRoutes(http: HttpServer, d: CheckRoutesDeps): void 
 }
 
 /** POST /api/v1/hosts/:id/checks/:name/reset-restarts: the operator action after RestartGaveUp. */
-export function registerCheckActionRoutes(http: HttpServer, d: Pick<CheckRoutesDeps, 'hosts' | 'agents'>): void {
+export function registerCheckActionRoutes(http: HttpServer, d: Pick<CheckRoutesDeps, 'hosts' | 'agents' | 'audit'>): void {
   http.route('POST', '/api/v1/hosts/:id/checks/:name/reset-restarts', async ({ params, principal }) => {
     const h = d.hosts.get(params.id!);
     if (!h) throw new HttpError(404, 'OPS_ERR_HOST_NOT_FOUND', `no host "${params.id}"`);
@@ -143,6 +146,7 @@ export function registerCheckActionRoutes(http: HttpServer, d: Pick<CheckRoutesD
       client.resetRestarts({ check: params.name! }, new Metadata(), { deadline: Date.now() + 10_000 }, (err, res) => (err ? reject(rpcError(h.rpc_endpoint, err)) : resolve(res)));
     });
     if (!r.found) throw new HttpError(404, 'OPS_ERR_CHECK_NOT_FOUND', `host "${h.id}" has no check "${params.name}"`);
+    d.audit?.append(principal.name, 'check.reset_restarts', `${h.id}/${params.name}`, { state: r.state, restarting: r.restarting });
     return { host: h.id, check: params.name, state: r.state, restarting: r.restarting };
   });
 }

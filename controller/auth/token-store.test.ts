@@ -67,3 +67,22 @@ describe('roles', () => {
     assert.equal(roleAllows('intake', p('GET /api/v1/hosts')), false);
   });
 });
+
+describe('Authenticator: /metrics by config', () => {
+  it('is open by default and needs a viewer token with metrics: token', async () => {
+    const { Authenticator } = await import('./authenticator.js');
+    const { createRootLogger } = await import('../../shared/logger.js');
+    const now = { t: Date.now() };
+    const { tokens } = store(now);
+    const { secret } = tokens.create({ name: 'scraper', role: 'viewer' }, 'admin');
+    const logger = createRootLogger({ name: 't', level: 'silent' });
+    const req = (auth?: string) => ({ headers: auth ? { authorization: `Bearer ${auth}` } : {}, socket: { remoteAddress: '127.0.0.1' } }) as never;
+    const open = new Authenticator({ enabled: true, metrics: 'open', max_failures: 100, failure_window: 60_000 }, tokens, logger);
+    assert.equal(open.check(req(), 'GET /metrics').name, 'anonymous');
+    const closed = new Authenticator({ enabled: true, metrics: 'token', max_failures: 100, failure_window: 60_000 }, tokens, logger);
+    assert.throws(() => closed.check(req(), 'GET /metrics'), { code: 'OPS_ERR_AUTH_REQUIRED' });
+    assert.equal(closed.check(req(secret), 'GET /metrics').name, 'scraper');
+    assert.equal(closed.check(req(), 'GET /healthz').name, 'anonymous');
+    assert.throws(() => closed.policy('GET /api/v1/unlisted'), /no entry in ROUTE_POLICIES/);
+  });
+});
