@@ -106,6 +106,10 @@ export class Controller {
     this.db = openDatabase(cfg.data_dir);
     const hosts = new HostsStore(this.db);
     const events = new EventsStore(this.db);
+    // Right after the database: the bootstrap token is there even while NATS is still unreachable.
+    const audit = new AuditLog(this.db);
+    const tokens = new TokenStore(this.db);
+    ensureBootstrapToken(tokens, audit, cfg.data_dir, this.log);
     // Alerting starts before ingest so every stored alert event and host status change reaches it.
     this.alerts = new AlertManager({ db: this.db, cfg: cfg.alerting, logger: this.logger });
     this.onHostStatus(this.alerts.onHostStatus);
@@ -164,9 +168,6 @@ export class Controller {
     await this.pruner.start();
 
     this.agents = new AgentClients({ tls: cfg.rpc_client.tls, insecure: cfg.rpc_client.insecure, timeoutMs: cfg.rpc_client.timeout });
-    const audit = new AuditLog(this.db);
-    const tokens = new TokenStore(this.db);
-    ensureBootstrapToken(tokens, audit, cfg.data_dir, this.log);
     if (!cfg.http.auth.enabled) this.log.warn({ listen: cfg.http.listen.text }, 'http.auth.enabled is false: every API caller is an anonymous admin');
     const auth = new Authenticator(cfg.http.auth, tokens, this.logger);
     this.http = new HttpServer(this.logger, { guard: auth, ...(cfg.http.tls ? { tls: cfg.http.tls } : {}) });
