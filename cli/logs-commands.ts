@@ -43,7 +43,7 @@ class Out {
 export async function analyzeFiles(files: string[], opts: AnalyzeOpts, onRecord?: (rec: string) => Promise<void>): Promise<AnalysisSummary & { truncated: number; files: number }> {
   const spec: ParserSpec | undefined = opts.regex !== undefined ? { regex: opts.regex } : opts.preset !== undefined ? { preset: opts.preset } : undefined;
   const parser = createParser(spec, { ...(opts.timezone ? { timezone: opts.timezone } : {}), ...(opts.year ? { year: Number(opts.year) } : {}) });
-  const analyzer = new Analyzer(parser, { templates: !onRecord && opts.templates !== false, topTemplates: opts.top ? Number(opts.top) : 20 });
+  const analyzer = new Analyzer(parser, { templates: opts.templates !== false, topTemplates: opts.top ? Number(opts.top) : 20 });
   let truncated = 0;
   for (const file of files) {
     let fileLine = 0;
@@ -54,7 +54,7 @@ export async function analyzeFiles(files: string[], opts: AnalyzeOpts, onRecord?
         fileLine++;
         const rec = analyzer.add(line);
         if (rec && onRecord) {
-          await onRecord(JSON.stringify({ file, line: fileLine, ts: rec.tsMs === undefined ? null : new Date(rec.tsMs).toISOString(), level: rec.level ?? null, message: rec.message, fields: rec.fields }));
+          await onRecord(JSON.stringify({ file, line: fileLine, ts: rec.tsMs === undefined ? null : new Date(rec.tsMs).toISOString(), level: rec.level ?? null, template_id: analyzer.lastTemplateId ?? null, message: rec.message, fields: rec.fields }));
         }
       }
     }

@@ -1,10 +1,13 @@
 import { LEVELS, type Level } from './levels.js';
 import type { LineParser, LogRecord } from './record.js';
-import { TemplateCounter, type TemplateCount } from './templates.js';
+import { maskedKey, TemplateMiner } from './template-miner.js';
+import type { TemplateCount } from './templates.js';
 
 /** What `opsctl logs analyze --json` prints. */
 export interface AnalysisSummary {
   parser: string;
+  /** What `auto` chose for the (first) file from its sample, e.g. "nats_server"; the preset name otherwise. */
+  format?: string;
   lines: number;
   parsed: number;
   unparsed: number;
@@ -29,7 +32,9 @@ export class Analyzer {
   private readonly levels: Record<Level | 'NONE', number>;
   private first = Infinity;
   private last = -Infinity;
-  private readonly templates: TemplateCounter;
+  private readonly miner: TemplateMiner;
+  /** Template id of the line `add` parsed last (undefined when templates are off or it did not parse). */
+  lastTemplateId: string | undefined;
   private readonly unparsedSamples: string[] = [];
 
   constructor(
@@ -37,12 +42,13 @@ export class Analyzer {
     private readonly opts: { templates?: boolean; topTemplates?: number } = {},
   ) {
     this.levels = Object.fromEntries([...LEVELS, 'NONE'].map((l) => [l, 0])) as Record<Level | 'NONE', number>;
-    this.templates = new TemplateCounter();
+    this.miner = new TemplateMiner();
   }
 
   /** Feeds one line (without its newline); returns the record when it parsed. */
   add(line: string): LogRecord | undefined {
     this.lines++;
+    this.lastTemplateId = undefined;
     const rec = this.parser.parse(line);
     if (!rec) {
       if (this.unparsedSamples.length < 5) this.unparsedSamples.push(line.slice(0, 300));
@@ -55,13 +61,24 @@ export class Analyzer {
       if (ts < this.first) this.first = ts;
       if (ts > this.last) this.last = ts;
     }
-    if (this.opts.templates !== false) this.templates.add(rec.message, rec.level);
+    if (this.opts.templates !== false) {
+      const c = this.miner.clusterOf(maskedKey(rec.message), rec.message, rec.level);
+      c.count++;
+      this.lastTemplateId = c.id;
+    }
     return rec;
   }
 
   /** The reader reports bytes per chunk (cheaper than per line). */
   countBytes(n: number): void {
     this.bytes += n;
+  }
+
+  private topTemplates(n: number): TemplateCount[] {
+    return [...this.miner.clusters]
+      .sort((a, b) => b.count - a.count || (a.id < b.id ? -1 : 1))
+      .slice(0, n)
+      .map((c) => ({ id: c.id, template: this.miner.template(c), count: c.count, sample: c.sample, ...(c.level ? { level: c.level } : {}) }));
   }
 
   summary(): AnalysisSummary {
@@ -73,8 +90,8 @@ export class Analyzer {
       bytes: this.bytes,
       levels: { ...this.levels },
       timeRange: Number.isFinite(this.first) ? { first: new Date(this.first).toISOString(), last: new Date(this.last).toISOString() } : null,
-      templates: this.templates.top(this.opts.topTemplates ?? 20),
-      templatesOther: this.templates.otherCount,
+      templates: this.topTemplates(this.opts.topTemplates ?? 20),
+      templatesOther: this.miner.other.count,
       unparsedSamples: [...this.unparsedSamples],
     };
   }
