@@ -42,10 +42,13 @@ class Out {
 /** Runs the offline analysis over files (or "-" for stdin); exported for the benchmark. */
 export async function analyzeFiles(files: string[], opts: AnalyzeOpts, onRecord?: (rec: string) => Promise<void>): Promise<AnalysisSummary & { truncated: number; files: number }> {
   const spec: ParserSpec | undefined = opts.regex !== undefined ? { regex: opts.regex } : opts.preset !== undefined ? { preset: opts.preset } : undefined;
-  const parser = createParser(spec, { ...(opts.timezone ? { timezone: opts.timezone } : {}), ...(opts.year ? { year: Number(opts.year) } : {}) });
+  const popts = { ...(opts.timezone ? { timezone: opts.timezone } : {}), ...(opts.year ? { year: Number(opts.year) } : {}) };
+  const parser = createParser(spec, popts);
   const analyzer = new Analyzer(parser, { templates: opts.templates !== false, topTemplates: opts.top ? Number(opts.top) : 20 });
   let truncated = 0;
-  for (const file of files) {
+  for (const [i, file] of files.entries()) {
+    // A parser per file: auto detects each file's format from its own first lines.
+    analyzer.beginFile(file, i === 0 ? parser : createParser(spec, popts));
     let fileLine = 0;
     for await (const chunk of readLineChunks(file, { maxLineChars: opts.maxLine ? Number(opts.maxLine) : 1 << 20 })) {
       analyzer.countBytes(chunk.bytes);
@@ -58,6 +61,7 @@ export async function analyzeFiles(files: string[], opts: AnalyzeOpts, onRecord?
         }
       }
     }
+    analyzer.endFile();
   }
   return { ...analyzer.summary(), truncated, files: files.length };
 }
@@ -66,6 +70,8 @@ function printHuman(s: Awaited<ReturnType<typeof analyzeFiles>>): void {
   const out: string[] = [];
   const pct = s.lines ? ((100 * s.parsed) / s.lines).toFixed(1) : '0.0';
   out.push(`parser:     ${s.parser}`);
+  const formats = Object.entries(s.formats);
+  if (s.parser === 'auto') out.push(`format:     ${formats.length === 1 ? `${formats[0]![1]} (detected from the first lines)` : formats.map(([f, v]) => `${f}: ${v}`).join(', ')}`);
   out.push(`lines:      ${s.lines} (${s.bytes} bytes${s.truncated ? `, ${s.truncated} truncated` : ''})`);
   out.push(`parsed:     ${s.parsed} (${pct}%), unparsed ${s.unparsed}`);
   out.push(`time range: ${s.timeRange ? `${s.timeRange.first} .. ${s.timeRange.last}` : '(no timestamps)'}`);

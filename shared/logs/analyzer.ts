@@ -6,8 +6,8 @@ import type { TemplateCount } from './templates.js';
 /** What `opsctl logs analyze --json` prints. */
 export interface AnalysisSummary {
   parser: string;
-  /** What `auto` chose for the (first) file from its sample, e.g. "nats_server"; the preset name otherwise. */
-  format?: string;
+  /** The format of each file: what `auto` chose from the file's sample (e.g. "nats_server"), or the preset. */
+  formats: Record<string, string>;
   lines: number;
   parsed: number;
   unparsed: number;
@@ -38,11 +38,30 @@ export class Analyzer {
   private readonly unparsedSamples: string[] = [];
 
   constructor(
-    private readonly parser: LineParser,
+    private parser: LineParser,
     private readonly opts: { templates?: boolean; topTemplates?: number } = {},
   ) {
     this.levels = Object.fromEntries([...LEVELS, 'NONE'].map((l) => [l, 0])) as Record<Level | 'NONE', number>;
     this.miner = new TemplateMiner();
+  }
+
+  private readonly formats: Record<string, string> = {};
+  private currentFile: string | undefined;
+
+  /**
+   * Starts a new input with its own parser: \`auto\` chooses the format per file from the file's
+   * own sample. Call \`endFile\` after its last line to record the format.
+   */
+  beginFile(file: string, parser: LineParser): void {
+    this.parser = parser;
+    this.currentFile = file;
+  }
+
+  endFile(): void {
+    if (this.currentFile === undefined) return;
+    const f = (this.parser as { format?: string }).format;
+    this.formats[this.currentFile] = f ?? this.parser.name;
+    this.currentFile = undefined;
   }
 
   /** Feeds one line (without its newline); returns the record when it parsed. */
@@ -84,6 +103,7 @@ export class Analyzer {
   summary(): AnalysisSummary {
     return {
       parser: this.parser.name,
+      formats: { ...this.formats },
       lines: this.lines,
       parsed: this.parsed,
       unparsed: this.lines - this.parsed,
