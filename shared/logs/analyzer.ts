@@ -1,6 +1,7 @@
 import { LEVELS, type Level } from './levels.js';
 import type { LineParser, LogRecord } from './record.js';
 import { maskedKey, TemplateMiner } from './template-miner.js';
+import type { ChunkResult } from './chunk-analysis.js';
 import type { TemplateCount } from './templates.js';
 
 /** What `opsctl logs analyze --json` prints. */
@@ -86,6 +87,29 @@ export class Analyzer {
       this.lastTemplateId = c.id;
     }
     return rec;
+  }
+
+  /**
+   * Adds what a worker found in one chunk (see parallel-analyze.ts). Chunks must come in file
+   * order: their template keys then reach the miner in the order a single pass would see them.
+   */
+  mergeChunk(c: ChunkResult): void {
+    this.lines += c.lines;
+    this.parsed += c.parsed;
+    const names = [...LEVELS, 'NONE' as const];
+    for (let i = 0; i < names.length; i++) this.levels[names[i]!] += c.levels[i]!;
+    if (c.first < this.first) this.first = c.first;
+    if (c.last > this.last) this.last = c.last;
+    for (let i = 0; i < c.keys.length; i++) {
+      const cl = this.miner.clusterOf(c.keys[i]!, c.samples[i]!, c.keyLevels[i] ?? undefined);
+      cl.count += c.counts[i]!;
+    }
+    for (const u of c.unparsedSamples) if (this.unparsedSamples.length < 5) this.unparsedSamples.push(u);
+  }
+
+  /** Records the format of a file analyzed in chunks (no parser instance of its own here). */
+  setFormat(file: string, format: string): void {
+    this.formats[file] = format;
   }
 
   /** The reader reports bytes per chunk (cheaper than per line). */
