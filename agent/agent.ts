@@ -15,10 +15,11 @@ import { commandService } from './commands/command-service.js';
 import { Heartbeat } from './heartbeat/heartbeat.js';
 import { LogCollector } from './logs/collector.js';
 import { collectInventory, ipAddresses } from './heartbeat/inventory.js';
-import { OutboxStore } from './outbox/outbox-store.js';
+import type { OutboxStore } from './outbox/outbox-store.js';
 import { OutboxPublisher } from './outbox/publisher.js';
 import { RpcServer } from './rpc/server.js';
-import { openStateDir, type StateDir } from './state/state-dir.js';
+import type { StateDir } from './state/state-dir.js';
+import { openOutboxWithIdentity } from './outbox/open-outbox.js';
 
 /**
  * The agent daemon: wires state dir → outbox → publisher → rpc → heartbeat, and stops them in
@@ -55,10 +56,15 @@ export class Agent {
   async start(): Promise<void> {
     this.st = 'starting';
     const cfg = this.cfg;
-    this.stateDir = openStateDir(cfg.state_dir);
+    const opened = openOutboxWithIdentity(cfg.state_dir, cfg.host.id, { maxEvents: cfg.outbox.max_events, maxBytes: cfg.outbox.max_bytes });
+    this.stateDir = opened.stateDir;
+    this.outbox = opened.outbox;
     if (this.stateDir.replacedCorrupt) this.log.warn({ reason: this.stateDir.replacedCorrupt }, 'state identity unreadable; made a new instance id');
     if (this.stateDir.newBoot) this.log.info({ instanceId: this.stateDir.instanceId }, 'host booted since the last start; new instance id so no event id can repeat');
-    this.outbox = new OutboxStore(cfg.state_dir, { hostId: cfg.host.id, instanceId: this.stateDir.instanceId }, { maxEvents: cfg.outbox.max_events, maxBytes: cfg.outbox.max_bytes });
+    if (this.outbox.movedCorrupt) this.log.error({ movedTo: this.outbox.movedCorrupt }, 'outbox database was corrupt; moved aside and started a new one (its unpublished events are lost)');
+    if (opened.renewedFrom) {
+      this.log.warn({ previous: opened.renewedFrom, instanceId: this.stateDir.instanceId }, 'outbox is new or was reset while the identity was kept; new instance id so no event id repeats');
+    }
     this.publisher = new OutboxPublisher(
       this.outbox,
       {

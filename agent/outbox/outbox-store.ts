@@ -1,3 +1,4 @@
+import { existsSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Event } from '../../shared/gen/opsfleet/v1/events.js';
@@ -35,24 +36,42 @@ export class OutboxStore {
   private evictedTotal: number;
   private readonly stmts;
   private readonly listeners = new Set<() => void>();
+  private readonly identity: { hostId: string; instanceId: string };
+
+  /** The instance id this outbox's seqs were counted under (undefined: a new, reset or pre-binding outbox). */
+  readonly boundInstanceId: string | undefined;
+  /** Where a corrupt outbox file was moved before a fresh one was made (its events are lost, its seqs void). */
+  readonly movedCorrupt: string | undefined;
 
   constructor(
     stateDir: string,
-    private readonly identity: { hostId: string; instanceId: string },
+    identity: { hostId: string; instanceId: string },
     private readonly limits: OutboxLimits,
     private readonly now: () => number = Date.now,
   ) {
+    this.identity = { ...identity };
+    const file = join(stateDir, 'outbox.db');
+    let opened: { db: Database.Database; bound: string | undefined };
     try {
-      this.db = new Database(join(stateDir, 'outbox.db'));
-      this.db.pragma('journal_mode = WAL');
-      this.db.pragma('synchronous = NORMAL');
-      this.db.exec(`
-        CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, data BLOB NOT NULL);
-        CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-      `);
+      opened = openOutboxDb(file);
     } catch (err) {
-      throw new OpsError('OPS_ERR_OUTBOX_OPEN', `cannot open outbox in ${stateDir}: ${(err as Error).message}`, { cause: err });
+      const code = (err as { code?: string }).code;
+      if (code !== 'SQLITE_CORRUPT' && code !== 'SQLITE_NOTADB') {
+        throw new OpsError('OPS_ERR_OUTBOX_OPEN', `cannot open outbox ${file}: ${(err as Error).message}`, { cause: err });
+      }
+      // A damaged outbox cannot be trusted for its seq counter: keep it for inspection, start a
+      // new one (the caller then takes a new instance id so no event id is ever reused).
+      this.movedCorrupt = `${file}.corrupt-${this.now()}`;
+      try {
+        for (const sfx of ['-wal', '-shm']) if (existsSync(file + sfx)) renameSync(file + sfx, this.movedCorrupt + sfx);
+        renameSync(file, this.movedCorrupt);
+        opened = openOutboxDb(file);
+      } catch (err2) {
+        throw new OpsError('OPS_ERR_OUTBOX_OPEN', `outbox ${file} is corrupt (${(err as Error).message}) and could not be replaced: ${(err2 as Error).message}`, { cause: err2 });
+      }
     }
+    this.db = opened.db;
+    this.boundInstanceId = opened.bound;
     this.stmts = {
       insert: this.db.prepare('INSERT INTO outbox (seq, kind, data) VALUES (?, ?, ?)'),
       setMeta: this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
@@ -68,6 +87,28 @@ export class OutboxStore {
     this.bytes = st.b ?? 0;
     this.lastSeq = Math.max(this.meta('last_seq'), st.maxSeq ?? 0);
     this.evictedTotal = this.meta('evicted_total');
+    if (this.boundInstanceId !== identity.instanceId) this.bindInstance(identity.instanceId);
+  }
+
+  /**
+   * Whether this outbox's seq counter belongs to a different identity than `instanceId` in a
+   * way that could reuse event ids: a new, reset or corrupt-replaced outbox (seqs restart at 1)
+   * or one bound to another instance id. An outbox from before the binding existed (events or a
+   * counter, no bound id) continues its counter and is not a reset.
+   */
+  seqsMayRepeat(instanceId: string): boolean {
+    if (this.movedCorrupt) return true;
+    if (this.boundInstanceId === undefined) return this.lastSeq === 0;
+    return this.boundInstanceId !== instanceId;
+  }
+
+  /**
+   * Binds the outbox to an instance id; every later event carries it. Only before the first
+   * append: events already stored keep the id they were encoded with.
+   */
+  bindInstance(instanceId: string): void {
+    this.db.prepare("INSERT INTO identity (key, value) VALUES ('instance_id', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(instanceId);
+    this.identity.instanceId = instanceId;
   }
 
   private meta(key: string): number {
@@ -182,5 +223,26 @@ export class OutboxStore {
 
   close(): void {
     if (this.db.open) this.db.close();
+  }
+}
+
+/** Opens (creating) the outbox database and reads its bound instance id; SQLite errors propagate with their code. */
+function openOutboxDb(file: string): { db: Database.Database; bound: string | undefined } {
+  const db = new Database(file);
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, data BLOB NOT NULL);
+      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS identity (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    `);
+    // Reading the whole table once finds a truncated or damaged file now, not at the first publish.
+    db.prepare('SELECT count(*) AS n, sum(length(data)) AS b, max(seq) AS m FROM outbox').get();
+    const row = db.prepare<[], { value: string }>("SELECT value FROM identity WHERE key = 'instance_id'").get();
+    return { db, bound: row?.value };
+  } catch (err) {
+    db.close();
+    throw err;
   }
 }
