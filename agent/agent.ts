@@ -12,6 +12,7 @@ import { PrometheusExporter } from './metrics/exporter.js';
 import { MetricsSampler } from './metrics/sampler.js';
 import { sweepHandler } from './sweep/sweep-handler.js';
 import { commandService } from './commands/command-service.js';
+import { ProcessGroupRecord } from './commands/process-groups.js';
 import { Heartbeat } from './heartbeat/heartbeat.js';
 import { LogCollector } from './logs/collector.js';
 import { collectInventory, ipAddresses } from './heartbeat/inventory.js';
@@ -78,10 +79,13 @@ export class Agent {
     );
     this.publisher.start();
 
+    // Shell steps a killed agent left running (their group outlived it) are killed first.
+    const record = new ProcessGroupRecord(cfg.state_dir);
+    record.reapLeftovers(this.log);
     if (cfg.rpc) {
       this.rpc = new RpcServer({ host: cfg.rpc.listen.host, port: cfg.rpc.listen.port, insecure: cfg.rpc.insecure, acceptAnyClient: cfg.rpc.accept_any_client, tls: cfg.rpc.tls }, { getStatus: () => this.status(), sweep: sweepHandler(this.logger), resetRestarts: (check) => this.health?.resetRestarts(check) ?? { found: false, state: '', restarting: false }, backup: new BackupRemoteOps(() => this.backups, this.logger) }, this.logger);
       const commands = commandService(
-        { allowShell: cfg.rpc.allow_shell, allowPlaybooks: cfg.rpc.allow_playbooks, shell: cfg.rpc.shell.path, cwd: cfg.rpc.shell.cwd },
+        { allowShell: cfg.rpc.allow_shell, allowPlaybooks: cfg.rpc.allow_playbooks, shell: cfg.rpc.shell.path, cwd: cfg.rpc.shell.cwd, record },
         this.logger,
       );
       this.rpc.addService(commands.definition, commands.implementation);
