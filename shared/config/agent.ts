@@ -89,7 +89,13 @@ export const agentConfigSchema = z
     logs: logsSchema.prefault([]),
     /** Watched folders backed up as debounced incremental snapshots (agent/backup). */
     backups: backupsSchema,
-    log: logSchema.prefault({}),
+    log: logSchema
+      .extend({
+        /** Repeated warnings/errors: one line per distinct one per interval, with a count (a full disk fails every tick). */
+        repeat_interval: duration({ min: 100 }).prefault('1m'),
+      })
+      .strict()
+      .prefault({}),
     /** Bound on a clean stop (SIGTERM) before the process exits anyway. */
     shutdown_grace: duration().prefault('8s'),
   })
