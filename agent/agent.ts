@@ -18,6 +18,7 @@ import { LogCollector } from './logs/collector.js';
 import { collectInventory, ipAddresses } from './heartbeat/inventory.js';
 import type { OutboxStore } from './outbox/outbox-store.js';
 import { OutboxPublisher } from './outbox/publisher.js';
+import { DiskFullGuard } from './outbox/disk-full.js';
 import { RpcServer } from './rpc/server.js';
 import type { StateDir } from './state/state-dir.js';
 import { openOutboxWithIdentity } from './outbox/open-outbox.js';
@@ -31,6 +32,7 @@ export class Agent {
   private stateDir!: StateDir;
   private outbox!: OutboxStore;
   private publisher!: OutboxPublisher;
+  private diskFull: DiskFullGuard | undefined;
   private rpc: RpcServer | undefined;
   private heartbeat!: Heartbeat;
   private health: HealthChecks | undefined;
@@ -66,6 +68,9 @@ export class Agent {
     if (opened.renewedFrom) {
       this.log.warn({ previous: opened.renewedFrom, instanceId: this.stateDir.instanceId }, 'outbox is new or was reset while the identity was kept; new instance id so no event id repeats');
     }
+    // A full disk must not make the host look dead: heartbeats and alerts keep a reserve.
+    this.diskFull = new DiskFullGuard({ outbox: this.outbox, stateDir: cfg.state_dir, hostId: cfg.host.id, logger: this.logger });
+    this.diskFull.start();
     this.publisher = new OutboxPublisher(
       this.outbox,
       {
@@ -163,6 +168,7 @@ export class Agent {
       natsConnected: this.natsConnected,
       startedAtMs: this.startedAt,
       components: [
+        ...(this.diskFull?.full ? [{ name: 'disk', ...this.diskFull.state() }] : []),
         { name: 'outbox', state: ob.depth > this.cfg.outbox.max_events * 0.9 ? 'degraded' : 'running', detail: `depth ${ob.depth}, evicted ${ob.evictedTotal}` },
         { name: 'publisher', state: this.natsConnected && !this.publisher.lastError ? 'running' : 'degraded', detail: this.publisher.lastError ?? (this.natsConnected ? 'connected' : 'nats not connected') },
         { name: 'heartbeat', state: this.heartbeat.state().state, detail: `${this.heartbeat.beats} beats` },
@@ -199,6 +205,7 @@ export class Agent {
       if (!flushed) this.log.warn({ depth: this.outbox.stats().depth }, 'outbox not empty at stop; events stay on disk for the next start');
     }
     await this.publisher?.stop(Math.min(1000, left()));
+    this.diskFull?.stop();
     if (this.nc) {
       if (!(await within(this.nc.drain(), Math.min(2000, left())))) await this.nc.close();
     }

@@ -36,6 +36,9 @@ export class OutboxStore {
   private evictedTotal: number;
   private readonly stmts;
   private readonly listeners = new Set<() => void>();
+  private readonly fullListeners = new Set<() => void>();
+  /** While the disk is full only these kinds are written (liveness and alerts), see disk-full.ts. */
+  private priorityOnly: ReadonlySet<string> | undefined;
   private readonly identity: { hostId: string; instanceId: string };
 
   /** The instance id this outbox's seqs were counted under (undefined: a new, reset or pre-binding outbox). */
@@ -118,6 +121,10 @@ export class OutboxStore {
   /** Persists events in one transaction and returns their seqs; the listeners hear of it after commit. */
   appendMany(items: ReadonlyArray<{ kind: string; payload: EventPayload; tsMs?: number }>): number[] {
     if (items.length === 0) return [];
+    const only = this.priorityOnly;
+    if (only && items.some((i) => !only.has(i.kind))) {
+      throw new OpsError('OPS_ERR_OUTBOX_DISK_FULL', `disk full: only ${[...only].join(' and ')} events are written until space is back`, { retryable: true });
+    }
     const seqs: number[] = [];
     const tx = this.db.transaction(() => {
       let seq = this.lastSeq;
@@ -148,6 +155,10 @@ export class OutboxStore {
     } catch (err) {
       // The transaction rolled back: recompute the in-memory mirrors from disk.
       this.reload();
+      if (isDiskFull(err)) {
+        for (const l of this.fullListeners) l();
+        throw new OpsError('OPS_ERR_OUTBOX_DISK_FULL', `outbox write failed, disk full: ${(err as Error).message}`, { cause: err, retryable: true });
+      }
       throw new OpsError('OPS_ERR_OUTBOX_WRITE', `outbox write failed: ${(err as Error).message}`, { cause: err, retryable: true });
     }
     for (const l of this.listeners) l();
@@ -212,8 +223,29 @@ export class OutboxStore {
     return () => this.listeners.delete(listener);
   }
 
+  /** Called (synchronously, inside the failing append) when a write fails because the disk is full. */
+  onDiskFull(listener: () => void): () => void {
+    this.fullListeners.add(listener);
+    return () => this.fullListeners.delete(listener);
+  }
+
+  /** Restricts writes to these kinds (undefined: all). Others fail at once without touching the disk. */
+  setPriorityOnly(kinds: ReadonlySet<string> | undefined): void {
+    this.priorityOnly = kinds;
+  }
+
+  /** Moves the WAL into the database and truncates it: while the disk is full the WAL must not grow. */
+  checkpoint(): void {
+    try {
+      this.db.pragma('wal_checkpoint(TRUNCATE)');
+    } catch {
+      /* a busy or failing checkpoint is retried on the next call */
+    }
+  }
+
   /** Whether `n` more events fit without evicting: sources that must not lose data pause on false. */
   hasRoom(n = 1): boolean {
+    if (this.priorityOnly) return false;
     return this.count + n <= this.limits.maxEvents && this.bytes < this.limits.maxBytes;
   }
 
@@ -245,4 +277,10 @@ function openOutboxDb(file: string): { db: Database.Database; bound: string | un
     db.close();
     throw err;
   }
+}
+
+/** SQLite reports ENOSPC as SQLITE_FULL ("database or disk is full"); some paths surface the errno. */
+export function isDiskFull(err: unknown): boolean {
+  const code = (err as { code?: string }).code ?? '';
+  return code === 'SQLITE_FULL' || code === 'ENOSPC' || code.startsWith('SQLITE_IOERR') && /ENOSPC|disk is full/i.test(String((err as Error).message));
 }
