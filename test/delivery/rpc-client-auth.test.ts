@@ -77,3 +77,22 @@ describe('agent gRPC client verification (rpc.tls without ca)', () => {
     }
   });
 });
+
+describe('an unreachable agent, in plain words', () => {
+  it('names the endpoint and the reason, without grpc-js internals', async () => {
+    const { freePort } = await import('../helpers/ports.js');
+    const endpoint = `127.0.0.1:${await freePort()}`;
+    const c = new AgentClients({ insecure: true, timeoutMs: 3000 });
+    try {
+      await assert.rejects(c.getStatus(endpoint, false), (err: unknown) => {
+        assert.ok(err instanceof OpsError);
+        assert.equal(err.code, 'OPS_ERR_RPC_UNAVAILABLE');
+        assert.match(err.message, new RegExp(`^agent at ${endpoint}: not reachable: connection refused`));
+        assert.doesNotMatch(err.message, /Last error|Resolution note|No connection established/);
+        return true;
+      });
+    } finally {
+      c.close();
+    }
+  });
+});
