@@ -26,6 +26,11 @@ function client(cmd: Command): ControllerClient {
 
 // Remote bytes (playbook output, hostnames, alert texts) never reach a terminal raw.
 installTtyEscaping(process.argv);
+// `opsctl ... | head` closes the pipe early: that is the reader's choice, not a crash.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
 
 function print(text: string): void {
   process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
