@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { parseDuration } from '../../shared/duration.js';
 import { OpsError } from '../../shared/errors.js';
 import type { AlertManager } from '../alerts/alert-manager.js';
-import { compileMatcher, parseMatcher, type Matcher } from '../alerts/matchers.js';
+import { compileMatcher, parseMatcher, type Matcher } from '../../shared/alerts/matchers.js';
 import { apiAlertSchema } from '../alerts/model.js';
 import { HttpError, type HttpServer } from './http-server.js';
 
