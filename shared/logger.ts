@@ -1,4 +1,5 @@
 import { pino, type Logger, type LevelWithSilent } from 'pino';
+import { rateLimitHook } from './log-rate-limit.js';
 
 export type { Logger } from 'pino';
 
@@ -12,10 +13,18 @@ export const REDACT_PATHS = [
  * The one root logger of a process, created in main.ts and passed down. Writes JSON lines to
  * stdout synchronously so the last line before exit is never lost.
  */
-export function createRootLogger(opts: { name: string; level?: LevelWithSilent; destination?: number }): Logger {
+export function createRootLogger(opts: { name: string; level?: LevelWithSilent; destination?: number; repeatInterval?: number }): Logger {
+  // Repeated warnings and errors: one line per distinct one per interval, with a count.
+  let hooks: { logMethod: ReturnType<typeof rateLimitHook>['hook'] } | undefined;
+  if (opts.repeatInterval) {
+    const limiter = rateLimitHook({ intervalMs: opts.repeatInterval });
+    setInterval(limiter.flush, Math.min(opts.repeatInterval, 10_000)).unref();
+    hooks = { logMethod: limiter.hook };
+  }
   return pino(
     {
       name: opts.name,
+      ...(hooks ? { hooks } : {}),
       level: opts.level ?? 'info',
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
