@@ -1,7 +1,7 @@
 import Table from 'cli-table3';
 import type { Command } from 'commander';
-import type { AlertApiView, SilenceView } from '../controller/alerts/alert-manager.js';
-import { formatMatcher, parseMatcher } from '../controller/alerts/matchers.js';
+import type { AlertApiView, SilenceView } from '../controller/api/wire.js';
+import { formatMatcher, parseMatcher } from '../shared/alerts/matchers.js';
 import type { ControllerClient } from './client.js';
 import { ago } from './format.js';
 import { fittedTable } from './terminal.js';

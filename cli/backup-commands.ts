@@ -3,8 +3,8 @@ import { userInfo } from 'node:os';
 import Table from 'cli-table3';
 import type { Command } from 'commander';
 import type { BackupNowResponse, BackupRestoreResponse, BackupVerifyResponse } from '../shared/gen/opsfleet/v1/agent.js';
-import { BACKUP_DEADLINES_MS } from '../controller/backup/action-deadlines.js';
-import type { BackupSetView, BackupSnapshotView } from '../controller/backup/catalog.js';
+import { BACKUP_DEADLINES_MS } from '../shared/backup/action-deadlines.js';
+import type { BackupSetView, BackupSnapshotView } from '../controller/api/wire.js';
 import { ControllerClient } from './client.js';
 import { ago, bytes } from './format.js';
 

@@ -2,7 +2,7 @@ import Table from 'cli-table3';
 import { Command, CommanderError } from 'commander';
 import { errorLine, OpsError } from '../shared/errors.js';
 import { VERSION } from '../shared/version.js';
-import type { HostView } from '../controller/store/hosts-store.js';
+import type { HostView } from '../controller/api/wire.js';
 import { registerAlertCommands } from './alerts-commands.js';
 import { registerBackupCommands } from './backup-commands.js';
 import { registerChecksCommands } from './checks-commands.js';

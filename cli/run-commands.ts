@@ -2,8 +2,7 @@ import { userInfo } from 'node:os';
 import Table from 'cli-table3';
 import type { Command } from 'commander';
 import { OpsError } from '../shared/errors.js';
-import type { RunStreamEvent } from '../controller/dispatch/run-dispatcher.js';
-import type { HostRunRecord, RunRecord } from '../controller/dispatch/runs-store.js';
+import type { HostRunRecord, RunRecord, RunStreamEvent } from '../controller/api/wire.js';
 import type { ControllerClient } from './client.js';
 
 type ClientOf = (cmd: Command) => ControllerClient;

@@ -69,11 +69,15 @@ MSG
   exit 1
 fi
 
-# --- build (there is no compile step: the type check is the build) --------------------------
+# --- build: type check, then the compiled programs the daemons and opsctl run ----------------
 if [ "$typecheck" = 1 ]; then
   say "type-checking (npx tsc --noEmit)"
   node_modules/.bin/tsc --noEmit -p . || die "type check failed (run with --no-typecheck to start anyway)"
 fi
+say "building dist/ (npm run build)"
+node scripts/build.mjs >/dev/null || die "build failed (npm run build shows why)"
+# What an install runs: the bundles in dist/, never the TypeScript sources through tsx.
+export OPSFLEET_RUNTIME=dist
 
 # --- ports -----------------------------------------------------------------------------------
 free_port() { node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{process.stdout.write(String(s.address().port));s.close()})'; }

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { CheckOf } from '../../shared/config/health.js';
 import { sleep } from '../../shared/lifecycle.js';
 import { compileSafeRegex, type SafeRegex } from '../../shared/regex.js';
-import { CLK_TCK, listPids, readCmdline, readProcStat, type ProcStat } from '../metrics/proc.js';
+import { CLK_TCK, listPids, readCmdline, readProcStat, type ProcStat } from '../proc/proc.js';
 import { fail, ok, since, type CheckKind, type ProbeResult } from './types.js';
 
 /** Window over which max_cpu_percent is measured (two /proc readings this far apart). */

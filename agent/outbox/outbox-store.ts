@@ -4,9 +4,10 @@ import Database from 'better-sqlite3';
 import { Event } from '../../shared/gen/opsfleet/v1/events.js';
 import { eventId } from '../../shared/nats/subjects.js';
 import { OpsError } from '../../shared/errors.js';
+// The payload type belongs to the sink interface this store implements (one direction: outbox → events).
+import type { EventPayload } from '../events/sink.js';
 
-/** What a component hands to the outbox: the kind and the payload oneof of an Event. */
-export type EventPayload = Pick<Event, 'heartbeat' | 'alert' | 'json'>;
+export type { EventPayload };
 
 export interface OutboxRow {
   seq: number;
