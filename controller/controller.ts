@@ -119,16 +119,16 @@ export class Controller {
     this.onEvents(backups.onEvents);
 
     this.log.info({ servers: cfg.nats.servers }, 'connecting to nats');
-    const nc = await connectNatsWithRetry(cfg.nats, { name: 'opsfleet-controller', logger: this.log, signal: this.abort.signal, what: 'retrying' });
+    const nc = await connectNatsWithRetry(cfg.nats, {
+      name: 'opsfleet-controller',
+      logger: this.log,
+      signal: this.abort.signal,
+      what: 'retrying',
+      onConnectedChange: (up) => (this.natsConnected = up),
+    });
     if (!nc) return; // stopped while waiting for NATS
     this.nc = nc;
     this.natsConnected = true;
-    void (async () => {
-      for await (const s of this.nc!.status()) {
-        if (s.type === 'disconnect') this.natsConnected = false;
-        else if (s.type === 'reconnect') this.natsConnected = true;
-      }
-    })();
     const jsm: JetStreamManager = await ensureEventStream(this.nc, {
       name: cfg.stream.name,
       maxAgeMs: cfg.stream.max_age,
