@@ -1,4 +1,5 @@
 import { pino, type Logger, type LevelWithSilent } from 'pino';
+import { redactDeep } from './redact-url.js';
 
 export type { Logger } from 'pino';
 
@@ -18,6 +19,13 @@ export function createRootLogger(opts: { name: string; level?: LevelWithSilent; 
       name: opts.name,
       level: opts.level ?? 'info',
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      // Credentials inside URLs (nats://u:PASSWORD@host) sit in strings no path can name: every
+      // log call's fields, message and errors go through redactDeep first.
+      hooks: {
+        logMethod(args, method) {
+          method.apply(this, redactDeep(args) as Parameters<typeof method>);
+        },
+      },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
     pino.destination({ dest: opts.destination ?? 1, sync: true }),

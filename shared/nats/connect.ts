@@ -4,6 +4,7 @@ import type { NatsConfig } from '../config/common.js';
 import { OpsError } from '../errors.js';
 import { sleep } from '../lifecycle.js';
 import type { Logger } from '../logger.js';
+import { redactUrlCredentials } from '../redact-url.js';
 import { backoffDelay } from '../retry.js';
 
 /**
@@ -52,7 +53,8 @@ export async function connectNats(
   try {
     nc = await connect(options);
   } catch (err) {
-    throw new OpsError('OPS_ERR_NATS_CONNECT', `cannot connect to NATS ${cfg.servers.join(', ')}: ${(err as Error).message}`, { cause: err, retryable: true });
+    const servers = cfg.servers.map(redactUrlCredentials).join(', ');
+    throw new OpsError('OPS_ERR_NATS_CONNECT', `cannot connect to NATS ${servers}: ${redactUrlCredentials((err as Error).message)}`, { cause: err, retryable: true });
   }
   const log = opts.logger.child({ component: 'nats' });
   log.info({ server: nc.getServer() }, 'nats connected');
