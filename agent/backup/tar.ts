@@ -1,4 +1,6 @@
+import { isUtf8 } from 'node:buffer';
 import { OpsError } from '../../shared/errors.js';
+import { bytesOfName, nameFromBytes } from './name-bytes.js';
 
 /**
  * A minimal POSIX tar (ustar + pax extended headers) writer and streaming reader. Our own so
@@ -24,16 +26,16 @@ function octal(buf: Buffer, value: number, offset: number, length: number): void
   buf.write(`${Math.floor(value).toString(8).padStart(length - 1, '0')}\0`, offset, length, 'ascii');
 }
 
-function paxRecord(key: string, value: string): string {
-  const body = ` ${key}=${value}\n`;
-  let len = Buffer.byteLength(body) + 1;
-  while (String(len).length + Buffer.byteLength(body) !== len) len = String(len).length + Buffer.byteLength(body);
-  return `${len}${body}`;
+function paxRecord(key: string, value: Buffer): Buffer {
+  const body = Buffer.concat([Buffer.from(` ${key}=`), value, Buffer.from('\n')]);
+  let len = body.length + 1;
+  while (String(len).length + body.length !== len) len = String(len).length + body.length;
+  return Buffer.concat([Buffer.from(String(len)), body]);
 }
 
-function rawHeader(name: string, flag: string, size: number, mode: number, mtimeS: number, linkname: string): Buffer {
+function rawHeader(name: Buffer, flag: string, size: number, mode: number, mtimeS: number, linkname: Buffer): Buffer {
   const b = Buffer.alloc(BLOCK);
-  b.write(name, 0, 100, 'utf8');
+  name.copy(b, 0, 0, Math.min(name.length, 100));
   octal(b, mode & 0o7777, 100, 8);
   octal(b, 0, 108, 8);
   octal(b, 0, 116, 8);
@@ -41,7 +43,7 @@ function rawHeader(name: string, flag: string, size: number, mode: number, mtime
   octal(b, Math.max(0, mtimeS), 136, 12);
   b.fill(' ', 148, 156);
   b.write(flag, 156, 1, 'ascii');
-  b.write(linkname, 157, 100, 'utf8');
+  linkname.copy(b, 157, 0, Math.min(linkname.length, 100));
   b.write('ustar\0', 257, 6, 'ascii');
   b.write('00', 263, 2, 'ascii');
   let sum = 0;
@@ -50,25 +52,36 @@ function rawHeader(name: string, flag: string, size: number, mode: number, mtime
   return b;
 }
 
-function fits(s: string): boolean {
-  // eslint-disable-next-line no-control-regex
-  return Buffer.byteLength(s) < 100 && /^[\x20-\x7e]*$/.test(s);
+/** Printable ASCII under 100 bytes goes in the ustar field; anything else in a pax record. */
+function fits(b: Buffer): boolean {
+  if (b.length >= 100) return false;
+  for (const c of b) if (c < 0x20 || c > 0x7e) return false;
+  return true;
+}
+
+function nameBytes(s: string, what: string): Buffer {
+  const b = bytesOfName(s);
+  if (!b) throw new OpsError('OPS_ERR_BACKUP_UNSAFE_PATH', `${what} ${JSON.stringify(s)} is not a file name`);
+  return b;
 }
 
 /** The header block(s) of one entry: a pax header first when a name or size does not fit ustar. */
 export function encodeHeader(h: TarHeader): Buffer {
-  const name = h.type === 'dir' && !h.path.endsWith('/') ? `${h.path}/` : h.path;
+  const name = nameBytes(h.type === 'dir' && !h.path.endsWith('/') ? `${h.path}/` : h.path, 'path');
   const size = h.type === 'file' ? h.size : 0;
   const mtimeS = Math.floor(h.mtimeMs / 1000);
-  const link = h.linkname ?? '';
-  let pax = '';
-  if (!fits(name)) pax += paxRecord('path', name);
-  if (!fits(link)) pax += paxRecord('linkpath', link);
-  if (size >= 8 ** 11) pax += paxRecord('size', String(size));
-  const main = rawHeader(fits(name) ? name : name.slice(0, 99).replace(/[^\x20-\x7e]/g, '_'), TYPE_FLAG[h.type], size >= 8 ** 11 ? 0 : size, h.mode, mtimeS, fits(link) ? link : '');
-  if (pax === '') return main; // the common case: one 512-byte header (mtime in seconds; the manifest keeps ms)
-  const paxBody = Buffer.from(pax, 'utf8');
-  const paxHead = rawHeader('PaxHeader', 'x', paxBody.length, 0o644, mtimeS, '');
+  const link = nameBytes(h.linkname ?? '', 'link target');
+  const pax: Buffer[] = [];
+  // Names are bytes: say so when they are not UTF-8, as GNU tar does, so no reader converts them.
+  if ((!fits(name) && !isUtf8(name)) || (!fits(link) && !isUtf8(link))) pax.push(paxRecord('hdrcharset', Buffer.from('BINARY')));
+  if (!fits(name)) pax.push(paxRecord('path', name));
+  if (!fits(link)) pax.push(paxRecord('linkpath', link));
+  if (size >= 8 ** 11) pax.push(paxRecord('size', Buffer.from(String(size))));
+  const ustarName = fits(name) ? name : Buffer.from(Array.from(name.subarray(0, 99), (c) => (c < 0x20 || c > 0x7e ? 0x5f : c)));
+  const main = rawHeader(ustarName, TYPE_FLAG[h.type], size >= 8 ** 11 ? 0 : size, h.mode, mtimeS, fits(link) ? link : Buffer.alloc(0));
+  if (pax.length === 0) return main; // the common case: one 512-byte header (mtime in seconds; the manifest keeps ms)
+  const paxBody = Buffer.concat(pax);
+  const paxHead = rawHeader(Buffer.from('PaxHeader'), 'x', paxBody.length, 0o644, mtimeS, Buffer.alloc(0));
   return Buffer.concat([paxHead, paxBody, Buffer.alloc(padding(paxBody.length)), main]);
 }
 
@@ -81,6 +94,8 @@ export const TAR_END = Buffer.alloc(BLOCK * 2);
 
 export interface EntrySink {
   write(chunk: Buffer): void | Promise<void>;
+  /** `length` zero bytes that the archive stores as a hole (sparse files); default: written as zeros. */
+  hole?(length: number): void | Promise<void>;
   end(): Promise<void>;
 }
 
@@ -94,7 +109,7 @@ export class TarReader {
   private remaining = 0;
   private pad = 0;
   private sink: EntrySink | null = null;
-  private pax: Record<string, string> = {};
+  private pax: Record<string, Buffer> = {};
   private paxChunks: Buffer[] = [];
   private zeroBlocks = 0;
   private gnuLong: 'path' | 'linkpath' | undefined;
@@ -136,9 +151,12 @@ export class TarReader {
       this.buf = this.buf.subarray(this.pad);
       this.pad = 0;
       if (this.state === 'pax') {
-        const text = Buffer.concat(this.paxChunks).toString('utf8');
-        if (this.gnuLong) this.pax = { ...this.pax, [this.gnuLong]: text.replace(/\0+$/, '') };
-        else this.pax = { ...this.pax, ...parsePax(text) };
+        const data = Buffer.concat(this.paxChunks);
+        if (this.gnuLong) {
+          let end = data.length;
+          while (end > 0 && data[end - 1] === 0) end--;
+          this.pax = { ...this.pax, [this.gnuLong]: data.subarray(0, end) };
+        } else this.pax = { ...this.pax, ...parsePax(data) };
         this.gnuLong = undefined;
       }
       else if (this.sink) await this.sink.end();
@@ -179,9 +197,9 @@ export class TarReader {
     }
     const pax = this.pax;
     this.pax = {};
-    const prefix = cstr(b, 345, 155);
-    let path = pax.path ?? (prefix ? `${prefix}/${cstr(b, 0, 100)}` : cstr(b, 0, 100));
-    if (pax.size) size = Number(pax.size);
+    const prefix = cbytes(b, 345, 155);
+    let path = nameFromBytes(pax.path ?? (prefix.length ? Buffer.concat([prefix, Buffer.from('/'), cbytes(b, 0, 100)]) : cbytes(b, 0, 100)));
+    if (pax.size) size = Number(pax.size.toString('latin1'));
     const type: TarEntryType | undefined = flag === '0' || flag === '\0' ? 'file' : flag === '5' ? 'dir' : flag === '2' ? 'symlink' : undefined;
     if (type === 'dir') path = path.replace(/\/+$/, '');
     this.state = 'body';
@@ -191,35 +209,35 @@ export class TarReader {
       this.sink = null; // hard links, devices, fifos: never written by us, skipped on restore
       return;
     }
-    const mtimeMs = pax.mtime ? Math.round(Number(pax.mtime) * 1000) : parseOctal(b, 136, 12) * 1000;
-    this.sink = await this.onEntry({ path, type, size, mode: parseOctal(b, 100, 8), mtimeMs, ...(type === 'symlink' ? { linkname: pax.linkpath ?? cstr(b, 157, 100) } : {}) });
+    const mtimeMs = pax.mtime ? Math.round(Number(pax.mtime.toString('latin1')) * 1000) : parseOctal(b, 136, 12) * 1000;
+    this.sink = await this.onEntry({ path, type, size, mode: parseOctal(b, 100, 8), mtimeMs, ...(type === 'symlink' ? { linkname: nameFromBytes(pax.linkpath ?? cbytes(b, 157, 100)) } : {}) });
   }
 }
 
-function cstr(b: Buffer, off: number, len: number): string {
+function cbytes(b: Buffer, off: number, len: number): Buffer {
   const s = b.subarray(off, off + len);
   const end = s.indexOf(0);
-  return s.subarray(0, end === -1 ? len : end).toString('utf8');
+  return s.subarray(0, end === -1 ? len : end);
 }
 
 function parseOctal(b: Buffer, off: number, len: number): number {
-  const s = cstr(b, off, len).trim();
+  const s = cbytes(b, off, len).toString('latin1').trim();
   return s === '' ? 0 : parseInt(s, 8);
 }
 
-function parsePax(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
+/** pax records are `LEN key=value\n` with LEN counted in bytes; values stay bytes (names may be any bytes). */
+function parsePax(data: Buffer): Record<string, Buffer> {
+  const out: Record<string, Buffer> = {};
   let i = 0;
-  while (i < text.length) {
-    const sp = text.indexOf(' ', i);
+  while (i < data.length) {
+    const sp = data.indexOf(0x20, i);
     if (sp === -1) break;
-    const len = Number(text.slice(i, sp));
-    if (!Number.isFinite(len) || len <= 0) break;
-    const rec = Buffer.from(text.slice(i)).subarray(0, len).toString('utf8');
-    const body = rec.slice(rec.indexOf(' ') + 1, -1);
-    const eq = body.indexOf('=');
-    if (eq > 0) out[body.slice(0, eq)] = body.slice(eq + 1);
-    i += rec.length;
+    const len = Number(data.toString('latin1', i, sp));
+    if (!Number.isInteger(len) || len <= 0 || i + len > data.length) break;
+    const rec = data.subarray(sp + 1, i + len - 1); // without the trailing newline
+    const eq = rec.indexOf(0x3d);
+    if (eq > 0) out[rec.toString('utf8', 0, eq)] = Buffer.from(rec.subarray(eq + 1));
+    i += len;
   }
   return out;
 }
