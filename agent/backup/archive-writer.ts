@@ -6,6 +6,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { once } from 'node:events';
 import { createGzip, type Gzip } from 'node:zlib';
 import { OpsError } from '../../shared/errors.js';
+import { fsPath } from './name-bytes.js';
 import { encodeHeader, padding, TAR_END } from './tar.js';
 import type { ManifestEntry } from './types.js';
 
@@ -27,6 +28,8 @@ export interface ArchiveResult {
   entries: ManifestEntry[];
   /** Entries that vanished while archiving (reported as deletions). */
   vanished: string[];
+  /** Files that could not be read (EACCES, EIO...): left out, recorded in the manifest, retried next time. */
+  unreadable: Array<{ path: string; error: string }>;
   size: number;
   sha256: string;
   /** Bytes of file content archived. */
@@ -59,6 +62,7 @@ export async function writeArchive(file: string, entries: readonly ManifestEntry
 
   const done: ManifestEntry[] = [];
   const vanished: string[] = [];
+  const unreadable: ArchiveResult['unreadable'] = [];
   let bytes = 0;
   let lastYield = performance.now();
   try {
@@ -68,32 +72,17 @@ export async function writeArchive(file: string, entries: readonly ManifestEntry
         await yieldToLoop();
         lastYield = performance.now();
       }
-      if (e.type === 'file' && e.size <= SYNC_READ_MAX) {
-        const small = readSmallSync(`/${e.path}`, e);
-        if (small === null) {
-          vanished.push(e.path);
-          continue;
+      try {
+        const r = await archiveEntry(w, e);
+        if (r === null) vanished.push(e.path);
+        else {
+          done.push(r);
+          if (r.type === 'file') bytes += r.size;
         }
-        if (small !== 'large') {
-          await w.write(encodeHeader({ path: e.path, type: 'file', size: small.body.length, mode: small.entry.mode, mtimeMs: small.entry.mtime_ms }));
-          if (small.body.length) await w.write(small.body);
-          const pad = padding(small.body.length);
-          if (pad) await w.write(Buffer.alloc(pad));
-          done.push(small.entry);
-          bytes += small.entry.size;
-          continue;
-        }
-      }
-      if (e.type !== 'file') {
-        await w.write(encodeHeader({ path: e.path, type: e.type, size: 0, mode: e.mode, mtimeMs: e.mtime_ms, ...(e.link !== undefined ? { linkname: e.link } : {}) }));
-        done.push(e);
-        continue;
-      }
-      const r = await archiveFile(w, `/${e.path}`, e);
-      if (!r) vanished.push(e.path);
-      else {
-        done.push(r);
-        bytes += r.size;
+      } catch (err) {
+        // One unreadable file must not stop the set: the rest is archived, this one is reported.
+        if (!(err instanceof OpsError) || err.code !== 'OPS_ERR_BACKUP_READ') throw err;
+        unreadable.push({ path: e.path, error: err.message });
       }
     }
     await w.write(TAR_END);
@@ -109,7 +98,32 @@ export async function writeArchive(file: string, entries: readonly ManifestEntry
     out.destroy();
     throw err;
   }
-  return { entries: done, vanished, size, sha256: archiveHash.digest('hex'), bytes };
+  return { entries: done, vanished, unreadable, size, sha256: archiveHash.digest('hex'), bytes };
+}
+
+/** Archives one entry; null when it vanished. Read failures throw OPS_ERR_BACKUP_READ with the archive still consistent. */
+async function archiveEntry(w: Writer, e: ManifestEntry): Promise<ManifestEntry | null> {
+  if (e.type === 'file' && e.size <= SYNC_READ_MAX) {
+    const small = readSmallSync(`/${e.path}`, e);
+    if (small === null) return null;
+    if (small !== 'large') {
+      await w.write(encodeHeader({ path: e.path, type: 'file', size: small.body.length, mode: small.entry.mode, mtimeMs: small.entry.mtime_ms }));
+      if (small.body.length) await w.write(small.body);
+      const pad = padding(small.body.length);
+      if (pad) await w.write(Buffer.alloc(pad));
+      return small.entry;
+    }
+  }
+  if (e.type !== 'file') {
+    await w.write(encodeHeader({ path: e.path, type: e.type, size: 0, mode: e.mode, mtimeMs: e.mtime_ms, ...(e.link !== undefined ? { linkname: e.link } : {}) }));
+    return e;
+  }
+  return archiveFile(w, `/${e.path}`, e);
+}
+
+function readError(abs: string, err: unknown): OpsError {
+  if (err instanceof OpsError) return err;
+  return new OpsError('OPS_ERR_BACKUP_READ', `cannot read ${JSON.stringify(abs)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
 }
 
 /** Coalesces small writes: each gzip write is a thread-pool job, per-header writes were the bottleneck. */
@@ -145,12 +159,22 @@ class Writer {
 function readSmallSync(abs: string, e: ManifestEntry): { entry: ManifestEntry; body: Buffer } | null | 'large' {
   let fd: number;
   try {
-    fd = openSync(abs, 'r');
+    fd = openSync(fsPath(abs), 'r');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new OpsError('OPS_ERR_BACKUP_READ', `cannot read ${abs}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+    throw readError(abs, err);
   }
   try {
+    return readOpenSmall(fd, e);
+  } catch (err) {
+    throw readError(abs, err);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function readOpenSmall(fd: number, e: ManifestEntry): { entry: ManifestEntry; body: Buffer } | null | 'large' {
+  {
     for (let attempt = 1; ; attempt++) {
       const before = fstatSync(fd);
       if (!before.isFile()) return null;
@@ -173,32 +197,42 @@ function readSmallSync(abs: string, e: ManifestEntry): { entry: ManifestEntry; b
       e.sha256 = createHash('sha256').update(body).digest('hex');
       return { entry: e, body };
     }
-  } finally {
-    closeSync(fd);
   }
 }
 
 async function archiveFile(w: Writer, abs: string, e: ManifestEntry): Promise<ManifestEntry | null> {
   let fh: FileHandle;
   try {
-    fh = await open(abs, 'r');
+    fh = await open(fsPath(abs), 'r');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new OpsError('OPS_ERR_BACKUP_READ', `cannot read ${abs}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+    throw readError(abs, err);
   }
   try {
+    return await archiveOpenFile(w, abs, fh, e);
+  } finally {
+    await fh.close();
+  }
+}
+
+async function archiveOpenFile(w: Writer, abs: string, fh: FileHandle, e: ManifestEntry): Promise<ManifestEntry | null> {
+  {
     let result: ManifestEntry | null = null;
     for (let attempt = 1; attempt <= READ_ATTEMPTS; attempt++) {
-      const before = await fh.stat();
+      const before = await fh.stat().catch((err: unknown) => Promise.reject(readError(abs, err)));
       if (!before.isFile()) return null;
       const entry: ManifestEntry = { path: e.path, type: 'file', size: before.size, mtime_ms: Math.floor(before.mtimeMs), mode: before.mode & 0o7777 };
       if (before.size <= WHOLE_READ_MAX) {
         const data = Buffer.alloc(before.size);
         let off = 0;
-        while (off < data.length) {
-          const { bytesRead } = await fh.read(data, off, data.length - off, off);
-          if (bytesRead === 0) break;
-          off += bytesRead;
+        try {
+          while (off < data.length) {
+            const { bytesRead } = await fh.read(data, off, data.length - off, off);
+            if (bytesRead === 0) break;
+            off += bytesRead;
+          }
+        } catch (err) {
+          throw readError(abs, err); // nothing of this entry is written yet
         }
         const after = await fh.stat();
         const stable = off === before.size && after.size === before.size && after.mtimeMs === before.mtimeMs;
@@ -214,8 +248,11 @@ async function archiveFile(w: Writer, abs: string, e: ManifestEntry): Promise<Ma
       }
       const hash = createHash('sha256');
       await w.write(encodeHeader({ path: e.path, type: 'file', size: before.size, mode: entry.mode, mtimeMs: entry.mtime_ms }));
-      await streamBody(w, fh, before.size, hash);
+      const failed = await streamBody(w, fh, before.size, hash);
       await w.write(Buffer.alloc(padding(before.size)));
+      // The header promised `size` bytes, so they were written (zeros after the failure) and the
+      // archive stays readable; the manifest leaves the entry out.
+      if (failed) throw readError(abs, failed);
       entry.sha256 = hash.digest('hex');
       result = entry;
       const after = await fh.stat();
@@ -223,27 +260,34 @@ async function archiveFile(w: Writer, abs: string, e: ManifestEntry): Promise<Ma
       // Changed while streamed: append a fresh copy; the last copy of a path wins on extraction.
     }
     return result;
-  } finally {
-    await fh.close();
   }
 }
 
-/** Exactly `size` bytes: zero-padded if the file shrank, cut if it grew (the stat check then retries). */
-async function streamBody(w: Writer, fh: FileHandle, size: number, hash: Hash): Promise<void> {
+/** Exactly `size` bytes: zero-padded if the file shrank or a read failed (returned), cut if it grew (the stat check then retries). */
+async function streamBody(w: Writer, fh: FileHandle, size: number, hash: Hash): Promise<Error | undefined> {
   let pos = 0;
   while (pos < size) {
     const buf = Buffer.alloc(Math.min(CHUNK, size - pos));
-    const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
+    let bytesRead: number;
+    let failed: Error | undefined;
+    try {
+      ({ bytesRead } = await fh.read(buf, 0, buf.length, pos));
+    } catch (err) {
+      failed = err as Error;
+      bytesRead = 0;
+    }
     if (bytesRead === 0) {
-      const zeros = Buffer.alloc(size - pos);
-      hash.update(zeros);
-      await w.write(zeros);
-      return;
+      for (let left = size - pos; left > 0; left -= CHUNK) {
+        const zeros = Buffer.alloc(Math.min(CHUNK, left));
+        hash.update(zeros);
+        await w.write(zeros);
+      }
+      return failed;
     }
     const part = buf.subarray(0, bytesRead);
     hash.update(part);
     await w.write(part);
     pos += bytesRead;
   }
+  return undefined;
 }
-

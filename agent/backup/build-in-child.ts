@@ -1,15 +1,15 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { OpsError } from '../../shared/errors.js';
 import type { LocalSnapshot } from './local-state.js';
-import type { BuildInput, BuildResult } from './snapshot-builder.js';
+import type { BuildInput, BuildNothing, BuildResult } from './snapshot-builder.js';
 
 const BOOT = new URL('./snapshot-child.mjs', import.meta.url).pathname;
 
-type Reply = { ready?: boolean; ok?: BuildResult | null; committed?: boolean; error?: { code: string; message: string; retryable: boolean } };
+type Reply = { ready?: boolean; ok?: BuildResult | BuildNothing | null; committed?: boolean; error?: { code: string; message: string; retryable: boolean } };
 
 /** A build running in its own process; `commit` applies its staged index there, `close` ends it. */
 export interface ChildBuild {
-  result: BuildResult | null;
+  result: BuildResult | BuildNothing | null;
   commit(s: LocalSnapshot, gen: number): Promise<void>;
   close(): void;
 }

@@ -44,7 +44,17 @@ export interface Manifest {
   files: number;
   bytes: number;
   duration_ms: number;
+  /**
+   * Paths that could not be read (permission, I/O error, unusable name) and are NOT in this
+   * snapshot: their previous version (if any) is what a restore gives. At most SKIPPED_LISTED.
+   */
+  skipped?: Array<{ path: string; error: string }>;
+  /** How many were skipped in all (the list may be cut). */
+  skipped_total?: number;
 }
+
+/** At most this many skipped paths are listed in a manifest (a whole unreadable tree would be huge). */
+export const SKIPPED_LISTED = 1000;
 
 /** What `restore --list --json` prints per snapshot, oldest first. */
 export interface SnapshotSummary {
