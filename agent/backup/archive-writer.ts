@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, createWriteStream, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, createWriteStream, fstatSync, lstatSync, openSync, readSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { open, type FileHandle } from 'node:fs/promises';
@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { createGzip, type Gzip } from 'node:zlib';
 import { OpsError } from '../../shared/errors.js';
 import { fsPath } from './name-bytes.js';
-import { encodeHeader, padding, TAR_END } from './tar.js';
+import { encodeHeader, padding, sparseArchiveSize, sparseMapBlock, TAR_END, type SparseMap } from './tar.js';
 import type { ManifestEntry } from './types.js';
 
 /** Files up to this size are read whole and re-read until two stats agree; larger ones stream. */
@@ -22,6 +22,12 @@ const READ_ATTEMPTS = 3;
 const SYNC_READ_MAX = 1024 * 1024;
 const YIELD_MS = 10;
 const COALESCE = 256 * 1024;
+/** Holes are found per block of this size (the usual file system block): all zeros = a hole. */
+const HOLE_BLOCK = 4096;
+/** Smaller files are never archived as sparse (the map would cost more than the zeros). */
+const SPARSE_MIN = 64 * 1024;
+const ZERO_BLOCK = Buffer.alloc(HOLE_BLOCK);
+const ZERO_CHUNK = Buffer.alloc(CHUNK);
 
 export interface ArchiveResult {
   /** Entries as archived (file sizes, mtimes and sha256 as read). */
@@ -63,6 +69,9 @@ export async function writeArchive(file: string, entries: readonly ManifestEntry
   const done: ManifestEntry[] = [];
   const vanished: string[] = [];
   const unreadable: ArchiveResult['unreadable'] = [];
+  // Files with several links, by device:inode: the first path archived carries the content,
+  // the others become tar link entries (a restore makes them links again, not copies).
+  const links = new Map<string, { path: string; size: number; sha256: string }>();
   let bytes = 0;
   let lastYield = performance.now();
   try {
@@ -73,11 +82,15 @@ export async function writeArchive(file: string, entries: readonly ManifestEntry
         lastYield = performance.now();
       }
       try {
-        const r = await archiveEntry(w, e);
+        const ino = e.ino;
+        const first = ino ? links.get(ino) : undefined;
+        const r = first ? await archiveLink(w, e, first) : await archiveEntry(w, e);
         if (r === null) vanished.push(e.path);
         else {
+          delete r.ino;
           done.push(r);
-          if (r.type === 'file') bytes += r.size;
+          if (r.type === 'file' && !r.hardlink) bytes += r.size;
+          if (ino && !first && r.type === 'file' && r.sha256) links.set(ino, { path: r.path, size: r.size, sha256: r.sha256 });
         }
       } catch (err) {
         // One unreadable file must not stop the set: the rest is archived, this one is reported.
@@ -119,6 +132,24 @@ async function archiveEntry(w: Writer, e: ManifestEntry): Promise<ManifestEntry 
     return e;
   }
   return archiveFile(w, `/${e.path}`, e);
+}
+
+/** A second path of an already archived file: a tar link entry, no content (falls back to the content when it is no longer the same file). */
+async function archiveLink(w: Writer, e: ManifestEntry, first: { path: string; size: number; sha256: string }): Promise<ManifestEntry | null> {
+  let st;
+  try {
+    st = lstatSync(fsPath(`/${e.path}`));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw readError(`/${e.path}`, err);
+  }
+  if (!st.isFile() || `${st.dev}:${st.ino}` !== e.ino) {
+    delete e.ino;
+    return archiveEntry(w, e);
+  }
+  const entry: ManifestEntry = { path: e.path, type: 'file', size: first.size, mtime_ms: Math.floor(st.mtimeMs), mode: st.mode & 0o7777, sha256: first.sha256, hardlink: first.path };
+  await w.write(encodeHeader({ path: e.path, type: 'link', size: 0, mode: entry.mode, mtimeMs: entry.mtime_ms, linkname: first.path }));
+  return entry;
 }
 
 function readError(abs: string, err: unknown): OpsError {
@@ -222,6 +253,28 @@ async function archiveOpenFile(w: Writer, abs: string, fh: FileHandle, e: Manife
       const before = await fh.stat().catch((err: unknown) => Promise.reject(readError(abs, err)));
       if (!before.isFile()) return null;
       const entry: ManifestEntry = { path: e.path, type: 'file', size: before.size, mtime_ms: Math.floor(before.mtimeMs), mode: before.mode & 0o7777 };
+      // Fewer blocks allocated than the size needs: it has holes. Archive only its data.
+      const map = before.size >= SPARSE_MIN && before.blocks * 512 < before.size ? await dataRegions(fh, before.size, abs) : null;
+      if (map) {
+        const hash = createHash('sha256');
+        await w.write(encodeHeader({ path: e.path, type: 'file', size: before.size, mode: entry.mode, mtimeMs: entry.mtime_ms, sparse: map }));
+        await w.write(sparseMapBlock(map));
+        let pos = 0;
+        let failed: Error | undefined;
+        for (const [off, len] of map) {
+          hashZeros(hash, off - pos);
+          failed ??= await streamBody(w, fh, len, hash, off);
+          pos = off + len;
+        }
+        hashZeros(hash, before.size - pos);
+        await w.write(Buffer.alloc(padding(sparseArchiveSize(map))));
+        if (failed) throw readError(abs, failed);
+        entry.sha256 = hash.digest('hex');
+        result = entry;
+        const after = await fh.stat();
+        if (after.size === before.size && after.mtimeMs === before.mtimeMs) break;
+        continue; // changed while read: a fresh copy follows, the last one wins
+      }
       if (before.size <= WHOLE_READ_MAX) {
         const data = Buffer.alloc(before.size);
         let off = 0;
@@ -263,15 +316,53 @@ async function archiveOpenFile(w: Writer, abs: string, fh: FileHandle, e: Manife
   }
 }
 
-/** Exactly `size` bytes: zero-padded if the file shrank or a read failed (returned), cut if it grew (the stat check then retries). */
-async function streamBody(w: Writer, fh: FileHandle, size: number, hash: Hash): Promise<Error | undefined> {
+/**
+ * The data regions of a file with holes: read once, every all-zero HOLE_BLOCK is a hole (what
+ * GNU tar does without SEEK_HOLE, which Node does not offer). Null when it has none after all.
+ */
+async function dataRegions(fh: FileHandle, size: number, abs: string): Promise<SparseMap | null> {
+  const map: SparseMap = [];
+  const buf = Buffer.alloc(CHUNK);
+  let pos = 0;
+  while (pos < size) {
+    let n: number;
+    try {
+      ({ bytesRead: n } = await fh.read(buf, 0, Math.min(CHUNK, size - pos), pos));
+    } catch (err) {
+      throw readError(abs, err);
+    }
+    if (n === 0) break;
+    if (!(n === CHUNK && buf.equals(ZERO_CHUNK))) {
+      for (let i = 0; i < n; i += HOLE_BLOCK) {
+        const end = Math.min(i + HOLE_BLOCK, n);
+        if (buf.subarray(i, end).equals(end - i === HOLE_BLOCK ? ZERO_BLOCK : ZERO_BLOCK.subarray(0, end - i))) continue;
+        const last = map[map.length - 1];
+        if (last && last[0] + last[1] === pos + i) last[1] += end - i;
+        else map.push([pos + i, end - i]);
+      }
+    }
+    pos += n;
+  }
+  if (map.length === 1 && map[0]![0] === 0 && map[0]![1] === size) return null;
+  // A hole at the end: GNU tar sets the file's size from a last, empty region at the end.
+  const last = map[map.length - 1];
+  if (!last || last[0] + last[1] < size) map.push([size, 0]);
+  return map;
+}
+
+function hashZeros(hash: Hash, n: number): void {
+  for (let left = n; left > 0; left -= CHUNK) hash.update(left >= CHUNK ? ZERO_CHUNK : ZERO_CHUNK.subarray(0, left));
+}
+
+/** Exactly `size` bytes from `start`: zero-padded if the file shrank or a read failed (returned), cut if it grew (the stat check then retries). */
+async function streamBody(w: Writer, fh: FileHandle, size: number, hash: Hash, start = 0): Promise<Error | undefined> {
   let pos = 0;
   while (pos < size) {
     const buf = Buffer.alloc(Math.min(CHUNK, size - pos));
     let bytesRead: number;
     let failed: Error | undefined;
     try {
-      ({ bytesRead } = await fh.read(buf, 0, buf.length, pos));
+      ({ bytesRead } = await fh.read(buf, 0, buf.length, start + pos));
     } catch (err) {
       failed = err as Error;
       bytesRead = 0;

@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
-import { chmod, lstat, open, rename, rm, symlink, utimes, type FileHandle } from 'node:fs/promises';
+import { chmod, link, lstat, open, rename, rm, symlink, utimes, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { OpsError } from '../../shared/errors.js';
 import { fsPath } from './name-bytes.js';
@@ -98,6 +98,28 @@ export class RestoreWriter {
       await this.drop(tmp);
       this.report.fail(rel, 'OPS_ERR_BACKUP_WRITE', `cannot create the symlink: ${msgOf(err)}`);
       return null;
+    }
+  }
+
+  /** A hard link at `rel` to the already restored `anchorRel`; false when not made (reported). */
+  async hardlink(rel: string, anchorRel: string, want: ManifestEntry): Promise<boolean> {
+    if (!(await this.parentOk(rel))) return false;
+    const dest = join(this.root, rel);
+    const how = await this.decide(rel, dest, want.mtime_ms, 'file');
+    if (!how) return false;
+    const tmp = this.tempName(dest);
+    try {
+      this.temps.set(tmp, undefined);
+      await link(fsPath(join(this.root, anchorRel)), fsPath(tmp));
+      await rename(fsPath(tmp), fsPath(dest));
+      // rename() between two links of one file does nothing and leaves the old name: remove it.
+      await this.drop(tmp);
+      this.report.restored(rel, 'hardlink', 0, how === 'replace');
+      return true;
+    } catch (err) {
+      await this.drop(tmp);
+      this.report.fail(rel, 'OPS_ERR_BACKUP_WRITE', `cannot create the hard link to ${JSON.stringify(anchorRel)}: ${msgOf(err)}`);
+      return false;
     }
   }
 

@@ -134,14 +134,43 @@ export async function restoreSnapshot(target: BackupTarget, o: RestoreOptions): 
 
 async function restoreArchive(target: BackupTarget, snap: Manifest, needed: Set<string>, wanted: Tree, writer: RestoreWriter, report: RestoreReport, dirMeta: ManifestEntry[], signal?: AbortSignal): Promise<void> {
   const where = `archive ${snap.id}`;
+  // Hard links of this archive, by the path that holds the content: the paths linked to it.
+  const groups = new Map<string, string[]>();
+  for (const p of needed) {
+    const e = wanted.get(p)!.e;
+    if (e.type === 'file' && e.hardlink !== undefined) groups.set(e.hardlink, [...(groups.get(e.hardlink) ?? []), p]);
+  }
+  // The path that got the content of each group (its own, or the first link when that one is not restored).
+  const anchors = new Map<string, string>();
   const reader = new TarReader(async (h: TarHeader): Promise<EntrySink | null> => {
     const why = pathProblem(h.path);
     if (why) {
       report.fail(h.path, 'OPS_ERR_BACKUP_UNSAFE_PATH', `${where}: refusing entry ${JSON.stringify(h.path)}: ${why}`);
       return null;
     }
+    if (h.type === 'link') {
+      const e = needed.has(h.path) ? wanted.get(h.path)!.e : undefined;
+      if (e && e.hardlink !== h.linkname) report.fail(h.path, 'OPS_ERR_BACKUP_ARCHIVE', `${where}: ${h.path} is a link to ${JSON.stringify(h.linkname)}, the manifest says ${e.hardlink === undefined ? 'a file' : JSON.stringify(e.hardlink)}`);
+      return null; // made after the archive, once its content is in place
+    }
+    const group = h.type === 'file' ? groups.get(h.path) : undefined;
+    if (group && anchors.has(h.path)) {
+      // A later copy of the content (re-read while archived): to where the first one went.
+      const to = anchors.get(h.path)!;
+      return writer.file(to, wanted.get(to)!.e);
+    }
+    if (group && !needed.has(h.path)) {
+      // Its own path is not restored (--path, or a later snapshot replaced it): the first link gets the content.
+      const first = group.shift()!;
+      anchors.set(h.path, first);
+      return writer.file(first, wanted.get(first)!.e);
+    }
     if (!needed.has(h.path)) return null;
     const want = wanted.get(h.path)!.e;
+    if (want.hardlink !== undefined) {
+      report.fail(h.path, 'OPS_ERR_BACKUP_ARCHIVE', `${where}: ${h.path} has content, the manifest says it is a link to ${JSON.stringify(want.hardlink)}`);
+      return null;
+    }
     if (want.type !== h.type) {
       report.fail(h.path, 'OPS_ERR_BACKUP_ARCHIVE', `${where}: ${h.path} is a ${h.type}, the manifest says ${want.type}`);
       return null;
@@ -155,7 +184,17 @@ async function restoreArchive(target: BackupTarget, snap: Manifest, needed: Set<
       if (dest) await lutimes(dest, want.mtime_ms / 1000, want.mtime_ms / 1000).catch(() => undefined);
       return null;
     }
-    return writer.file(h.path, want);
+    const sink = await writer.file(h.path, want);
+    if (group) {
+      if (sink) anchors.set(h.path, h.path);
+      else if (group.length) {
+        // Kept by the policy or refused: the links still need the content.
+        const first = group.shift()!;
+        anchors.set(h.path, first);
+        return writer.file(first, wanted.get(first)!.e);
+      }
+    }
+    return sink;
   });
   const archiveHash = createHash('sha256');
   let stream;
@@ -188,6 +227,14 @@ async function restoreArchive(target: BackupTarget, snap: Manifest, needed: Set<
     report.problem(broken instanceof OpsError ? broken.code : 'OPS_ERR_BACKUP_ARCHIVE', `${where} is damaged: ${broken.message}${lost ? '' : ' (every path it had to give was read before the damage and matched its checksum)'}`);
     for (const p of needed) if (!report.settled(p)) report.fail(p, broken instanceof OpsError ? broken.code : 'OPS_ERR_BACKUP_ARCHIVE', `${where} is damaged: ${broken.message}`);
     return;
+  }
+  for (const [holder, paths] of groups) {
+    const anchor = anchors.get(holder);
+    for (const p of paths) {
+      if (report.settled(p)) continue;
+      if (anchor && report.wrote(anchor)) await writer.hardlink(p, anchor, wanted.get(p)!.e);
+      else report.fail(p, 'OPS_ERR_BACKUP_ARCHIVE', `${where}: it is a hard link to ${JSON.stringify(holder)}, whose content was not restored`);
+    }
   }
   const gotSha = archiveHash.digest('hex');
   if (gotSha !== snap.archive.sha256) report.problem('OPS_ERR_BACKUP_CHECKSUM', `${where} has sha256 ${gotSha.slice(0, 12)}…, its manifest says ${snap.archive.sha256.slice(0, 12)}… (each restored file matched its own checksum)`);

@@ -61,7 +61,7 @@ function statEntrySync(abs: string): ManifestEntry | null {
     throw err;
   }
   const base = { path: toArchivePath(abs), size: 0, mtime_ms: Math.floor(st.mtimeMs), mode: st.mode & 0o7777 };
-  if (st.isFile()) return { ...base, type: 'file', size: st.size };
+  if (st.isFile()) return { ...base, type: 'file', size: st.size, ...(st.nlink > 1 ? { ino: `${st.dev}:${st.ino}` } : {}) };
   if (st.isDirectory()) return { ...base, type: 'dir' };
   if (st.isSymbolicLink()) {
     try {

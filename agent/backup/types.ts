@@ -22,6 +22,13 @@ export interface ManifestEntry {
   sha256?: string;
   /** Symlink target, recorded as written (never followed). */
   link?: string;
+  /**
+   * Files: another path of this snapshot's archive that is the same file (a hard link). The
+   * archive holds a tar link entry for this path, the content once under `hardlink`.
+   */
+  hardlink?: string;
+  /** While building only (never in a manifest): device:inode of a file with more than one link. */
+  ino?: string;
 }
 
 export interface Manifest {
