@@ -111,7 +111,10 @@ export class BackupSet {
     this.stats.watcherEvents += paths.length;
     // Watchers hand names over as UTF-8 strings: a name that is not valid UTF-8 arrives with
     // U+FFFD and names no file. Its folder is compared instead (the walk reads names as bytes).
-    paths = paths.map((p) => (p.includes('\uFFFD') ? p.slice(0, Math.max(1, p.lastIndexOf('/'))) : p));
+    paths = paths.map((p) => {
+      const bad = p.indexOf('\uFFFD');
+      return bad === -1 ? p : p.slice(0, Math.max(1, p.lastIndexOf('/', bad)));
+    });
     try {
       this.state.addPending(paths);
     } catch (err) {
