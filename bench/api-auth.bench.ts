@@ -10,19 +10,16 @@ import { join } from 'node:path';
 import { runCommand, startController, type ControllerProc } from '../test/helpers/daemons.js';
 import { NatsServer } from '../test/helpers/nats-server.js';
 import { tempDir } from '../test/helpers/tmp.js';
-import Database from 'better-sqlite3';
 import type { IncomingMessage } from 'node:http';
 import { Authenticator } from '../controller/auth/authenticator.js';
-import { TOKENS_MIGRATION } from '../controller/auth/migration.js';
+import { openDatabase } from '../controller/store/db.js';
 import { TokenStore } from '../controller/auth/token-store.js';
 import { createRootLogger } from '../shared/logger.js';
 import type { Bench, BenchRow } from './types.js';
 
 /** The check itself, in process, on a real SQLite file: what every request pays, without machine noise from the HTTP path. */
 function checkCost(dir: string, n: number): { usPerCheck: number; seconds: number } {
-  const db = new Database(join(dir, 'tokens.db'));
-  db.pragma('journal_mode = WAL');
-  db.exec(TOKENS_MIGRATION);
+  const db = openDatabase(join(dir, 'check-cost'));
   const tokens = new TokenStore(db);
   for (let i = 0; i < 50; i++) tokens.create({ name: `t${i}`, role: 'viewer' }, 'bench');
   const { secret } = tokens.create({ name: 'bench', role: 'viewer' }, 'bench');

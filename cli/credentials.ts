@@ -2,6 +2,7 @@ import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'n
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { OpsError } from '../shared/errors.js';
+import { controllerUrl } from './terminal.js';
 
 /** What `opsctl login` keeps per controller URL. */
 export interface ControllerCredentials {
@@ -22,16 +23,8 @@ export function credentialsPath(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 /** "127.0.0.1:8080" → "http://127.0.0.1:8080"; no trailing slash, so one controller has one key. */
-export function normalizeControllerUrl(u: string): string {
-  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(u) ? u : `http://${u}`;
-  let url: URL;
-  try {
-    url = new URL(withScheme);
-  } catch {
-    throw new OpsError('OPS_ERR_USAGE', `controller URL "${u}" is not a URL like http://127.0.0.1:8080`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new OpsError('OPS_ERR_USAGE', `controller URL must be http:// or https://, got "${u}"`);
-  return url.toString().replace(/\/+$/, '');
+export function normalizeControllerUrl(u: string, from = '--controller'): string {
+  return controllerUrl(u, from);
 }
 
 export function readCredentials(file = credentialsPath()): CredentialsFile {
@@ -74,7 +67,11 @@ export interface ResolvedTarget {
 export function resolveTarget(flags: { controller?: string; token?: string; ca?: string }, env: NodeJS.ProcessEnv = process.env): ResolvedTarget {
   const creds = readCredentials(credentialsPath(env));
   // `||`: an empty variable (OPSFLEET_TOKEN= in a script) counts as unset.
-  const url = normalizeControllerUrl(flags.controller || env.OPSFLEET_CONTROLLER || creds.current || 'http://127.0.0.1:8080');
+  const url = flags.controller
+    ? normalizeControllerUrl(flags.controller, '--controller')
+    : env.OPSFLEET_CONTROLLER
+      ? normalizeControllerUrl(env.OPSFLEET_CONTROLLER, 'OPSFLEET_CONTROLLER')
+      : normalizeControllerUrl(creds.current || 'http://127.0.0.1:8080', credentialsPath(env));
   const saved = creds.controllers[url];
   const token = flags.token || env.OPSFLEET_TOKEN || saved?.token;
   const ca = flags.ca || env.OPSFLEET_CA || saved?.ca;

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { parseDuration } from '../../shared/duration.js';
 import { OpsError } from '../../shared/errors.js';
 import type { AlertManager } from '../alerts/alert-manager.js';
-import { compileMatcher, parseMatcher, type Matcher } from '../alerts/matchers.js';
+import { compileMatcher, parseMatcher, type Matcher } from '../../shared/alerts/matchers.js';
 import { apiAlertSchema } from '../alerts/model.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { HttpError, type HttpServer } from './http-server.js';

@@ -4,6 +4,8 @@ import type { Automation } from '../automation/automation.js';
 import { HttpError, type HttpServer, type RequestContext } from './http-server.js';
 
 const pauseBody = z.object({ policy: z.string().min(1).max(200).optional() }).strict();
+/** `force`: accept files that lost all their entries (a file emptied mid-write is otherwise kept as it was). */
+const reloadBody = z.object({ force: z.boolean().optional() }).strict();
 
 const iso = (ms: number | null | undefined) => (ms ? new Date(ms).toISOString() : null);
 
@@ -31,12 +33,17 @@ export function registerAutomationRoutes(http: HttpServer, a: Automation, audit:
     });
   });
 
-  http.route('POST', '/api/v1/tasks/reload', ({ principal }) => {
-    const r = a.reload();
-    audit.append(principal.name, 'tasks.reload', 'tasks_dir', r.ok ? { ok: true } : { ok: false, problems: r.problems.slice(0, 20) });
-    if (!r.ok) throw new HttpError(400, 'OPS_ERR_CONFIG_INVALID', `tasks_dir rejected; running set kept:\n${r.problems.join('\n')}`);
-    return r;
-  });
+  http.route(
+    'POST',
+    '/api/v1/tasks/reload',
+    ({ body, principal }) => {
+      const r = a.reload({ force: body.force === true });
+      audit.append(principal.name, 'tasks.reload', 'tasks_dir', r.ok ? { ok: true, force: body.force === true } : { ok: false, problems: r.problems.slice(0, 20) });
+      if (!r.ok) throw new HttpError(400, 'OPS_ERR_CONFIG_INVALID', `tasks_dir rejected; running set kept:\n${r.problems.join('\n')}`);
+      return r;
+    },
+    { body: reloadBody },
+  );
 
   http.route('POST', '/api/v1/tasks/:name/run', ({ params, principal }) => {
     if (!a.scheduler.has(params.name!)) throw new HttpError(404, 'OPS_ERR_TASK_NOT_FOUND', `no task "${params.name}"`);

@@ -1,14 +1,16 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import Database from 'better-sqlite3';
-import { TOKENS_MIGRATION } from './migration.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openDatabase } from '../store/db.js';
 import { TokenStore } from './token-store.js';
 import { FailureLimiter } from './failure-limiter.js';
 import { roleAllows, ROUTE_POLICIES } from './roles.js';
 
 function store(now: { t: number }) {
-  const db = new Database(':memory:');
-  db.exec(TOKENS_MIGRATION);
+  // The real migrations, on a throwaway data dir (the OS cleans tmp; each db is a few KB).
+  const db = openDatabase(mkdtempSync(join(tmpdir(), 'opsfleet-tokens-')));
   return { db, tokens: new TokenStore(db, () => now.t) };
 }
 
