@@ -6,6 +6,7 @@ import type { z } from 'zod';
 import { OpsError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { within } from '../../shared/lifecycle.js';
+import { AuthError } from '../auth/auth-error.js';
 import type { Principal } from '../auth/principal.js';
 import { routeKey } from '../auth/roles.js';
 import { DEFAULT_BODY_LIMIT, readJsonBody, validateBody } from './body-reader.js';
@@ -145,7 +146,7 @@ export class HttpServer {
       res.destroy();
       return;
     }
-    if (err instanceof HttpError) send(res, err.status, { error: { code: err.code, message: err.message } }, err.headers);
+    if (err instanceof HttpError || err instanceof AuthError) send(res, err.status, { error: { code: err.code, message: err.message } }, err.headers);
     else if (err instanceof OpsError) send(res, err.code === 'OPS_ERR_RPC_UNAVAILABLE' ? 504 : 502, { error: { code: err.code, message: err.message } });
     else {
       this.log.error({ err, path }, 'request failed');

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from '../../shared/logger.js';
-import { HttpError } from '../api/http-error.js';
+import { AuthError } from './auth-error.js';
 import { FailureLimiter } from './failure-limiter.js';
 import type { Principal } from './principal.js';
 import { roleAllows, ROUTE_POLICIES, type RoutePolicy } from './roles.js';
@@ -53,24 +53,24 @@ export class Authenticator {
     const wait = this.limiter.blockedFor(addr);
     if (wait > 0) {
       this.refused.rate_limited++;
-      throw new HttpError(429, 'OPS_ERR_AUTH_RATE_LIMITED', `too many failed authentications from ${addr}; retry in ${Math.ceil(wait / 1000)}s`, { 'retry-after': String(Math.ceil(wait / 1000)) });
+      throw new AuthError(429, 'OPS_ERR_AUTH_RATE_LIMITED', `too many failed authentications from ${addr}; retry in ${Math.ceil(wait / 1000)}s`, { 'retry-after': String(Math.ceil(wait / 1000)) });
     }
     const header = req.headers.authorization;
     const m = header === undefined ? null : /^Bearer[ ]+(\S+)\s*$/i.exec(header);
     if (!m) {
       this.fail(addr, header === undefined ? 'missing' : 'malformed', key);
-      throw new HttpError(401, 'OPS_ERR_AUTH_REQUIRED', header === undefined ? 'this route needs an API token (Authorization: Bearer opsf_...; opsctl: --token, OPSFLEET_TOKEN or opsctl login)' : 'the Authorization header is not "Bearer <token>"', { 'www-authenticate': 'Bearer' });
+      throw new AuthError(401, 'OPS_ERR_AUTH_REQUIRED', header === undefined ? 'this route needs an API token (Authorization: Bearer opsf_...; opsctl: --token, OPSFLEET_TOKEN or opsctl login)' : 'the Authorization header is not "Bearer <token>"', { 'www-authenticate': 'Bearer' });
     }
     const r = this.tokens.authenticate(m[1]!);
     if (!r.ok) {
       this.fail(addr, r.why, key, r.name);
       const what = r.why === 'expired' ? `token "${r.name}" has expired` : r.why === 'revoked' ? `token "${r.name}" was revoked` : 'the token is not valid';
-      throw new HttpError(401, r.why === 'expired' ? 'OPS_ERR_AUTH_EXPIRED' : r.why === 'revoked' ? 'OPS_ERR_AUTH_REVOKED' : 'OPS_ERR_AUTH_INVALID', what, { 'www-authenticate': 'Bearer error="invalid_token"' });
+      throw new AuthError(401, r.why === 'expired' ? 'OPS_ERR_AUTH_EXPIRED' : r.why === 'revoked' ? 'OPS_ERR_AUTH_REVOKED' : 'OPS_ERR_AUTH_INVALID', what, { 'www-authenticate': 'Bearer error="invalid_token"' });
     }
     if (!roleAllows(r.principal.role, p)) {
       this.refused.forbidden++;
       this.log.warn({ token: r.principal.name, role: r.principal.role, route: key }, 'request beyond the role refused');
-      throw new HttpError(403, 'OPS_ERR_AUTH_FORBIDDEN', `token "${r.principal.name}" (role ${r.principal.role}) may not ${key}: it needs ${p.need}${p.intake ? ' or intake' : ''}`);
+      throw new AuthError(403, 'OPS_ERR_AUTH_FORBIDDEN', `token "${r.principal.name}" (role ${r.principal.role}) may not ${key}: it needs ${p.need}${p.intake ? ' or intake' : ''}`);
     }
     return r.principal;
   }
