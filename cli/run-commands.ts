@@ -123,7 +123,7 @@ async function streamRun(client: ControllerClient, path: string, body: Record<st
     for (const h of recap.hosts) t.push([h.host, h.status, `${(h.durationMs / 1000).toFixed(2)}s`, h.error]);
     print(t.toString());
     const c = recap.counts;
-    print(`ok=${c.ok ?? 0} failed=${c.failed ?? 0} unreachable=${c.unreachable ?? 0} skipped=${c.skipped ?? 0}${recap.stoppedEarly ? `  (${recap.stoppedEarly})` : ''}`);
+    print(`ok=${c.ok ?? 0} failed=${c.failed ?? 0}${c.refused ? ` refused=${c.refused}` : ''} unreachable=${c.unreachable ?? 0} skipped=${c.skipped ?? 0}${recap.stoppedEarly ? `  (${recap.stoppedEarly})` : ''}`);
   }
   return recap.status === 'ok' ? 0 : 1;
 }

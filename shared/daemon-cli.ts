@@ -22,6 +22,8 @@ export interface DaemonSpec<S extends z.ZodType> {
   create(cfg: z.output<S>, logger: Logger): Daemon;
   level(cfg: z.output<S>): string;
   graceMs(cfg: z.output<S>): number;
+  /** One line per distinct warning/error per this many ms, with a count (see shared/log-rate-limit.ts). */
+  repeatInterval?(cfg: z.output<S>): number | undefined;
   /** More subcommands (e.g. the agent's `restore`); an action passes its exit code to `done`. */
   extraCommands?(program: Command, done: (exitCode: Promise<number>) => void): void;
 }
@@ -82,7 +84,8 @@ async function run<S extends z.ZodType>(spec: DaemonSpec<S>, file: string): Prom
   } catch (err) {
     return printConfigError(err);
   }
-  const logger = createRootLogger({ name: spec.command, level: spec.level(cfg) as 'info' });
+  const repeatInterval = spec.repeatInterval?.(cfg);
+  const logger = createRootLogger({ name: spec.command, level: spec.level(cfg) as 'info', ...(repeatInterval ? { repeatInterval } : {}) });
   logger.info({ version: VERSION, runtime: RUNTIME, config: file }, `${spec.command} starting`);
   const daemon = spec.create(cfg, logger);
   let stopping = false;
