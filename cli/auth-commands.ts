@@ -1,12 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import Table from 'cli-table3';
 import type { Command } from 'commander';
 import { OpsError } from '../shared/errors.js';
 import { ControllerClient } from './client.js';
+import { print, table, type ClientOf } from './format.js';
 import { credentialsPath, normalizeControllerUrl, readCredentials, resolveTarget, writeCredentials } from './credentials.js';
 
-type ClientOf = (cmd: Command) => ControllerClient;
 
 interface Whoami {
   name: string;
@@ -29,9 +28,6 @@ interface TokenView {
   state: string;
 }
 
-function print(text: string): void {
-  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
-}
 
 function readSecret(opts: { token?: string; tokenFile?: string }): string {
   if (opts.token) return opts.token.trim();
@@ -124,7 +120,7 @@ export function registerAuthCommands(program: Command, client: ClientOf): void {
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       const list = await client(cmd).get<TokenView[]>('api/v1/tokens');
       if (opts.json) return print(JSON.stringify(list, null, 2));
-      const t = new Table({ head: ['NAME', 'ROLE', 'STATE', 'EXPIRES', 'LAST USED', 'PLAYBOOKS', 'TARGET'], style: { head: [], border: [] } });
+      const t = table(['NAME', 'ROLE', 'STATE', 'EXPIRES', 'LAST USED', 'PLAYBOOKS', 'TARGET']);
       for (const x of list) t.push([x.name, x.role, x.state, x.expiresAt ?? 'never', x.lastUsedAt ?? '-', x.playbooks?.join(',') ?? '*', x.target ?? '*']);
       print(t.toString());
     });
