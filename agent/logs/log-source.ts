@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, openSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, statSync } from 'node:fs';
 import type { LogSourceConfig } from '../../shared/config/logs.js';
 import type { Logger } from '../../shared/logger.js';
 import { createParser } from '../../shared/logs/parser.js';
@@ -6,6 +6,7 @@ import type { LineParser, LogRecord } from '../../shared/logs/record.js';
 import type { FileCheckpoint, SourceState } from './checkpoint-store.js';
 import { FileDiscovery } from './file-discovery.js';
 import { prefixHash } from './fingerprint.js';
+import { openRegularFile } from './safe-open.js';
 import { findSibling } from './siblings.js';
 import { LevelStats } from './level-stats.js';
 import { MultilineJoiner, type JoinedRecord } from './multiline.js';
@@ -165,7 +166,13 @@ export class LogSource {
   private openNew(path: string, nowMs: number): string | undefined {
     let fd: number;
     try {
-      fd = openSync(path, 'r');
+      // Never a blocking open: the path may have become a FIFO or a device since the scan.
+      const o = openRegularFile(path, true);
+      if ('skip' in o) {
+        this.reportOnce(`type:${path}:${o.skip}`, { path, type: o.skip }, 'log path is not a regular file; skipped');
+        return undefined;
+      }
+      fd = o.fd;
     } catch (err) {
       this.openFailed(path, err);
       return undefined;
