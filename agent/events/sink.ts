@@ -1,5 +1,6 @@
 import { Alert_State } from '../../shared/gen/opsfleet/v1/events.js';
 import type { EventKind } from '../../shared/nats/subjects.js';
+import type { StatePut } from '../outbox/component-state.js';
 import type { EventPayload } from '../outbox/outbox-store.js';
 
 /**
@@ -12,6 +13,16 @@ export interface EventSink {
   appendMany(items: ReadonlyArray<{ kind: EventKind; payload: EventPayload; tsMs?: number }>): number[];
   /** False when the outbox is full: sources that must not lose data pause (backpressure). */
   hasRoom(n?: number): boolean;
+}
+
+/**
+ * A sink that also keeps component state in the same store: `appendMany(items, state)` commits
+ * the events and the state rows in one transaction (log checkpoints travel with their lines).
+ */
+export interface StatefulSink extends EventSink {
+  appendMany(items: ReadonlyArray<{ kind: EventKind; payload: EventPayload; tsMs?: number }>, state?: readonly StatePut[]): number[];
+  writeState(puts: readonly StatePut[], replace?: readonly string[]): void;
+  readState(scope: string): Array<{ key: string; value: string }>;
 }
 
 export interface AlertSpec {

@@ -3,7 +3,7 @@ import { OpsError } from '../../shared/errors.js';
 import type { EventKind } from '../../shared/nats/subjects.js';
 import { sleep, type ComponentStateName } from '../../shared/lifecycle.js';
 import type { Logger } from '../../shared/logger.js';
-import { emitJson, fireAlert, resolveAlert, type EventSink } from '../events/sink.js';
+import { fireAlert, resolveAlert, type StatefulSink } from '../events/sink.js';
 import type { EventPayload } from '../outbox/outbox-store.js';
 import { CheckpointStore, type SourceState } from './checkpoint-store.js';
 import { LogSource, type PollResult } from './log-source.js';
@@ -11,7 +11,8 @@ import type { WindowRule } from './window-rule.js';
 
 export interface LogCollectorDeps {
   config: LogsConfig;
-  sink: EventSink;
+  /** The outbox: events and the checkpoints that produced them are committed together. */
+  sink: StatefulSink;
   stateDir: string;
   logger: Logger;
   /** Lines read per source per tick at most: bounds memory and the size of one outbox transaction. */
@@ -21,10 +22,11 @@ export interface LogCollectorDeps {
 
 /**
  * Tails every configured log source and feeds the outbox. Each tick: read new lines → one
- * appendMany (durable when it returns) → count and move checkpoints → write the checkpoint
- * file atomically. So a kill -9 at any point either re-reads lines whose events may already
- * be in the outbox (the controller dedupes them by file key + offset) or nothing: never a
- * loss. When the outbox is full the tick reads nothing (backpressure) and counts the pause.
+ * appendMany carrying the events and the source's new checkpoint rows (one SQLite
+ * transaction, durable when it returns) → count and move the in-memory checkpoints. A kill -9
+ * at any point keeps both or neither, so lines and level counts are never counted twice nor
+ * lost; the same holds for a stats flush and its flush number. When the outbox is full the
+ * tick reads nothing (backpressure) and counts the pause.
  */
 export class LogCollector {
   private st: ComponentStateName = 'new';
@@ -37,13 +39,11 @@ export class LogCollector {
   private stopping: Promise<void> | undefined;
   readonly counters = { ticks: 0, paused: 0, appendErrors: 0, events: 0, alerts: 0 };
   private lastError: string | undefined;
-  private dirty = false;
 
   constructor(private readonly d: LogCollectorDeps) {
     this.log = d.logger.child({ component: 'logs' });
     this.now = d.now ?? Date.now;
-    this.store = new CheckpointStore(d.stateDir);
-    if (this.store.loadError) this.log.warn({ file: this.store.file, reason: this.store.loadError }, 'log checkpoints unreadable; starting over');
+    this.store = new CheckpointStore(d.sink, d.stateDir, d.config.map((c) => c.name), this.log);
     for (const cfg of d.config) this.sources.push(new LogSource(cfg, this.store.get(cfg.name), d.logger));
   }
 
@@ -73,10 +73,6 @@ export class LogCollector {
         // Drain what is there in several rounds before sleeping, so a burst is not limited to one batch per poll.
         let more = true;
         for (let round = 0; more && round < 20 && !this.ac.signal.aborted; round++) more = this.tick(s);
-        if (this.dirty) {
-          this.save();
-          this.dirty = false;
-        }
         this.evaluateRules(s, this.now());
         if (this.now() >= nextStats) {
           this.flushStats(s);
@@ -143,22 +139,19 @@ export class LogCollector {
       }
       close();
     }
-    if (items.length > 0) {
-      try {
-        this.d.sink.appendMany(items);
-        this.counters.events += items.length;
-      } catch (err) {
-        this.counters.appendErrors++;
-        this.lastError = (err as Error).message;
-        s.rewind(res);
-        throw new OpsError('OPS_ERR_LOGS_APPEND', `outbox append failed; lines will be read again: ${(err as Error).message}`, { cause: err, retryable: true });
-      }
+    if (items.length === 0 && res.records.length === 0 && res.drops.length === 0 && !movedAny(res)) return;
+    try {
+      // Events and checkpoint rows in one transaction: after a crash the checkpoint is exactly
+      // where the events in the outbox end.
+      this.d.sink.appendMany(items, s.commitRows(res, now));
+      this.counters.events += items.length;
+    } catch (err) {
+      this.counters.appendErrors++;
+      this.lastError = (err as Error).message;
+      s.rewind(res);
+      throw new OpsError('OPS_ERR_LOGS_APPEND', `outbox append failed; lines will be read again: ${(err as Error).message}`, { cause: err, retryable: true });
     }
-    if (res.records.length === 0 && res.drops.length === 0 && !movedAny(res)) return;
     s.commit(res, now);
-    // Written once per poll round trip (run loop), not per batch: a later checkpoint only means
-    // more lines read again after a crash, and those the controller drops by file key + offset.
-    this.dirty = true;
   }
 
   private evaluateRules(s: LogSource, now: number): void {
@@ -184,7 +177,9 @@ export class LogCollector {
       tsMs: b.minuteMs,
     }));
     try {
-      this.d.sink.appendMany(items);
+      // The flush number and the drained counts are saved with the stats events: a crash can no
+      // longer re-ship a flush number the controller already has (it would drop the new counts).
+      this.d.sink.appendMany(items, s.flushedRows(s.flushSeq));
     } catch (err) {
       s.flushSeq--;
       this.counters.appendErrors++;
@@ -192,7 +187,6 @@ export class LogCollector {
       return;
     }
     s.stats.drain();
-    this.save();
   }
 
   private saveIfIdentityChanged(s: LogSource): void {
@@ -208,7 +202,7 @@ export class LogCollector {
       this.store.save(states);
     } catch (err) {
       this.lastError = (err as Error).message;
-      this.log.error({ err, file: this.store.file }, 'cannot write log checkpoints');
+      this.log.error({ err }, 'cannot write log checkpoints');
     }
   }
 

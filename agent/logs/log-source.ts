@@ -3,7 +3,8 @@ import type { LogSourceConfig } from '../../shared/config/logs.js';
 import type { Logger } from '../../shared/logger.js';
 import { createParser } from '../../shared/logs/parser.js';
 import type { LineParser, LogRecord } from '../../shared/logs/record.js';
-import type { FileCheckpoint, SourceState } from './checkpoint-store.js';
+import type { StatePut } from '../outbox/component-state.js';
+import { rows, type FileCheckpoint, type SourceState } from './checkpoint-store.js';
 import { FileDiscovery } from './file-discovery.js';
 import { prefixHash } from './fingerprint.js';
 import { openRegularFile } from './safe-open.js';
@@ -52,6 +53,8 @@ export class LogSource {
   private orphans: FileCheckpoint[];
   private retired: FileCheckpoint[];
   private initialized: boolean;
+  /** The checkpoints were lost: the first scan reads the files it finds from their end. */
+  private uncertain: boolean;
   private firstScan = true;
   flushSeq: number;
   /**
@@ -81,6 +84,7 @@ export class LogSource {
     this.orphans = state ? [...state.files] : [];
     this.retired = state ? [...state.retired] : [];
     this.initialized = state?.initialized ?? false;
+    this.uncertain = state?.uncertain ?? false;
     this.flushSeq = state?.flushSeq ?? 0;
     this.startRe = cfg.multiline ? new RegExp(cfg.multiline.start) : undefined;
   }
@@ -141,6 +145,7 @@ export class LogSource {
       if (this.retired.length > MAX_RETIRED) this.retired.splice(0, this.retired.length - MAX_RETIRED);
       this.firstScan = false;
       this.initialized = true;
+      this.uncertain = false;
     }
   }
 
@@ -224,6 +229,8 @@ export class LogSource {
         const f = new TailedFile(cp, fd, N, this.cfg.max_line_bytes);
         if (st.size < cp.offset) this.resetTruncated(f);
         this.files.set(k, f);
+        // Its checkpoint moved lists (orphan/retired → live): rewrite the source's rows.
+        this.identityChanged = true;
         return k;
       }
     }
@@ -242,12 +249,13 @@ export class LogSource {
     }
     this.copySeen.delete(path);
     // (c) A new stream.
-    const fromEnd = this.firstScan && !this.initialized && this.cfg.start_at === 'end';
+    const fromEnd = this.firstScan && ((!this.initialized && this.cfg.start_at === 'end') || this.uncertain);
     const f = TailedFile.fresh(fd, path, st, fromEnd ? 'end' : 'start', N, this.cfg.max_line_bytes);
     f.cp.seenMs = nowMs;
     this.files.set(k, f);
     this.identityChanged = true;
-    this.log.info({ path, offset: f.cp.offset }, 'tailing log file');
+    if (this.firstScan && this.uncertain && st.size > 0) this.log.warn({ path, skippedBytes: st.size }, 'no checkpoint for this file (checkpoints lost); reading it from its end');
+    else this.log.info({ path, offset: f.cp.offset }, 'tailing log file');
     return k;
   }
 
@@ -355,6 +363,36 @@ export class LogSource {
     return result;
   }
 
+  /**
+   * The state rows describing this source once `result` is committed, computed without changing
+   * anything: they go into the same outbox transaction as the poll's events.
+   */
+  commitRows(result: PollResult, nowMs: number): StatePut[] {
+    const puts: StatePut[] = [];
+    const dropped = new Set(result.drops);
+    for (const [f, off] of result.commits) {
+      if (!dropped.has(f) && off !== f.cp.offset) puts.push(rows.file(this.name, f.committedCp(off, nowMs)));
+    }
+    if (result.drops.length > 0) {
+      const retired = [...this.retired];
+      for (const f of result.drops) {
+        const cp = f.committedCp(result.commits.get(f) ?? f.cp.offset, nowMs);
+        puts.push(rows.fileGone(this.name, f.cp.key), rows.retired(this.name, cp));
+        retired.push(cp);
+      }
+      for (const cp of retired.slice(0, Math.max(0, retired.length - MAX_RETIRED))) puts.push(rows.retiredGone(this.name, cp.key));
+    }
+    const stats = new LevelStats(this.stats.snapshot());
+    for (const r of result.records) stats.add(nowMs, r.parsed?.level, r.parsed !== undefined, r.rec.truncated);
+    puts.push(rows.meta(this.name, { initialized: this.initialized, pending: stats.snapshot(), flushSeq: this.flushSeq }));
+    return puts;
+  }
+
+  /** The meta row once the pending counts are shipped under flush number `flushSeq`. */
+  flushedRows(flushSeq: number): StatePut[] {
+    return [rows.meta(this.name, { initialized: this.initialized, pending: [], flushSeq })];
+  }
+
   /** The poll's records are durable in the outbox: count them and move the checkpoints. */
   commit(result: PollResult, nowMs: number): void {
     for (const r of result.records) {
@@ -366,8 +404,7 @@ export class LogSource {
       for (const rule of r.rules) rule.hit(nowMs, r.rec.text);
     }
     for (const [f, off] of result.commits) {
-      f.commit(off);
-      f.cp.seenMs = nowMs;
+      f.commit(off, nowMs);
     }
     for (const f of result.drops) {
       f.close();
@@ -393,6 +430,7 @@ export class LogSource {
   state(): SourceState {
     return {
       initialized: this.initialized,
+      ...(this.uncertain ? { uncertain: true } : {}),
       files: [...[...this.files.values()].map((f) => ({ ...f.cp })), ...this.orphans],
       retired: this.retired,
       pending: this.stats.snapshot(),

@@ -139,10 +139,14 @@ export class TailedFile {
     return out;
   }
 
+  /** The checkpoint as it will be once the lines up to `offset` are durable (nothing changes). */
+  committedCp(offset: number, nowMs: number): FileCheckpoint {
+    return { ...this.cp, offset, skipping: offset === this.readPos ? this.skipping : false, seenMs: nowMs };
+  }
+
   /** The lines up to `offset` are durable: move the checkpoint. */
-  commit(offset: number): void {
-    this.cp.offset = offset;
-    this.cp.skipping = offset === this.readPos ? this.skipping : false;
+  commit(offset: number, nowMs: number): void {
+    Object.assign(this.cp, this.committedCp(offset, nowMs));
   }
 
   /** Forget what was read but not committed (the outbox write failed). */

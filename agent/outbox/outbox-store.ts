@@ -3,6 +3,7 @@ import Database from 'better-sqlite3';
 import { Event } from '../../shared/gen/opsfleet/v1/events.js';
 import { eventId } from '../../shared/nats/subjects.js';
 import { OpsError } from '../../shared/errors.js';
+import { ComponentStateTable, type StatePut } from './component-state.js';
 
 /** What a component hands to the outbox: the kind and the payload oneof of an Event. */
 export type EventPayload = Pick<Event, 'heartbeat' | 'alert' | 'json'>;
@@ -35,6 +36,7 @@ export class OutboxStore {
   private evictedTotal: number;
   private readonly stmts;
   private readonly listeners = new Set<() => void>();
+  private componentState: ComponentStateTable | undefined;
 
   constructor(
     stateDir: string,
@@ -74,10 +76,20 @@ export class OutboxStore {
     return this.stmts.getMeta.get(key)?.value ?? 0;
   }
 
-  /** Persists events in one transaction and returns their seqs; the listeners hear of it after commit. */
-  appendMany(items: ReadonlyArray<{ kind: string; payload: EventPayload; tsMs?: number }>): number[] {
-    if (items.length === 0) return [];
+  private get stateTable(): ComponentStateTable {
+    this.componentState ??= new ComponentStateTable(this.db);
+    return this.componentState;
+  }
+
+  /**
+   * Persists events in one transaction and returns their seqs; the listeners hear of it after
+   * commit. `state`: component state rows (log checkpoints) committed in the same transaction,
+   * so a crash keeps both or neither.
+   */
+  appendMany(items: ReadonlyArray<{ kind: string; payload: EventPayload; tsMs?: number }>, state?: readonly StatePut[]): number[] {
+    if (items.length === 0 && !state?.length) return [];
     const seqs: number[] = [];
+    const stateTable = state?.length ? this.stateTable : undefined;
     const tx = this.db.transaction(() => {
       let seq = this.lastSeq;
       let added = 0;
@@ -96,11 +108,14 @@ export class OutboxStore {
         added += data.length;
         seqs.push(seq);
       }
-      this.stmts.setMeta.run('last_seq', seq);
-      this.lastSeq = seq;
-      this.count += items.length;
-      this.bytes += added;
-      this.evictIfFull();
+      if (items.length > 0) {
+        this.stmts.setMeta.run('last_seq', seq);
+        this.lastSeq = seq;
+        this.count += items.length;
+        this.bytes += added;
+        this.evictIfFull();
+      }
+      stateTable?.apply(state!);
     });
     try {
       tx();
@@ -109,8 +124,23 @@ export class OutboxStore {
       this.reload();
       throw new OpsError('OPS_ERR_OUTBOX_WRITE', `outbox write failed: ${(err as Error).message}`, { cause: err, retryable: true });
     }
-    for (const l of this.listeners) l();
+    if (seqs.length) for (const l of this.listeners) l();
     return seqs;
+  }
+
+  /** Writes component state alone (no events), in one transaction; `replace` scopes are emptied first. */
+  writeState(puts: readonly StatePut[], replace: readonly string[] = []): void {
+    const t = this.stateTable;
+    try {
+      this.db.transaction(() => t.apply(puts, replace))();
+    } catch (err) {
+      throw new OpsError('OPS_ERR_OUTBOX_WRITE', `outbox state write failed: ${(err as Error).message}`, { cause: err, retryable: true });
+    }
+  }
+
+  /** A component's state rows, by key. */
+  readState(scope: string): Array<{ key: string; value: string }> {
+    return this.stateTable.read(scope);
   }
 
   append(kind: string, payload: EventPayload, tsMs?: number): number {
