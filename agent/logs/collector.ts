@@ -1,11 +1,12 @@
 import type { LogsConfig } from '../../shared/config/logs.js';
 import { OpsError } from '../../shared/errors.js';
 import type { EventKind } from '../../shared/nats/subjects.js';
-import { sleep, type ComponentStateName } from '../../shared/lifecycle.js';
+import type { ComponentStateName } from '../../shared/lifecycle.js';
 import type { Logger } from '../../shared/logger.js';
 import { fireAlert, resolveAlert, type StatefulSink } from '../events/sink.js';
 import type { EventPayload } from '../outbox/outbox-store.js';
 import { CheckpointStore, type SourceState } from './checkpoint-store.js';
+import { DirWatchers } from './dir-watcher.js';
 import { LogSource, type PollResult } from './log-source.js';
 import type { WindowRule } from './window-rule.js';
 
@@ -39,6 +40,16 @@ export class LogCollector {
   private stopping: Promise<void> | undefined;
   readonly counters = { ticks: 0, paused: 0, appendErrors: 0, events: 0, alerts: 0 };
   private lastError: string | undefined;
+  private readonly watchers = new Map<LogSource, DirWatchers>();
+  /** Sources a folder event asked to scan at their next loop turn. */
+  private readonly scanWanted = new Set<LogSource>();
+  /** Ends a source's current pause early (a folder event wants it to look now). */
+  private readonly wakers = new Map<LogSource, () => void>();
+  /** When each source's loop last started a turn, and its deferred wake (events closer than EVENT_GAP_MS). */
+  private readonly lastTurn = new Map<LogSource, number>();
+  private readonly deferred = new Map<LogSource, NodeJS.Timeout>();
+  /** A wake that came while the source was busy: its next pause ends at once. */
+  private readonly wakePending = new Set<LogSource>();
 
   constructor(private readonly d: LogCollectorDeps) {
     this.log = d.logger.child({ component: 'logs' });
@@ -50,7 +61,10 @@ export class LogCollector {
   async start(): Promise<void> {
     this.st = 'starting';
     for (const s of this.sources) {
+      const w = new DirWatchers((dir, name, type) => this.onFsEvent(s, dir, name, type), this.log);
+      this.watchers.set(s, w);
       s.scan(this.now());
+      w.sync(s.watchDirs());
       this.loops.push(this.run(s));
     }
     this.save();
@@ -63,10 +77,13 @@ export class LogCollector {
     let nextScan = this.now() + cfg.scan_interval;
     let nextStats = this.now() + cfg.stats_interval;
     while (!this.ac.signal.aborted) {
+      this.lastTurn.set(s, Date.now());
       try {
         const now = this.now();
-        if (now >= nextScan) {
+        if (now >= nextScan || this.scanWanted.has(s)) {
+          this.scanWanted.delete(s);
           s.scan(now);
+          this.watchers.get(s)?.sync(s.watchDirs());
           nextScan = now + cfg.scan_interval;
           this.saveIfIdentityChanged(s);
         }
@@ -82,7 +99,62 @@ export class LogCollector {
         this.lastError = (err as Error).message;
         this.log.error({ err }, 'log source tick failed');
       }
-      await sleep(cfg.poll_interval, this.ac.signal);
+      await this.pause(s, cfg.poll_interval);
+    }
+  }
+
+  /** Sleeps until the next poll, the stop, or a folder event that wants the source to look now. */
+  private pause(s: LogSource, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.ac.signal.aborted) return resolve();
+      if (this.wakePending.delete(s)) return void setImmediate(resolve);
+      const done = () => {
+        clearTimeout(t);
+        this.ac.signal.removeEventListener('abort', done);
+        if (this.wakers.get(s) === done) this.wakers.delete(s);
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      this.ac.signal.addEventListener('abort', done, { once: true });
+      this.wakers.set(s, done);
+    });
+  }
+
+  /**
+   * Appends wake the source at most every EVENT_GAP_MS (a busy file would otherwise cost a poll,
+   * and an outbox transaction, per write); the last event of a burst is never left for poll_interval.
+   */
+  private wakeSoon(s: LogSource): void {
+    if (this.deferred.has(s)) return;
+    const wait = EVENT_GAP_MS - (Date.now() - (this.lastTurn.get(s) ?? 0));
+    if (wait <= 0) {
+      this.wake(s);
+      return;
+    }
+    const t = setTimeout(() => {
+      this.deferred.delete(s);
+      this.wake(s);
+    }, wait);
+    t.unref();
+    this.deferred.set(s, t);
+  }
+
+  private wake(s: LogSource): void {
+    const w = this.wakers.get(s);
+    if (w) w();
+    else this.wakePending.add(s);
+  }
+
+  private onFsEvent(s: LogSource, dir: string, name: string | null, type: 'rename' | 'change'): void {
+    if (this.st !== 'running' && this.st !== 'starting') return;
+    try {
+      const want = s.onFsEvent(dir, name, type, this.now());
+      if (want.scan) this.scanWanted.add(s);
+      if (want.urgent) this.wake(s);
+      else if (want.poll) this.wakeSoon(s);
+    } catch (err) {
+      this.lastError = (err as Error).message;
+      this.log.error({ err, dir }, 'log folder event failed');
     }
   }
 
@@ -213,6 +285,9 @@ export class LogCollector {
 
   private async doStop(): Promise<void> {
     this.st = 'stopping';
+    for (const w of this.watchers.values()) w.close();
+    for (const t of this.deferred.values()) clearTimeout(t);
+    this.deferred.clear();
     this.ac.abort();
     await Promise.all(this.loops);
     const now = this.now();
@@ -242,6 +317,9 @@ export class LogCollector {
     return Object.fromEntries(this.sources.map((s) => [s.name, { ...s.counters }]));
   }
 }
+
+/** Least time between two polls woken by appends (truncations and new files wake at once). */
+const EVENT_GAP_MS = 50;
 
 /** Bounds of one shipped `lines` event (well under the outbox's batch_max_bytes default). */
 const LINES_PER_EVENT = 500;

@@ -1,4 +1,5 @@
-import { closeSync, fstatSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, lstatSync, readdirSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import type { LogSourceConfig } from '../../shared/config/logs.js';
 import type { Logger } from '../../shared/logger.js';
 import { createParser } from '../../shared/logs/parser.js';
@@ -8,7 +9,7 @@ import { rows, type FileCheckpoint, type SourceState } from './checkpoint-store.
 import { FileDiscovery } from './file-discovery.js';
 import { prefixHash } from './fingerprint.js';
 import { openRegularFile } from './safe-open.js';
-import { findSibling } from './siblings.js';
+import { COMPRESSED, findSibling } from './siblings.js';
 import { LevelStats } from './level-stats.js';
 import { MultilineJoiner, type JoinedRecord } from './multiline.js';
 import { TailedFile } from './tailed-file.js';
@@ -33,6 +34,7 @@ export interface PollResult {
 }
 
 const MAX_RETIRED = 256;
+const BIRTH_SLACK_MS = 20;
 const MAX_BYTES_PER_POLL = 16 << 20;
 
 /**
@@ -66,7 +68,22 @@ export class LogSource {
   private readonly reported = new Set<string>();
   private readonly copySeen = new Map<string, number>();
   private readonly startRe: RegExp | undefined;
-  readonly counters = { lines: 0, parsed: 0, unparsed: 0, truncated: 0, rotations: 0, truncations: 0, openErrors: 0, filesOpen: 0 };
+  /**
+   * lateRotations: rotated files found by a folder event that were never opened at their live
+   * name (they lived less than scan_interval there); missedFiles: rotated files deleted before
+   * the agent could open them (their lines are lost); undrained: rotated files still holding
+   * unread bytes when the source stopped, and those bytes (they may be gone by the next start).
+   */
+  readonly counters = { lines: 0, parsed: 0, unparsed: 0, truncated: 0, rotations: 0, truncations: 0, openErrors: 0, filesOpen: 0, lateRotations: 0, missedFiles: 0, undrainedFiles: 0, undrainedBytes: 0, shrinksSeen: 0 };
+  /** When this source first scanned: a rotated file born later that it does not know was missed. */
+  private startedMs: number | undefined;
+  /** Paths the globs matched (bounded by the glob's matches): rotated siblings are named after them. */
+  private readonly liveNames = new Set<string>();
+  /** Inodes of rotated siblings present at the first scan (bounded by what the folders held then). */
+  private readonly preexisting = new Set<string>();
+  /** Rotated names this source has seen exist (bounded): their disappearance is no loss. */
+  private readonly siblingNames = new Set<string>();
+  private lastMissWarnMs = 0;
   private readonly log: Logger;
 
   constructor(
@@ -107,10 +124,13 @@ export class LogSource {
 
   /** Expands the globs: opens new files, notices files rotated away. */
   scan(nowMs: number): void {
+    this.startedMs ??= Date.now();
     const { files: paths, errors } = this.discovery.scan();
     for (const e of errors) this.reportOnce(`list:${e.path}:${e.code}`, { path: e.path, code: e.code }, 'cannot list log path; skipped');
     const seen = new Set<string>();
+    this.liveNames.clear();
     for (const path of paths) {
+      this.liveNames.add(path);
       let st;
       try {
         st = statSync(path);
@@ -137,6 +157,7 @@ export class LogSource {
       }
     }
     if (this.firstScan) {
+      this.notePreexisting();
       this.recoverOrphans(nowMs);
       // Checkpoints that matched nothing had their chance: keep them (bounded) among the retired,
       // in case the file shows up again later, instead of carrying them forever.
@@ -165,6 +186,157 @@ export class LogSource {
       this.files.set(`${found.st.dev}:${found.st.ino}`, f);
       this.log.info({ path: found.path, offset: cp.offset }, 'found a rotated log file from before the restart; reading it to the end');
     }
+  }
+
+  /**
+   * Rotated siblings already there at the first scan are history (logrotate renames them on
+   * every run): never taken for files that were missed.
+   */
+  private notePreexisting(): void {
+    const dirs = new Set([...this.liveNames].map((p) => dirname(p)));
+    for (const dir of dirs) {
+      let names: string[];
+      try {
+        names = readdirSync(dir);
+      } catch {
+        continue;
+      }
+      for (const name of names) {
+        if (!this.isSiblingName(dir, name)) continue;
+        try {
+          const st = lstatSync(join(dir, name));
+          this.preexisting.add(`${st.dev}:${st.ino}`);
+          this.rememberName(name);
+        } catch {
+          // gone
+        }
+      }
+    }
+  }
+
+  private isSiblingName(dir: string, base: string): boolean {
+    return !COMPRESSED.test(base) && [...this.liveNames].some((p) => dirname(p) === dir && base !== basename(p) && base.startsWith(basename(p)));
+  }
+
+  /** Folders whose events matter: where new files can appear, and where followed files live. */
+  watchDirs(): string[] {
+    const dirs = new Set(this.discovery.baseDirs());
+    for (const f of this.files.values()) if (f.rotatedAtMs === undefined) dirs.add(dirname(f.cp.path));
+    return [...dirs];
+  }
+
+  /**
+   * A folder event (inotify): records the size of the followed file it names (a truncation is
+   * seen when it happens, not only at the next poll) and asks for a poll (`urgent` when the file
+   * shrank: the rewrite may follow at once); for a name change, says whether a scan is needed
+   * (a file appeared at a matched path) or a rotated file nobody opened was adopted.
+   */
+  onFsEvent(dir: string, name: string | null, type: 'rename' | 'change', nowMs: number): { scan?: boolean; poll?: boolean; urgent?: boolean } {
+    if (name === null) return { scan: true };
+    const path = join(dir, name);
+    const out: { scan?: boolean; poll?: boolean; urgent?: boolean } = {};
+    for (const f of this.files.values()) {
+      if (f.cp.path !== path) continue;
+      out.poll = true;
+      try {
+        const st = f.stat();
+        if (st && f.noteSize(st.size)) {
+          this.counters.shrinksSeen++;
+          out.urgent = true;
+        }
+      } catch {
+        // closed meanwhile: the poll notices
+      }
+    }
+    if (type !== 'rename') return out;
+    if (this.discovery.matches(path)) out.scan = out.urgent = true;
+    else if (this.adoptLateRotated(path, nowMs)) out.poll = out.urgent = true;
+    return out;
+  }
+
+  /**
+   * A name beside a live file (app.log → app.log.1) appeared. When it is a file this source never
+   * opened and that was born after the source started, it lived at the live name for less than
+   * a scan: read it to its end through the descriptor (it may be deleted soon). Old rotated
+   * files renamed by logrotate (born before, or retired), and copytruncate copies (the head of
+   * a live file, or a live file caught truncated), are left alone.
+   */
+  private adoptLateRotated(path: string, nowMs: number): boolean {
+    const dir = dirname(path);
+    const base = basename(path);
+    if (!this.isSiblingName(dir, base)) return false;
+    const live = [...this.files.values()].filter((f) => f.rotatedAtMs === undefined && dirname(f.cp.path) === dir);
+    let o;
+    try {
+      o = openRegularFile(path, false);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') this.siblingGone(path);
+      return false;
+    }
+    if ('skip' in o) return false;
+    this.rememberName(base);
+    const { fd, st } = o;
+    const known = this.files.get(`${st.dev}:${st.ino}`);
+    const skip = (): false => {
+      closeSync(fd);
+      return false;
+    };
+    if (known) {
+      // Our followed file, renamed beside its live name: rotated away (it is read to its end).
+      known.cp.path = path;
+      if (known.rotatedAtMs === undefined) {
+        known.rotatedAtMs = nowMs;
+        this.counters.rotations++;
+      }
+      return skip();
+    }
+    if (this.preexisting.has(`${st.dev}:${st.ino}`) || this.retired.some((cp) => cp.dev === st.dev && cp.ino === st.ino)) return skip();
+    // File times come from the kernel's coarse clock (a tick behind Date.now()): allow for it.
+    if (!(st.birthtimeMs > 0) || this.startedMs === undefined || st.birthtimeMs < this.startedMs - BIRTH_SLACK_MS) return skip();
+    const len = Math.min(st.size, this.cfg.fingerprint_bytes);
+    const head = prefixHash(fd, len);
+    for (const f of live) if (this.isTruncated(f) || (f.fd !== undefined && prefixHash(f.fd, len) === head)) return skip();
+    const f = TailedFile.fresh(fd, path, st, 'start', this.cfg.fingerprint_bytes, this.cfg.max_line_bytes);
+    f.cp.seenMs = nowMs;
+    f.rotatedAtMs = nowMs;
+    this.files.set(`${st.dev}:${st.ino}`, f);
+    this.identityChanged = true;
+    this.counters.lateRotations++;
+    this.log.warn({ path, bytes: st.size }, 'rotated log file was never opened at its live name (it lived less than scan_interval); reading it now');
+    return true;
+  }
+
+  /**
+   * A rotated name was already gone when its event was handled. A name seen before (history,
+   * one of ours) or explained by a followed file that was deleted meanwhile is no loss; any other
+   * is a file created, rotated and deleted before the agent could open it: counted and warned.
+   */
+  private siblingGone(path: string): void {
+    const base = basename(path);
+    if (this.siblingNames.has(base)) return;
+    this.rememberName(base);
+    for (const f of this.files.values()) {
+      if (f.goneExplained || f.rotatedAtMs === undefined) continue;
+      try {
+        if (f.stat()!.nlink === 0) {
+          f.goneExplained = true;
+          return;
+        }
+      } catch {
+        // closed meanwhile
+      }
+    }
+    this.counters.missedFiles++;
+    const now = Date.now();
+    if (now - this.lastMissWarnMs >= 10_000) {
+      this.lastMissWarnMs = now;
+      this.log.warn({ path, missedFiles: this.counters.missedFiles }, 'rotated log file was deleted before it could be opened; its lines were not read');
+    }
+  }
+
+  private rememberName(base: string): void {
+    if (this.siblingNames.size >= 4096) this.siblingNames.clear();
+    this.siblingNames.add(base);
   }
 
   /** Starts following a file not followed yet; returns its "dev:ino" when it is followed now. */
@@ -259,10 +431,14 @@ export class LogSource {
     return k;
   }
 
-  private isTruncated(f: TailedFile): boolean {
-    const st = f.stat();
+  /**
+   * Truncated: smaller than what was read or than it was last seen (a truncate-and-rewrite that
+   * grew past the read position again), a shrink seen by a watch event between polls, or a head
+   * that no longer hashes to the fingerprint.
+   */
+  private isTruncated(f: TailedFile, st = f.stat()): boolean {
     if (!st) return false;
-    return st.size < f.readPos || (f.cp.fpLen > 0 && !f.headMatches());
+    return f.sawShrink || st.size < f.readPos || st.size < f.seenSize || (f.cp.fpLen > 0 && !f.headMatches());
   }
 
   /**
@@ -324,10 +500,11 @@ export class LogSource {
         continue;
       }
       if (f.rotatedAtMs === undefined && st.nlink === 0) f.rotatedAtMs = nowMs;
-      if (f.rotatedAtMs === undefined && this.isTruncated(f)) {
+      if (f.rotatedAtMs === undefined && this.isTruncated(f, st)) {
         this.handleTruncation(f, nowMs);
         st = f.stat()!;
       }
+      f.seenSize = st.size;
       f.refreshFingerprint(st.size);
       const j = this.joinerFor(f);
       const joined: JoinedRecord[] = [];
@@ -456,6 +633,19 @@ export class LogSource {
   }
 
   close(): void {
+    for (const f of this.files.values()) {
+      if (f.rotatedAtMs === undefined || f.fd === undefined) continue;
+      try {
+        const left = f.stat()!.size - f.cp.offset;
+        if (left > 0) {
+          this.counters.undrainedFiles++;
+          this.counters.undrainedBytes += left;
+          this.log.warn({ path: f.cp.path, unreadBytes: left }, 'rotated log file not read to its end at stop; if it is deleted before the next start, these bytes are lost');
+        }
+      } catch {
+        // descriptor already unusable
+      }
+    }
     for (const f of this.files.values()) f.close();
     this.files.clear();
   }

@@ -3,7 +3,7 @@ import { basename, dirname, join } from 'node:path';
 import { prefixHash } from './fingerprint.js';
 import { openRegularFile } from './safe-open.js';
 
-const COMPRESSED = /\.(gz|bz2|xz|zst|lz4|zip)$/;
+export const COMPRESSED = /\.(gz|bz2|xz|zst|lz4|zip)$/;
 
 /**
  * Looks beside `path` for a rotated sibling (`app.log.1`, `app.log-20240101`; compressed ones

@@ -25,6 +25,15 @@ export class TailedFile {
   /** A copytruncate copy being read to its end (never becomes the live file again). */
   isCopy = false;
   eofSinceMs: number | undefined;
+  /** The file's size when last looked at (poll or file-system event): a smaller size later is a truncation. */
+  seenSize = 0;
+  /**
+   * The size was seen going down between two polls (a watch event caught it): truncated even if
+   * it has grown past the read position again with the same head by the next poll.
+   */
+  sawShrink = false;
+  /** This file's deletion already explained a vanished rotated name (it is read through its descriptor). */
+  goneExplained = false;
   private buf: Buffer;
   /** Decided from the head at the first read (and again after a truncation). */
   private enc: TextEncoding | undefined;
@@ -64,6 +73,14 @@ export class TailedFile {
     return fstatSync(this.fd);
   }
 
+  /** Records a size seen now; remembers a shrink until the truncation is handled. True on a new shrink. */
+  noteSize(size: number): boolean {
+    const shrank = !this.sawShrink && (size < this.seenSize || size < this.readPos);
+    if (shrank) this.sawShrink = true;
+    this.seenSize = size;
+    return shrank;
+  }
+
   /** Grows the fingerprint while the file is shorter than fingerprint_bytes. */
   refreshFingerprint(size: number): void {
     if (this.fd === undefined || this.cp.fpLen >= this.fingerprintBytes || size <= this.cp.fpLen) return;
@@ -93,6 +110,8 @@ export class TailedFile {
     this.eofSinceMs = undefined;
     this.enc = undefined;
     this.bom = 0;
+    this.sawShrink = false;
+    this.seenSize = 0;
   }
 
   /**
