@@ -308,8 +308,9 @@ export class LogCollector {
   state(): { state: ComponentStateName; detail: string } {
     const files = this.sources.reduce((n, s) => n + s.counters.filesOpen, 0);
     const lines = this.sources.reduce((n, s) => n + s.counters.lines, 0);
+    const missed = this.sources.reduce((n, s) => n + s.counters.missedFiles, 0);
     const st = this.st === 'running' && this.lastError ? 'degraded' : this.st;
-    return { state: st, detail: `${this.sources.length} sources, ${files} files, ${lines} lines, ${this.counters.paused} paused ticks${this.lastError ? `, last error: ${this.lastError}` : ''}` };
+    return { state: st, detail: `${this.sources.length} sources, ${files} files, ${lines} lines, ${this.counters.paused} paused ticks${missed ? `, ${missed} rotated files deleted unread` : ''}${this.lastError ? `, last error: ${this.lastError}` : ''}` };
   }
 
   /** Per-source counters (tests, status). */
