@@ -77,7 +77,7 @@ export class LogSource {
   readonly counters = { lines: 0, parsed: 0, unparsed: 0, truncated: 0, rotations: 0, truncations: 0, openErrors: 0, filesOpen: 0, lateRotations: 0, missedFiles: 0, undrainedFiles: 0, undrainedBytes: 0, shrinksSeen: 0 };
   /** When this source first scanned: a rotated file born later that it does not know was missed. */
   private startedMs: number | undefined;
-  /** Paths the globs matched (bounded by the glob's matches): rotated siblings are named after them. */
+  /** Paths the globs matched since the start (bounded): rotated siblings are named after them. */
   private readonly liveNames = new Set<string>();
   /** Inodes of rotated siblings present at the first scan (bounded by what the folders held then). */
   private readonly preexisting = new Set<string>();
@@ -128,7 +128,9 @@ export class LogSource {
     const { files: paths, errors } = this.discovery.scan();
     for (const e of errors) this.reportOnce(`list:${e.path}:${e.code}`, { path: e.path, code: e.code }, 'cannot list log path; skipped');
     const seen = new Set<string>();
-    this.liveNames.clear();
+    // Cumulative: a scan that runs while the writer is between its rename and its create must not
+    // forget the live name (the rotated siblings' events would be ignored). Bounded.
+    if (this.liveNames.size > 4 * paths.length + 1024) this.liveNames.clear();
     for (const path of paths) {
       this.liveNames.add(path);
       let st;
@@ -205,7 +207,7 @@ export class LogSource {
         if (!this.isSiblingName(dir, name)) continue;
         try {
           const st = lstatSync(join(dir, name));
-          this.preexisting.add(`${st.dev}:${st.ino}`);
+          this.preexisting.add(`${st.dev}:${st.ino}:${st.birthtimeMs}`);
           this.rememberName(name);
         } catch {
           // gone
@@ -290,7 +292,9 @@ export class LogSource {
       }
       return skip();
     }
-    if (this.preexisting.has(`${st.dev}:${st.ino}`) || this.retired.some((cp) => cp.dev === st.dev && cp.ino === st.ino)) return skip();
+    // Inode numbers of deleted files are reused at once: an inode match alone proves nothing.
+    if (this.preexisting.has(`${st.dev}:${st.ino}:${st.birthtimeMs}`)) return skip();
+    if (this.retired.some((cp) => cp.dev === st.dev && cp.ino === st.ino && cp.fpLen <= st.size && prefixHash(fd, cp.fpLen) === cp.fp)) return skip();
     // File times come from the kernel's coarse clock (a tick behind Date.now()): allow for it.
     if (!(st.birthtimeMs > 0) || this.startedMs === undefined || st.birthtimeMs < this.startedMs - BIRTH_SLACK_MS) return skip();
     const len = Math.min(st.size, this.cfg.fingerprint_bytes);
