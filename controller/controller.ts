@@ -5,6 +5,7 @@ import type { ControllerConfig } from '../shared/config/controller.js';
 import { within, type ComponentStateName } from '../shared/lifecycle.js';
 import type { Logger } from '../shared/logger.js';
 import { connectNatsWithRetry } from '../shared/nats/connect.js';
+import { redactUrlCredentials } from '../shared/redact-url.js';
 import { ensureEventStream } from '../shared/nats/stream.js';
 import { VERSION } from '../shared/version.js';
 import type { Event } from '../shared/gen/opsfleet/v1/events.js';
@@ -118,17 +119,17 @@ export class Controller {
     backups.start();
     this.onEvents(backups.onEvents);
 
-    this.log.info({ servers: cfg.nats.servers }, 'connecting to nats');
-    const nc = await connectNatsWithRetry(cfg.nats, { name: 'opsfleet-controller', logger: this.log, signal: this.abort.signal, what: 'retrying' });
+    this.log.info({ servers: cfg.nats.servers.map(redactUrlCredentials) }, 'connecting to nats');
+    const nc = await connectNatsWithRetry(cfg.nats, {
+      name: 'opsfleet-controller',
+      logger: this.log,
+      signal: this.abort.signal,
+      what: 'retrying',
+      onConnectedChange: (up) => (this.natsConnected = up),
+    });
     if (!nc) return; // stopped while waiting for NATS
     this.nc = nc;
     this.natsConnected = true;
-    void (async () => {
-      for await (const s of this.nc!.status()) {
-        if (s.type === 'disconnect') this.natsConnected = false;
-        else if (s.type === 'reconnect') this.natsConnected = true;
-      }
-    })();
     const jsm: JetStreamManager = await ensureEventStream(this.nc, {
       name: cfg.stream.name,
       maxAgeMs: cfg.stream.max_age,
