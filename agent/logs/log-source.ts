@@ -2,6 +2,7 @@ import { closeSync, fstatSync, lstatSync, readdirSync, statSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path';
 import type { LogSourceConfig } from '../../shared/config/logs.js';
 import type { Logger } from '../../shared/logger.js';
+import { compileSafeRegex, type SafeRegex } from '../../shared/regex.js';
 import { createParser } from '../../shared/logs/parser.js';
 import type { LineParser, LogRecord } from '../../shared/logs/record.js';
 import type { StatePut } from '../outbox/component-state.js';
@@ -67,7 +68,7 @@ export class LogSource {
   identityChanged = false;
   private readonly reported = new Set<string>();
   private readonly copySeen = new Map<string, number>();
-  private readonly startRe: RegExp | undefined;
+  private readonly startRe: SafeRegex | undefined;
   /**
    * lateRotations: rotated files found by a folder event that were never opened at their live
    * name (they lived less than scan_interval there); missedFiles: rotated files deleted before
@@ -103,7 +104,8 @@ export class LogSource {
     this.initialized = state?.initialized ?? false;
     this.uncertain = state?.uncertain ?? false;
     this.flushSeq = state?.flushSeq ?? 0;
-    this.startRe = cfg.multiline ? new RegExp(cfg.multiline.start) : undefined;
+    // User pattern: RE2 semantics, linear time (a backtracking RegExp could pin the agent's loop).
+    this.startRe = cfg.multiline ? compileSafeRegex(cfg.multiline.start) : undefined;
   }
 
   private joinerFor(f: TailedFile): MultilineJoiner | undefined {

@@ -20,7 +20,7 @@ export class MultilineJoiner {
   private lastAt = 0;
 
   constructor(
-    private readonly start: RegExp,
+    private readonly start: { test(text: string): boolean },
     private readonly maxLines: number,
     private readonly timeoutMs: number,
     private readonly maxBytes: number,

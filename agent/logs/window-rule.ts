@@ -1,4 +1,5 @@
 import type { LogRuleConfig } from '../../shared/config/logs.js';
+import { compileSafeRegex, type SafeRegex } from '../../shared/regex.js';
 import type { LogRecord } from '../../shared/logs/record.js';
 
 export type RuleTransition = { kind: 'fire'; count: number; samples: string[] } | { kind: 'refire'; count: number; samples: string[] } | { kind: 'resolve'; count: number };
@@ -17,13 +18,13 @@ export class WindowRule {
   private belowSinceMs: number | undefined;
   private lastFireMs = -Infinity;
   private readonly levels: Set<string> | undefined;
-  private readonly match: Array<[string, RegExp]>;
+  private readonly match: Array<[string, SafeRegex]>;
   private readonly cooldown: number;
   private readonly cap: number;
 
   constructor(readonly cfg: LogRuleConfig) {
     this.levels = cfg.level === undefined ? undefined : new Set(Array.isArray(cfg.level) ? cfg.level : [cfg.level]);
-    this.match = Object.entries(cfg.match ?? {}).map(([k, v]) => [k, new RegExp(v)]);
+    this.match = Object.entries(cfg.match ?? {}).map(([k, v]) => [k, compileSafeRegex(v)]);
     this.cooldown = cfg.cooldown ?? cfg.window;
     this.cap = Math.max(cfg.threshold, 1000);
   }

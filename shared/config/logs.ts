@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { byteSize, duration } from '../duration.js';
+import { safeRegexProblem } from '../regex.js';
 import { LEVELS } from '../logs/levels.js';
 import { isPresetName, PRESET_NAMES } from '../logs/presets/index.js';
 import { compileUserRegex } from '../logs/regex-parser.js';
@@ -11,14 +12,11 @@ import { compileZone } from '../logs/timestamps.js';
  * is compiled here, at load, so a bad pattern is a config error with its file position.
  */
 
-/** A regex that must compile; the message names the engine's complaint. */
+/** A user regex (RE2 syntax, linear time) that must compile; the message names the engine's complaint. */
 const regexString = (what: string) =>
   z.string().min(1).superRefine((s, ctx) => {
-    try {
-      new RegExp(s);
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', message: `${what}: ${(err as Error).message.replace(/^Invalid regular expression: /, 'invalid regex ')}` });
-    }
+    const problem = safeRegexProblem(s);
+    if (problem) ctx.addIssue({ code: 'custom', message: `${what}: ${problem}` });
   });
 
 const parserSchema = z
