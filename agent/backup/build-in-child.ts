@@ -1,7 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { OpsError } from '../../shared/errors.js';
 import type { LocalSnapshot } from './local-state.js';
-import type { BuildInput, BuildResult } from './snapshot-builder.js';
+import type { BuildInput, BuildNothing, BuildResult } from './snapshot-builder.js';
 
 // The child is a module like this one: beside it as .js when compiled; as .ts in development,
 // where it needs tsx's loader (a forked process does not inherit a loader registered through
@@ -10,11 +10,11 @@ const RUNNING_TS = import.meta.url.endsWith('.ts');
 const BOOT = new URL(RUNNING_TS ? './snapshot-child.ts' : './snapshot-child.js', import.meta.url).pathname;
 const EXEC_ARGV = RUNNING_TS ? ['--import', import.meta.resolve('tsx')] : [];
 
-type Reply = { ready?: boolean; ok?: BuildResult | null; committed?: boolean; error?: { code: string; message: string; retryable: boolean } };
+type Reply = { ready?: boolean; ok?: BuildResult | BuildNothing | null; committed?: boolean; error?: { code: string; message: string; retryable: boolean } };
 
 /** A build running in its own process; `commit` applies its staged index there, `close` ends it. */
 export interface ChildBuild {
-  result: BuildResult | null;
+  result: BuildResult | BuildNothing | null;
   commit(s: LocalSnapshot, gen: number): Promise<void>;
   close(): void;
 }

@@ -2,9 +2,10 @@ import { closeSync, fstatSync, lstatSync, readdirSync, statSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path';
 import type { LogSourceConfig } from '../../shared/config/logs.js';
 import type { Logger } from '../../shared/logger.js';
-import { compileSafeRegex, type SafeRegex } from '../../shared/regex.js';
+import type { SafeRegex } from '../../shared/regex.js';
 import { createParser } from '../../shared/logs/parser.js';
 import type { LineParser, LogRecord } from '../../shared/logs/record.js';
+import { compileLogRegex } from '../../shared/logs/user-regex.js';
 import type { StatePut } from '../outbox/component-state.js';
 import { rows, type FileCheckpoint, type SourceState } from './checkpoint-store.js';
 import { FileDiscovery } from './file-discovery.js';
@@ -104,8 +105,7 @@ export class LogSource {
     this.initialized = state?.initialized ?? false;
     this.uncertain = state?.uncertain ?? false;
     this.flushSeq = state?.flushSeq ?? 0;
-    // User pattern: RE2 semantics, linear time (a backtracking RegExp could pin the agent's loop).
-    this.startRe = cfg.multiline ? compileSafeRegex(cfg.multiline.start) : undefined;
+    this.startRe = cfg.multiline ? compileLogRegex(cfg.multiline.start) : undefined;
   }
 
   private joinerFor(f: TailedFile): MultilineJoiner | undefined {
