@@ -1,6 +1,5 @@
 import { Alert_State, type Event } from '../../shared/gen/opsfleet/v1/events.js';
 import type { EventKind } from '../../shared/nats/subjects.js';
-import type { StatePut } from '../outbox/component-state.js';
 
 /** What an event carries: a proto message for heartbeats and alerts, JSON for every other kind. */
 export type EventPayload = Pick<Event, 'heartbeat' | 'alert' | 'json'>;
@@ -15,6 +14,16 @@ export interface EventSink {
   appendMany(items: ReadonlyArray<{ kind: EventKind; payload: EventPayload; tsMs?: number }>): number[];
   /** False when the outbox is full: sources that must not lose data pause (backpressure). */
   hasRoom(n?: number): boolean;
+}
+
+/**
+ * One row of a component's durable state kept beside its events (log checkpoints). `value` null
+ * deletes the row. Part of the sink interface so components never import the outbox.
+ */
+export interface StatePut {
+  scope: string;
+  key: string;
+  value: string | null;
 }
 
 /**

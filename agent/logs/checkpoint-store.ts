@@ -1,8 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../../shared/logger.js';
-import type { StatefulSink } from '../events/sink.js';
-import type { StatePut } from '../outbox/component-state.js';
+import type { StatefulSink, StatePut } from '../events/sink.js';
 import { writeFileAtomic } from '../state/state-dir.js';
 
 /** What identifies a file and how far it has been read, durably. */

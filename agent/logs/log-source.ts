@@ -6,7 +6,7 @@ import type { SafeRegex } from '../../shared/regex.js';
 import { createParser } from '../../shared/logs/parser.js';
 import type { LineParser, LogRecord } from '../../shared/logs/record.js';
 import { compileLogRegex } from '../../shared/logs/user-regex.js';
-import type { StatePut } from '../outbox/component-state.js';
+import type { StatePut } from '../events/sink.js';
 import { rows, type FileCheckpoint, type SourceState } from './checkpoint-store.js';
 import { FileDiscovery } from './file-discovery.js';
 import { prefixHash } from './fingerprint.js';

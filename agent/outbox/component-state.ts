@@ -1,16 +1,10 @@
 import type Database from 'better-sqlite3';
+import type { StatePut } from '../events/sink.js';
 
-/**
- * One row of a component's durable state kept beside the outbox's events. `value` null deletes
- * the row. Written in the same SQLite transaction as the events the state describes (see
- * OutboxStore.appendMany), so "these events are queued" and "the source has read up to here"
- * can never disagree after a crash.
- */
-export interface StatePut {
-  scope: string;
-  key: string;
-  value: string | null;
-}
+// Rows are written in the same SQLite transaction as the events the state describes (see
+// OutboxStore.appendMany), so "these events are queued" and "the source has read up to here"
+// can never disagree after a crash.
+export type { StatePut };
 
 /**
  * The `component_state` table in outbox.db: (scope, key) → text. A scope is one component's
