@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { agentConfigSchema } from '../../shared/config/agent.js';
 import { loadConfigFile } from '../../shared/config/load.js';
-import { ConfigError, errorLine, formatProblem, OpsError } from '../../shared/errors.js';
+import { errorLine, OpsError, printConfigError } from '../../shared/errors.js';
 import { listSnapshots } from './catalog.js';
 import { OVERWRITE_POLICIES, restoreSnapshot, type OverwritePolicy } from './restore.js';
 import { reportLines } from './restore-report.js';
@@ -69,8 +69,7 @@ async function runVerify(o: { config: string; set: string; host?: string; readDa
   try {
     cfg = loadConfigFile(o.config, agentConfigSchema);
   } catch (err) {
-    if (err instanceof ConfigError) for (const p of err.problems) process.stderr.write(`${formatProblem(p)}\n`);
-    else process.stderr.write(`${errorLine(err)}\n`);
+    printConfigError(err);
     return 2;
   }
   const set = cfg.backups.find((s) => s.name === o.set);
@@ -100,8 +99,7 @@ async function runRestore(o: RestoreOpts): Promise<number> {
   try {
     cfg = loadConfigFile(o.config!, agentConfigSchema);
   } catch (err) {
-    if (err instanceof ConfigError) for (const p of err.problems) process.stderr.write(`${formatProblem(p)}\n`);
-    else process.stderr.write(`${errorLine(err)}\n`);
+    printConfigError(err);
     return 2;
   }
   const set = cfg.backups.find((s) => s.name === o.set);

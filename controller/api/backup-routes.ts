@@ -1,7 +1,7 @@
 import { status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
 import { OpsError } from '../../shared/errors.js';
 import type { AuditLog } from '../audit/audit-log.js';
-import { BACKUP_DEADLINES_MS } from '../backup/action-deadlines.js';
+import { BACKUP_DEADLINES_MS } from '../../shared/backup/action-deadlines.js';
 import type { BackupCatalog } from '../backup/catalog.js';
 import type { AgentClients } from '../dispatch/agent-clients.js';
 import type { HostsStore } from '../store/hosts-store.js';

@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { ControllerConfig } from '../../shared/config/controller.js';
 import type { PolicyConfig, TaskConfig } from '../../shared/config/tasks.js';
-import { ConfigError, errorLine, formatProblem, OpsError } from '../../shared/errors.js';
+import { OpsError, problemLines } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { AlertManager } from '../alerts/alert-manager.js';
 import type { AuditLog } from '../audit/audit-log.js';
@@ -109,7 +109,7 @@ export class Automation {
       this.log.info({ tasks: set.tasks.length, policies: set.policies.length, kept: kept.length, forced: !!o.force }, 'tasks reloaded');
       return { ok: true, tasks: set.tasks.length, policies: set.policies.length, kept };
     } catch (err) {
-      const problems = err instanceof ConfigError ? err.problems.map(formatProblem) : [errorLine(err)];
+      const problems = problemLines(err);
       this.log.error({ problems }, 'tasks_dir rejected; running tasks and policies kept');
       return { ok: false, problems };
     }

@@ -100,7 +100,7 @@ describe('opsctl backup now | verify | restore through the controller and the ag
 
     const listed = await waitFor(async () => {
       const l = await opsctl('backup', 'list', '--host', 'rb1', '--set', 'conf', '--json');
-      const snaps = JSON.parse(l.stdout) as Array<{ id: string; type: string }>;
+      const snaps = (JSON.parse(l.stdout) as { snapshots: Array<{ id: string; type: string }> }).snapshots;
       return snaps.length >= 2 ? snaps : undefined;
     }, { timeout: 15_000, what: 'both snapshots in opsctl backup list' });
     assert.deepEqual(listed.map((s) => [s.id, s.type]), [[ids[0], 'full'], [ids[1], 'incremental']]);
