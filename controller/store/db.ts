@@ -5,6 +5,7 @@ import { OpsError } from '../../shared/errors.js';
 import { LOGS_MIGRATION } from '../logs/log-store.js';
 import { CHECKS_MIGRATION } from '../checks/migration.js';
 import { BACKUPS_MIGRATION } from '../backup/migration.js';
+import { HOSTS_TRUST_MIGRATION } from './ingest-migrations.js';
 
 /**
  * Ordered schema migrations; the index+1 is the user_version. Append only: a released
@@ -181,6 +182,7 @@ const MIGRATIONS: string[] = [
    );
    CREATE INDEX remediations_policy ON remediations (policy, fingerprint, id);
    CREATE TABLE scheduler_flags (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+  HOSTS_TRUST_MIGRATION,
 ];
 
 /** Opens the controller database (WAL) in data_dir and applies pending migrations. */

@@ -26,6 +26,7 @@ export class EventsStore {
 
   constructor(private readonly db: Database.Database) {
     this.stmts = {
+      content: db.prepare<[string], { kind: string; ts_ms: number; payload: string }>('SELECT kind, ts_ms, payload FROM events WHERE id = ?'),
       insert: db.prepare('INSERT OR IGNORE INTO events (id, host_id, kind, instance_id, seq, ts_ms, received_ms, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
       pruneChunk: db.prepare('DELETE FROM events WHERE rowid IN (SELECT rowid FROM events WHERE received_ms < ? LIMIT ?)'),
       addCounter: db.prepare('INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value'),
@@ -38,6 +39,12 @@ export class EventsStore {
   /** Inserts one event; false when an event with this id is already stored (a duplicate). */
   insert(e: Omit<EventRow, 'payload'> & { payload: string }): boolean {
     return this.stmts.insert.run(e.id, e.host_id, e.kind, e.instance_id, e.seq, e.ts_ms, e.received_ms, e.payload).changes === 1;
+  }
+
+  /** Whether the stored event with this id has the same kind, time and payload (a redelivery, not a reused id). */
+  sameContent(e: Pick<EventRow, 'id' | 'kind' | 'ts_ms' | 'payload'>): boolean {
+    const r = this.stmts.content.get(e.id);
+    return !r || (r.kind === e.kind && r.ts_ms === e.ts_ms && r.payload === e.payload);
   }
 
   /** Records an event the controller itself observed (host went offline, came back...). */

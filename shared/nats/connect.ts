@@ -70,7 +70,7 @@ export async function connectNats(cfg: NatsConfig, opts: { name: string; logger:
  */
 export async function connectNatsWithRetry(
   cfg: NatsConfig,
-  opts: { name: string; logger: Logger; signal: AbortSignal; what: string },
+  opts: { name: string; logger: Logger; signal: AbortSignal; what: string; onError?: (err: Error, attempt: number) => void },
 ): Promise<NatsConnection | undefined> {
   let attempt = 0;
   while (!opts.signal.aborted) {
@@ -83,6 +83,7 @@ export async function connectNatsWithRetry(
       return nc;
     } catch (err) {
       attempt++;
+      opts.onError?.(err as Error, attempt);
       if (attempt === 1 || attempt % 10 === 0) {
         opts.logger.error({ err: { message: (err as Error).message, code: (err as OpsError).code }, attempt }, `nats connection failed; ${opts.what}`);
       }
