@@ -11,6 +11,16 @@ export interface EventRow {
   payload: string;
 }
 
+/** A message or event ingest refused, with why (the newest 1,000 are kept). */
+export interface RejectedRow {
+  id: number;
+  received_ms: number;
+  subject: string;
+  stream_seq: number;
+  reason: string;
+  size: number;
+}
+
 export interface EventQuery {
   host?: string | undefined;
   kind?: string | undefined;
@@ -32,6 +42,7 @@ export class EventsStore {
       addCounter: db.prepare('INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value'),
       counters: db.prepare<[], { name: string; value: number }>('SELECT name, value FROM counters'),
       reject: db.prepare('INSERT INTO rejected_messages (received_ms, subject, stream_seq, reason, size) VALUES (?, ?, ?, ?, ?)'),
+      rejectedList: db.prepare<[number], RejectedRow>('SELECT * FROM rejected_messages ORDER BY id DESC LIMIT ?'),
       rejectedTrim: db.prepare('DELETE FROM rejected_messages WHERE id <= (SELECT max(id) FROM rejected_messages) - 1000'),
     };
   }
@@ -85,6 +96,11 @@ export class EventsStore {
 
   counters(): Record<string, number> {
     return Object.fromEntries(this.stmts.counters.all().map((r) => [r.name, r.value]));
+  }
+
+  /** The newest rejected messages and events, newest first. */
+  rejected(limit: number): RejectedRow[] {
+    return this.stmts.rejectedList.all(limit);
   }
 
   recordRejected(nowMs: number, subject: string, streamSeq: number, reason: string, size: number): void {
