@@ -29,7 +29,7 @@ import { registerRoutes } from './api/routes.js';
 import { AgentClients } from './dispatch/agent-clients.js';
 import { Liveness } from './hosts/liveness.js';
 import { Ingest, type HostStatusChange, type SeqRegression } from './ingest/ingest.js';
-import { openDatabase } from './store/db.js';
+import { openDatabase, verifyDatabase } from './store/db.js';
 import { EventsStore } from './store/events-store.js';
 import { HostsStore } from './store/hosts-store.js';
 import { Pruner } from './store/pruner.js';
@@ -104,6 +104,7 @@ export class Controller {
     this.st = 'starting';
     const cfg = this.cfg;
     this.db = openDatabase(cfg.data_dir);
+    await verifyDatabase(cfg.data_dir, this.log);
     const hosts = new HostsStore(this.db);
     const events = new EventsStore(this.db);
     // Alerting starts before ingest so every stored alert event and host status change reaches it.
@@ -268,6 +269,8 @@ export class Controller {
   };
 
   private onCorrupt(err: Error): void {
+    // Liveness would fail on the same file every second; HTTP stays up to say why.
+    void this.liveness?.stop();
     const file = join(this.cfg.data_dir, 'controller.db');
     this.degraded.set('database', `database ${file} is corrupt (${err.message}); ingest stopped, events wait in the stream. Stop the controller, restore the file from a backup (or move it aside to start empty), then start again`);
   }

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { sqliteOpenError } from '../../shared/sqlite.js';
 import { OpsError } from '../../shared/errors.js';
 import type { ManifestEntry } from './types.js';
 
@@ -31,8 +32,19 @@ export class LocalState {
       mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
       this.db = new Database(file);
     } catch (err) {
-      throw new OpsError('OPS_ERR_BACKUP_STATE', `cannot open backup state ${file}: ${(err as Error).message}`, { cause: err });
+      throw sqliteOpenError(err, file, 'backup state', 'OPS_ERR_BACKUP_STATE');
     }
+    try {
+      this.open();
+    } catch (err) {
+      this.db.close();
+      throw sqliteOpenError(err, file, 'backup state', 'OPS_ERR_BACKUP_STATE');
+    }
+    this.gen = (this.db.prepare('SELECT max(gen) AS g FROM pending').get() as { g: number | null }).g ?? 0;
+  }
+
+  /** Settings and schema; the first reads of the file, so a damaged one fails here with its name. */
+  private open(): void {
     this.db.pragma('journal_mode = WAL');
     // NORMAL in WAL: a committed transaction survives a killed process (not a power loss).
     this.db.pragma('synchronous = NORMAL');
@@ -45,7 +57,6 @@ export class LocalState {
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS staged_files (snap TEXT NOT NULL, path TEXT NOT NULL, type TEXT NOT NULL, size INTEGER NOT NULL, mtime_ms INTEGER NOT NULL, mode INTEGER NOT NULL, sha256 TEXT, link TEXT, PRIMARY KEY (snap, path));
       CREATE TABLE IF NOT EXISTS staged_deleted (snap TEXT NOT NULL, path TEXT NOT NULL, PRIMARY KEY (snap, path));`);
-    this.gen = (this.db.prepare('SELECT max(gen) AS g FROM pending').get() as { g: number | null }).g ?? 0;
   }
 
   addPending(paths: readonly string[]): void {

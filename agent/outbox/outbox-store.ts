@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Event } from '../../shared/gen/opsfleet/v1/events.js';
 import { eventId } from '../../shared/nats/subjects.js';
+import { openStep, sqliteOpenError } from '../../shared/sqlite.js';
 import { OpsError } from '../../shared/errors.js';
 
 /** What a component hands to the outbox: the kind and the payload oneof of an Event. */
@@ -51,7 +52,7 @@ export class OutboxStore {
         CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
       `);
     } catch (err) {
-      throw new OpsError('OPS_ERR_OUTBOX_OPEN', `cannot open outbox in ${stateDir}: ${(err as Error).message}`, { cause: err });
+      throw sqliteOpenError(err, join(stateDir, 'outbox.db'), 'outbox', 'OPS_ERR_OUTBOX_OPEN');
     }
     this.stmts = {
       insert: this.db.prepare('INSERT INTO outbox (seq, kind, data) VALUES (?, ?, ?)'),
@@ -63,7 +64,8 @@ export class OutboxStore {
       oldest: this.db.prepare<[number], { seq: number; len: number }>('SELECT seq, length(data) AS len FROM outbox ORDER BY seq LIMIT ?'),
       stats: this.db.prepare<[], { n: number; b: number | null; maxSeq: number | null }>('SELECT count(*) AS n, sum(length(data)) AS b, max(seq) AS maxSeq FROM outbox'),
     };
-    const st = this.stmts.stats.get()!;
+    // The first full read of the table: a file damaged mid-way shows here, not at open.
+    const st = openStep(() => this.stmts.stats.get()!, join(stateDir, 'outbox.db'), 'outbox', 'OPS_ERR_OUTBOX_OPEN');
     this.count = st.n;
     this.bytes = st.b ?? 0;
     this.lastSeq = Math.max(this.meta('last_seq'), st.maxSeq ?? 0);
