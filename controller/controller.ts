@@ -154,7 +154,7 @@ export class Controller {
     // Hourly is plenty for a retention counted in days; unref'd so it never holds the process.
     this.runsPruneTimer = setInterval(pruneRuns, 3_600_000);
     this.runsPruneTimer.unref();
-    const audit = new AuditLog(this.db);
+    const audit = new AuditLog(this.db, Date.now, { file: join(cfg.data_dir, 'audit-head.json'), logger: this.logger.child({ component: 'audit' }) });
     registerBackupActionRoutes(this.http, { hosts, agents: this.agents, audit });
     const dispatcher = new RunDispatcher({
       hosts,
