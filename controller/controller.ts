@@ -106,13 +106,14 @@ export class Controller {
     this.db = openDatabase(cfg.data_dir);
     await verifyDatabase(cfg.data_dir, this.log);
     const hosts = new HostsStore(this.db);
-    const events = new EventsStore(this.db);
+    const events = new EventsStore(this.db, cfg.retention.events);
     // Alerting starts before ingest so every stored alert event and host status change reaches it.
     this.alerts = new AlertManager({ db: this.db, cfg: cfg.alerting, logger: this.logger });
     this.onHostStatus(this.alerts.onHostStatus);
     await this.alerts.start();
     this.onEvents(this.alerts.onEvents);
-    this.checks = new ChecksStore(this.db, this.logger);
+    // Metric history follows the events retention: the disk budget of docs/BENCHMARKS.md counts it at 7 days.
+    this.checks = new ChecksStore(this.db, this.logger, cfg.retention.events);
     this.checks.start();
     this.onEvents(this.checks.onEvents);
     // Log statistics and lines: catches up on `log` events stored before a crash, then follows ingest.
@@ -124,7 +125,7 @@ export class Controller {
     backups.start();
     this.onEvents(backups.onEvents);
 
-    this.pruner = new Pruner({ events, retentionMs: cfg.retention.events, intervalMs: cfg.retention.prune_interval, logger: this.logger });
+    this.pruner = new Pruner({ events, intervalMs: cfg.retention.prune_interval, logger: this.logger });
     await this.pruner.start();
 
     this.agents = new AgentClients({ tls: cfg.rpc_client.tls, insecure: cfg.rpc_client.insecure, timeoutMs: cfg.rpc_client.timeout });
@@ -229,6 +230,7 @@ export class Controller {
           onEvents: this.emitEvents,
           onSeqRegression: this.onSeqRegression,
           onCorrupt: (err) => this.onCorrupt(err),
+          retention: { eventsMs: cfg.retention.events, samplesMs: cfg.retention.samples },
         });
         await this.ingest.start();
       } catch (err) {

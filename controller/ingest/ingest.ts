@@ -36,6 +36,23 @@ export interface IngestDeps {
   onSeqRegression?: (r: SeqRegression) => void;
   /** Called once when the database reports corruption: ingest stops, the owner degrades. */
   onCorrupt?: (err: Error) => void;
+  /**
+   * Raw retention (ms) by class: `samples` for high-volume events the controller also keeps in
+   * derived form (heartbeats → the host row, metric samples → metric history, unchanged check
+   * results → check state, log batches → log statistics and lines), `events` for the rest.
+   */
+  retention?: { eventsMs: number; samplesMs: number };
+}
+
+/** Whether an event is a high-volume sample (short raw retention) rather than a rare, telling one. */
+export function isSample(e: Pick<Event, 'kind' | 'json'>): boolean {
+  if (e.kind === 'hb' || e.kind === 'metric' || e.kind === 'log') return true;
+  if (e.kind !== 'check' || e.json === undefined) return false;
+  try {
+    return (JSON.parse(e.json) as { event?: unknown }).event === 'result';
+  } catch {
+    return false;
+  }
 }
 
 /** An agent instance that sent a seq it had already used (with other content) or one lower than its applied heartbeat. */
@@ -230,9 +247,10 @@ export class Ingest {
       if (e.hostId !== subj.hostId || e.kind !== subj.kind) return `event ${e.id} (host ${e.hostId}, kind ${e.kind}) does not match subject ${m.subject}`;
     }
     let touched = false;
+    const ret = this.d.retention;
     for (const e of batch) {
       const { id, hostId, instanceId, seq, tsMs, kind, ...payload } = e;
-      const row = { id, host_id: hostId, kind, instance_id: instanceId, seq, ts_ms: tsMs, received_ms: now, payload: JSON.stringify(payload) };
+      const row = { id, host_id: hostId, kind, instance_id: instanceId, seq, ts_ms: tsMs, received_ms: now, payload: this.storedPayload(e, payload), ...(ret ? { expires_ms: now + (isSample(e) ? ret.samplesMs : ret.eventsMs) } : {}) };
       const inserted = this.d.events.insert(row);
       if (!inserted) {
         acc.duplicates++;
@@ -260,6 +278,19 @@ export class Ingest {
     // A message is one host's batch: proving it alive once per message is enough.
     if (touched) this.d.hosts.touch(subj.hostId, now);
     return undefined;
+  }
+
+  /**
+   * The payload as stored. A heartbeat's inventory (~0.7 KB, the bulk of its row) is kept only
+   * when it differs from the host record's: every heartbeat still shows seq, uptime and outbox
+   * depth, and inventory changes stay in the history.
+   */
+  private storedPayload(e: Event, payload: Omit<Event, 'id' | 'hostId' | 'instanceId' | 'seq' | 'tsMs' | 'kind'>): string {
+    if (e.kind !== 'hb' || !e.heartbeat?.inventory) return JSON.stringify(payload);
+    const known = this.d.hosts.get(e.hostId)?.inventory;
+    if (known !== JSON.stringify(e.heartbeat.inventory)) return JSON.stringify(payload);
+    const { inventory: _unchanged, ...rest } = e.heartbeat;
+    return JSON.stringify({ ...payload, heartbeat: rest, inventoryUnchanged: true });
   }
 
   async stop(): Promise<void> {

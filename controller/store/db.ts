@@ -8,7 +8,7 @@ import { checkIntegrity } from './integrity.js';
 import { LOGS_MIGRATION } from '../logs/log-store.js';
 import { CHECKS_MIGRATION } from '../checks/migration.js';
 import { BACKUPS_MIGRATION } from '../backup/migration.js';
-import { HOSTS_TRUST_MIGRATION } from './ingest-migrations.js';
+import { EVENTS_EXPIRY_MIGRATION, HOSTS_TRUST_MIGRATION } from './ingest-migrations.js';
 
 /**
  * Ordered schema migrations; the index+1 is the user_version. Append only: a released
@@ -186,6 +186,7 @@ const MIGRATIONS: string[] = [
    CREATE INDEX remediations_policy ON remediations (policy, fingerprint, id);
    CREATE TABLE scheduler_flags (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
   HOSTS_TRUST_MIGRATION,
+  EVENTS_EXPIRY_MIGRATION,
 ];
 
 /** How long the start-up integrity check may take before the controller starts anyway (and says so). */
