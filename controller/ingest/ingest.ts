@@ -93,6 +93,8 @@ export class Ingest {
   private readonly now: () => number;
   readonly stats = { messages: 0, events: 0, duplicates: 0, rejected: 0, rejectedEvents: 0, seqRegressions: 0, transactions: 0, storeErrors: 0 };
   private readonly lastWarned = new Map<string, number>();
+  /** Per host, the last stored inventory without its uptime (see storedPayload). */
+  private readonly lastInventory = new Map<string, string>();
   /** Set when the database reported corruption: the loop stops pulling (messages stay in the stream). */
   corrupt: Error | undefined;
 
@@ -282,15 +284,22 @@ export class Ingest {
 
   /**
    * The payload as stored. A heartbeat's inventory (~0.7 KB, the bulk of its row) is kept only
-   * when it differs from the host record's: every heartbeat still shows seq, uptime and outbox
-   * depth, and inventory changes stay in the history.
+   * when it differs from the previous heartbeat's of that host, ignoring the host uptime that
+   * changes every time (kept as a number): every heartbeat still shows seq, uptime and outbox
+   * depth, and inventory changes stay in the history. After a controller restart the first
+   * heartbeat of each host is stored whole.
    */
   private storedPayload(e: Event, payload: Omit<Event, 'id' | 'hostId' | 'instanceId' | 'seq' | 'tsMs' | 'kind'>): string {
     if (e.kind !== 'hb' || !e.heartbeat?.inventory) return JSON.stringify(payload);
-    const known = this.d.hosts.get(e.hostId)?.inventory;
-    if (known !== JSON.stringify(e.heartbeat.inventory)) return JSON.stringify(payload);
+    const { uptimeS, ...stable } = e.heartbeat.inventory;
+    const key = JSON.stringify(stable);
+    if (this.lastInventory.get(e.hostId) !== key) {
+      if (this.lastInventory.size >= 100_000) this.lastInventory.clear();
+      this.lastInventory.set(e.hostId, key);
+      return JSON.stringify(payload);
+    }
     const { inventory: _unchanged, ...rest } = e.heartbeat;
-    return JSON.stringify({ ...payload, heartbeat: rest, inventoryUnchanged: true });
+    return JSON.stringify({ ...payload, heartbeat: rest, inventoryUnchanged: true, uptimeS });
   }
 
   async stop(): Promise<void> {

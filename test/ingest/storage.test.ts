@@ -30,7 +30,7 @@ describe('storage per event', () => {
     dir.cleanup();
   });
 
-  it('heartbeats keep the inventory only when it changed; samples expire after retention.samples, the rest after retention.events', async () => {
+  it('heartbeats keep the inventory only when it changed (the host uptime aside); samples expire after retention.samples, the rest after retention.events', async () => {
     nats = await NatsServer.start();
     nc = await connect({ servers: `127.0.0.1:${nats.port}` });
     const jsm = await ensureEventStream(nc, { name: 'EV', maxAgeMs: HOUR, maxBytes: -1, duplicateWindowMs: 60_000, replicas: 1 });
@@ -43,10 +43,10 @@ describe('storage per event', () => {
       seq++;
       return Event.fromPartial({ id: eventId('h1', 'i', seq), hostId: 'h1', instanceId: 'i', seq, tsMs: Date.now(), kind, ...over });
     };
-    const inv = (hostname: string) => ({ hostId: 'h1', hostname, os: 'linux', distro: 'Debian GNU/Linux 12 (bookworm)', kernel: '6.1.0', cpuModel: 'Xeon', cpuCores: 2, ipAddresses: ['10.0.0.1'], tags: { role: 'web' }, agentVersion: '0.1.0', rpcEndpoint: '10.0.0.1:7443' });
+    const inv = (hostname: string, uptimeS: number) => ({ hostId: 'h1', hostname, uptimeS, os: 'linux', distro: 'Debian GNU/Linux 12 (bookworm)', kernel: '6.1.0', cpuModel: 'Xeon', cpuCores: 2, ipAddresses: ['10.0.0.1'], tags: { role: 'web' }, agentVersion: '0.1.0', rpcEndpoint: '10.0.0.1:7443' });
     const js = jetstream(nc);
     const send = async (kind: string, e: Event) => js.publish(eventSubject(kind, 'h1'), EventBatch.encode({ events: [e] }).finish());
-    for (const [i, name] of ['web-1', 'web-1', 'web-1', 'web-2'].entries()) await send('hb', ev('hb', { heartbeat: { intervalMs: 10_000, agentUptimeS: 100 + i, inventory: inv(name) } }));
+    for (const [i, name] of ['web-1', 'web-1', 'web-1', 'web-2'].entries()) await send('hb', ev('hb', { heartbeat: { intervalMs: 10_000, agentUptimeS: 100 + i, inventory: inv(name, 1000 + i) } }));
     await send('metric', ev('metric', { json: '{"cpu":{"percent":3}}' }));
     await send('check', ev('check', { json: '{"check":"web","type":"http","event":"result","state":"up"}' }));
     await send('check', ev('check', { json: '{"check":"web","type":"http","event":"transition","state":"down"}' }));
@@ -57,6 +57,7 @@ describe('storage per event', () => {
     const hb = rows.filter((r) => r.kind === 'hb').map((r) => JSON.parse(r.payload) as { heartbeat: { inventory?: { hostname: string }; agentUptimeS: number }; inventoryUnchanged?: boolean });
     assert.deepEqual(hb.map((p) => p.heartbeat.inventory?.hostname ?? (p.inventoryUnchanged ? '(unchanged)' : '?')), ['web-1', '(unchanged)', '(unchanged)', 'web-2']);
     assert.equal(hb[1]!.heartbeat.agentUptimeS, 101, 'the rest of the heartbeat is kept');
+    assert.equal((hb[2] as { uptimeS?: number }).uptimeS, 1002, 'the host uptime, which changes every beat, is kept as a number');
     const full = rows.find((r) => r.seq === 1)!.payload.length;
     const compact = rows.find((r) => r.seq === 2)!.payload.length;
     assert.ok(compact * 3 < full, `compact heartbeat ${compact} B vs full ${full} B`);
