@@ -164,6 +164,8 @@ const bench: Bench = {
       const old = project(before, { hb: week, metric: week, check: week, log: week }, 30);
       notes.push(`Projection for ${FLEET.hosts} hosts at default intervals, old layout and retention (everything raw 7 d, metric history 30 d): ${old.gb.toFixed(0)} GB — ${old.detail}.`);
     }
+    const rowsOnly = project(after, { hb: week, metric: week, check: week, log: week }, 30);
+    notes.push(`What wins: this tree's compact rows with the old retention (everything raw 7 d, history 30 d) would be ${rowsOnly.gb.toFixed(0)} GB; the retention classes below do the rest.`);
     const now = project(after, { hb: 3600, metric: 3600, check: 3600, log: 3600 }, 7);
     notes.push(`Projection for ${FLEET.hosts} hosts at default intervals, this tree (samples raw 1 h, metric history 7 d; check transitions, alerts, backups, actions 7 d, negligible): ${now.gb.toFixed(1)} GB — ${now.detail}. Budget: under 20 GB. Log statistics and shipped lines kept by the log indexer (its own tables and retention) come on top and are not counted here.`);
     return { title: `Soak: controller + ${AGENTS} agents, ${minutes} min${before ? ' per tree' : ''}`, rows, notes };

@@ -231,22 +231,23 @@ export class Ingest {
   private storeMessage(m: JsMsg, now: number, acc: Accumulator): string | undefined {
     const subj = parseEventSubject(m.subject);
     if (!subj) return `subject ${m.subject} is not opsfleet.ev.<kind>.<hostId>`;
-    let batch: Event[];
+    let decoded: ReturnType<typeof decodeAndValidateBatch>;
     try {
-      const decoded = decodeAndValidateBatch(m.data);
-      batch = decoded.events;
-      for (const r of decoded.rejected) {
-        acc.rejectedEvents++;
-        const reason = `event ${r.index} (${r.id.slice(0, 100)}): ${r.reason}`;
-        this.d.events.recordRejected(now, m.subject, m.seq, reason, m.data.length);
-        this.log.warn({ subject: m.subject, streamSeq: m.seq, reason }, 'malformed event skipped');
-      }
+      decoded = decodeAndValidateBatch(m.data);
     } catch (err) {
       return (err as Error).message;
     }
-    // An agent may only speak for itself under its own subject.
-    for (const e of batch) {
+    // An agent may only speak for itself under its own subject: a message with any event
+    // claiming another host or kind is refused whole (spoofing, not one bad event).
+    for (const e of decoded.all) {
       if (e.hostId !== subj.hostId || e.kind !== subj.kind) return `event ${e.id} (host ${e.hostId}, kind ${e.kind}) does not match subject ${m.subject}`;
+    }
+    const batch = decoded.events;
+    for (const r of decoded.rejected) {
+      acc.rejectedEvents++;
+      const reason = `event ${r.index} (${r.id.slice(0, 100)}): ${r.reason}`;
+      this.d.events.recordRejected(now, m.subject, m.seq, reason, m.data.length);
+      this.log.warn({ subject: m.subject, streamSeq: m.seq, reason }, 'malformed event skipped');
     }
     let touched = false;
     const ret = this.d.retention;

@@ -45,7 +45,7 @@ export interface RejectedEvent {
  * event without identity); a single nonsensical event (unknown kind, non-JSON payload, absurd
  * ts_ms) is rejected alone so its well-formed neighbours are still stored.
  */
-export function decodeAndValidateBatch(data: Uint8Array): { events: Event[]; rejected: RejectedEvent[] } {
+export function decodeAndValidateBatch(data: Uint8Array): { all: Event[]; events: Event[]; rejected: RejectedEvent[] } {
   const all = decodeBatch(data);
   const events: Event[] = [];
   const rejected: RejectedEvent[] = [];
@@ -54,5 +54,5 @@ export function decodeAndValidateBatch(data: Uint8Array): { events: Event[]; rej
     if (reason === undefined) events.push(e);
     else rejected.push({ index, id: e.id, reason });
   }
-  return { events, rejected };
+  return { all, events, rejected };
 }
