@@ -106,7 +106,7 @@ export interface HeartbeatOutcome {
   status: 'new' | 'returned' | 'same';
   /** Whether the host's record (inventory, endpoint, instance) was replaced. */
   applied: boolean;
-  /** Set when the same instance sent a lower seq than the applied one (reset outbox or forgery). */
+  /** Set when the same instance's seq stayed lower than the applied one past the stale bound (reset outbox or forgery). */
   seqRegression?: { lastSeq: number; seq: number };
   /** Set when the skew crossed the bound in either direction with this heartbeat. */
   skewChanged?: { skewMs: number; flagged: boolean };
@@ -183,8 +183,12 @@ export class HostsStore {
     }
     const out: HeartbeatOutcome = { status: 'same', applied: false };
     const sameInstance = row.instance_id === ev.instanceId;
-    if (sameInstance && ev.seq < row.last_hb_seq) out.seqRegression = { lastSeq: row.last_hb_seq, seq: ev.seq };
-    const newer = !sameInstance || ev.seq > row.last_hb_seq || nowMs - row.last_hb_received_ms > staleAfterMs(row.hb_interval_ms);
+    const stale = nowMs - row.last_hb_received_ms > staleAfterMs(row.hb_interval_ms);
+    // A lower seq arriving within a few intervals is a batch retried out of order (normal); one
+    // that is still lower once the applied heartbeat went stale means the sequence restarted
+    // (a lost outbox) or the applied one was forged: that is the regression worth a warning.
+    if (sameInstance && ev.seq < row.last_hb_seq && stale) out.seqRegression = { lastSeq: row.last_hb_seq, seq: ev.seq };
+    const newer = !sameInstance || ev.seq > row.last_hb_seq || stale;
     if (newer) {
       this.stmts.updateInventory.run(params);
       out.applied = true;
