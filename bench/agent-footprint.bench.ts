@@ -8,7 +8,7 @@
 import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
-import { CLK_TCK } from '../agent/metrics/proc.js';
+import { CLK_TCK } from '../agent/proc/proc.js';
 import { NatsServer } from '../test/helpers/nats-server.js';
 import { Child, REPO_ROOT } from '../test/helpers/process.js';
 import { tempDir } from '../test/helpers/tmp.js';

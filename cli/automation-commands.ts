@@ -53,10 +53,12 @@ export function registerAutomationCommands(program: Command, client: ClientOf): 
     });
   tasks
     .command('reload')
-    .description('re-read tasks_dir (a bad file is rejected and the running set stays)')
-    .action(async (_o: unknown, cmd: Command) => {
-      const r = await client(cmd).send<{ tasks: number; policies: number }>('POST', 'api/v1/tasks/reload', {});
+    .description('re-read tasks_dir (a bad file is rejected and the running set stays; a file that lost all its entries keeps them unless --force)')
+    .option('--force', 'accept files that lost all their entries (emptied on purpose)')
+    .action(async (o: { force?: boolean }, cmd: Command) => {
+      const r = await client(cmd).send<{ tasks: number; policies: number; kept?: Array<{ file: string; tasks: number; policies: number }> }>('POST', 'api/v1/tasks/reload', o.force ? { force: true } : {});
       print(`reloaded: ${r.tasks} task(s), ${r.policies} policy(ies)`);
+      for (const k of r.kept ?? []) print(`WARNING ${k.file} lost all its entries: kept its previous ${k.tasks} task(s), ${k.policies} policy(ies); if it was emptied on purpose, run: opsctl tasks reload --force`);
     });
 
   const policies = program.command('policies').description('self-healing policies').option('--json', 'print JSON');

@@ -5,7 +5,7 @@ import { compareTargets, parseTargets } from '../shared/sweep/targets.js';
 import { parseDuration } from '../shared/duration.js';
 import { OpsError } from '../shared/errors.js';
 import type { Sample } from '../shared/metrics/sample.js';
-import type { CheckView } from '../controller/checks/checks-store.js';
+import type { CheckView } from '../controller/api/wire.js';
 import type { ControllerClient } from './client.js';
 import { ago, bytes } from './format.js';
 

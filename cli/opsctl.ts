@@ -1,12 +1,13 @@
 import Table from 'cli-table3';
 import { Command, CommanderError } from 'commander';
-import { errorLine } from '../shared/errors.js';
+import { errorLine, OpsError } from '../shared/errors.js';
 import { VERSION } from '../shared/version.js';
-import type { HostView } from '../controller/store/hosts-store.js';
+import type { HostView } from '../controller/api/wire.js';
 import { registerAlertCommands } from './alerts-commands.js';
 import { registerBackupCommands } from './backup-commands.js';
 import { registerChecksCommands } from './checks-commands.js';
 import { ControllerClient } from './client.js';
+import { controllerUrl, escapeControls, installTtyEscaping } from './terminal.js';
 import { ago, bytes, tagsText, uptime } from './format.js';
 import { registerLogsCommands } from './logs-commands.js';
 import { registerAutomationCommands } from './automation-commands.js';
@@ -18,8 +19,18 @@ interface GlobalOpts {
 
 function client(cmd: Command): ControllerClient {
   const opts = cmd.optsWithGlobals<GlobalOpts>();
-  return new ControllerClient(opts.controller ?? process.env.OPSFLEET_CONTROLLER ?? 'http://127.0.0.1:8080');
+  if (opts.controller !== undefined) return new ControllerClient(controllerUrl(opts.controller, '--controller'));
+  if (process.env.OPSFLEET_CONTROLLER) return new ControllerClient(controllerUrl(process.env.OPSFLEET_CONTROLLER, 'OPSFLEET_CONTROLLER'));
+  return new ControllerClient('http://127.0.0.1:8080');
 }
+
+// Remote bytes (playbook output, hostnames, alert texts) never reach a terminal raw.
+installTtyEscaping(process.argv);
+// `opsctl ... | head` closes the pipe early: that is the reader's choice, not a crash.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
 
 function print(text: string): void {
   process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
@@ -109,6 +120,7 @@ try {
   await program.parseAsync(process.argv);
 } catch (err) {
   if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 2);
-  process.stderr.write(`opsctl: ${errorLine(err)}\n`);
-  process.exit(1);
+  const line = `opsctl: ${errorLine(err)}`;
+  process.stderr.write(`${process.stderr.isTTY ? escapeControls(line) : line}\n`);
+  process.exit(err instanceof OpsError && err.code === 'OPS_ERR_USAGE' ? 2 : 1);
 }

@@ -2,8 +2,7 @@ import { userInfo } from 'node:os';
 import Table from 'cli-table3';
 import type { Command } from 'commander';
 import { OpsError } from '../shared/errors.js';
-import type { RunStreamEvent } from '../controller/dispatch/run-dispatcher.js';
-import type { HostRunRecord, RunRecord } from '../controller/dispatch/runs-store.js';
+import type { HostRunRecord, RunRecord, RunStreamEvent } from '../controller/api/wire.js';
 import type { ControllerClient } from './client.js';
 
 type ClientOf = (cmd: Command) => ControllerClient;
@@ -129,7 +128,7 @@ async function streamRun(client: ControllerClient, path: string, body: Record<st
     for (const h of recap.hosts) t.push([h.host, h.status, `${(h.durationMs / 1000).toFixed(2)}s`, h.error]);
     print(t.toString());
     const c = recap.counts;
-    print(`ok=${c.ok ?? 0} failed=${c.failed ?? 0} unreachable=${c.unreachable ?? 0} skipped=${c.skipped ?? 0}${recap.stoppedEarly ? `  (${recap.stoppedEarly})` : ''}`);
+    print(`ok=${c.ok ?? 0} failed=${c.failed ?? 0}${c.refused ? ` refused=${c.refused}` : ''} unreachable=${c.unreachable ?? 0} skipped=${c.skipped ?? 0}${recap.stoppedEarly ? `  (${recap.stoppedEarly})` : ''}`);
   }
   return recap.status === 'ok' ? 0 : 1;
 }

@@ -7,6 +7,7 @@ import { errorLine } from '../shared/errors.js';
 import { sleep, within, type ComponentStateName } from '../shared/lifecycle.js';
 import type { Logger } from '../shared/logger.js';
 import { connectNatsWithRetry } from '../shared/nats/connect.js';
+import { redactUrlCredentials } from '../shared/redact-url.js';
 import { ensureEventStream } from '../shared/nats/stream.js';
 import { VERSION } from '../shared/version.js';
 import type { Event } from '../shared/gen/opsfleet/v1/events.js';
@@ -187,8 +188,8 @@ export class Controller {
   /** Connects to NATS (retrying until stop), ensures the stream, then starts ingest and liveness. */
   private async connectAndIngest(hosts: HostsStore, events: EventsStore): Promise<void> {
     const cfg = this.cfg;
-    this.degraded.set('nats', `not connected to NATS ${cfg.nats.servers.join(', ')} yet; retrying`);
-    this.log.info({ servers: cfg.nats.servers }, 'connecting to nats');
+    this.degraded.set('nats', `not connected to NATS ${cfg.nats.servers.map(redactUrlCredentials).join(', ')} yet; retrying`);
+    this.log.info({ servers: cfg.nats.servers.map(redactUrlCredentials) }, 'connecting to nats');
     let attempt = 0;
     while (!this.abort.signal.aborted) {
       const nc = await connectNatsWithRetry(cfg.nats, {
@@ -197,16 +198,11 @@ export class Controller {
         signal: this.abort.signal,
         what: 'retrying',
         onError: (err, n) => this.degraded.set('nats', `cannot connect to NATS (attempt ${n}): ${errorLine(err)}; retrying`),
+        onConnectedChange: (up) => (this.natsConnected = up),
       });
       if (!nc) return; // stopped while waiting for NATS
       this.nc = nc;
       this.natsConnected = true;
-      void (async () => {
-        for await (const s of nc.status()) {
-          if (s.type === 'disconnect') this.natsConnected = false;
-          else if (s.type === 'reconnect') this.natsConnected = true;
-        }
-      })().catch(() => undefined);
       try {
         const jsm: JetStreamManager = await ensureEventStream(nc, {
           name: cfg.stream.name,

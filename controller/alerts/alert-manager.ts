@@ -11,9 +11,9 @@ import { AlertsStore, type ApplyOutcome } from './alerts-store.js';
 import { Dispatcher } from './dispatcher.js';
 import { fingerprint } from './fingerprint.js';
 import { Inhibitor } from './inhibitor.js';
-import type { Matcher } from './matchers.js';
+import type { Matcher } from '../../shared/alerts/matchers.js';
 import { alertFromApi, alertFromEvent, toAlertView, type AlertRecord, type AlertState, type ApiAlert, type IncomingAlert } from './model.js';
-import { NotifyStore } from './notify-store.js';
+import { NotifyStore } from '../notify/notify-store.js';
 import { Router } from './router.js';
 import { Silences, silenceStatus, type Silence } from './silences.js';
 

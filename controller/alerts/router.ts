@@ -1,5 +1,5 @@
 import type { AlertingConfig } from '../../shared/config/alerting.js';
-import { matchAll, matchersFromConfig, type CompiledMatcher, type Labels } from './matchers.js';
+import { matchAll, matchersFromConfig, type CompiledMatcher, type Labels } from '../../shared/alerts/matchers.js';
 
 /** A route compiled once from config, with the group timings it inherits filled in. */
 export interface CompiledRoute {

@@ -1,7 +1,7 @@
 import { errorLine, OpsError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { backoffDelay } from '../../shared/retry.js';
-import type { NotifyStore } from '../alerts/notify-store.js';
+import type { NotifyStore } from './notify-store.js';
 import { RateLimiter } from './rate-limiter.js';
 import type { NotificationGroup, OutgoingMessage, Receiver, SendResult } from './types.js';
 

@@ -226,6 +226,31 @@ checks:
     assert.match(ok.stdout, /reloaded: 2 task\(s\), 2 policy\(ies\)/);
   });
 
+  it('a tasks file emptied during SIGHUP keeps its previous tasks and warns; --force accepts it', async () => {
+    const extra = join(tasksDir, 'extra.yaml');
+    writeFileSync(extra, 'tasks:\n  - { name: extra-one, schedule: "0 0 1 1 *", target: "*", playbook: quick }\n');
+    try {
+      const ok = await runCommand('opsctl', ['tasks', 'reload', '--controller', ctl.url]);
+      assert.match(ok.stdout, /reloaded: 3 task\(s\)/, ok.stderr);
+      writeFileSync(extra, ''); // 0 bytes, as an editor leaves it mid-write
+      ctl.child.kill('SIGHUP');
+      const warn = await ctl.child.waitForLog((l) => l.msg === 'tasks file lost all its entries; previous entries kept (reload with force to accept)');
+      assert.equal(warn.file, extra);
+      const names = (await api<Array<{ name: string }>>(ctl.url, '/api/v1/tasks')).map((t) => t.name).sort();
+      assert.deepEqual(names, ['broken', 'extra-one', 'tick'], 'the emptied file keeps its task');
+      const again = await runCommand('opsctl', ['tasks', 'reload', '--controller', ctl.url]);
+      assert.equal(again.code, 0, again.stderr);
+      assert.match(again.stdout, new RegExp(`WARNING ${extra} lost all its entries: kept its previous 1 task\\(s\\)`));
+      const forced = await runCommand('opsctl', ['tasks', 'reload', '--force', '--controller', ctl.url]);
+      assert.equal(forced.code, 0, forced.stderr);
+      assert.match(forced.stdout, /reloaded: 2 task\(s\)/);
+      assert.doesNotMatch(forced.stdout, /WARNING/);
+      assert.deepEqual((await api<Array<{ name: string }>>(ctl.url, '/api/v1/tasks')).map((t) => t.name).sort(), ['broken', 'tick']);
+    } finally {
+      rmSync(extra, { force: true });
+    }
+  });
+
   it('a controller started with a bad tasks_dir refuses to start with exit 2 and the problem lines', async () => {
     const badDir = join(dir.path, 'bad-tasks');
     mkdirSync(badDir);

@@ -1,4 +1,4 @@
-import { OpsError } from '../../shared/errors.js';
+import { OpsError } from '../errors.js';
 
 export type MatchOp = '=' | '!=' | '=~' | '!~';
 

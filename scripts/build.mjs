@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+// npm run build: one esbuild bundle per program in dist/ (opsfleet-agent.js,
+// opsfleet-controller.js, opsctl.js, and the agent's snapshot-child.js), which bin/*.js run
+// when present. Chosen over tsc's one-file-per-module output by measurement (docs/BENCHMARKS.md,
+// "Compiled programs"): module resolution of ~150 files was most of opsctl's start-up.
+// Type checking stays with `npm run typecheck`; esbuild only strips types.
+// Usage: node scripts/build.mjs [--outdir DIR]
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { build } from 'esbuild';
+
+const root = new URL('..', import.meta.url).pathname;
+const i = process.argv.indexOf('--outdir');
+const outdir = i > 0 ? process.argv[i + 1] : join(root, 'dist');
+
+/** Program entry points: output name (the bin's name) → source. */
+export const PROGRAMS = {
+  'opsfleet-agent': 'agent/main.ts',
+  'opsfleet-controller': 'controller/main.ts',
+  opsctl: 'cli/opsctl.ts',
+  // Forked by agent/backup/build-in-child.ts from beside the agent bundle.
+  'snapshot-child': 'agent/backup/snapshot-child.ts',
+};
+
+// Native addons and packages that load files beside themselves stay in node_modules.
+const EXTERNAL = ['better-sqlite3', 'ssh2', 'ssh2-sftp-client', 'cpu-features', '@parcel/watcher'];
+
+const started = Date.now();
+rmSync(outdir, { recursive: true, force: true });
+await build({
+  absWorkingDir: root,
+  entryPoints: PROGRAMS,
+  outdir,
+  bundle: true,
+  // No shared chunks: each program loads one file and only its own code.
+  splitting: false,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20.19',
+  external: EXTERNAL,
+  // CommonJS packages inside an ESM bundle call require() for node built-ins.
+  banner: { js: "import { createRequire as __opsfleetRequire } from 'node:module'; const require = __opsfleetRequire(import.meta.url);" },
+  sourcemap: 'linked',
+  legalComments: 'none',
+  logLevel: 'warning',
+});
+console.log(`build: ${Object.keys(PROGRAMS).length} bundles in ${outdir} (${Date.now() - started} ms)`);
