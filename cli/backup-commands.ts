@@ -1,16 +1,11 @@
 import { isAbsolute } from 'node:path';
 import { userInfo } from 'node:os';
-import Table from 'cli-table3';
 import type { Command } from 'commander';
 import type { BackupNowResponse, BackupRestoreResponse, BackupVerifyResponse } from '../shared/gen/opsfleet/v1/agent.js';
 import { BACKUP_DEADLINES_MS } from '../shared/backup/action-deadlines.js';
 import type { BackupSetView, BackupSnapshotView } from '../controller/api/wire.js';
 import { ControllerClient } from './client.js';
-import { ago, bytes } from './format.js';
-
-function print(text: string): void {
-  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
-}
+import { ago, bytes, print, table } from './format.js';
 
 function query(o: { host?: string; set?: string; all?: boolean }): string {
   const q = new URLSearchParams();
@@ -38,7 +33,7 @@ export function registerBackupCommands(program: Command, client: (cmd: Command) 
       // The same content as the table: a failing set with no snapshot printed [] before.
       if (opts.json) return print(JSON.stringify({ snapshots: snaps, sets }, null, 2));
       if (snaps.length === 0 && sets.length === 0) return print('no backups have been reported yet');
-      const t = new Table({ head: ['HOST', 'SET', 'SNAPSHOT', 'TYPE', 'TAKEN', 'FILES', 'SIZE', 'ARCHIVE', 'TOOK'], style: { head: [], border: [] } });
+      const t = table(['HOST', 'SET', 'SNAPSHOT', 'TYPE', 'TAKEN', 'FILES', 'SIZE', 'ARCHIVE', 'TOOK']);
       for (const s of snaps) {
         t.push([s.host, s.set, s.id + (s.pruned ? ' (pruned)' : ''), s.type, ago(s.time), s.files, bytes(s.bytes), bytes(s.archiveBytes), `${(s.durationMs / 1000).toFixed(1)}s`]);
       }

@@ -1,4 +1,3 @@
-import Table from 'cli-table3';
 import { CommanderError, type Command } from 'commander';
 import { OpsError } from '../shared/errors.js';
 import { Analyzer, type AnalysisSummary } from '../shared/logs/analyzer.js';
@@ -8,6 +7,7 @@ import { PRESET_NAMES } from '../shared/logs/presets/index.js';
 import { analyzeParallel, canSplit } from '../shared/logs/parallel-analyze.js';
 import { readLineChunks } from '../shared/logs/read-lines.js';
 import type { ControllerClient } from './client.js';
+import { table } from './format.js';
 
 interface AnalyzeOpts {
   preset?: string;
@@ -87,8 +87,9 @@ function printHuman(s: Awaited<ReturnType<typeof analyzeFiles>>): void {
   out.push(`time range: ${s.timeRange ? `${s.timeRange.first} .. ${s.timeRange.last}` : '(no timestamps)'}`);
   out.push(`levels:     ${[...LEVELS, 'NONE' as const].filter((l) => s.levels[l] > 0).map((l) => `${l} ${s.levels[l]}`).join(', ') || '(none)'}`);
   if (s.templates.length) {
-    const t = new Table({ head: ['COUNT', 'LEVEL', 'TEMPLATE'], style: { head: [], border: [] }, colWidths: [9, 7, 100], wordWrap: true });
-    for (const x of s.templates) t.push([x.count, x.level ?? '', x.template]);
+    // The id is the one --records gives each line (template_id): grep the records by it.
+    const t = table(['COUNT', 'LEVEL', 'ID', 'TEMPLATE'], { colWidths: [9, 7, 11, 90], wordWrap: true });
+    for (const x of s.templates) t.push([x.count, x.level ?? '', x.id, x.template]);
     out.push('top templates:');
     out.push(t.toString());
   }
@@ -163,7 +164,7 @@ export function registerLogsCommands(program: Command, client: (cmd: Command) =>
       const res = await client(cmd).get<LogStatsResponse>(`api/v1/logs/stats?${q.toString()}`);
       if (opts.json) return void process.stdout.write(`${JSON.stringify(res, null, 2)}\n`);
       if (res.rows.length === 0) return void process.stdout.write(`no log statistics since ${res.since}\n`);
-      const t = new Table({ head: [...(opts.byMinute ? ['MINUTE'] : []), 'HOST', 'SOURCE', ...LEVELS, 'NONE', 'LINES'], style: { head: [], border: [] } });
+      const t = table([...(opts.byMinute ? ['MINUTE'] : []), 'HOST', 'SOURCE', ...LEVELS, 'NONE', 'LINES']);
       for (const r of res.rows) t.push([...(opts.byMinute ? [r.minute ?? ''] : []), r.host, r.source, ...LEVELS.map((l) => r.levels[l] ?? 0), r.levels.NONE ?? 0, r.lines]);
       process.stdout.write(`${t.toString()}\n`);
     });

@@ -50,6 +50,7 @@ export class Controller {
   private alerts: AlertManager | undefined;
   private logIndex: LogIndexer | undefined;
   private checks: ChecksStore | undefined;
+  private backups: BackupCatalog | undefined;
   private readonly eventListeners = new Set<(events: readonly Event[]) => void>();
   private http: HttpServer | undefined;
   private agents: AgentClients | undefined;
@@ -122,7 +123,7 @@ export class Controller {
     this.logIndex.start();
     this.onEvents(this.logIndex.onEvents);
     // Backup catalog: catches up on `backup` events stored before a crash, then follows ingest.
-    const backups = new BackupCatalog(this.db, this.logger);
+    const backups = (this.backups = new BackupCatalog(this.db, this.logger));
     backups.start();
     this.onEvents(backups.onEvents);
 
@@ -314,6 +315,7 @@ export class Controller {
     await this.alerts?.stop();
     this.checks?.stop();
     this.logIndex?.stop();
+    this.backups?.stop();
     this.agents?.close();
     if (this.nc && !(await within(this.nc.drain(), 2000))) await this.nc.close();
     this.db?.close();
