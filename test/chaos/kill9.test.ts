@@ -111,14 +111,9 @@ describe('chaos: kill -9 of nats-server, controller and an agent while agents wr
         const lines = s.rows.reduce((a, r) => a + r.lines, 0);
         return lines >= TOTAL ? lines : undefined;
       }, { timeout: 30_000, interval: 500, what: `stats of ${id}` }).catch(async () => (await api<{ rows: StatsRow[] }>(ctl.url, `/api/v1/logs/stats?host=${id}&source=app&since=1h`)).rows.reduce((a, r) => a + r.lines, 0));
-      if (id === victim.id) {
-        // The SIGKILLed agent's statistics can be off by one flush until log checkpoints commit
-        // in the outbox transaction (issue 12 item 11, another change); its shipped lines above
-        // are exact. Make this exact when that lands.
-        t.diagnostic(`${id} (killed): ${stats} lines counted in the statistics for ${TOTAL} written`);
-      } else {
-        assert.equal(stats, TOTAL, `${id}: lines counted in the statistics`);
-      }
+      // Exact for the SIGKILLed agent too: a stats flush commits its flush number in the same
+      // outbox transaction as the events it produced, so a kill can neither lose nor repeat one.
+      assert.equal(stats, TOTAL, `${id}${id === victim.id ? ' (killed)' : ''}: lines counted in the statistics`);
     }
   });
 });
