@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { OpsError } from '../shared/errors.js';
 import type { HostRunRecord, RunRecord, RunStreamEvent } from '../controller/api/wire.js';
 import type { ControllerClient } from './client.js';
+import { escapeControls } from './terminal.js';
 
 type ClientOf = (cmd: Command) => ControllerClient;
 
@@ -151,7 +152,8 @@ async function exitWith(p: Promise<number>): Promise<void> {
     process.exitCode = await p;
   } catch (err) {
     if (err instanceof OpsError && USAGE_CODES.has(err.code)) {
-      process.stderr.write(`opsctl: ${err.code}: ${err.message}\n`);
+      const line = `opsctl: ${err.code}: ${err.message}`;
+      process.stderr.write(`${process.stderr.isTTY ? escapeControls(line) : line}\n`);
       process.exit(2);
     }
     throw err;
