@@ -137,16 +137,11 @@ export class Agent {
         logger: this.log,
         signal: this.abort.signal,
         what: 'events stay in the outbox, retrying',
+        onConnectedChange: (up) => (this.natsConnected = up),
       });
       if (!nc) return;
       this.nc = nc;
       this.natsConnected = true;
-      void (async () => {
-        for await (const s of nc.status()) {
-          if (s.type === 'disconnect') this.natsConnected = false;
-          else if (s.type === 'reconnect') this.natsConnected = true;
-        }
-      })();
       this.publisher.attach(nc);
       const closedWith = await nc.closed();
       this.natsConnected = false;

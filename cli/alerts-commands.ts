@@ -1,18 +1,8 @@
-import Table from 'cli-table3';
 import type { Command } from 'commander';
 import type { AlertApiView, SilenceView } from '../controller/api/wire.js';
 import { formatMatcher, parseMatcher } from '../shared/alerts/matchers.js';
-import type { ControllerClient } from './client.js';
-import { ago } from './format.js';
+import { ago, type ClientOf, print, table } from './format.js';
 import { fittedTable } from './terminal.js';
-
-type ClientOf = (cmd: Command) => ControllerClient;
-
-function print(text: string): void {
-  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
-}
-
-const table = (head: string[]) => new Table({ head, style: { head: [], border: [] } });
 
 function muteText(a: AlertApiView): string {
   if (a.silencedBy.length) return `silenced (${a.silencedBy.map((s) => s.slice(0, 8)).join(',')})`;

@@ -1,5 +1,5 @@
-import Table from 'cli-table3';
 import { OpsError } from '../shared/errors.js';
+import { table } from './format.js';
 
 /**
  * Makes remote text safe to show on a terminal: C0 controls except tab and newline, DEL and the
@@ -76,11 +76,7 @@ export function fittedTable(head: string[], rows: Array<Array<string | number>>,
     if (natural[i]! <= min + 2) break;
     natural[i] = Math.max(min + 2, natural[i]! - over);
   }
-  const t = new Table({
-    head,
-    colWidths: natural,
-    style: { head: [], border: [], 'padding-left': 1, 'padding-right': 1 },
-  });
+  const t = table(head, { colWidths: natural });
   for (const r of cells) t.push(r);
   return t.toString();
 }

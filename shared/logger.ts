@@ -1,5 +1,6 @@
 import { pino, type Logger, type LevelWithSilent } from 'pino';
 import { rateLimitHook } from './log-rate-limit.js';
+import { redactDeep } from './redact-url.js';
 
 export type { Logger } from 'pino';
 
@@ -15,18 +16,26 @@ export const REDACT_PATHS = [
  */
 export function createRootLogger(opts: { name: string; level?: LevelWithSilent; destination?: number; repeatInterval?: number }): Logger {
   // Repeated warnings and errors: one line per distinct one per interval, with a count.
-  let hooks: { logMethod: ReturnType<typeof rateLimitHook>['hook'] } | undefined;
+  let limit: ReturnType<typeof rateLimitHook>['hook'] | undefined;
   if (opts.repeatInterval) {
     const limiter = rateLimitHook({ intervalMs: opts.repeatInterval });
     setInterval(limiter.flush, Math.min(opts.repeatInterval, 10_000)).unref();
-    hooks = { logMethod: limiter.hook };
+    limit = limiter.hook;
   }
   return pino(
     {
       name: opts.name,
-      ...(hooks ? { hooks } : {}),
       level: opts.level ?? 'info',
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      // Credentials inside URLs (nats://u:PASSWORD@host) sit in strings no path can name: every
+      // log call's fields, message and errors go through redactDeep first, then the repeat limiter.
+      hooks: {
+        logMethod(args, method, level) {
+          const clean = redactDeep(args) as Parameters<typeof method>;
+          if (limit) limit.call(this, clean, method, level);
+          else method.apply(this, clean);
+        },
+      },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
     pino.destination({ dest: opts.destination ?? 1, sync: true }),

@@ -1,20 +1,26 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { OpsError } from '../../shared/errors.js';
 import type { LocalSnapshot } from './local-state.js';
-import type { BuildInput, BuildResult } from './snapshot-builder.js';
+import type { BuildInput, BuildNothing, BuildResult } from './snapshot-builder.js';
 
 // The child is a module like this one: beside it as .js when compiled; as .ts in development,
 // where it needs tsx's loader (a forked process does not inherit a loader registered through
 // tsx's API). The loader is named by its resolved URL so the child's cwd does not matter.
 const RUNNING_TS = import.meta.url.endsWith('.ts');
-const BOOT = new URL(RUNNING_TS ? './snapshot-child.ts' : './snapshot-child.js', import.meta.url).pathname;
+// Compiled, this module sits in dist/opsfleet-agent.js or, if the bundler moves it, in a chunk
+// under dist/chunks/: the child bundle is beside the entry either way.
+const BOOT = RUNNING_TS
+  ? new URL('./snapshot-child.ts', import.meta.url).pathname
+  : [new URL('./snapshot-child.js', import.meta.url).pathname, new URL('../snapshot-child.js', import.meta.url).pathname].find((p) => existsSync(p)) ??
+    new URL('./snapshot-child.js', import.meta.url).pathname;
 const EXEC_ARGV = RUNNING_TS ? ['--import', import.meta.resolve('tsx')] : [];
 
-type Reply = { ready?: boolean; ok?: BuildResult | null; committed?: boolean; error?: { code: string; message: string; retryable: boolean } };
+type Reply = { ready?: boolean; ok?: BuildResult | BuildNothing | null; committed?: boolean; error?: { code: string; message: string; retryable: boolean } };
 
 /** A build running in its own process; `commit` applies its staged index there, `close` ends it. */
 export interface ChildBuild {
-  result: BuildResult | null;
+  result: BuildResult | BuildNothing | null;
   commit(s: LocalSnapshot, gen: number): Promise<void>;
   close(): void;
 }
