@@ -87,8 +87,9 @@ function printHuman(s: Awaited<ReturnType<typeof analyzeFiles>>): void {
   out.push(`time range: ${s.timeRange ? `${s.timeRange.first} .. ${s.timeRange.last}` : '(no timestamps)'}`);
   out.push(`levels:     ${[...LEVELS, 'NONE' as const].filter((l) => s.levels[l] > 0).map((l) => `${l} ${s.levels[l]}`).join(', ') || '(none)'}`);
   if (s.templates.length) {
-    const t = table(['COUNT', 'LEVEL', 'TEMPLATE'], { colWidths: [9, 7, 100], wordWrap: true });
-    for (const x of s.templates) t.push([x.count, x.level ?? '', x.template]);
+    // The id is the one --records gives each line (template_id): grep the records by it.
+    const t = table(['COUNT', 'LEVEL', 'ID', 'TEMPLATE'], { colWidths: [9, 7, 11, 90], wordWrap: true });
+    for (const x of s.templates) t.push([x.count, x.level ?? '', x.id, x.template]);
     out.push('top templates:');
     out.push(t.toString());
   }

@@ -20,6 +20,9 @@ export const PROGRAMS = {
   opsctl: 'cli/opsctl.ts',
   // Forked by agent/backup/build-in-child.ts from beside the agent bundle.
   'snapshot-child': 'agent/backup/snapshot-child.ts',
+  // Worker threads of `opsctl logs analyze` on large files (shared/logs/parallel-analyze.ts
+  // starts it from beside the opsctl bundle).
+  'analyze-worker': 'shared/logs/analyze-worker.ts',
 };
 
 // Native addons and packages that load files beside themselves stay in node_modules.
