@@ -4,6 +4,7 @@ import { OpsError } from '../shared/errors.js';
 import type { HostRunRecord, RunRecord, RunStreamEvent } from '../controller/api/wire.js';
 import type { ControllerClient } from './client.js';
 import { type ClientOf, print, table } from './format.js';
+import { escapeControls } from './terminal.js';
 
 
 /** Errors that are the operator's input (exit 2) rather than a failed run (exit 1). */
@@ -146,7 +147,8 @@ async function exitWith(p: Promise<number>): Promise<void> {
     process.exitCode = await p;
   } catch (err) {
     if (err instanceof OpsError && USAGE_CODES.has(err.code)) {
-      process.stderr.write(`opsctl: ${err.code}: ${err.message}\n`);
+      const line = `opsctl: ${err.code}: ${err.message}`;
+      process.stderr.write(`${process.stderr.isTTY ? escapeControls(line) : line}\n`);
       process.exit(2);
     }
     throw err;
