@@ -69,7 +69,7 @@ export class AlertManager {
     this.now = d.now ?? Date.now;
     this.log = d.logger.child({ component: 'alerts' });
     this.alerts = new AlertsStore(d.db);
-    this.silences = new Silences(d.db, this.now);
+    this.silences = new Silences(d.db, this.now, this.log);
     this.notifyStore = new NotifyStore(d.db);
     this.inhibitor = new Inhibitor(d.cfg.inhibit);
     const receiverCfg = new Map(d.cfg.receivers.map((r) => [r.name, r]));
@@ -340,6 +340,7 @@ export class AlertManager {
       ...this.stats,
       alerts: this.alerts.counts(),
       groups: this.dispatcher.groupCount,
+      silencesSkipped: this.silences.skipped,
       dispatch: this.dispatcher.stats,
       receivers: Object.fromEntries([...this.workers].map(([n, w]) => [n, { ...w.stats, pending: w.pending, pausedMs: w.pausedMs }])),
     };

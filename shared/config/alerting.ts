@@ -1,17 +1,18 @@
 import { z } from 'zod';
 import { duration } from '../duration.js';
+import { safeRegexProblem } from '../regex.js';
 
 /** Label names as Prometheus/Alertmanager allow them. */
 const LABEL_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const labelName = z.string().regex(LABEL_NAME, 'expected a label name like "host" or "alert_name"');
 
-/** A regex label value; compiled here so a bad pattern is a config error with its position. */
+/**
+ * A regex label value; compiled here with the engine the matchers use (RE2, linear time), so a
+ * pattern it refuses is a config error with its position, never a surprise at run time.
+ */
 const regexValue = z.string().superRefine((s, ctx) => {
-  try {
-    new RegExp(`^(?:${s})$`);
-  } catch (err) {
-    ctx.addIssue({ code: 'custom', message: `invalid regular expression "${s}": ${(err as Error).message.replace(/^Invalid regular expression: /, '')}` });
-  }
+  const problem = safeRegexProblem(s);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
 });
 
 const rateLimit = (count: number, per: string) =>

@@ -7,6 +7,8 @@ import { createRootLogger } from '../../shared/logger.js';
 import { AlertManager } from '../../controller/alerts/alert-manager.js';
 import type { NotificationRow } from '../../controller/alerts/notify-store.js';
 import { openDatabase } from '../../controller/store/db.js';
+import { HttpServer } from '../../controller/api/http-server.js';
+import { registerAlertRoutes } from '../../controller/api/alert-routes.js';
 import { waitFor } from '../helpers/wait.js';
 
 /** A real AlertManager on a real SQLite file in `dir`, configured from YAML like the controller's `alerting:` section. */
@@ -63,4 +65,19 @@ export async function logRows(am: AlertManager, n: number, receiver?: string): P
     const rows = am.notifyStore.list({ receiver, limit: 1000 });
     return rows.length >= n ? rows.reverse() : undefined;
   }, { what: `${n} notification log rows` });
+}
+
+/** The alerting API routes on a real HTTP server (127.0.0.1, port 0) in front of `am`. */
+export async function startApi(am: AlertManager): Promise<{ url: string; close: () => Promise<void> }> {
+  const http = new HttpServer(createRootLogger({ name: 'alerting-api-test', level: 'silent' }));
+  registerAlertRoutes(http, am);
+  const addr = await http.listen('127.0.0.1', 0);
+  return { url: `http://127.0.0.1:${addr.port}`, close: () => http.close() };
+}
+
+/** POSTs JSON and returns the status and parsed answer (errors are answers too). */
+export async function postJson<T = unknown>(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: T }> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  const text = await res.text();
+  return { status: res.status, body: (text ? JSON.parse(text) : null) as T };
 }
