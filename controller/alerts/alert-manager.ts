@@ -87,7 +87,7 @@ export class AlertManager {
       this.workers.set(
         rc.name,
         new ReceiverWorker({
-          receiver: createReceiver(rc, this.now),
+          receiver: createReceiver(rc, { now: this.now, externalUrl: d.cfg.external_url }),
           store: this.notifyStore,
           logger: d.logger,
           retry: d.cfg.retry,

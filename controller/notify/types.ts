@@ -57,10 +57,13 @@ export interface Receiver {
  */
 export class NotifyError extends OpsError {
   readonly pauseMs: number;
-  constructor(code: string, message: string, opts: { cause?: unknown; retryable?: boolean; pauseMs?: number } = {}) {
+  /** The channel's Retry-After (429/503), already bounded: the receiver waits at least this long. */
+  readonly retryAfterMs: number | undefined;
+  constructor(code: string, message: string, opts: { cause?: unknown; retryable?: boolean; pauseMs?: number; retryAfterMs?: number } = {}) {
     super(code, message, opts);
     this.name = 'NotifyError';
     this.pauseMs = opts.pauseMs ?? 0;
+    this.retryAfterMs = opts.retryAfterMs;
   }
 }
 

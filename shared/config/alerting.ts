@@ -107,7 +107,8 @@ const webhookSchema = z
     hmac_secret: z.string().min(1).optional(),
     headers: z.record(z.string(), z.string()).prefault({}),
     rate_limit: rateLimit(60, '1m'),
-    max_bytes: z.number().int().min(256).prefault(1_000_000),
+    /** At least 512: the body's fixed fields (counts, title, time) take ~300 bytes before any alert. */
+    max_bytes: z.number().int().min(512).prefault(1_000_000),
   })
   .strict();
 
@@ -163,6 +164,8 @@ export const alertingSchema = z
     receivers: z.array(receiverSchema).prefault([]),
     routes: z.array(routeSchema).prefault([]),
     inhibit: z.array(inhibitSchema).prefault([]),
+    /** The controller's URL as operators reach it; truncated notifications link to its alert list. */
+    external_url: httpUrl.optional(),
     /** Gets a notification after a receiver's retries are exhausted. */
     fallback_receiver: z.string().optional(),
     retry: z
@@ -170,6 +173,8 @@ export const alertingSchema = z
         attempts: z.number().int().min(1).max(20).prefault(4),
         initial: duration().prefault('1s'),
         max: duration().prefault('30s'),
+        /** Longest Retry-After (429/503) a receiver waits for; a longer one is cut to this. */
+        max_retry_after: duration().prefault('5m'),
       })
       .strict()
       .prefault({}),

@@ -21,7 +21,7 @@ export interface Recorded {
 }
 
 /** A scripted answer: HTTP status and JSON body; `undefined` body = the platform's success. */
-export type Answer = { status: number; body?: unknown } | 'hang';
+export type Answer = { status: number; body?: unknown; headers?: Record<string, string> } | 'hang';
 
 abstract class FakeHttp {
   readonly requests: Recorded[] = [];
@@ -57,7 +57,7 @@ abstract class FakeHttp {
         const ans = this.answer(rec);
         if (ans === 'hang') return;
         rec.answered = { status: ans.status, body: ans.body };
-        res.writeHead(ans.status, { 'content-type': 'application/json' });
+        res.writeHead(ans.status, { 'content-type': 'application/json', ...(ans.headers ?? {}) });
         res.end(JSON.stringify(ans.body ?? {}));
       });
     });
@@ -68,7 +68,7 @@ abstract class FakeHttp {
 
   /** Validates a request, pushing into rec.problems. */
   protected abstract check(rec: Recorded): void;
-  protected abstract answer(rec: Recorded): { status: number; body: unknown } | 'hang';
+  protected abstract answer(rec: Recorded): { status: number; body: unknown; headers?: Record<string, string> } | 'hang';
 
   protected scripted(): Answer | undefined {
     return this.script.shift() ?? this.fallbackAnswer;
@@ -211,7 +211,7 @@ export class FakeWebhook extends FakeHttp {
     if (rec.problems.length) return { status: 401, body: { error: rec.problems.join('; ') } };
     const s = this.scripted();
     if (s === 'hang') return 'hang';
-    if (s) return { status: s.status, body: s.body ?? { ok: true } };
+    if (s) return { status: s.status, body: s.body ?? { ok: true }, ...(s.headers ? { headers: s.headers } : {}) };
     return { status: 200, body: { ok: true } };
   }
 

@@ -47,8 +47,8 @@ describe('matchers', () => {
     assert.equal(compileMatcher(parseMatcher('env!~dev|test')).test({ env: 'test' }), false);
   });
 
-  it('rejects a bad regex and a bad label name with OPS_ERR_ALERT_MATCHER', () => {
-    assert.throws(() => parseMatcher('host=~(web'), { code: 'OPS_ERR_ALERT_MATCHER' });
+  it('rejects a bad regex with OPS_ERR_REGEX_SYNTAX and a bad label name with OPS_ERR_ALERT_MATCHER', () => {
+    assert.throws(() => parseMatcher('host=~(web'), { code: 'OPS_ERR_REGEX_SYNTAX' });
     assert.throws(() => parseMatcher('1host=x'), { code: 'OPS_ERR_ALERT_MATCHER' });
   });
 });
@@ -116,7 +116,7 @@ describe('alerting config errors', () => {
   it('names FILE:LINE:COL for an invalid matcher regex', () => {
     const p = problems(['alerting:', '  receivers:', '    - { name: hook, type: webhook, url: "http://127.0.0.1:1/x" }', '  routes:', '    - match_re: { host: "db-(.*" }', '      receivers: [hook]'].join('\n'));
     assert.equal(p.length, 1, p.join('\n'));
-    assert.match(p[0]!, /^controller\.yaml:6:25 alerting\.routes\[0\]\.match_re\.host: invalid regular expression "db-\(\.\*"/);
+    assert.match(p[0]!, /^controller\.yaml:6:25 alerting\.routes\[0\]\.match_re\.host: invalid regex "db-\(\.\*"/);
   });
 
   it('names FILE:LINE:COL for an unknown receiver in a route and as fallback', () => {
