@@ -58,6 +58,8 @@ export class AlertManager {
   readonly inhibitor: Inhibitor;
   readonly dispatcher: Dispatcher;
   readonly workers = new Map<string, ReceiverWorker>();
+  /** Alerts received through each intake endpoint. */
+  readonly intakeStats: Record<string, number> = {};
   readonly stats = { alertEvents: 0, malformed: 0, new: 0, refired: 0, resolved: 0, refreshed: 0, stale: 0, unknown: 0, expired: 0, notifyFailed: 0 };
   private sweepTimer: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | undefined;
@@ -163,6 +165,16 @@ export class AlertManager {
     const inc = list.map((a) => alertFromApi(a, now));
     this.apply(inc);
     return inc.map((a) => fingerprint(a.labels));
+  }
+
+  /**
+   * Alerts from Prometheus, Alertmanager or Grafana (already mapped by intake.ts); counted per
+   * source. Returns how many were stored.
+   */
+  intake(list: readonly IncomingAlert[]): number {
+    const out = this.apply(list);
+    for (const a of list) this.intakeStats[a.source] = (this.intakeStats[a.source] ?? 0) + 1;
+    return out.length;
   }
 
   /** Stores assertions in one transaction, then lets dispatch and inhibition see the changes. */
@@ -341,6 +353,7 @@ export class AlertManager {
       alerts: this.alerts.counts(),
       groups: this.dispatcher.groupCount,
       silencesSkipped: this.silences.skipped,
+      intake: this.intakeStats,
       dispatch: this.dispatcher.stats,
       receivers: Object.fromEntries([...this.workers].map(([n, w]) => [n, { ...w.stats, pending: w.pending, pausedMs: w.pausedMs }])),
     };

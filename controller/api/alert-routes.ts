@@ -5,9 +5,12 @@ import { OpsError } from '../../shared/errors.js';
 import type { AlertManager } from '../alerts/alert-manager.js';
 import { compileMatcher, parseMatcher, type Matcher } from '../alerts/matchers.js';
 import { apiAlertSchema } from '../alerts/model.js';
-import { HttpError, type HttpServer } from './http-server.js';
+import { alertmanagerWebhookSchema, fromPostableAlerts, fromWebhookPayload, grafanaWebhookSchema, postableAlertsSchema } from '../alerts/intake.js';
+import { HttpError, readJsonBody, type HttpServer } from './http-server.js';
 
 const MAX_BODY = 1_000_000;
+/** Intake bodies: a Prometheus or Alertmanager batch of 10,000+ alerts is several megabytes. */
+export const INTAKE_MAX_BODY = 32 * 1024 * 1024;
 
 /** Reads a JSON request body (at most 1 MB); bad JSON is a 400 naming the problem. */
 async function readJson(req: IncomingMessage): Promise<unknown> {
@@ -81,6 +84,8 @@ export function registerAlertRoutes(http: HttpServer, am: AlertManager): void {
   });
 
   http.route('GET', '/api/v1/alerts/stats', () => am.statsView());
+
+  registerIntakeRoutes(http, am);
 
   http.route('GET', '/api/v1/alerts/:fp', ({ params }) => {
     const a = am.get(params.fp!);
@@ -160,4 +165,28 @@ export function registerAlertRoutes(http: HttpServer, am: AlertManager): void {
       durationMs: r.duration_ms,
     }));
   });
+}
+
+/**
+ * Alerts from other tools (controller/alerts/intake.ts). Registered like every other route; the
+ * API's auth puts them behind an intake-role token.
+ */
+export function registerIntakeRoutes(http: HttpServer, am: AlertManager): void {
+  const take = async (req: IncomingMessage, schema: z.ZodType, map: (data: never, now: number) => ReturnType<typeof fromPostableAlerts>) => {
+    const parsed = schema.safeParse(await readJsonBody(req, INTAKE_MAX_BODY));
+    if (!parsed.success) throw new HttpError(400, 'OPS_ERR_ALERT_MALFORMED', zodMessage(parsed.error));
+    let list;
+    try {
+      list = map(parsed.data as never, Date.now());
+    } catch (err) {
+      return badRequest(err);
+    }
+    return { accepted: am.intake(list) };
+  };
+  // Prometheus' alertmanager_config points here as if opsfleet were Alertmanager (API v2).
+  http.route('POST', '/api/v2/alerts', ({ req }) => take(req, postableAlertsSchema, (d: z.output<typeof postableAlertsSchema>, now) => fromPostableAlerts(d, now)));
+  // An existing Alertmanager forwards through its webhook receiver (webhook_configs.url).
+  http.route('POST', '/api/v1/intake/alertmanager', ({ req }) => take(req, alertmanagerWebhookSchema, (d: z.output<typeof alertmanagerWebhookSchema>, now) => fromWebhookPayload(d, 'alertmanager', now)));
+  // Grafana's webhook contact point.
+  http.route('POST', '/api/v1/intake/grafana', ({ req }) => take(req, grafanaWebhookSchema, (d: z.output<typeof grafanaWebhookSchema>, now) => fromWebhookPayload(d, 'grafana', now)));
 }
