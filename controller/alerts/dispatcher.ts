@@ -2,7 +2,7 @@ import type { Logger } from '../../shared/logger.js';
 import type { PendingNotification } from '../notify/worker.js';
 import { toAlertView, type AlertRecord } from './model.js';
 import type { NotifyStore } from './notify-store.js';
-import { groupOf, type CompiledRoute, type Router } from './router.js';
+import { groupOf, mentionsFor, type CompiledRoute, type Router } from './router.js';
 
 /** An aggregation group: the alerts of one route with the same group_by values. */
 interface AggrGroup {
@@ -39,7 +39,7 @@ export class Dispatcher {
   private readonly log: Logger;
   private readonly now: () => number;
   private stopped = false;
-  readonly stats = { groupsCreated: 0, flushes: 0, notificationsQueued: 0, unrouted: 0 };
+  readonly stats = { groupsCreated: 0, flushes: 0, notificationsQueued: 0, unrouted: 0, mutedByTime: 0 };
 
   constructor(private readonly d: DispatcherDeps) {
     this.log = d.logger.child({ component: 'alerts.dispatch' });
@@ -89,6 +89,13 @@ export class Dispatcher {
     const now = this.now();
     this.stats.flushes++;
     g.flushes++;
+    if (this.d.router.muted(g.route, now)) {
+      // A mute (or outside every active) time interval: nothing is sent and nothing recorded as
+      // told, so the first flush after the interval sends what is firing then.
+      this.stats.mutedByTime++;
+      this.schedule(g, g.route.groupIntervalMs);
+      return;
+    }
     const firing: AlertRecord[] = [];
     const resolved: AlertRecord[] = [];
     for (const a of g.alerts.values()) {
@@ -127,6 +134,7 @@ export class Dispatcher {
         },
         firingFps,
         resolvedFps: resFps,
+        mentions: firing.length > 0 ? mentionsFor(g.route, firing.map((a) => a.labels.severity ?? '')) : undefined,
       });
     }
     this.cleanup(g);

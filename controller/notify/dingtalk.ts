@@ -38,14 +38,21 @@ export class DingtalkReceiver implements Receiver {
   /** The exact JSON body DingTalk receives. */
   body(msg: OutgoingMessage): { body: Record<string, unknown>; truncated: number } {
     const c = this.config;
-    // Mentions only notify when the mobile also appears in the text.
-    const mentions = c.at_mobiles.length ? `\n${c.at_mobiles.map((m) => `@${m}`).join(' ')}\n` : '';
+    // The route's @mentions join the receiver's own. DingTalk only notifies a mobile or user id
+    // that also appears in the text as @…, so both go into the text too.
+    const m = msg.mentions;
+    const mobiles = [...new Set([...c.at_mobiles, ...(m?.mobiles ?? [])])];
+    const userIds = [...new Set(m?.user_ids ?? [])];
+    const isAtAll = c.at_all || (m?.all ?? false);
+    const ats = [...mobiles, ...userIds];
+    const mentions = ats.length ? `\n${ats.map((x) => `@${x}`).join(' ')}\n` : '';
+    const at = { atMobiles: mobiles, ...(userIds.length ? { atUserIds: userIds } : {}), isAtAll };
     // The JSON wrapping (and its escaping of newlines and quotes) costs bytes too: render, measure
     // the whole body, and render again smaller until it fits the 20,000-byte limit.
     let limit = c.max_bytes - 256 - Buffer.byteLength(mentions);
     for (;;) {
       const r = render(msg, 'markdown', Math.max(64, limit), { now: this.now(), template: c.template, suffix: mentions });
-      const body = { msgtype: 'markdown', markdown: { title: [...r.title].slice(0, 64).join(''), text: r.text }, at: { atMobiles: c.at_mobiles, isAtAll: c.at_all } };
+      const body = { msgtype: 'markdown', markdown: { title: [...r.title].slice(0, 64).join(''), text: r.text }, at };
       const over = Buffer.byteLength(JSON.stringify(body)) - c.max_bytes;
       if (over <= 0 || limit <= 64) return { body, truncated: r.truncated };
       limit -= over + 64;

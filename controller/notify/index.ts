@@ -1,6 +1,7 @@
 import type { ReceiverConfig } from '../../shared/config/alerting.js';
 import { DingtalkReceiver } from './dingtalk.js';
 import { EmailReceiver } from './email.js';
+import { FeishuReceiver } from './feishu.js';
 import type { Receiver } from './types.js';
 import { WebhookReceiver } from './webhook.js';
 import { WecomReceiver } from './wecom.js';
@@ -18,6 +19,7 @@ type Factory<T extends ReceiverConfig['type']> = (cfg: Extract<ReceiverConfig, {
 const RECEIVER_TYPES: { [T in ReceiverConfig['type']]: Factory<T> } = {
   dingtalk: (c, x) => new DingtalkReceiver(c, x.now),
   wecom: (c, x) => new WecomReceiver(c, x.now),
+  feishu: (c, x) => new FeishuReceiver(c, x.now),
   email: (c, x) => new EmailReceiver(c, x.now),
   webhook: (c, x) => new WebhookReceiver(c, x.now, x.externalUrl),
 };

@@ -23,8 +23,17 @@ export interface NotificationGroup {
   resolved: AlertView[];
 }
 
+/** Who a robot message @mentions (route and severity config), rendered in each robot's format. */
+export interface Mentions {
+  mobiles: string[];
+  user_ids: string[];
+  all: boolean;
+}
+
 /** A message a receiver renders and sends: one group, or a digest of several merged groups. */
 export interface OutgoingMessage {
+  /** @mentions for robots (union of the merged notifications'); absent = none. */
+  mentions?: Mentions | undefined;
   kind: 'notify' | 'digest' | 'fallback' | 'test';
   groups: NotificationGroup[];
   /** Notifications merged into this message (1 unless a digest). */

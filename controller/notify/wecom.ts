@@ -23,12 +23,17 @@ export class WecomReceiver implements Receiver {
   body(msg: OutgoingMessage): { body: Record<string, unknown>; truncated: number } {
     const c = this.config;
     const limit = Math.min(c.max_bytes, WECOM_MAX_BYTES[c.msgtype]);
+    const m = msg.mentions;
     if (c.msgtype === 'text') {
+      // Text messages mention by mobile (mentioned_mobile_list) and by user id (mentioned_list); "@all" in either mentions everyone.
+      const mobiles = [...new Set([...c.mentioned_mobile_list, ...(m?.mobiles ?? [])])];
+      const users = [...new Set([...(m?.user_ids ?? []), ...(m?.all ? ['@all'] : [])])];
       const r = render(msg, 'text', limit, { now: this.now(), template: c.template });
-      return { body: { msgtype: 'text', text: { content: r.text, mentioned_mobile_list: c.mentioned_mobile_list } }, truncated: r.truncated };
+      return { body: { msgtype: 'text', text: { content: r.text, mentioned_mobile_list: mobiles, ...(users.length ? { mentioned_list: users } : {}) } }, truncated: r.truncated };
     }
-    // Markdown messages cannot carry mentioned_mobile_list; WeCom only mentions from text messages.
-    const r = render(msg, 'markdown', limit, { now: this.now(), template: c.template });
+    // Markdown messages cannot carry mention lists; WeCom mentions a user id written as <@userid> in the content (not a mobile).
+    const suffix = m?.user_ids.length ? `\n${m.user_ids.map((u) => `<@${u}>`).join(' ')}` : '';
+    const r = render(msg, 'markdown', limit, { now: this.now(), template: c.template, suffix });
     return { body: { msgtype: 'markdown', markdown: { content: r.text } }, truncated: r.truncated };
   }
 

@@ -4,7 +4,8 @@ import { backoffDelay } from '../../shared/retry.js';
 import type { NotifyStore } from '../alerts/notify-store.js';
 import { DEFAULT_MAX_RETRY_AFTER_MS } from './http.js';
 import { RateLimiter } from './rate-limiter.js';
-import type { NotificationGroup, OutgoingMessage, Receiver, SendResult } from './types.js';
+import { mergeMentions } from './mentions.js';
+import type { Mentions, NotificationGroup, OutgoingMessage, Receiver, SendResult } from './types.js';
 
 /** A notification waiting for its receiver: one group's state plus what to record when delivered. */
 export interface PendingNotification {
@@ -13,6 +14,8 @@ export interface PendingNotification {
   group: NotificationGroup;
   firingFps: string[];
   resolvedFps: string[];
+  /** @mentions the route asks for (firing notifications only). */
+  mentions?: Mentions | undefined;
 }
 
 export interface WorkerDeps {
@@ -156,9 +159,11 @@ export class ReceiverWorker {
   private message(batch: Entry[]): OutgoingMessage {
     const groups = batch.map((b) => b.item.group);
     const from = batch.find((b) => b.fallbackFrom)?.fallbackFrom;
-    if (batch.length > 1) return { kind: 'digest', groups, merged: batch.length, ...(from ? { failedReceiver: from } : {}) };
-    if (from) return { kind: 'fallback', groups, merged: 1, failedReceiver: from };
-    return { kind: 'notify', groups, merged: 1 };
+    const mentions = mergeMentions(batch.map((b) => b.item.mentions));
+    const m = mentions ? { mentions } : {};
+    if (batch.length > 1) return { kind: 'digest', groups, merged: batch.length, ...m, ...(from ? { failedReceiver: from } : {}) };
+    if (from) return { kind: 'fallback', groups, merged: 1, failedReceiver: from, ...m };
+    return { kind: 'notify', groups, merged: 1, ...m };
   }
 
   private async deliver(batch: Entry[]): Promise<void> {

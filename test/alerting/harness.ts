@@ -12,11 +12,11 @@ import { registerAlertRoutes } from '../../controller/api/alert-routes.js';
 import { waitFor } from '../helpers/wait.js';
 
 /** A real AlertManager on a real SQLite file in `dir`, configured from YAML like the controller's `alerting:` section. */
-export async function startManager(yaml: string, dir: string, env: NodeJS.ProcessEnv = process.env): Promise<{ am: AlertManager; db: Database.Database; cfg: AlertingConfig; close: () => Promise<void> }> {
+export async function startManager(yaml: string, dir: string, env: NodeJS.ProcessEnv = process.env, now?: () => number): Promise<{ am: AlertManager; db: Database.Database; cfg: AlertingConfig; close: () => Promise<void> }> {
   const cfg = parseConfigText(yaml, 'alerting.yaml', alertingSchema, env);
   const db = openDatabase(join(dir, 'data'));
   const logger = createRootLogger({ name: 'alerting-test', level: (process.env.ALERT_TEST_LOG as 'debug' | undefined) ?? 'silent' });
-  const am = new AlertManager({ db, cfg, logger });
+  const am = new AlertManager({ db, cfg, logger, ...(now ? { now } : {}) });
   await am.start();
   let closed = false;
   return {
