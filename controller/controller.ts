@@ -207,9 +207,10 @@ export class Controller {
     this.log.info({ version: VERSION, http: `${addr.address}:${addr.port}`, dataDir: cfg.data_dir, stream: cfg.stream.name }, 'controller started');
   }
 
-  /** SIGHUP: reload tasks_dir (the rest of controller.yaml needs a restart). */
+  /** SIGHUP: reload tasks_dir and the receivers' template files (the rest of controller.yaml needs a restart). */
   async reload(): Promise<void> {
     this.automation?.reload();
+    this.alerts?.reload();
   }
 
   stop(): Promise<void> {

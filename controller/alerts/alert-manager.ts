@@ -5,6 +5,7 @@ import type { Event } from '../../shared/gen/opsfleet/v1/events.js';
 import type { Logger } from '../../shared/logger.js';
 import type { HostStatusChange } from '../ingest/ingest.js';
 import { createReceiver } from '../notify/index.js';
+import { TemplateStore } from '../notify/templates.js';
 import { ReceiverWorker, type PendingNotification } from '../notify/worker.js';
 import type { AlertView } from '../notify/types.js';
 import { AlertsStore, type ApplyOutcome } from './alerts-store.js';
@@ -14,7 +15,7 @@ import { Inhibitor } from './inhibitor.js';
 import type { Matcher } from './matchers.js';
 import { alertFromApi, alertFromEvent, toAlertView, type AlertRecord, type AlertState, type ApiAlert, type IncomingAlert } from './model.js';
 import { NotifyStore } from './notify-store.js';
-import { Router } from './router.js';
+import { groupOf, mentionsFor, Router } from './router.js';
 import { Silences, silenceStatus, type Silence } from './silences.js';
 
 export const HOST_OFFLINE = 'HostOffline';
@@ -57,6 +58,8 @@ export class AlertManager {
   readonly notifyStore: NotifyStore;
   readonly inhibitor: Inhibitor;
   readonly dispatcher: Dispatcher;
+  readonly templates: TemplateStore;
+  readonly router: Router;
   readonly workers = new Map<string, ReceiverWorker>();
   /** Alerts received through each intake endpoint. */
   readonly intakeStats: Record<string, number> = {};
@@ -75,8 +78,10 @@ export class AlertManager {
     this.notifyStore = new NotifyStore(d.db);
     this.inhibitor = new Inhibitor(d.cfg.inhibit);
     const receiverCfg = new Map(d.cfg.receivers.map((r) => [r.name, r]));
+    this.templates = new TemplateStore(d.cfg.receivers, this.log);
+    this.router = new Router(d.cfg);
     this.dispatcher = new Dispatcher({
-      router: new Router(d.cfg),
+      router: this.router,
       store: this.notifyStore,
       logger: d.logger,
       now: this.now,
@@ -89,7 +94,7 @@ export class AlertManager {
       this.workers.set(
         rc.name,
         new ReceiverWorker({
-          receiver: createReceiver(rc, { now: this.now, externalUrl: d.cfg.external_url }),
+          receiver: createReceiver(rc, { now: this.now, externalUrl: d.cfg.external_url, templates: this.templates }),
           store: this.notifyStore,
           logger: d.logger,
           retry: d.cfg.retry,
@@ -345,6 +350,39 @@ export class AlertManager {
     };
     const r = await w.test({ kind: 'test', merged: 1, groups: [{ groupKey: 'test', groupLabels: { alertname: 'OpsfleetTest' }, status: 'firing', firing: [alert], resolved: [] }] });
     return { receiver: name, ...r };
+  }
+
+  /** SIGHUP: re-reads the receivers' template files (a file that fails keeps its previous template). */
+  reload(): string[] {
+    return this.templates.reload();
+  }
+
+  /**
+   * What a receiver would send for these alerts (as one group of the route they reach, or of
+   * their alertname), rendered with its current template, without sending.
+   */
+  preview(name: string, list: readonly ApiAlert[]): { receiver: string; type: string; body: unknown } {
+    const w = this.workers.get(name);
+    if (!w) throw new OpsError('OPS_ERR_RECEIVER_UNKNOWN', `no receiver "${name}" (configured: ${[...this.workers.keys()].join(', ') || 'none'})`);
+    const now = this.now();
+    const views = list.map((a) => {
+      const inc = alertFromApi(a, now);
+      return toAlertView({ fingerprint: fingerprint(inc.labels), labels: inc.labels, annotations: inc.annotations, state: inc.state, startsAtMs: inc.startsAtMs || now, endsAtMs: inc.endsAtMs, updatedMs: now, expiresMs: null, source: 'api', count: 1 });
+    });
+    const first = views[0]?.labels ?? {};
+    const route = this.router.match(first)[0];
+    const { key, labels } = route ? groupOf(route, first) : { key: 'preview', labels: { alertname: first.alertname ?? 'Preview' } };
+    const firing = views.filter((v) => v.status === 'firing');
+    const resolved = views.filter((v) => v.status === 'resolved');
+    const mentions = route && firing.length ? mentionsFor(route, firing.map((a) => a.labels.severity ?? '')) : undefined;
+    const msg = { kind: 'notify' as const, merged: 1, groups: [{ groupKey: key, groupLabels: labels, status: firing.length ? ('firing' as const) : ('resolved' as const), firing, resolved }], ...(mentions ? { mentions } : {}) };
+    return { receiver: name, type: w.type, body: w.preview(msg) };
+  }
+
+  /** Which routes and receivers an alert with these labels reaches (amtool's `config routes test`). */
+  routesTest(labels: Record<string, string>): { receivers: string[]; routes: Array<{ id: string; receivers: string[]; groupBy: string[]; groupKey: string; mutedNow: boolean; continue: boolean }> } {
+    const routes = this.router.match(labels).map((r) => ({ id: r.id, receivers: r.receivers, groupBy: r.groupBy, groupKey: groupOf(r, labels).key, mutedNow: this.router.muted(r, this.now()), continue: r.continue }));
+    return { receivers: [...new Set(routes.flatMap((r) => r.receivers))], routes };
   }
 
   statsView(): Record<string, unknown> {

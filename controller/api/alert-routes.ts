@@ -146,6 +146,27 @@ export function registerAlertRoutes(http: HttpServer, am: AlertManager): void {
     }
   });
 
+  // Renders what a receiver would send for these alerts with its current template; nothing is sent.
+  http.route('POST', '/api/v1/receivers/:name/preview', async ({ req, params }) => {
+    const body = await readJsonBody(req);
+    const list = z.union([apiAlertSchema, z.array(apiAlertSchema).min(1).max(1000), z.object({ alerts: z.array(apiAlertSchema).min(1).max(1000) }).strict()]).safeParse(body);
+    if (!list.success) throw new HttpError(400, 'OPS_ERR_ALERT_MALFORMED', zodMessage(list.error));
+    const alerts = Array.isArray(list.data) ? list.data : 'alerts' in list.data && Array.isArray(list.data.alerts) ? list.data.alerts : [list.data as z.output<typeof apiAlertSchema>];
+    try {
+      return am.preview(params.name!, alerts);
+    } catch (err) {
+      if (err instanceof OpsError && err.code === 'OPS_ERR_RECEIVER_UNKNOWN') throw new HttpError(404, err.code, err.message);
+      return badRequest(err);
+    }
+  });
+
+  // Which routes and receivers an alert with these labels reaches (amtool config routes test).
+  http.route('POST', '/api/v1/alerts/routes/test', async ({ req }) => {
+    const parsed = z.object({ labels: z.record(z.string(), z.string()) }).strict().safeParse(await readJsonBody(req));
+    if (!parsed.success) throw new HttpError(400, 'OPS_ERR_BAD_REQUEST', zodMessage(parsed.error));
+    return am.routesTest(parsed.data.labels);
+  });
+
   http.route('GET', '/api/v1/notifications', ({ query }) => {
     const limit = Math.min(Number(query.get('limit') ?? 100) || 100, 10_000);
     return am.notifyStore.list({ receiver: query.get('receiver') ?? undefined, limit }).map((r) => ({

@@ -1,7 +1,8 @@
 import { createHmac } from 'node:crypto';
 import type { FeishuConfig } from '../../shared/config/alerting.js';
 import { postBody } from './http.js';
-import { render } from './template.js';
+import { render, type TemplateOverrides } from './template.js';
+import type { TemplateStore } from './templates.js';
 import { NotifyError, type Mentions, type OutgoingMessage, type Receiver, type SendResult } from './types.js';
 
 /** Feishu/Lark custom bot: "request frequency limited" (100/min, 5/s per bot). */
@@ -34,6 +35,7 @@ export class FeishuReceiver implements Receiver {
   constructor(
     readonly config: FeishuConfig,
     private readonly now: () => number = Date.now,
+    private readonly templates?: TemplateStore,
   ) {
     this.name = config.name;
   }
@@ -53,7 +55,7 @@ export class FeishuReceiver implements Receiver {
     // over, render again with the overshoot taken off (at most a few passes, each linear).
     let limit = max - 512;
     for (let pass = 0; ; pass++) {
-      const r = render(msg, 'markdown', Math.max(256, limit), { now: this.now(), template: c.template, suffix: mention });
+      const r = render(msg, 'markdown', Math.max(256, limit), { now: this.now(), template: this.tpl('markdown'), suffix: mention });
       // lark_md has bold, links and @, but no headings.
       const content = r.text.replace(/^#{1,6} (.*)$/gm, '**$1**');
       const body = {
@@ -69,6 +71,14 @@ export class FeishuReceiver implements Receiver {
       if (over <= 0 || limit <= 256 || pass > 8) return { body, truncated: r.truncated };
       limit -= over + 64;
     }
+  }
+
+  preview(msg: OutgoingMessage): unknown {
+    return this.body(msg).body;
+  }
+
+  private tpl(style: 'markdown' | 'text' | 'html'): TemplateOverrides | undefined {
+    return this.templates?.for(this.config, style) ?? this.config.template;
   }
 
   async send(msg: OutgoingMessage, signal: AbortSignal): Promise<SendResult> {

@@ -5,6 +5,10 @@ import type { AlertView, NotificationGroup, OutgoingMessage } from './types.js';
 export interface TemplateOverrides {
   title?: string | undefined;
   alert?: string | undefined;
+  /** Words of titles and headers: Chinese, English, or both side by side (the default). */
+  language?: 'zh' | 'en' | 'both' | undefined;
+  /** A compiled per-receiver template (templates.ts) rendering one alert; undefined = use the default block. */
+  alertFn?: ((vars: Record<string, unknown>) => string | undefined) | undefined;
 }
 
 export interface Rendered {
@@ -42,7 +46,9 @@ export function fill(tpl: string, vars: Record<string, string>, a?: AlertView): 
   });
 }
 
-function statusWord(status: 'firing' | 'resolved', n: number): string {
+function statusWord(status: 'firing' | 'resolved', n: number, lang: TemplateOverrides['language'] = 'both'): string {
+  if (lang === 'zh') return status === 'firing' ? `告警:${n}` : `已恢复:${n}`;
+  if (lang === 'en') return status === 'firing' ? `FIRING:${n}` : `RESOLVED:${n}`;
   return status === 'firing' ? `告警 FIRING:${n}` : `已恢复 RESOLVED:${n}`;
 }
 
@@ -59,7 +65,7 @@ export function titleOf(msg: OutgoingMessage, tpl?: TemplateOverrides): string {
     if (tpl?.title) {
       return prefix + fill(tpl.title, { status: g.status, count: String(n), group: groupName(g), ...g.groupLabels });
     }
-    return `${prefix}[${statusWord(g.status, n)}] ${groupName(g)}`;
+    return `${prefix}[${statusWord(g.status, n, tpl?.language)}] ${groupName(g)}`;
   }
   const firing = msg.groups.reduce((s, g) => s + g.firing.length, 0);
   const resolved = msg.groups.reduce((s, g) => s + g.resolved.length, 0);
@@ -88,6 +94,10 @@ const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&l
 /** One alert's block in the chosen style. */
 function alertBlock(a: AlertView, style: Style, now: number, tpl?: TemplateOverrides): string {
   const v = alertVars(a, now);
+  if (tpl?.alertFn) {
+    const out = tpl.alertFn({ ...v, labels: a.labels, annotations: a.annotations, alert: a });
+    if (out !== undefined) return out;
+  }
   if (tpl?.alert) return fill(tpl.alert, v, a) + '\n';
   const icon = a.status === 'resolved' ? '✅' : (SEVERITY_ICON[v.severity] ?? '⚪');
   const when = a.status === 'resolved' ? `${v.since} → ${v.ends} (持续 lasted ${v.duration})` : `${v.since} (已持续 for ${v.duration})`;
@@ -117,9 +127,9 @@ function alertBlock(a: AlertView, style: Style, now: number, tpl?: TemplateOverr
     .join('\n') + '\n';
 }
 
-function groupHeader(g: NotificationGroup, part: 'firing' | 'resolved', style: Style): string {
+function groupHeader(g: NotificationGroup, part: 'firing' | 'resolved', style: Style, lang?: TemplateOverrides['language']): string {
   const n = part === 'firing' ? g.firing.length : g.resolved.length;
-  const head = `${statusWord(part, n)} — ${groupName(g)}`;
+  const head = `${statusWord(part, n, lang)} — ${groupName(g)}`;
   if (style === 'markdown') return `### ${head}\n`;
   if (style === 'html') return `<h3>${esc(head)}</h3>\n`;
   return `== ${head} ==\n`;
@@ -148,7 +158,7 @@ export function render(
     for (const part of ['firing', 'resolved'] as const) {
       const list = part === 'firing' ? g.firing : g.resolved;
       if (list.length === 0) continue;
-      pieces.push({ text: groupHeader(g, part, style) + (style === 'html' ? '<ul>\n' : '') });
+      pieces.push({ text: groupHeader(g, part, style, opts.template?.language) + (style === 'html' ? '<ul>\n' : '') });
       for (const a of list) pieces.push({ alert: a });
       if (style === 'html') pieces.push({ text: '</ul>\n' });
     }

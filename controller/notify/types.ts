@@ -56,6 +56,8 @@ export interface Receiver {
   readonly type: ReceiverConfig['type'];
   readonly config: ReceiverConfig;
   send(msg: OutgoingMessage, signal: AbortSignal): Promise<SendResult>;
+  /** What `send` would post, without sending (`opsctl notify preview`). */
+  preview(msg: OutgoingMessage): unknown;
   close?(): void;
 }
 

@@ -74,6 +74,10 @@ export class WebhookReceiver implements Receiver {
     return fitBody(body, msg, this.config.max_bytes, this.externalUrl);
   }
 
+  preview(msg: OutgoingMessage): unknown {
+    return this.body(msg);
+  }
+
   async send(msg: OutgoingMessage, signal: AbortSignal): Promise<SendResult> {
     const body = this.body(msg);
     const text = JSON.stringify(body);

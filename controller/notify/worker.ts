@@ -85,6 +85,15 @@ export class ReceiverWorker {
     this.now = d.now ?? Date.now;
   }
 
+  get type(): string {
+    return this.d.receiver.type;
+  }
+
+  /** What the receiver would send for `msg` (rendered with its current template), without sending. */
+  preview(msg: OutgoingMessage): unknown {
+    return this.d.receiver.preview(msg);
+  }
+
   get pending(): number {
     return this.queue.size;
   }

@@ -39,6 +39,10 @@ const common = {
   timeout: duration({ min: 1 }).prefault('10s'),
   send_resolved: z.boolean().prefault(true),
   template: templateSchema.optional(),
+  /** A Liquid file rendering one alert's block (see docs/alerting.md); read at start and on SIGHUP. */
+  template_file: z.string().min(1).optional(),
+  /** Words of the default message: zh, en, or both side by side. */
+  language: z.enum(['zh', 'en', 'both']).prefault('both'),
 };
 
 const httpUrl = z.string().regex(/^https?:\/\/.+/, 'expected an http(s) URL');

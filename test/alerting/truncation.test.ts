@@ -22,7 +22,7 @@ const digest = (n: number): OutgoingMessage => ({
   merged: n,
   groups: Array.from({ length: n }, (_, i) => ({ groupKey: `route0:{"alertname":"Burst${i}"}`, groupLabels: { alertname: `Burst${i}` }, status: 'firing' as const, firing: [alert(i)], resolved: [] })),
 });
-const hookCfg = (max: number) => ({ name: 'hook', type: 'webhook' as const, url: 'http://127.0.0.1:1/', headers: {}, rate_limit: { count: 60, per: 60_000 }, max_bytes: max, timeout: 1000, send_resolved: true });
+const hookCfg = (max: number) => ({ name: 'hook', type: 'webhook' as const, url: 'http://127.0.0.1:1/', headers: {}, rate_limit: { count: 60, per: 60_000 }, max_bytes: max, timeout: 1000, send_resolved: true, language: 'both' as const });
 
 describe('webhook body truncation (10,000-alert digest)', () => {
   // The old loop re-serialized the body once per dropped batch: minutes for this input. The
@@ -94,7 +94,7 @@ describe('text cuts on grapheme boundaries', () => {
       merged: 1,
       groups: [{ groupKey: 'g', groupLabels: { alertname: 'DiskFull' }, status: 'firing', firing: Array.from({ length: 60 }, (_, i) => alert(i, { labels: { alertname: `DiskFull${i}`, host: `db-${i}` }, annotations: { summary: 's', description: long } })), resolved: [] }],
     };
-    const r = new WecomReceiver({ name: 'w', type: 'wecom', webhook: 'http://127.0.0.1:1/', msgtype: 'text', mentioned_mobile_list: [], rate_limit: { count: 18, per: 60_000 }, max_bytes: 4096, ban_pause: 60_000, timeout: 1000, send_resolved: true });
+    const r = new WecomReceiver({ name: 'w', type: 'wecom', webhook: 'http://127.0.0.1:1/', msgtype: 'text', mentioned_mobile_list: [], rate_limit: { count: 18, per: 60_000 }, max_bytes: 4096, ban_pause: 60_000, timeout: 1000, send_resolved: true, language: 'both' as const });
     const { body } = r.body(msg);
     const content = (body as { text: { content: string } }).text.content;
     assert.ok(Buffer.byteLength(content) <= 2048, `${Buffer.byteLength(content)} bytes`);

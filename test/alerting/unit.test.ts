@@ -175,7 +175,7 @@ describe('alerting config errors', () => {
 describe('DingTalk body size', () => {
   it('stays within max_bytes as JSON even when escaping newlines and quotes adds bytes', async () => {
     const { DingtalkReceiver } = await import('../../controller/notify/dingtalk.js');
-    const r = new DingtalkReceiver({ name: 'd', type: 'dingtalk', webhook: 'http://x', at_mobiles: ['13800000000'], at_all: false, rate_limit: { count: 18, per: 60_000 }, max_bytes: 20_000, ban_pause: 600_000, timeout: 1000, send_resolved: true });
+    const r = new DingtalkReceiver({ name: 'd', type: 'dingtalk', webhook: 'http://x', at_mobiles: ['13800000000'], at_all: false, rate_limit: { count: 18, per: 60_000 }, max_bytes: 20_000, ban_pause: 600_000, timeout: 1000, send_resolved: true, language: 'both' as const });
     const alerts: AlertView[] = Array.from({ length: 400 }, (_, i) => ({
       fingerprint: String(i).padStart(16, '0'),
       status: 'firing',
