@@ -14,6 +14,7 @@ import { fingerprint } from './fingerprint.js';
 import { Inhibitor } from './inhibitor.js';
 import type { Matcher } from './matchers.js';
 import { alertFromApi, alertFromEvent, toAlertView, type AlertRecord, type AlertState, type ApiAlert, type IncomingAlert } from './model.js';
+import { GroupStore } from './group-store.js';
 import { NotifyStore } from './notify-store.js';
 import { groupOf, mentionsFor, Router } from './router.js';
 import { Silences, silenceStatus, type Silence } from './silences.js';
@@ -59,6 +60,7 @@ export class AlertManager {
   readonly inhibitor: Inhibitor;
   readonly dispatcher: Dispatcher;
   readonly templates: TemplateStore;
+  readonly groupStore: GroupStore;
   readonly router: Router;
   readonly workers = new Map<string, ReceiverWorker>();
   /** Alerts received through each intake endpoint. */
@@ -78,6 +80,7 @@ export class AlertManager {
     this.notifyStore = new NotifyStore(d.db);
     this.inhibitor = new Inhibitor(d.cfg.inhibit);
     const receiverCfg = new Map(d.cfg.receivers.map((r) => [r.name, r]));
+    this.groupStore = new GroupStore(d.db);
     this.templates = new TemplateStore(d.cfg.receivers, this.log);
     this.router = new Router(d.cfg);
     this.dispatcher = new Dispatcher({
@@ -88,6 +91,7 @@ export class AlertManager {
       muted: (a) => this.silences.silencedBy(a.labels).length > 0 || this.inhibitor.inhibitedBy(a.labels, a.fingerprint).length > 0,
       sendResolved: (r) => receiverCfg.get(r)?.send_resolved ?? true,
       enqueue: (r, n) => this.workers.get(r)?.enqueue(n),
+      groups: this.groupStore,
     });
     const fallback = d.cfg.fallback_receiver;
     for (const rc of d.cfg.receivers) {
@@ -114,6 +118,7 @@ export class AlertManager {
     const horizon = this.now() - Math.max(this.d.cfg.repeat_interval, 3_600_000);
     const resolved = this.alerts.resolvedSince(horizon);
     if (this.d.cfg.enabled) for (const a of resolved) this.dispatcher.insert(a);
+    this.groupStore.retainOnly(this.dispatcher.keys());
     this.sweepTimer = setInterval(() => this.sweep(), this.d.cfg.sweep_interval);
     this.sweepTimer.unref();
     this.log.info({ firing: firing.length, groups: this.dispatcher.groupCount, receivers: [...this.workers.keys()], routes: this.d.cfg.routes.length }, 'alerting started');
@@ -228,13 +233,16 @@ export class AlertManager {
   private route(changed: readonly AlertRecord[]): void {
     for (const a of changed) this.inhibitor.observe(a);
     if (!this.d.cfg.enabled) return;
-    for (const a of changed) {
-      try {
-        this.dispatcher.insert(a);
-      } catch (err) {
-        this.log.error({ err, fingerprint: a.fingerprint }, 'grouping an alert failed');
+    // One transaction for the group rows a burst creates (one write per new group).
+    this.d.db.transaction(() => {
+      for (const a of changed) {
+        try {
+          this.dispatcher.insert(a);
+        } catch (err) {
+          this.log.error({ err, fingerprint: a.fingerprint }, 'grouping an alert failed');
+        }
       }
-    }
+    })();
   }
 
   private delivered(items: PendingNotification[]): void {

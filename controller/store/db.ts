@@ -181,6 +181,13 @@ const MIGRATIONS: string[] = [
    );
    CREATE INDEX remediations_policy ON remediations (policy, fingerprint, id);
    CREATE TABLE scheduler_flags (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+  // alerting: when each aggregation group was first due, so a restart (also after SIGKILL)
+  // keeps the group's timers instead of waiting a fresh group_wait.
+  `CREATE TABLE alert_groups (
+     group_key TEXT PRIMARY KEY,
+     first_flush_ms INTEGER NOT NULL,
+     created_ms INTEGER NOT NULL
+   );`,
 ];
 
 /** Opens the controller database (WAL) in data_dir and applies pending migrations. */
