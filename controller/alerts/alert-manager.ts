@@ -105,6 +105,7 @@ export class AlertManager {
           now: this.now,
           onDelivered: (items) => this.delivered(items),
           onFailed: (items, from, wasFallback) => this.failed(items, from, wasFallback || fallback === rc.name),
+          heldElsewhere: (item) => [...this.workers.values()].some((w) => w.name !== rc.name && w.holds(item)),
         }),
       );
     }

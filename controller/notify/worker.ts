@@ -31,6 +31,11 @@ export interface WorkerDeps {
    * itself a fallback delivery (which must not cascade further). Returns true when handed on.
    */
   onFailed?: (items: PendingNotification[], from: string, wasFallback: boolean) => boolean;
+  /**
+   * True when another worker holds this notification right now (the fallback receiver delivering
+   * it after this one failed): a group flush meanwhile must not start it over here.
+   */
+  heldElsewhere?: (item: PendingNotification) => boolean;
   /** Upper bound of waiting notifications; beyond it the oldest are merged anyway (they are one digest). */
   maxPending?: number;
 }
@@ -69,6 +74,13 @@ export class ReceiverWorker {
    * burst of 10,000 groups re-flushed every second costs 10,000 map writes, not 10^8 compares.
    */
   private queue = new Map<string, Entry>();
+  /**
+   * Notifications being sent right now, by (group, receiver). A group flush that comes while its
+   * notification is in flight (a slow channel, retries, a loaded machine) carries the same
+   * alerts because the state is recorded only after delivery: queueing it again would send the
+   * group twice.
+   */
+  private readonly inFlight = new Map<string, PendingNotification>();
   private busy = false;
   private timer: NodeJS.Timeout | undefined;
   private pausedUntil = 0;
@@ -106,6 +118,9 @@ export class ReceiverWorker {
   enqueue(item: PendingNotification, fallbackFrom?: string): void {
     if (this.abort.signal.aborted) return;
     const k = keyOf(item);
+    const sending = this.inFlight.get(k);
+    if (sending && !fallbackFrom && sameContent(sending, item) && !this.queue.has(k)) return;
+    if (!fallbackFrom && !this.queue.has(k) && this.d.heldElsewhere?.(item)) return;
     if (!this.queue.has(k)) this.stats.queued++;
     this.queue.set(k, { item, ...(fallbackFrom ? { fallbackFrom } : {}) });
     this.kick();
@@ -123,6 +138,15 @@ export class ReceiverWorker {
       this.timer = undefined;
       this.running = this.drain().catch((err: unknown) => this.log.error({ err }, 'notification worker failed'));
     }, delayMs);
+  }
+
+  /** Whether this worker is sending or holds this very notification (same group, receiver and alerts). */
+  holds(item: PendingNotification): boolean {
+    const k = keyOf(item);
+    const f = this.inFlight.get(k);
+    if (f && sameContent(f, item)) return true;
+    const q = this.queue.get(k);
+    return q !== undefined && sameContent(q.item, item);
   }
 
   /** Removes and returns the `n` oldest waiting notifications. */
@@ -176,6 +200,15 @@ export class ReceiverWorker {
   }
 
   private async deliver(batch: Entry[]): Promise<void> {
+    for (const b of batch) this.inFlight.set(keyOf(b.item), b.item);
+    try {
+      await this.deliverOnce(batch);
+    } finally {
+      for (const b of batch) if (this.inFlight.get(keyOf(b.item)) === b.item) this.inFlight.delete(keyOf(b.item));
+    }
+  }
+
+  private async deliverOnce(batch: Entry[]): Promise<void> {
     const msg = this.message(batch);
     const items = batch.map((b) => b.item);
     const attempts = this.d.retry.attempts;
@@ -277,6 +310,12 @@ export class ReceiverWorker {
     await this.running;
     this.d.receiver.close?.();
   }
+}
+
+/** Same alerts in the same states: a re-flush of what is being sent. */
+function sameContent(a: PendingNotification, b: PendingNotification): boolean {
+  const eq = (x: readonly string[], y: readonly string[]) => x.length === y.length && x.every((v, i) => v === y[i]);
+  return a.group.status === b.group.status && eq(a.firingFps, b.firingFps) && eq(a.resolvedFps, b.resolvedFps);
 }
 
 type WorkerError = OpsError & { pauseMs: number; retryAfterMs: number | undefined };

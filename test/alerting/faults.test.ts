@@ -91,6 +91,30 @@ describe('a receiver that never answers cannot block its worker (GC mid-request)
   });
 });
 
+describe('a slow channel does not get the same notification twice', () => {
+  it('group flushes while a notification is in flight do not queue it again', { timeout: 60_000 }, async () => {
+    // Answers after 1.5 s: seven group_intervals of 200 ms pass while the first send is in flight.
+    const requests: number[] = [];
+    const server = createServer((req, res) => {
+      requests.push(Date.now());
+      req.resume();
+      req.on('end', () => setTimeout(() => res.writeHead(200).end('{}'), 1500));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    cleanups.push(async () => {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    });
+    const { am } = await manager(['group_wait: 0s', 'group_interval: 200ms', 'receivers:', `  - { name: slow, type: webhook, url: "http://127.0.0.1:${(server.address() as AddressInfo).port}/", timeout: 10s }`, 'routes:', '  - { receivers: [slow] }'].join('\n'));
+    am.push([{ labels: { alertname: 'Slow', host: 'h1' } }]);
+    await waitFor(() => am.workers.get('slow')!.stats.sent === 1, { what: 'delivery' });
+    const flushes = am.dispatcher.stats.flushes;
+    await waitFor(() => am.dispatcher.stats.flushes >= flushes + 3, { what: 'three more flushes' });
+    assert.equal(requests.length, 1);
+    assert.ok(am.dispatcher.stats.flushes >= 8, `${am.dispatcher.stats.flushes} flushes`);
+  });
+});
+
 describe('Retry-After on 429/503 is honoured per receiver, bounded', () => {
   it('parses seconds and HTTP dates, bounded', () => {
     const now = Date.parse('2026-12-02T12:00:00Z');
@@ -148,7 +172,9 @@ describe('a burst with a short group_interval does not stall the receiver', () =
       { timeout: 60_000, interval: 500, what: `10,000 alerts delivered (have ${seen.size})` },
     );
     const w = am.workers.get('hook')!;
-    assert.ok(w.stats.digests >= 1, 'the burst went out as digests');
+    // The stand-in records a request before our side has read the answer: wait for our side.
+    await waitFor(() => w.stats.sent === hook.accepted().length && w.pending === 0, { timeout: 30_000, what: 'worker caught up' });
+    assert.ok(w.stats.digests >= 1, `the burst went out as digests: ${JSON.stringify(w.stats)}`);
     assert.ok(hook.accepted().length <= 60, `${hook.accepted().length} messages within the 60/min rate limit`);
     await waitFor(() => w.pending === 0, { what: 'empty queue' });
     const told = db.prepare("SELECT count(*) AS n FROM notify_state WHERE receiver = 'hook'").get() as { n: number };
