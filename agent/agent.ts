@@ -12,13 +12,16 @@ import { PrometheusExporter } from './metrics/exporter.js';
 import { MetricsSampler } from './metrics/sampler.js';
 import { sweepHandler } from './sweep/sweep-handler.js';
 import { commandService } from './commands/command-service.js';
+import { ProcessGroupRecord } from './commands/process-groups.js';
 import { Heartbeat } from './heartbeat/heartbeat.js';
 import { LogCollector } from './logs/collector.js';
 import { collectInventory, ipAddresses } from './heartbeat/inventory.js';
-import { OutboxStore } from './outbox/outbox-store.js';
+import type { OutboxStore } from './outbox/outbox-store.js';
 import { OutboxPublisher } from './outbox/publisher.js';
+import { DiskFullGuard } from './outbox/disk-full.js';
 import { RpcServer } from './rpc/server.js';
-import { openStateDir, type StateDir } from './state/state-dir.js';
+import type { StateDir } from './state/state-dir.js';
+import { openOutboxWithIdentity } from './outbox/open-outbox.js';
 
 /**
  * The agent daemon: wires state dir → outbox → publisher → rpc → heartbeat, and stops them in
@@ -29,6 +32,7 @@ export class Agent {
   private stateDir!: StateDir;
   private outbox!: OutboxStore;
   private publisher!: OutboxPublisher;
+  private diskFull: DiskFullGuard | undefined;
   private rpc: RpcServer | undefined;
   private heartbeat!: Heartbeat;
   private health: HealthChecks | undefined;
@@ -55,10 +59,18 @@ export class Agent {
   async start(): Promise<void> {
     this.st = 'starting';
     const cfg = this.cfg;
-    this.stateDir = openStateDir(cfg.state_dir);
+    const opened = openOutboxWithIdentity(cfg.state_dir, cfg.host.id, { maxEvents: cfg.outbox.max_events, maxBytes: cfg.outbox.max_bytes });
+    this.stateDir = opened.stateDir;
+    this.outbox = opened.outbox;
     if (this.stateDir.replacedCorrupt) this.log.warn({ reason: this.stateDir.replacedCorrupt }, 'state identity unreadable; made a new instance id');
     if (this.stateDir.newBoot) this.log.info({ instanceId: this.stateDir.instanceId }, 'host booted since the last start; new instance id so no event id can repeat');
-    this.outbox = new OutboxStore(cfg.state_dir, { hostId: cfg.host.id, instanceId: this.stateDir.instanceId }, { maxEvents: cfg.outbox.max_events, maxBytes: cfg.outbox.max_bytes });
+    if (this.outbox.movedCorrupt) this.log.error({ movedTo: this.outbox.movedCorrupt }, 'outbox database was corrupt; moved aside and started a new one (its unpublished events are lost)');
+    if (opened.renewedFrom) {
+      this.log.warn({ previous: opened.renewedFrom, instanceId: this.stateDir.instanceId }, 'outbox is new or was reset while the identity was kept; new instance id so no event id repeats');
+    }
+    // A full disk must not make the host look dead: heartbeats and alerts keep a reserve.
+    this.diskFull = new DiskFullGuard({ outbox: this.outbox, stateDir: cfg.state_dir, hostId: cfg.host.id, logger: this.logger });
+    this.diskFull.start();
     this.publisher = new OutboxPublisher(
       this.outbox,
       {
@@ -72,10 +84,13 @@ export class Agent {
     );
     this.publisher.start();
 
+    // Shell steps a killed agent left running (their group outlived it) are killed first.
+    const record = new ProcessGroupRecord(cfg.state_dir);
+    record.reapLeftovers(this.log);
     if (cfg.rpc) {
-      this.rpc = new RpcServer({ host: cfg.rpc.listen.host, port: cfg.rpc.listen.port, insecure: cfg.rpc.insecure, tls: cfg.rpc.tls }, { getStatus: () => this.status(), sweep: sweepHandler(this.logger), resetRestarts: (check) => this.health?.resetRestarts(check) ?? { found: false, state: '', restarting: false }, backup: new BackupRemoteOps(() => this.backups, this.logger) }, this.logger);
+      this.rpc = new RpcServer({ host: cfg.rpc.listen.host, port: cfg.rpc.listen.port, insecure: cfg.rpc.insecure, acceptAnyClient: cfg.rpc.accept_any_client, tls: cfg.rpc.tls }, { getStatus: () => this.status(), sweep: sweepHandler(this.logger), resetRestarts: (check) => this.health?.resetRestarts(check) ?? { found: false, state: '', restarting: false }, backup: new BackupRemoteOps(() => this.backups, this.logger) }, this.logger);
       const commands = commandService(
-        { allowShell: cfg.rpc.allow_shell, allowPlaybooks: cfg.rpc.allow_playbooks, shell: cfg.rpc.shell.path, cwd: cfg.rpc.shell.cwd },
+        { allowShell: cfg.rpc.allow_shell, allowPlaybooks: cfg.rpc.allow_playbooks, shell: cfg.rpc.shell.path, cwd: cfg.rpc.shell.cwd, record },
         this.logger,
       );
       this.rpc.addService(commands.definition, commands.implementation);
@@ -122,16 +137,11 @@ export class Agent {
         logger: this.log,
         signal: this.abort.signal,
         what: 'events stay in the outbox, retrying',
+        onConnectedChange: (up) => (this.natsConnected = up),
       });
       if (!nc) return;
       this.nc = nc;
       this.natsConnected = true;
-      void (async () => {
-        for await (const s of nc.status()) {
-          if (s.type === 'disconnect') this.natsConnected = false;
-          else if (s.type === 'reconnect') this.natsConnected = true;
-        }
-      })();
       this.publisher.attach(nc);
       const closedWith = await nc.closed();
       this.natsConnected = false;
@@ -153,6 +163,7 @@ export class Agent {
       natsConnected: this.natsConnected,
       startedAtMs: this.startedAt,
       components: [
+        ...(this.diskFull?.full ? [{ name: 'disk', ...this.diskFull.state() }] : []),
         { name: 'outbox', state: ob.depth > this.cfg.outbox.max_events * 0.9 ? 'degraded' : 'running', detail: `depth ${ob.depth}, evicted ${ob.evictedTotal}` },
         { name: 'publisher', state: this.natsConnected && !this.publisher.lastError ? 'running' : 'degraded', detail: this.publisher.lastError ?? (this.natsConnected ? 'connected' : 'nats not connected') },
         { name: 'heartbeat', state: this.heartbeat.state().state, detail: `${this.heartbeat.beats} beats` },
@@ -189,6 +200,7 @@ export class Agent {
       if (!flushed) this.log.warn({ depth: this.outbox.stats().depth }, 'outbox not empty at stop; events stay on disk for the next start');
     }
     await this.publisher?.stop(Math.min(1000, left()));
+    this.diskFull?.stop();
     if (this.nc) {
       if (!(await within(this.nc.drain(), Math.min(2000, left())))) await this.nc.close();
     }

@@ -11,5 +11,6 @@ await runDaemonCli({
   create: (cfg, logger) => new Agent(cfg, logger),
   level: (cfg) => cfg.log.level,
   graceMs: (cfg) => cfg.shutdown_grace + 2000,
+  repeatInterval: (cfg) => cfg.log.repeat_interval,
   extraCommands: (program, done) => registerRestoreCommand(program, done, '/etc/opsfleet/agent.yaml'),
 });

@@ -5,10 +5,11 @@
  * (utime+stime from /proc/PID/stat over the window) and peak RSS (VmHWM).
  * Goal: under 1 % CPU and under 80 MB RSS (Netdata publishes 1–5 % of a core and 100+ MB).
  */
-import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
-import { CLK_TCK } from '../agent/metrics/proc.js';
+import { CLK_TCK } from '../agent/proc/proc.js';
 import { NatsServer } from '../test/helpers/nats-server.js';
 import { Child, REPO_ROOT } from '../test/helpers/process.js';
 import { tempDir } from '../test/helpers/tmp.js';
@@ -61,11 +62,14 @@ const bench: Bench = {
     );
     const mb = (b: number) => (b / 1024 / 1024).toFixed(1);
     try {
-      const viaTsx = await measure([join(REPO_ROOT, 'bin/opsfleet-agent.js'), '--config', cfg], warmupMs, windowMs);
-      const bundle = await bundleAgent(tmp.path);
-      const viaBundle = await measure([bundle, '--config', cfg], warmupMs, windowMs);
+      const bin = join(REPO_ROOT, 'bin/opsfleet-agent.js');
+      const viaTsx = await measure([bin, '--config', cfg], { OPSFLEET_RUNTIME: 'tsx' }, warmupMs, windowMs);
+      // The shipped form: npm run build, then the same bin runs dist/opsfleet-agent.js.
+      const build = spawnSync(process.execPath, [join(REPO_ROOT, 'scripts/build.mjs')], { encoding: 'utf8' });
+      if (build.status !== 0) throw new Error(`npm run build failed: ${build.stderr}`);
+      const viaBundle = await measure([bin, '--config', cfg], { OPSFLEET_RUNTIME: 'dist' }, warmupMs, windowMs);
       const rows = [];
-      for (const [label, m] of [['bin/opsfleet-agent.js (tsx loader)', viaTsx], ['esbuild bundle of agent/main.ts (no loader)', viaBundle]] as const) {
+      for (const [label, m] of [['bin/opsfleet-agent.js, sources through tsx', viaTsx], ['bin/opsfleet-agent.js, compiled (dist/ bundle, shipped)', viaBundle]] as const) {
         rows.push({ name: `${label}: CPU % of one core`, rate: m.cpuPct, unit: '%', count: Math.round(m.cpuPct * 100) / 100, seconds: m.secs, note: `${m.cpuPct.toFixed(2)} % of a core (goal < 1 %)` });
         rows.push({ name: `${label}: peak RSS`, rate: m.hwm / 1024 / 1024, unit: 'MB', count: m.hwm, seconds: m.secs, note: `VmHWM ${mb(m.hwm)} MB, peak VmRSS in window ${mb(m.peakRss)} MB (goal < 80 MB)` });
       }
@@ -88,8 +92,8 @@ const bench: Bench = {
 };
 
 /** Runs the agent with `args`, waits `warmupMs`, and samples its CPU and RSS over `windowMs`. */
-async function measure(args: string[], warmupMs: number, windowMs: number): Promise<{ cpuPct: number; peakRss: number; hwm: number; secs: number }> {
-  const agent = new Child(process.execPath, args);
+async function measure(args: string[], env: NodeJS.ProcessEnv, warmupMs: number, windowMs: number): Promise<{ cpuPct: number; peakRss: number; hwm: number; secs: number }> {
+  const agent = new Child(process.execPath, args, { env });
   try {
     await agent.waitForLog((l) => l.msg === 'agent started' || l.level === 40 || l.level === 30, 30_000, 'agent running').catch(() => undefined);
     await new Promise((r) => setTimeout(r, warmupMs));
@@ -106,19 +110,6 @@ async function measure(args: string[], warmupMs: number, windowMs: number): Prom
   } finally {
     await agent.stop();
   }
-}
-
-/** Bundles agent/main.ts with esbuild (npm packages stay external, resolved from the repo). */
-async function bundleAgent(dir: string): Promise<string> {
-  const { build } = await import('esbuild');
-  const root = join(dir, 'bundle');
-  mkdirSync(join(root, 'dist'), { recursive: true });
-  symlinkSync(join(REPO_ROOT, 'node_modules'), join(root, 'node_modules'));
-  // shared/version.ts reads ../package.json next to the code.
-  copyFileSync(join(REPO_ROOT, 'package.json'), join(root, 'package.json'));
-  const out = join(root, 'dist', 'agent.mjs');
-  await build({ entryPoints: [join(REPO_ROOT, 'agent/main.ts')], bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', outfile: out, logLevel: 'warning' });
-  return out;
 }
 
 export default bench;

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources through tsx's loader: one code path for dev, tests and installs.
-import { register } from 'tsx/esm/api';
-register();
-await import('../cli/opsctl.ts');
+// The compiled bundle (dist/opsctl.js) when built, else the TypeScript sources: see run.js.
+import { run } from './run.js';
+
+await run('opsctl', 'cli/opsctl.ts');

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources through tsx's loader: one code path for dev, tests and installs.
-import { register } from 'tsx/esm/api';
-register();
-await import('../controller/main.ts');
+// The compiled bundle (dist/opsfleet-controller.js) when built, else the TypeScript sources: see run.js.
+import { run } from './run.js';
+
+await run('opsfleet-controller', 'controller/main.ts');

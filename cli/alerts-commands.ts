@@ -1,18 +1,9 @@
 import { readFileSync } from 'node:fs';
-import Table from 'cli-table3';
 import type { Command } from 'commander';
-import type { AlertApiView, SilenceView } from '../controller/alerts/alert-manager.js';
-import { formatMatcher, parseMatcher } from '../controller/alerts/matchers.js';
-import type { ControllerClient } from './client.js';
-import { ago } from './format.js';
-
-type ClientOf = (cmd: Command) => ControllerClient;
-
-function print(text: string): void {
-  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
-}
-
-const table = (head: string[]) => new Table({ head, style: { head: [], border: [] } });
+import type { AlertApiView, SilenceView } from '../controller/api/wire.js';
+import { formatMatcher, parseMatcher } from '../shared/alerts/matchers.js';
+import { ago, type ClientOf, print, table } from './format.js';
+import { fittedTable } from './terminal.js';
 
 function muteText(a: AlertApiView): string {
   if (a.silencedBy.length) return `silenced (${a.silencedBy.map((s) => s.slice(0, 8)).join(',')})`;
@@ -40,11 +31,9 @@ export function registerAlertCommands(program: Command, client: ClientOf): void 
       const list = await request<AlertApiView[]>(cmd, 'GET', `api/v1/alerts?state=${encodeURIComponent(opts.state)}`);
       if (opts.json) return print(JSON.stringify(list, null, 2));
       if (list.length === 0) return print(`no ${opts.state === 'all' ? '' : `${opts.state} `}alerts`);
-      const t = table(['FINGERPRINT', 'STATE', 'ALERTNAME', 'HOST', 'SEVERITY', 'SINCE', 'COUNT', 'SUMMARY', 'MUTED', 'LABELS']);
-      for (const a of list) {
-        t.push([a.fingerprint, a.status, a.labels.alertname ?? '', a.labels.host ?? '', a.labels.severity ?? '', ago(a.startsAt), a.count, (a.annotations.summary ?? '').slice(0, 60), muteText(a), otherLabels(a.labels)]);
-      }
-      print(t.toString());
+      // Fit the terminal: summary and labels give way first (whole values: --json, alerts show).
+      const rows = list.map((a) => [a.fingerprint, a.status, a.labels.alertname ?? '', a.labels.host ?? '', a.labels.severity ?? '', ago(a.startsAt), a.count, (a.annotations.summary ?? '').slice(0, 60), muteText(a), otherLabels(a.labels)]);
+      print(fittedTable(['FINGERPRINT', 'STATE', 'ALERTNAME', 'HOST', 'SEVERITY', 'SINCE', 'COUNT', 'SUMMARY', 'MUTED', 'LABELS'], rows, { shrinkFirst: ['LABELS', 'SUMMARY', 'MUTED', 'FINGERPRINT', 'ALERTNAME'] }));
       print(`${list.length} alert(s)`);
     });
   alerts

@@ -1,12 +1,6 @@
-import Table from 'cli-table3';
 import type { Command } from 'commander';
-import type { ControllerClient } from './client.js';
+import { type ClientOf, print, table } from './format.js';
 
-type ClientOf = (cmd: Command) => ControllerClient;
-
-function print(text: string): void {
-  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
-}
 
 interface TaskView {
   name: string;
@@ -26,7 +20,7 @@ export function registerAutomationCommands(program: Command, client: ClientOf): 
     const list = await client(cmd).get<TaskView[]>('api/v1/tasks');
     if (opts.json) return print(JSON.stringify(list, null, 2));
     if (list.length === 0) return print('no tasks (set tasks_dir in controller.yaml)');
-    const t = new Table({ head: ['TASK', 'SCHEDULE', 'PLAYBOOK', 'TARGET', 'NEXT RUN', 'LAST', 'RUNNING'], style: { head: [], border: [] } });
+    const t = table(['TASK', 'SCHEDULE', 'PLAYBOOK', 'TARGET', 'NEXT RUN', 'LAST', 'RUNNING']);
     for (const x of list) t.push([x.name + (x.enabled ? '' : ' (disabled)'), x.schedule, x.playbook, x.target, x.nextRun ?? '-', x.last ? `${x.last.status} ${x.last.startedAt ?? ''}` : '-', String(x.running)]);
     print(t.toString());
   });
@@ -47,16 +41,18 @@ export function registerAutomationCommands(program: Command, client: ClientOf): 
         `api/v1/tasks/${encodeURIComponent(name)}/history?limit=${encodeURIComponent(opts.limit)}`,
       );
       if (opts.json) return print(JSON.stringify(rows, null, 2));
-      const t = new Table({ head: ['SLOT', 'TRIGGER', 'STATUS', 'RUN', 'STARTED', 'ENDED', 'REASON'], style: { head: [], border: [] } });
+      const t = table(['SLOT', 'TRIGGER', 'STATUS', 'RUN', 'STARTED', 'ENDED', 'REASON']);
       for (const r of rows) t.push([r.slot, r.trigger, r.status, r.runId || '-', r.startedAt ?? '-', r.endedAt ?? '-', r.reason]);
       print(t.toString());
     });
   tasks
     .command('reload')
-    .description('re-read tasks_dir (a bad file is rejected and the running set stays)')
-    .action(async (_o: unknown, cmd: Command) => {
-      const r = await client(cmd).send<{ tasks: number; policies: number }>('POST', 'api/v1/tasks/reload', {});
+    .description('re-read tasks_dir (a bad file is rejected and the running set stays; a file that lost all its entries keeps them unless --force)')
+    .option('--force', 'accept files that lost all their entries (emptied on purpose)')
+    .action(async (o: { force?: boolean }, cmd: Command) => {
+      const r = await client(cmd).send<{ tasks: number; policies: number; kept?: Array<{ file: string; tasks: number; policies: number }> }>('POST', 'api/v1/tasks/reload', o.force ? { force: true } : {});
       print(`reloaded: ${r.tasks} task(s), ${r.policies} policy(ies)`);
+      for (const k of r.kept ?? []) print(`WARNING ${k.file} lost all its entries: kept its previous ${k.tasks} task(s), ${k.policies} policy(ies); if it was emptied on purpose, run: opsctl tasks reload --force`);
     });
 
   const policies = program.command('policies').description('self-healing policies').option('--json', 'print JSON');
@@ -64,7 +60,7 @@ export function registerAutomationCommands(program: Command, client: ClientOf): 
     const r = await client(cmd).get<{ paused: boolean; policies: Array<{ name: string; when: Record<string, string>; playbook: string; on: string; maxAttempts: number; dryRun: boolean; enabled: boolean; paused: boolean }> }>('api/v1/policies');
     if (opts.json) return print(JSON.stringify(r, null, 2));
     if (r.paused) print('ALL POLICIES PAUSED (opsctl policies resume)');
-    const t = new Table({ head: ['POLICY', 'WHEN', 'PLAYBOOK', 'ON', 'ATTEMPTS', 'MODE'], style: { head: [], border: [] } });
+    const t = table(['POLICY', 'WHEN', 'PLAYBOOK', 'ON', 'ATTEMPTS', 'MODE']);
     for (const p of r.policies) {
       const mode = !p.enabled ? 'disabled' : p.paused ? 'paused' : p.dryRun ? 'dry-run' : 'active';
       t.push([p.name, Object.entries(p.when).map(([k, v]) => `${k}=${v}`).join(','), p.playbook, p.on, String(p.maxAttempts), mode]);
@@ -89,7 +85,7 @@ export function registerAutomationCommands(program: Command, client: ClientOf): 
         `api/v1/remediations${policy ? `?policy=${encodeURIComponent(policy)}` : ''}`,
       );
       if (opts.json) return print(JSON.stringify(rows, null, 2));
-      const t = new Table({ head: ['#', 'POLICY', 'HOST', 'ATTEMPT', 'STATUS', 'RUN', 'AT', 'DETAIL'], style: { head: [], border: [] } });
+      const t = table(['#', 'POLICY', 'HOST', 'ATTEMPT', 'STATUS', 'RUN', 'AT', 'DETAIL']);
       for (const r of rows) t.push([String(r.id), r.policy, r.host, String(r.attempt), r.status, r.run_id || '-', r.startedAt, r.detail]);
       print(t.toString());
     });

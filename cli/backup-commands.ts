@@ -1,16 +1,11 @@
 import { isAbsolute } from 'node:path';
 import { userInfo } from 'node:os';
-import Table from 'cli-table3';
 import type { Command } from 'commander';
 import type { BackupNowResponse, BackupRestoreResponse, BackupVerifyResponse } from '../shared/gen/opsfleet/v1/agent.js';
-import { BACKUP_DEADLINES_MS } from '../controller/backup/action-deadlines.js';
-import type { BackupSetView, BackupSnapshotView } from '../controller/backup/catalog.js';
+import { BACKUP_DEADLINES_MS } from '../shared/backup/action-deadlines.js';
+import type { BackupSetView, BackupSnapshotView } from '../controller/api/wire.js';
 import { ControllerClient } from './client.js';
-import { ago, bytes } from './format.js';
-
-function print(text: string): void {
-  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
-}
+import { ago, bytes, print, table } from './format.js';
 
 function query(o: { host?: string; set?: string; all?: boolean }): string {
   const q = new URLSearchParams();
@@ -30,14 +25,15 @@ export function registerBackupCommands(program: Command, client: (cmd: Command) 
     .option('--host <id>', 'only this host')
     .option('--set <name>', 'only this backup set')
     .option('--all', 'include snapshots removed by retention')
-    .option('--json', 'print a JSON array')
+    .option('--json', 'print { snapshots, sets } (sets: each set\'s status, e.g. a failing one with no snapshot yet)')
     .action(async (opts: { host?: string; set?: string; all?: boolean; json?: boolean }, cmd: Command) => {
       const c = client(cmd);
       const snaps = await c.get<BackupSnapshotView[]>(`api/v1/backups${query(opts)}`);
-      if (opts.json) return print(JSON.stringify(snaps, null, 2));
       const sets = await c.get<BackupSetView[]>(`api/v1/backups/sets${query(opts)}`);
+      // The same content as the table: a failing set with no snapshot printed [] before.
+      if (opts.json) return print(JSON.stringify({ snapshots: snaps, sets }, null, 2));
       if (snaps.length === 0 && sets.length === 0) return print('no backups have been reported yet');
-      const t = new Table({ head: ['HOST', 'SET', 'SNAPSHOT', 'TYPE', 'TAKEN', 'FILES', 'SIZE', 'ARCHIVE', 'TOOK'], style: { head: [], border: [] } });
+      const t = table(['HOST', 'SET', 'SNAPSHOT', 'TYPE', 'TAKEN', 'FILES', 'SIZE', 'ARCHIVE', 'TOOK']);
       for (const s of snaps) {
         t.push([s.host, s.set, s.id + (s.pruned ? ' (pruned)' : ''), s.type, ago(s.time), s.files, bytes(s.bytes), bytes(s.archiveBytes), `${(s.durationMs / 1000).toFixed(1)}s`]);
       }
@@ -113,8 +109,10 @@ function registerBackupActions(backup: Command, client: (cmd: Command) => Contro
     .option('--snapshot <id>', 'snapshot id (default: the newest)')
     .option('--at <time>', 'the newest snapshot taken at or before this time (ISO 8601)')
     .option('--path <subpath>', 'restore only this path and what is under it')
+    .option('--overwrite <policy>', 'a file or link already at its place: never (keep it), older (replace it when older), always', 'never')
     .option('--json', 'print the result as JSON')
-    .action(async (opts: { host: string; set: string; to: string; snapshot?: string; at?: string; path?: string; json?: boolean }, cmd: Command) => {
+    .action(async (opts: { host: string; set: string; to: string; snapshot?: string; at?: string; path?: string; overwrite: string; json?: boolean }, cmd: Command) => {
+      if (!['never', 'older', 'always'].includes(opts.overwrite)) cmd.error(`--overwrite must be one of never, older, always, got "${opts.overwrite}"`, { exitCode: 2, code: 'opsctl.usage' });
       if (!isAbsolute(opts.to)) cmd.error(`--to must be an absolute folder on the agent's host, got "${opts.to}"`, { exitCode: 2, code: 'opsctl.usage' });
       if (opts.snapshot && opts.at) cmd.error('give --snapshot or --at, not both', { exitCode: 2, code: 'opsctl.usage' });
       const atMs = opts.at ? parseAt(opts.at) : undefined;
@@ -126,8 +124,18 @@ function registerBackupActions(backup: Command, client: (cmd: Command) => Contro
         ...(opts.snapshot ? { snapshot: opts.snapshot } : {}),
         ...(atMs !== undefined ? { at_ms: atMs } : {}),
         ...(opts.path ? { path: opts.path } : {}),
+        overwrite: opts.overwrite,
       });
+      // Partly restored: say what was not, and fail; what the policy kept is said, not failed.
+      if (r.failed > 0) process.exitCode = 1;
       if (opts.json) return print(JSON.stringify(r, null, 2));
-      print(`${opts.host}/${opts.set}: restored snapshot ${r.snapshot} (${r.time}): ${r.files} files, ${r.dirs} folders, ${r.symlinks} symlinks, ${bytes(r.bytes)} into ${r.to} on ${opts.host}; checksums verified`);
+      print(
+        `${opts.host}/${opts.set}: restored snapshot ${r.snapshot} (${r.time}): ${r.files} files, ${r.dirs} folders, ${r.symlinks} symlinks, ${r.hardlinks} hard links, ${bytes(r.bytes)} into ${r.to} on ${opts.host}; checksums verified; ` +
+          `overwrite ${r.overwrite || 'never'}: ${r.overwritten} replaced, ${r.kept} existing kept; ${r.failed} not restored`,
+      );
+      for (const p of r.keptPaths.slice(0, 50)) print(`KEPT ${JSON.stringify(p)}: exists (--overwrite ${r.overwrite || 'never'})`);
+      if (r.kept > 50) print(`KEPT … and ${r.kept - 50} more`);
+      for (const f of r.failures.slice(0, 50)) process.stderr.write(`NOT RESTORED ${f.path ? JSON.stringify(f.path) : '(archive)'}: ${f.code} ${f.reason}\n`);
+      if (r.failed > 50) process.stderr.write(`NOT RESTORED … and ${r.failed - 50} more\n`);
     });
 }

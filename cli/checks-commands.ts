@@ -1,19 +1,13 @@
-import Table from 'cli-table3';
 import type { Command } from 'commander';
 import { runSweep, type SweepResult, type SweepSummary } from '../shared/sweep/sweep.js';
 import { compareTargets, parseTargets } from '../shared/sweep/targets.js';
 import { parseDuration } from '../shared/duration.js';
 import { OpsError } from '../shared/errors.js';
 import type { Sample } from '../shared/metrics/sample.js';
-import type { CheckView } from '../controller/checks/checks-store.js';
+import type { CheckView } from '../controller/api/wire.js';
 import type { ControllerClient } from './client.js';
-import { ago, bytes } from './format.js';
+import { ago, bytes, print, table } from './format.js';
 
-function print(text: string): void {
-  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
-}
-
-const table = (head: string[]) => new Table({ head, style: { head: [], border: [] } });
 const pct = (n: number) => `${n.toFixed(1)}%`;
 const rate = (bps: number) => `${bytes(bps)}/s`;
 

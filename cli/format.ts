@@ -1,3 +1,20 @@
+import Table from 'cli-table3';
+import type { Command } from 'commander';
+import type { ControllerClient } from './client.js';
+
+/** One line (or block) to stdout, newline-terminated: how every opsctl command prints. */
+export function print(text: string): void {
+  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+}
+
+/** An opsctl table: plain text, no colours or borders, so output pipes and greps cleanly. */
+export function table(head: string[], opts: { colWidths?: number[]; wordWrap?: boolean } = {}): Table.Table {
+  return new Table({ head, style: { head: [], border: [] }, ...opts }) as Table.Table;
+}
+
+/** The controller client a command gets from the global --controller option. */
+export type ClientOf = (cmd: Command) => ControllerClient;
+
 /** Human renderings for opsctl tables. */
 export function ago(iso: string, now = Date.now()): string {
   const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));

@@ -1,12 +1,13 @@
-import Table from 'cli-table3';
 import { CommanderError, type Command } from 'commander';
 import { OpsError } from '../shared/errors.js';
 import { Analyzer, type AnalysisSummary } from '../shared/logs/analyzer.js';
 import { LEVELS } from '../shared/logs/levels.js';
 import { createParser, type ParserSpec } from '../shared/logs/parser.js';
 import { PRESET_NAMES } from '../shared/logs/presets/index.js';
+import { analyzeParallel, canSplit } from '../shared/logs/parallel-analyze.js';
 import { readLineChunks } from '../shared/logs/read-lines.js';
 import type { ControllerClient } from './client.js';
+import { table } from './format.js';
 
 interface AnalyzeOpts {
   preset?: string;
@@ -17,6 +18,7 @@ interface AnalyzeOpts {
   records?: boolean;
   top?: string;
   maxLine?: string;
+  workers?: string;
   /** commander's --no-templates sets this to false. */
   templates?: boolean;
 }
@@ -42,10 +44,21 @@ class Out {
 /** Runs the offline analysis over files (or "-" for stdin); exported for the benchmark. */
 export async function analyzeFiles(files: string[], opts: AnalyzeOpts, onRecord?: (rec: string) => Promise<void>): Promise<AnalysisSummary & { truncated: number; files: number }> {
   const spec: ParserSpec | undefined = opts.regex !== undefined ? { regex: opts.regex } : opts.preset !== undefined ? { preset: opts.preset } : undefined;
-  const parser = createParser(spec, { ...(opts.timezone ? { timezone: opts.timezone } : {}), ...(opts.year ? { year: Number(opts.year) } : {}) });
-  const analyzer = new Analyzer(parser, { templates: !onRecord && opts.templates !== false, topTemplates: opts.top ? Number(opts.top) : 20 });
+  const popts = { ...(opts.timezone ? { timezone: opts.timezone } : {}), ...(opts.year ? { year: Number(opts.year) } : {}) };
+  const parser = createParser(spec, popts);
+  const analyzer = new Analyzer(parser, { templates: opts.templates !== false, topTemplates: opts.top ? Number(opts.top) : 20 });
   let truncated = 0;
-  for (const file of files) {
+  const maxLineChars = opts.maxLine ? Number(opts.maxLine) : 1 << 20;
+  for (const [i, file] of files.entries()) {
+    // A large plain file without --records: worker threads over chunks of it.
+    if (!onRecord && (opts.workers === undefined || Number(opts.workers) > 1) && canSplit(file)) {
+      const { format, truncated: cut } = await analyzeParallel(file, spec, popts, analyzer, { templates: opts.templates !== false, maxLineChars, ...(opts.workers ? { workers: Number(opts.workers) } : {}) });
+      analyzer.setFormat(file, format);
+      truncated += cut;
+      continue;
+    }
+    // A parser per file: auto detects each file's format from its own first lines.
+    analyzer.beginFile(file, i === 0 ? parser : createParser(spec, popts));
     let fileLine = 0;
     for await (const chunk of readLineChunks(file, { maxLineChars: opts.maxLine ? Number(opts.maxLine) : 1 << 20 })) {
       analyzer.countBytes(chunk.bytes);
@@ -54,10 +67,11 @@ export async function analyzeFiles(files: string[], opts: AnalyzeOpts, onRecord?
         fileLine++;
         const rec = analyzer.add(line);
         if (rec && onRecord) {
-          await onRecord(JSON.stringify({ file, line: fileLine, ts: rec.tsMs === undefined ? null : new Date(rec.tsMs).toISOString(), level: rec.level ?? null, message: rec.message, fields: rec.fields }));
+          await onRecord(JSON.stringify({ file, line: fileLine, ts: rec.tsMs === undefined ? null : new Date(rec.tsMs).toISOString(), level: rec.level ?? null, template_id: analyzer.lastTemplateId ?? null, message: rec.message, fields: rec.fields }));
         }
       }
     }
+    analyzer.endFile();
   }
   return { ...analyzer.summary(), truncated, files: files.length };
 }
@@ -66,13 +80,16 @@ function printHuman(s: Awaited<ReturnType<typeof analyzeFiles>>): void {
   const out: string[] = [];
   const pct = s.lines ? ((100 * s.parsed) / s.lines).toFixed(1) : '0.0';
   out.push(`parser:     ${s.parser}`);
+  const formats = Object.entries(s.formats);
+  if (s.parser === 'auto') out.push(`format:     ${formats.length === 1 ? `${formats[0]![1]} (detected from the first lines)` : formats.map(([f, v]) => `${f}: ${v}`).join(', ')}`);
   out.push(`lines:      ${s.lines} (${s.bytes} bytes${s.truncated ? `, ${s.truncated} truncated` : ''})`);
   out.push(`parsed:     ${s.parsed} (${pct}%), unparsed ${s.unparsed}`);
   out.push(`time range: ${s.timeRange ? `${s.timeRange.first} .. ${s.timeRange.last}` : '(no timestamps)'}`);
   out.push(`levels:     ${[...LEVELS, 'NONE' as const].filter((l) => s.levels[l] > 0).map((l) => `${l} ${s.levels[l]}`).join(', ') || '(none)'}`);
   if (s.templates.length) {
-    const t = new Table({ head: ['COUNT', 'LEVEL', 'TEMPLATE'], style: { head: [], border: [] }, colWidths: [9, 7, 100], wordWrap: true });
-    for (const x of s.templates) t.push([x.count, x.level ?? '', x.template]);
+    // The id is the one --records gives each line (template_id): grep the records by it.
+    const t = table(['COUNT', 'LEVEL', 'ID', 'TEMPLATE'], { colWidths: [9, 7, 11, 90], wordWrap: true });
+    for (const x of s.templates) t.push([x.count, x.level ?? '', x.id, x.template]);
     out.push('top templates:');
     out.push(t.toString());
   }
@@ -97,12 +114,13 @@ export function registerLogsCommands(program: Command, client: (cmd: Command) =>
     .option('--year <yyyy>', 'year for formats without one (syslog 3164); inferred by default')
     .option('--top <n>', 'templates to list', '20')
     .option('--max-line <chars>', 'cut longer lines (counted as truncated)', String(1 << 20))
+    .option('--workers <n>', 'worker threads for large files (default: the usable cores; 1 reads in one thread)')
     .option('--no-templates', 'skip template masking (levels and counts only; faster)')
     .option('--json', 'print one JSON object')
     .option('--records', 'print one JSON object per parsed line instead of the summary')
     .action(async (files: string[], opts: AnalyzeOpts, cmd: Command) => {
       if (opts.preset !== undefined && opts.regex !== undefined) cmd.error('use --preset or --regex, not both', { exitCode: 2, code: 'opsctl.usage' });
-      for (const [k, v] of [['top', opts.top], ['max-line', opts.maxLine], ['year', opts.year]] as const) {
+      for (const [k, v] of [['top', opts.top], ['max-line', opts.maxLine], ['year', opts.year], ['workers', opts.workers]] as const) {
         if (v !== undefined && !/^\d+$/.test(v)) cmd.error(`--${k} must be a positive integer, got "${v}"`, { exitCode: 2, code: 'opsctl.usage' });
       }
       // `opsctl logs analyze ... | head` closes the pipe early: that is a normal end, not a crash.
@@ -146,7 +164,7 @@ export function registerLogsCommands(program: Command, client: (cmd: Command) =>
       const res = await client(cmd).get<LogStatsResponse>(`api/v1/logs/stats?${q.toString()}`);
       if (opts.json) return void process.stdout.write(`${JSON.stringify(res, null, 2)}\n`);
       if (res.rows.length === 0) return void process.stdout.write(`no log statistics since ${res.since}\n`);
-      const t = new Table({ head: [...(opts.byMinute ? ['MINUTE'] : []), 'HOST', 'SOURCE', ...LEVELS, 'NONE', 'LINES'], style: { head: [], border: [] } });
+      const t = table([...(opts.byMinute ? ['MINUTE'] : []), 'HOST', 'SOURCE', ...LEVELS, 'NONE', 'LINES']);
       for (const r of res.rows) t.push([...(opts.byMinute ? [r.minute ?? ''] : []), r.host, r.source, ...LEVELS.map((l) => r.levels[l] ?? 0), r.levels.NONE ?? 0, r.lines]);
       process.stdout.write(`${t.toString()}\n`);
     });

@@ -1,16 +1,10 @@
 import { userInfo } from 'node:os';
-import Table from 'cli-table3';
 import type { Command } from 'commander';
 import { OpsError } from '../shared/errors.js';
-import type { RunStreamEvent } from '../controller/dispatch/run-dispatcher.js';
-import type { HostRunRecord, RunRecord } from '../controller/dispatch/runs-store.js';
+import type { HostRunRecord, RunRecord, RunStreamEvent } from '../controller/api/wire.js';
 import type { ControllerClient } from './client.js';
+import { type ClientOf, print, table } from './format.js';
 
-type ClientOf = (cmd: Command) => ControllerClient;
-
-function print(text: string): void {
-  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
-}
 
 /** Errors that are the operator's input (exit 2) rather than a failed run (exit 1). */
 const USAGE_CODES = new Set(['OPS_ERR_PLAYBOOK_UNKNOWN', 'OPS_ERR_TARGET_SYNTAX', 'OPS_ERR_RUN_OPTION', 'OPS_ERR_BAD_REQUEST']);
@@ -125,11 +119,11 @@ async function streamRun(client: ControllerClient, path: string, body: Record<st
   } else {
     print('');
     print(`RUN RECAP ${recap.runId} (${(recap.durationMs / 1000).toFixed(1)} s)`);
-    const t = new Table({ head: ['HOST', 'STATUS', 'DURATION', 'DETAIL'], style: { head: [], border: [] } });
+    const t = table(['HOST', 'STATUS', 'DURATION', 'DETAIL']);
     for (const h of recap.hosts) t.push([h.host, h.status, `${(h.durationMs / 1000).toFixed(2)}s`, h.error]);
     print(t.toString());
     const c = recap.counts;
-    print(`ok=${c.ok ?? 0} failed=${c.failed ?? 0} unreachable=${c.unreachable ?? 0} skipped=${c.skipped ?? 0}${recap.stoppedEarly ? `  (${recap.stoppedEarly})` : ''}`);
+    print(`ok=${c.ok ?? 0} failed=${c.failed ?? 0}${c.refused ? ` refused=${c.refused}` : ''} unreachable=${c.unreachable ?? 0} skipped=${c.skipped ?? 0}${recap.stoppedEarly ? `  (${recap.stoppedEarly})` : ''}`);
   }
   return recap.status === 'ok' ? 0 : 1;
 }
@@ -185,7 +179,7 @@ export function registerRunCommands(program: Command, client: ClientOf): void {
   runs.action(async (opts: { json?: boolean }, cmd: Command) => {
     const list = await client(cmd).get<RunRecord[]>('api/v1/runs');
     if (opts.json) return print(JSON.stringify(list, null, 2));
-    const t = new Table({ head: ['RUN', 'PLAYBOOK', 'TARGET', 'BY', 'STARTED', 'STATUS', 'OK/FAILED/UNREACH/SKIP'], style: { head: [], border: [] } });
+    const t = table(['RUN', 'PLAYBOOK', 'TARGET', 'BY', 'STARTED', 'STATUS', 'OK/FAILED/UNREACH/SKIP']);
     for (const r of list) t.push([r.id, r.playbook, r.target, r.actor, r.startedAt, r.status, `${r.counts.ok ?? 0}/${r.counts.failed ?? 0}/${r.counts.unreachable ?? 0}/${r.counts.skipped ?? 0}`]);
     print(t.toString());
   });

@@ -5,6 +5,7 @@ import type { ControllerConfig } from '../shared/config/controller.js';
 import { within, type ComponentStateName } from '../shared/lifecycle.js';
 import type { Logger } from '../shared/logger.js';
 import { connectNatsWithRetry } from '../shared/nats/connect.js';
+import { redactUrlCredentials } from '../shared/redact-url.js';
 import { ensureEventStream } from '../shared/nats/stream.js';
 import { VERSION } from '../shared/version.js';
 import type { Event } from '../shared/gen/opsfleet/v1/events.js';
@@ -47,6 +48,7 @@ export class Controller {
   private alerts: AlertManager | undefined;
   private logIndex: LogIndexer | undefined;
   private checks: ChecksStore | undefined;
+  private backups: BackupCatalog | undefined;
   private readonly eventListeners = new Set<(events: readonly Event[]) => void>();
   private http: HttpServer | undefined;
   private agents: AgentClients | undefined;
@@ -114,21 +116,21 @@ export class Controller {
     this.logIndex.start();
     this.onEvents(this.logIndex.onEvents);
     // Backup catalog: catches up on `backup` events stored before a crash, then follows ingest.
-    const backups = new BackupCatalog(this.db, this.logger);
+    const backups = (this.backups = new BackupCatalog(this.db, this.logger));
     backups.start();
     this.onEvents(backups.onEvents);
 
-    this.log.info({ servers: cfg.nats.servers }, 'connecting to nats');
-    const nc = await connectNatsWithRetry(cfg.nats, { name: 'opsfleet-controller', logger: this.log, signal: this.abort.signal, what: 'retrying' });
+    this.log.info({ servers: cfg.nats.servers.map(redactUrlCredentials) }, 'connecting to nats');
+    const nc = await connectNatsWithRetry(cfg.nats, {
+      name: 'opsfleet-controller',
+      logger: this.log,
+      signal: this.abort.signal,
+      what: 'retrying',
+      onConnectedChange: (up) => (this.natsConnected = up),
+    });
     if (!nc) return; // stopped while waiting for NATS
     this.nc = nc;
     this.natsConnected = true;
-    void (async () => {
-      for await (const s of this.nc!.status()) {
-        if (s.type === 'disconnect') this.natsConnected = false;
-        else if (s.type === 'reconnect') this.natsConnected = true;
-      }
-    })();
     const jsm: JetStreamManager = await ensureEventStream(this.nc, {
       name: cfg.stream.name,
       maxAgeMs: cfg.stream.max_age,
@@ -230,6 +232,7 @@ export class Controller {
     await this.alerts?.stop();
     this.checks?.stop();
     this.logIndex?.stop();
+    this.backups?.stop();
     this.agents?.close();
     if (this.nc && !(await within(this.nc.drain(), 2000))) await this.nc.close();
     this.db?.close();

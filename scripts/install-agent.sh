@@ -70,6 +70,15 @@ NODE=$(command -v node || true)
   die "Node.js $("$NODE" --version) is too old: opsfleet needs >= 20.19"
 [ -f "$SOURCE/bin/opsfleet-agent.js" ] || die "$SOURCE is not an opsfleet checkout (no bin/opsfleet-agent.js)"
 [ -d "$SOURCE/node_modules" ] || die "$SOURCE has no node_modules: run 'npm ci --omit=dev' there first"
+# The service runs the compiled agent (dist/, npm run build), never the sources through tsx.
+if [ ! -f "$SOURCE/dist/opsfleet-agent.js" ] || [ ! -f "$SOURCE/dist/snapshot-child.js" ]; then
+  if [ -f "$SOURCE/node_modules/esbuild/package.json" ] && [ -f "$SOURCE/scripts/build.mjs" ] && [ "$DRY" = 0 ]; then
+    say "building $SOURCE/dist (npm run build)"
+    "$NODE" "$SOURCE/scripts/build.mjs" >/dev/null || die "npm run build failed in $SOURCE"
+  else
+    die "$SOURCE has no compiled agent (dist/opsfleet-agent.js): run 'npm run build' there first"
+  fi
+fi
 if [ -z "$PREFIX" ] && [ "$DRY" = 0 ] && [ "$(id -u)" != 0 ]; then die "run as root (or use --prefix DIR / --dry-run)"; fi
 
 APP="$PREFIX/opt/opsfleet"
@@ -127,7 +136,7 @@ if [ "$RUN_USER" != root ] && [ -z "$PREFIX" ]; then run chown "$RUN_USER" "$STA
 config() {
   echo "# opsfleet agent config, written by scripts/install-agent.sh $(date -u +%Y-%m-%dT%H:%M:%SZ)."
   echo "# Every key is described in $APP/examples/agent.yaml; check edits with:"
-  echo "#   $NODE $APP/bin/opsfleet-agent.js validate $CONF"
+  echo "#   OPSFLEET_RUNTIME=dist $NODE $APP/bin/opsfleet-agent.js validate $CONF"
   echo "host:"
   echo "  id: $HOST_ID"
   if [ ${#TAGS[@]} -gt 0 ]; then
@@ -150,7 +159,7 @@ else
   config | write_file "$CONF" 0640
 fi
 if [ "$DRY" = 0 ]; then
-  "$NODE" "$APP/bin/opsfleet-agent.js" validate "$CONF" >/dev/null || die "$CONF is not valid (see above)"
+  OPSFLEET_RUNTIME=dist "$NODE" "$APP/bin/opsfleet-agent.js" validate "$CONF" >/dev/null || die "$CONF is not valid (see above)"
 fi
 
 # --- systemd unit --------------------------------------------------------------------------------
@@ -165,6 +174,8 @@ Wants=network-online.target
 [Service]
 Type=simple
 User=$RUN_USER
+# The compiled agent only: a missing dist/ is an error (exit 2), not a silent tsx start.
+Environment=OPSFLEET_RUNTIME=dist
 ExecStart=$NODE $APP/bin/opsfleet-agent.js --config $CONF
 # SIGHUP re-validates the config file; changes apply on restart.
 ExecReload=/bin/kill -HUP \$MAINPID

@@ -2,7 +2,7 @@
 # Sets up a fresh machine and runs the whole test suite. Used by .ci/run.
 #   - installs Debian packages the tests need (nats-server, openssh-server) when missing and apt-get is usable
 #   - installs npm dependencies from the lock file
-#   - checks the generated protobuf code is in sync with proto/, type-checks, runs every test
+#   - checks the generated protobuf code is in sync with proto/, type-checks, builds dist/, runs every test
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,5 +33,9 @@ echo "test.sh: proto check"
 bash scripts/gen-proto.sh --check
 echo "test.sh: type check"
 node_modules/.bin/tsc --noEmit -p .
+# test/compiled/ and the install test run the compiled programs (dist/); they rebuild it
+# themselves, this build only fails early and fast (esbuild: seconds) when bundling breaks.
+echo "test.sh: build"
+node scripts/build.mjs
 echo "test.sh: tests"
 node scripts/run-tests.mjs "$@"

@@ -1,10 +1,10 @@
 import { Command, CommanderError } from 'commander';
 import type { z } from 'zod';
 import { loadConfigFile } from './config/load.js';
-import { ConfigError, errorLine, formatProblem, OpsError } from './errors.js';
+import { errorLine, OpsError, printConfigError, problemLines } from './errors.js';
 import { createRootLogger, type Logger } from './logger.js';
 import { within } from './lifecycle.js';
-import { VERSION } from './version.js';
+import { RUNTIME, VERSION } from './version.js';
 
 export interface Daemon {
   start(): Promise<void>;
@@ -22,21 +22,14 @@ export interface DaemonSpec<S extends z.ZodType> {
   create(cfg: z.output<S>, logger: Logger): Daemon;
   level(cfg: z.output<S>): string;
   graceMs(cfg: z.output<S>): number;
+  /** One line per distinct warning/error per this many ms, with a count (see shared/log-rate-limit.ts). */
+  repeatInterval?(cfg: z.output<S>): number | undefined;
   /** More subcommands (e.g. the agent's `restore`); an action passes its exit code to `done`. */
   extraCommands?(program: Command, done: (exitCode: Promise<number>) => void): void;
 }
 
 /** Exit codes: 0 clean stop, 1 failure, 2 bad configuration or usage. */
 export const EXIT = { OK: 0, FAILURE: 1, USAGE: 2 } as const;
-
-function printConfigError(err: unknown): number {
-  if (err instanceof ConfigError) {
-    for (const p of err.problems) process.stderr.write(`${formatProblem(p)}\n`);
-    return EXIT.USAGE;
-  }
-  process.stderr.write(`${errorLine(err)}\n`);
-  return err instanceof OpsError && err.code.startsWith('OPS_ERR_CONFIG') ? EXIT.USAGE : EXIT.FAILURE;
-}
 
 /**
  * The command line of a daemon: `CMD [--config FILE]` runs it, `CMD validate FILE` checks a
@@ -91,7 +84,9 @@ async function run<S extends z.ZodType>(spec: DaemonSpec<S>, file: string): Prom
   } catch (err) {
     return printConfigError(err);
   }
-  const logger = createRootLogger({ name: spec.command, level: spec.level(cfg) as 'info' });
+  const repeatInterval = spec.repeatInterval?.(cfg);
+  const logger = createRootLogger({ name: spec.command, level: spec.level(cfg) as 'info', ...(repeatInterval ? { repeatInterval } : {}) });
+  logger.info({ version: VERSION, runtime: RUNTIME, config: file }, `${spec.command} starting`);
   const daemon = spec.create(cfg, logger);
   let stopping = false;
 
@@ -126,8 +121,7 @@ async function run<S extends z.ZodType>(spec: DaemonSpec<S>, file: string): Prom
       loadConfigFile(file, spec.schema);
       logger.info({ file }, 'config file is valid; restart to apply changes to it');
     } catch (err) {
-      const problems = err instanceof ConfigError ? err.problems.map(formatProblem) : [errorLine(err)];
-      logger.error({ file, problems }, 'config file rejected; running config kept');
+      logger.error({ file, problems: problemLines(err) }, 'config file rejected; running config kept');
     }
     daemon.reload?.().catch((err: unknown) => logger.error({ err }, 'reload failed'));
   });

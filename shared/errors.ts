@@ -43,3 +43,21 @@ export function errorLine(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
 }
+
+/**
+ * A config failure as the lines an operator reads: one `FILE:LINE:COL path: message` per
+ * problem of a ConfigError, else the error's one line. Used wherever a config is rejected (a
+ * daemon's start, `validate`, SIGHUP, the agent's restore/verify, the controller's tasks_dir).
+ */
+export function problemLines(err: unknown): string[] {
+  return err instanceof ConfigError ? err.problems.map(formatProblem) : [errorLine(err)];
+}
+
+/**
+ * Writes a rejected config's lines to stderr and returns the exit code: 2 (bad configuration)
+ * for a ConfigError or any `OPS_ERR_CONFIG_*`, else 1.
+ */
+export function printConfigError(err: unknown, write: (s: string) => void = (s) => process.stderr.write(s)): 1 | 2 {
+  for (const line of problemLines(err)) write(`${line}\n`);
+  return err instanceof ConfigError || (err instanceof OpsError && err.code.startsWith('OPS_ERR_CONFIG')) ? 2 : 1;
+}

@@ -1,21 +1,13 @@
 /**
- * Lifecycle of a long-lived component. `stop()` is idempotent: later callers get the
- * first call's promise.
+ * What a long-lived component reports as its state (`state()` of the daemons and of the agent's
+ * components, shown by `opsctl host status`).
+ *
+ * The contract every long-lived component keeps, by convention rather than by an interface
+ * (their start is sync or async, their stop takes no grace or one: a shared interface would
+ * have fitted none of them without a rewrite): built from one deps object, `start()` in
+ * dependency order, `stop()` idempotent and bounded, reverse order. ARCHITECTURE.md lists them.
  */
 export type ComponentStateName = 'new' | 'starting' | 'running' | 'degraded' | 'stopping' | 'stopped' | 'failed';
-
-export interface Component {
-  readonly name: string;
-  start(): Promise<void>;
-  stop(): Promise<void>;
-  state(): { state: ComponentStateName; detail?: string };
-}
-
-/** Wraps a stop function so that concurrent and repeated calls share one run. */
-export function onceStop(fn: () => Promise<void>): () => Promise<void> {
-  let p: Promise<void> | undefined;
-  return () => (p ??= fn());
-}
 
 /** Resolves after `ms`, or early when `signal` aborts; the timer never holds the process open. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {

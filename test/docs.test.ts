@@ -34,4 +34,29 @@ describe('docs', () => {
     assert.match(head, /scripts\/quickstart\.sh/);
     assert.match(head, /scripts\/test\.sh/);
   });
+
+  it('every guide in docs/ is linked from README.md', () => {
+    const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+    const unlinked = readdirSync(join(REPO_ROOT, 'docs')).filter((f) => f.endsWith('.md') && !readme.includes(`(docs/${f})`));
+    assert.deepEqual(unlinked, [], 'link these from README.md (Documentation)');
+  });
+
+  it('no document cites a Markdown file that is not in the repository', () => {
+    const files = ['README.md', 'ARCHITECTURE.md', ...readdirSync(join(REPO_ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+    const missing: string[] = [];
+    for (const f of files) {
+      const text = readFileSync(join(REPO_ROOT, f), 'utf8');
+      for (const m of text.matchAll(/([A-Za-z0-9_./-]+\.md)\b/g)) {
+        const name = m[1]!;
+        if (/^https?:/.test(name)) continue;
+        const candidates = [join(REPO_ROOT, name), join(REPO_ROOT, f.includes('/') ? 'docs' : '', name), join(REPO_ROOT, 'docs', name)];
+        if (!candidates.some((c) => { try { return statSync(c).isFile(); } catch { return false; } })) missing.push(`${f}: ${name}`);
+      }
+    }
+    assert.deepEqual(missing, []);
+  });
+
+  it('README.md says that scripts/test.sh installs packages as root', () => {
+    assert.match(readFileSync(join(REPO_ROOT, 'README.md'), 'utf8'), /as root, `scripts\/test\.sh`\s+installs[\s\S]{0,80}openssh-server/);
+  });
 });

@@ -8,6 +8,10 @@ import { runCommand } from './helpers/daemons.js';
 import { NatsServer } from './helpers/nats-server.js';
 import { Child, REPO_ROOT } from './helpers/process.js';
 import { tempDir } from './helpers/tmp.js';
+import { useCompiledPrograms } from './compiled/build.js';
+
+// The installed service runs the compiled agent: build dist/ fresh, and run the bins from it.
+useCompiledPrograms();
 
 const SCRIPT = join(REPO_ROOT, 'scripts', 'install-agent.sh');
 
@@ -74,10 +78,12 @@ describe('scripts/install-agent.sh', () => {
     assert.match(unit, /^Restart=on-failure$/m);
     assert.match(unit, /^RestartPreventExitStatus=2$/m);
     const exec = /^ExecStart=(.+)$/m.exec(unit)![1]!.split(' ');
-    // Run exactly what systemd would run: the agent starts, reports, and stops cleanly on SIGTERM.
-    const agent = new Child(exec[0]!, exec.slice(1));
+    assert.match(unit, /^Environment=OPSFLEET_RUNTIME=dist$/m);
+    // Run exactly what systemd would run: the compiled agent starts, reports, and stops cleanly on SIGTERM.
+    const agent = new Child(exec[0]!, exec.slice(1), { env: { OPSFLEET_RUNTIME: 'dist' } });
     try {
       await agent.waitForLog((l) => l.msg === 'agent started', 20_000, 'installed agent started');
+      assert.equal(agent.logs().find((l) => l.msg === 'opsfleet-agent starting')?.runtime, 'compiled');
       agent.kill('SIGTERM');
       const { code } = await agent.exited;
       assert.equal(code, 0, agent.tail());
@@ -85,6 +91,15 @@ describe('scripts/install-agent.sh', () => {
       await agent.stop();
     }
     assert.ok(existsSync(join(cfg.state_dir, 'outbox.db')));
+  });
+
+  it('refuses a source without a compiled agent when it cannot build one', async () => {
+    const src = join(tmp.path, 'unbuilt');
+    for (const d of ['bin', 'node_modules']) mkdirSync(join(src, d), { recursive: true });
+    writeFileSync(join(src, 'bin', 'opsfleet-agent.js'), '');
+    const r = await install(['--prefix', join(tmp.path, 'unbuilt-root'), '--source', src, '--nats', 'nats://127.0.0.1:4222', '--id', 'x-01']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /has no compiled agent \(dist\/opsfleet-agent\.js\): run 'npm run build' there first/);
   });
 
   it('keeps an existing agent.yaml unless --force', async () => {
@@ -103,8 +118,9 @@ describe('scripts/install-agent.sh', () => {
   it('copies a source checkout without .git and .data', async () => {
     // A stand-in checkout: its "agent" only answers `validate`, enough for the installer's check.
     const src = join(tmp.path, 'src');
-    for (const d of ['bin', 'node_modules/x', '.git', '.data']) mkdirSync(join(src, d), { recursive: true });
+    for (const d of ['bin', 'dist', 'node_modules/x', '.git', '.data']) mkdirSync(join(src, d), { recursive: true });
     writeFileSync(join(src, 'bin', 'opsfleet-agent.js'), "process.stdout.write('ok\\n');\n");
+    for (const f of ['opsfleet-agent.js', 'snapshot-child.js']) writeFileSync(join(src, 'dist', f), '');
     writeFileSync(join(src, 'node_modules', 'x', 'index.js'), '');
     writeFileSync(join(src, '.git', 'HEAD'), 'ref: refs/heads/main\n');
     const prefix = join(tmp.path, 'copy');
@@ -112,6 +128,7 @@ describe('scripts/install-agent.sh', () => {
     assert.equal(r.code, 0, r.stderr);
     const app = join(prefix, 'opt', 'opsfleet');
     assert.ok(existsSync(join(app, 'bin', 'opsfleet-agent.js')));
+    assert.ok(existsSync(join(app, 'dist', 'opsfleet-agent.js')));
     assert.ok(existsSync(join(app, 'node_modules', 'x', 'index.js')));
     assert.equal(existsSync(join(app, '.git')), false);
     assert.equal(existsSync(join(app, '.data')), false);

@@ -1,9 +1,13 @@
 import { strict as assert } from 'node:assert';
-import { existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { appendFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { agentConfigSchema } from '../shared/config/agent.js';
+import { controllerConfigSchema } from '../shared/config/controller.js';
+import { loadConfigFile } from '../shared/config/load.js';
 import { runCommand } from './helpers/daemons.js';
-import { Child } from './helpers/process.js';
+import { Child, REPO_ROOT } from './helpers/process.js';
 import { tempDir } from './helpers/tmp.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -16,52 +20,133 @@ function alive(pid: number): boolean {
   }
 }
 
+function gitStatus(): string {
+  return execFileSync('git', ['status', '--porcelain', '--untracked-files=all'], { cwd: REPO_ROOT, encoding: 'utf8' });
+}
+
 describe('scripts/quickstart.sh', () => {
   const tmp = tempDir('opsfleet-quickstart-');
+  const data = join(tmp.path, 'data');
   const pids: number[] = [];
   after(() => {
     for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGKILL');
     tmp.cleanup();
   });
 
-  it('starts nats-server, controller and agent, shows the host online, and stops all three in order on SIGINT with exit 0', async () => {
-    const data = join(tmp.path, 'data');
+  /** Starts quickstart, waits for its first screen; returns what it printed and the PIDs. */
+  async function start(): Promise<{ qs: Child; out: string; url: string; hostId: string; natsPid: number; controllerPid: number; agentPid: number }> {
     // --no-typecheck: the suite type-checks once in scripts/test.sh; port 0: never assume 8080 is free.
     const qs = new Child('bash', ['scripts/quickstart.sh', '--no-typecheck'], { env: { OPSFLEET_QUICKSTART_DATA: data, OPSFLEET_QUICKSTART_HTTP_PORT: '0' } });
+    await waitFor(
+      () => {
+        if (!qs.running) throw new Error(`quickstart exited (${qs.exitCode})\n${qs.stdout}\n${qs.stderr}`);
+        return qs.stdout.includes('Press Ctrl-C');
+      },
+      { timeout: 180_000, interval: 200, what: 'quickstart ready' },
+    );
+    const out = qs.stdout;
+    const url = /export OPSFLEET_CONTROLLER=(\S+)/.exec(out)![1]!;
+    const m = /nats-server \(pid (\d+)\).*controller \(pid (\d+)\).*agent "([^"]+)" \(pid (\d+)\)/.exec(out)!;
+    const [natsPid, controllerPid, hostId, agentPid] = [Number(m[1]), Number(m[2]), m[3]!, Number(m[4])];
+    pids.push(agentPid, controllerPid, natsPid);
+    return { qs, out, url, hostId, natsPid, controllerPid, agentPid };
+  }
+
+  async function stop(r: Awaited<ReturnType<typeof start>>): Promise<void> {
+    r.qs.kill('SIGINT');
+    const { code } = await r.qs.exited;
+    assert.equal(code, 0, r.qs.tail());
+    for (const pid of [r.natsPid, r.controllerPid, r.agentPid]) assert.equal(alive(pid), false, `pid ${pid} still running`);
+    const order = ['stopping agent', 'stopping controller', 'stopping nats-server'].map((s) => r.qs.stdout.indexOf(s));
+    assert.ok(order.every((i, k) => i >= 0 && (k === 0 || i > order[k - 1]!)), `stop order: ${r.qs.stdout.slice(-600)}`);
+    assert.match(r.qs.stdout, /agent exited \(0\)[\s\S]*controller exited \(0\)[\s\S]*nats-server exited \(0\)/);
+  }
+
+  it('runs a demo with no effect outside its data folder: a green first screen, every capability showing something, stopped in order on SIGINT', async () => {
+    const before = gitStatus();
+    const r = await start();
     try {
-      await waitFor(
-        () => {
-          if (!qs.running) throw new Error(`quickstart exited (${qs.exitCode})\n${qs.stdout}\n${qs.stderr}`);
-          return qs.stdout.includes('Press Ctrl-C');
-        },
-        { timeout: 120_000, interval: 200, what: 'quickstart ready' },
-      );
-      const out = qs.stdout;
-      const url = /export OPSFLEET_CONTROLLER=(\S+)/.exec(out)![1]!;
-      const m = /nats-server \(pid (\d+)\).*controller \(pid (\d+)\).*agent "([^"]+)" \(pid (\d+)\)/.exec(out)!;
-      const [natsPid, controllerPid, hostId, agentPid] = [Number(m[1]), Number(m[2]), m[3]!, Number(m[4])];
-      pids.push(agentPid, controllerPid, natsPid);
-      assert.ok([natsPid, controllerPid, agentPid].every(alive));
-      assert.ok(existsSync(join(data, 'controller.yaml')) && existsSync(join(data, 'agent.yaml')) && existsSync(join(data, 'nats')));
+      const opsctl = (...args: string[]) => runCommand('opsctl', ['--controller', r.url, ...args]);
+      // The first screen: the host online and every demo check up.
+      assert.match(r.out, /1 host\(s\), 1 online, 0 offline/);
+      assert.match(r.out, /4 check\(s\), 0 down/);
+      assert.doesNotMatch(r.out, /│ down │/);
 
-      const hosts = await runCommand('opsctl', ['hosts', '--json'], { OPSFLEET_CONTROLLER: url });
-      assert.equal(hosts.code, 0, hosts.stderr);
-      const host = (JSON.parse(hosts.stdout) as Array<{ id: string; status: string; tags: Record<string, string> }>).find((h) => h.id === hostId);
-      assert.equal(host?.status, 'online');
-      assert.equal(host?.tags.role, 'quickstart');
-      const status = await runCommand('opsctl', ['--controller', url, 'host', 'status', hostId, '--json']);
-      assert.equal(status.code, 0, status.stderr);
-      assert.equal((JSON.parse(status.stdout) as { natsConnected: boolean }).natsConnected, true);
+      // Every path the demo configs name lies in the data folder; probes go to the demo service.
+      const agentCfg = loadConfigFile(join(data, 'agent.yaml'), agentConfigSchema, { ...process.env, ...demoEnv(r.out, data) });
+      const inside = (p: string) => p === data || p.startsWith(`${data}/`);
+      assert.ok(inside(agentCfg.state_dir));
+      for (const c of agentCfg.checks) {
+        if ('path' in c) assert.ok(inside(String(c.path)), `check ${c.name} reads ${String(c.path)}`);
+        if ('url' in c) assert.match(String(c.url), /^http:\/\/127\.0\.0\.1:\d+\/healthz$/);
+        const sup = c.on_failure?.restart?.supervise;
+        if (sup) assert.ok(inside(sup.cwd ?? ''), `supervised service runs in ${sup.cwd}`);
+        assert.equal(c.on_failure?.restart?.command, undefined, 'no restart command touches system services');
+      }
+      for (const b of agentCfg.backups) {
+        assert.ok(b.paths.every(inside), `backup ${b.name} reads ${b.paths.join(',')}`);
+        assert.equal(b.target.type, 'dir');
+        assert.ok(inside((b.target as { path: string }).path));
+      }
+      for (const l of agentCfg.logs) assert.ok(l.paths.every(inside), `log source ${l.name} tails ${l.paths.join(',')}`);
+      const ctlCfg = loadConfigFile(join(data, 'controller.yaml'), controllerConfigSchema, { ...process.env, ...demoEnv(r.out, data) });
+      assert.ok(inside(ctlCfg.data_dir));
 
-      qs.kill('SIGINT');
-      const { code } = await qs.exited;
-      assert.equal(code, 0, qs.tail());
-      for (const pid of [natsPid, controllerPid, agentPid]) assert.equal(alive(pid), false, `pid ${pid} still running`);
-      const order = ['stopping agent', 'stopping controller', 'stopping nats-server'].map((s) => qs.stdout.indexOf(s));
-      assert.ok(order.every((i, k) => i >= 0 && (k === 0 || i > order[k - 1]!)), `stop order: ${qs.stdout.slice(-600)}`);
-      assert.match(qs.stdout, /agent exited \(0\)[\s\S]*controller exited \(0\)[\s\S]*nats-server exited \(0\)/);
+      // Every capability shows something.
+      const checks = JSON.parse((await opsctl('checks', '--json')).stdout) as Array<{ name: string; state: string }>;
+      assert.deepEqual(checks.map((c) => [c.name, c.state]).sort(), [['data-disk', 'up'], ['demo-alive', 'up'], ['demo-web', 'up'], ['demo-web-process', 'up']]);
+      assert.equal((await opsctl('host', 'metrics', r.hostId, '--json')).code, 0);
+      const backups = JSON.parse((await opsctl('backup', 'list', '--json')).stdout) as { snapshots: Array<{ set: string }> };
+      assert.ok(backups.snapshots.some((s) => s.set === 'demo-files'), 'a snapshot of the demo folder');
+      assert.ok(readdirSync(join(data, 'backup-target'), { recursive: true }).length > 0, 'the snapshot is in the demo target folder');
+      await waitFor(async () => {
+        const stats = JSON.parse((await opsctl('logs', 'stats', '--host', r.hostId, '--json')).stdout) as unknown[];
+        return JSON.stringify(stats).includes('demo-app');
+      }, { timeout: 60_000, what: 'log statistics of the demo log' });
+      const run = await opsctl('run', 'demo-inspect', '--target', '*', '--json');
+      assert.equal(run.code, 0, run.stdout + run.stderr);
+      assert.equal((JSON.parse(run.stdout) as { status: string }).status, 'ok');
+      const tasks = await opsctl('tasks', '--json');
+      assert.match(tasks.stdout, /demo-inspection/);
+      assert.deepEqual(JSON.parse((await opsctl('alerts', '--json')).stdout), [], 'no alert fires in the demo');
+
+      // It says where the configs are and how to change them.
+      assert.match(r.out, /Configs \(copied once, never overwritten; edit them, then run quickstart again\)/);
+      assert.match(r.out, /agent\.yaml: written from examples\/quickstart\/agent\.yaml/);
+      assert.match(r.out, /validate .*agent\.yaml/);
     } finally {
-      await qs.stop(20_000);
+      await stop(r);
+    }
+    // Nothing in the checkout changed (the data folder is elsewhere in this test).
+    assert.equal(gitStatus(), before);
+  });
+
+  it('never overwrites the configs the user edited; a second run keeps them and says so', async () => {
+    const file = join(data, 'agent.yaml');
+    assert.ok(existsSync(file), 'the first test wrote it');
+    appendFileSync(file, '# my own edit\n');
+    const edited = readFileSync(file, 'utf8');
+    const r = await start();
+    try {
+      assert.equal(readFileSync(file, 'utf8'), edited);
+      assert.match(r.out, /agent\.yaml: yours, kept as it is/);
+      assert.match(r.out, /1 host\(s\), 1 online/);
+    } finally {
+      await stop(r);
     }
   });
 });
+
+/** The ${env:...} values quickstart set, recovered from its output (only paths matter here). */
+function demoEnv(out: string, data: string): NodeJS.ProcessEnv {
+  const port = /demo web service the agent supervises \(port (\d+)\)/.exec(out)?.[1] ?? '1';
+  return {
+    OPSFLEET_QS_ROOT: REPO_ROOT.replace(/\/$/, ''),
+    OPSFLEET_QS_DATA: data,
+    OPSFLEET_QS_HOST_ID: 'h',
+    OPSFLEET_QS_NATS_URL: 'nats://127.0.0.1:4222',
+    OPSFLEET_QS_HTTP_LISTEN: '127.0.0.1:0',
+    OPSFLEET_QS_RPC_LISTEN: '127.0.0.1:0',
+    OPSFLEET_QS_DEMO_PORT: port,
+  };
+}

@@ -15,6 +15,7 @@ import { Excluder } from './scan.js';
 import { buildSnapshot, type BuildInput } from './snapshot-builder.js';
 import { createTarget } from './targets/index.js';
 import { archiveName, manifestName, snapshotId, type BackupTarget, type Manifest } from './types.js';
+import { verifySet, type VerifyResult } from './verify.js';
 import { withRetry } from './uploader.js';
 import { createWatcher, type TreeWatcher } from './watcher.js';
 
@@ -50,6 +51,10 @@ export class BackupSet {
   private maxTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private rescanTimer: NodeJS.Timeout | undefined;
+  private verifyTimer: NodeJS.Timeout | undefined;
+  private verifying: Promise<VerifyResult | null> | undefined;
+  /** Set when a verify found the newest chain damaged: the next snapshot is a full. */
+  private forceFull = '';
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
@@ -57,7 +62,7 @@ export class BackupSet {
   private readonly abort = new AbortController();
   private readonly log: Logger;
   private stopping: Promise<void> | undefined;
-  readonly stats = { snapshots: 0, failures: 0, retries: 0, watcherEvents: 0, lastSnapshotId: '', lastError: '' };
+  readonly stats = { snapshots: 0, failures: 0, retries: 0, watcherEvents: 0, lastSnapshotId: '', lastError: '', skipped: 0, chainBreaks: 0, verifies: 0 };
 
   constructor(private readonly d: BackupSetDeps) {
     this.name = d.cfg.name;
@@ -96,6 +101,7 @@ export class BackupSet {
       this.touch();
     }, cfg.rescan_interval);
     this.rescanTimer.unref();
+    this.scheduleVerify();
     this.st = 'running';
     this.log.info({ paths: cfg.paths, target: this.target.where, watcher: this.watcher.kind, pending: this.state.pendingCount() }, 'backup set started');
   }
@@ -103,6 +109,12 @@ export class BackupSet {
   private onPaths(paths: string[]): void {
     if (this.stopped || !this.state) return;
     this.stats.watcherEvents += paths.length;
+    // Watchers hand names over as UTF-8 strings: a name that is not valid UTF-8 arrives with
+    // U+FFFD and names no file. Its folder is compared instead (the walk reads names as bytes).
+    paths = paths.map((p) => {
+      const bad = p.indexOf('\uFFFD');
+      return bad === -1 ? p : p.slice(0, Math.max(1, p.lastIndexOf('/', bad)));
+    });
     try {
       this.state.addPending(paths);
     } catch (err) {
@@ -187,7 +199,22 @@ export class BackupSet {
     if (paths.length === 0) return null;
     const last = state.lastSnapshot();
     const lastFull = state.lastFull();
-    const full = !last || !lastFull || started - lastFull.time_ms >= cfg.full_every || state.incrementalsSince(lastFull.id) >= cfg.full_after;
+    let full = !last || !lastFull || started - lastFull.time_ms >= cfg.full_every || state.incrementalsSince(lastFull.id) >= cfg.full_after;
+    // An incremental is only restorable with its parent: confirm the parent is still on the
+    // target (one listing) before building on it. A wiped or pruned-by-hand target gets a full.
+    let chainBroken = '';
+    if (!full && this.forceFull) {
+      chainBroken = this.forceFull;
+      full = true;
+    } else if (!full && last) {
+      const names = new Set(await target.list('snapshots/'));
+      if (!names.has(manifestName(last.id)) || !names.has(archiveName(last.id))) {
+        chainBroken = `snapshot ${last.id}, the parent the next incremental needs, is not on ${target.where}`;
+        full = true;
+        // The local list must not keep counting snapshots that are gone (retention, chains).
+        state.forgetSnapshots(state.snapshots().filter((s) => !names.has(manifestName(s.id))).map((s) => s.id));
+      }
+    }
     const id = snapshotId(started, randomBytes(2).toString('hex'));
     const stagingDir = join(this.d.stateDir, 'backup', `${cfg.name}.staging`);
     const input: BuildInput = {
@@ -213,12 +240,13 @@ export class BackupSet {
         child = { result: b, commit: async (row, g) => state.commitStaged(row, g), close: () => undefined };
       } else child = await buildInChild(input, state.file, this.abort.signal);
       const built = child.result;
-      if (!built) {
+      if (!built || 'nothing' in built) {
         state.commitNothing(gen);
-        this.log.debug({ pending: paths.length }, 'no changes since the last snapshot');
+        if (built) this.partial(built.skipped, built.skippedTotal, null);
+        else this.log.debug({ pending: paths.length }, 'no changes since the last snapshot');
         return null;
       }
-      for (const sk of built.skipped) this.log.warn(sk, 'cannot read path; skipped');
+      for (const sk of built.skipped.slice(0, 20)) this.log.warn(sk, 'cannot read path; skipped');
       const manifest = built.manifest;
       let attempts = 0;
       const onRetry = (err: unknown, attempt: number, delayMs: number) => {
@@ -252,12 +280,15 @@ export class BackupSet {
         duration_ms: durationMs,
         attempts: attempts + 1,
         target: target.type,
+        skipped: built.skippedTotal,
       });
-      this.log.info({ snapshot: id, type: manifest.type, files: manifest.files, deleted, bytes: manifest.bytes, archiveBytes: manifest.archive.size, durationMs }, 'snapshot stored');
+      this.log.info({ snapshot: id, type: manifest.type, files: manifest.files, deleted, bytes: manifest.bytes, archiveBytes: manifest.archive.size, durationMs, skipped: built.skippedTotal }, 'snapshot stored');
       if (this.failing) {
         this.failing = false;
         resolveAlert(this.d.sink, { labels: this.alertLabels() });
       }
+      this.partial(built.skipped, built.skippedTotal, id);
+      if (chainBroken) this.chainBroken(chainBroken, id);
       await this.applyRetention().catch((err: unknown) => this.log.warn({ err: errorLine(err) }, 'retention pass failed; will retry after the next snapshot'));
       // Uploading streams the archive and manifest through Buffers that only a GC frees, and an
       // idle agent gives V8 no reason to collect: after big snapshots, ask for one.
@@ -290,6 +321,110 @@ export class BackupSet {
       t2.unref();
     }, 500);
     t.unref();
+  }
+
+  /**
+   * Unreadable paths were left out (and will be tried again): a BackupPartial warning names
+   * them; the first snapshot with none resolves it.
+   */
+  private partial(skipped: Array<{ path: string; error: string }>, total: number, id: string | null): void {
+    const labels = { alertname: 'BackupPartial', set: this.d.cfg.name, severity: 'warning' };
+    // Kept in the state db: the snapshot that finally reads everything may come after a restart.
+    const firing = this.state?.getMeta('partial_firing') === '1';
+    if (total === 0) {
+      if (firing && id) {
+        this.state?.setMeta('partial_firing', '0');
+        resolveAlert(this.d.sink, { labels });
+      }
+      return;
+    }
+    this.stats.skipped += total;
+    this.state?.setMeta('partial_firing', '1');
+    const paths = skipped.slice(0, 20).map((s) => `/${s.path}: ${s.error}`);
+    this.log.warn({ snapshot: id, skipped: total, first: paths.slice(0, 5) }, 'snapshot left out unreadable paths');
+    emitJson(this.d.sink, 'backup', { event: 'partial', set: this.d.cfg.name, id, skipped: total, paths: skipped.slice(0, 20) });
+    fireAlert(this.d.sink, {
+      labels,
+      annotations: {
+        summary: `backup set ${this.d.cfg.name}: ${total} path(s) could not be read and are not in ${id ? `snapshot ${id}` : 'any snapshot'}`,
+        paths: paths.join('\n'),
+      },
+    });
+  }
+
+  /** The chain the next incremental needed was gone from the target: a full was taken; say so. */
+  private chainBroken(why: string, fullId: string): void {
+    this.forceFull = '';
+    this.stats.chainBreaks++;
+    this.log.error({ why, full: fullId }, 'snapshot chain broken on the target; took a full snapshot');
+    emitJson(this.d.sink, 'backup', { event: 'chain_broken', set: this.d.cfg.name, reason: why, full: fullId });
+    fireAlert(this.d.sink, {
+      labels: { alertname: 'BackupChainBroken', set: this.d.cfg.name, severity: 'critical' },
+      annotations: { summary: `backup set ${this.d.cfg.name}: ${why}; older snapshots may be lost; full snapshot ${fullId} taken`, target: this.target?.where ?? '' },
+    });
+  }
+
+  /** Runs verify at `verify.interval` (counted from the last one, kept across restarts). */
+  private scheduleVerify(): void {
+    const every = this.d.cfg.verify.interval;
+    if (!every || this.stopped) return;
+    const last = Number(this.state?.getMeta('last_verify_ms') ?? 0);
+    const delay = Math.min(Math.max(last + every - Date.now(), 0), 2 ** 31 - 1);
+    clearTimeout(this.verifyTimer);
+    this.verifyTimer = setTimeout(() => {
+      void this.verifyNow().finally(() => this.scheduleVerify());
+    }, delay);
+    this.verifyTimer.unref();
+  }
+
+  /**
+   * Checks the set on its target (read_data as configured): problems fire BackupVerifyFailed,
+   * and a damaged newest chain makes the next snapshot a full; a clean run resolves
+   * BackupVerifyFailed and BackupChainBroken. Null when stopped or already running.
+   */
+  async verifyNow(): Promise<VerifyResult | null> {
+    if (this.stopped || !this.target || !this.state) return null;
+    if (this.verifying) return this.verifying;
+    this.verifying = this.doVerify().finally(() => (this.verifying = undefined));
+    return this.verifying;
+  }
+
+  private async doVerify(): Promise<VerifyResult | null> {
+    const state = this.state!;
+    const name = this.d.cfg.name;
+    // Not while a snapshot runs: its retention pass may delete what the verify is reading.
+    while (this.running) await this.running.catch(() => undefined);
+    let r: VerifyResult;
+    try {
+      r = await verifySet(this.target!, { readData: this.d.cfg.verify.read_data });
+    } catch (err) {
+      if (this.stopped) return null;
+      this.log.warn({ err: errorLine(err) }, 'scheduled verify could not run; next at the usual interval');
+      r = { snapshots: 0, archivesRead: 0, filesChecked: 0, problems: [{ snapshot: '-', problem: `verify could not run: ${errorLine(err)}` }] };
+    }
+    if (this.stopped) return null;
+    this.stats.verifies++;
+    state.setMeta('last_verify_ms', String(Date.now()));
+    emitJson(this.d.sink, 'backup', { event: 'verified', set: name, snapshots: r.snapshots, archives_read: r.archivesRead, files_checked: r.filesChecked, problems: r.problems.slice(0, 20), problems_total: r.problems.length });
+    const labels = { alertname: 'BackupVerifyFailed', set: name, severity: 'critical' };
+    if (r.problems.length === 0) {
+      this.log.info({ snapshots: r.snapshots, archivesRead: r.archivesRead }, 'scheduled verify ok');
+      resolveAlert(this.d.sink, { labels });
+      resolveAlert(this.d.sink, { labels: { alertname: 'BackupChainBroken', set: name, severity: 'critical' } });
+      return r;
+    }
+    this.log.error({ problems: r.problems.length, first: r.problems.slice(0, 5) }, 'scheduled verify found problems');
+    fireAlert(this.d.sink, {
+      labels,
+      annotations: { summary: `backup set ${name}: verify found ${r.problems.length} problem(s) on ${this.target!.where}`, problems: r.problems.slice(0, 10).map((p) => `${p.snapshot}: ${p.problem}`).join('\n') },
+    });
+    // The newest snapshot's chain (on the local record) damaged: build the next one from scratch.
+    const byId = new Map(state.snapshots().map((s) => [s.id, s]));
+    const chain = new Set<string>();
+    for (let cur = state.lastSnapshot(); cur && !chain.has(cur.id); cur = cur.parent ? byId.get(cur.parent) : undefined) chain.add(cur.id);
+    const hit = r.problems.find((p) => chain.has(p.snapshot) || p.snapshot === '-');
+    if (hit && hit.snapshot !== '-') this.forceFull = `verify found snapshot ${hit.snapshot} of the newest chain damaged (${hit.problem})`;
+    return r;
   }
 
   private alertLabels(): Record<string, string> {
@@ -353,7 +488,7 @@ export class BackupSet {
   private async doStop(graceMs: number): Promise<void> {
     this.stopped = true;
     this.st = 'stopping';
-    for (const t of [this.debounceTimer, this.maxTimer, this.retryTimer]) clearTimeout(t);
+    for (const t of [this.debounceTimer, this.maxTimer, this.retryTimer, this.verifyTimer]) clearTimeout(t);
     clearInterval(this.rescanTimer);
     await this.watcher?.stop().catch(() => undefined);
     if (this.running) {
@@ -363,6 +498,7 @@ export class BackupSet {
       await this.running.catch(() => undefined);
       clearTimeout(t);
     }
+    // A verify in progress is not waited for (--read-data can take hours): closing the target ends it.
     this.abort.abort();
     await this.target?.close().catch(() => undefined);
     this.state?.close();

@@ -1,15 +1,26 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { OpsError } from '../../shared/errors.js';
 import type { LocalSnapshot } from './local-state.js';
-import type { BuildInput, BuildResult } from './snapshot-builder.js';
+import type { BuildInput, BuildNothing, BuildResult } from './snapshot-builder.js';
 
-const BOOT = new URL('./snapshot-child.mjs', import.meta.url).pathname;
+// The child is a module like this one: beside it as .js when compiled; as .ts in development,
+// where it needs tsx's loader (a forked process does not inherit a loader registered through
+// tsx's API). The loader is named by its resolved URL so the child's cwd does not matter.
+const RUNNING_TS = import.meta.url.endsWith('.ts');
+// Compiled, this module sits in dist/opsfleet-agent.js or, if the bundler moves it, in a chunk
+// under dist/chunks/: the child bundle is beside the entry either way.
+const BOOT = RUNNING_TS
+  ? new URL('./snapshot-child.ts', import.meta.url).pathname
+  : [new URL('./snapshot-child.js', import.meta.url).pathname, new URL('../snapshot-child.js', import.meta.url).pathname].find((p) => existsSync(p)) ??
+    new URL('./snapshot-child.js', import.meta.url).pathname;
+const EXEC_ARGV = RUNNING_TS ? ['--import', import.meta.resolve('tsx')] : [];
 
-type Reply = { ready?: boolean; ok?: BuildResult | null; committed?: boolean; error?: { code: string; message: string; retryable: boolean } };
+type Reply = { ready?: boolean; ok?: BuildResult | BuildNothing | null; committed?: boolean; error?: { code: string; message: string; retryable: boolean } };
 
 /** A build running in its own process; `commit` applies its staged index there, `close` ends it. */
 export interface ChildBuild {
-  result: BuildResult | null;
+  result: BuildResult | BuildNothing | null;
   commit(s: LocalSnapshot, gen: number): Promise<void>;
   close(): void;
 }
@@ -22,7 +33,7 @@ export interface ChildBuild {
  * kills it; its staged rows are dropped by the caller.
  */
 export async function buildInChild(input: BuildInput, dbFile: string, signal?: AbortSignal): Promise<ChildBuild> {
-  const child = fork(BOOT, [], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'advanced' });
+  const child = fork(BOOT, [], { execArgv: EXEC_ARGV, stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'advanced' });
   let stderr = '';
   child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-2000)));
   const onAbort = () => child.kill('SIGKILL');

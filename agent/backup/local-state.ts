@@ -2,7 +2,21 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { OpsError } from '../../shared/errors.js';
+import { bytesOfName, nameFromBytes } from './name-bytes.js';
 import type { ManifestEntry } from './types.js';
+
+/**
+ * Paths and link targets are stored as BLOBs of their exact bytes: SQLite TEXT goes through
+ * UTF-8 and would turn a name that is not valid UTF-8 into U+FFFD (a different file). BLOBs
+ * compare bytewise, as UTF-8 TEXT did, so the prefix ranges below keep working.
+ */
+const B = (s: string): Buffer => {
+  const b = bytesOfName(s);
+  if (!b) throw new OpsError('OPS_ERR_BACKUP_UNSAFE_PATH', `not a file name: ${JSON.stringify(s)}`);
+  return b;
+};
+const S = (b: Buffer | string): string => (typeof b === 'string' ? b : nameFromBytes(b));
+const PATHS_AS_BYTES = 'paths_as_bytes';
 
 /** Pending marker meaning "compare the whole tree" (startup, periodic rescan, watcher overflow). */
 export const RESCAN_ALL = '*';
@@ -45,6 +59,17 @@ export class LocalState {
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS staged_files (snap TEXT NOT NULL, path TEXT NOT NULL, type TEXT NOT NULL, size INTEGER NOT NULL, mtime_ms INTEGER NOT NULL, mode INTEGER NOT NULL, sha256 TEXT, link TEXT, PRIMARY KEY (snap, path));
       CREATE TABLE IF NOT EXISTS staged_deleted (snap TEXT NOT NULL, path TEXT NOT NULL, PRIMARY KEY (snap, path));`);
+    if (!this.db.prepare('SELECT 1 FROM meta WHERE key = ?').get(PATHS_AS_BYTES)) {
+      // State written before paths were bytes: its TEXT is the UTF-8 of the name, the same bytes.
+      this.db.transaction(() => {
+        this.db.exec(`
+          UPDATE files SET path = CAST(path AS BLOB), link = CAST(link AS BLOB) WHERE typeof(path) = 'text';
+          UPDATE pending SET path = CAST(path AS BLOB) WHERE typeof(path) = 'text';
+          UPDATE staged_files SET path = CAST(path AS BLOB), link = CAST(link AS BLOB) WHERE typeof(path) = 'text';
+          UPDATE staged_deleted SET path = CAST(path AS BLOB) WHERE typeof(path) = 'text';`);
+        this.db.prepare("INSERT INTO meta (key, value) VALUES (?, '1')").run(PATHS_AS_BYTES);
+      })();
+    }
     this.gen = (this.db.prepare('SELECT max(gen) AS g FROM pending').get() as { g: number | null }).g ?? 0;
   }
 
@@ -53,7 +78,7 @@ export class LocalState {
     const gen = ++this.gen;
     const st = this.db.prepare('INSERT INTO pending (path, gen) VALUES (?, ?) ON CONFLICT(path) DO UPDATE SET gen = excluded.gen');
     this.db.transaction(() => {
-      for (const p of paths) st.run(p, gen);
+      for (const p of paths) st.run(B(p), gen);
     })();
   }
 
@@ -63,22 +88,22 @@ export class LocalState {
 
   /** The pending paths and the generation they were taken at (pass it to clearPending). */
   takePending(): { paths: string[]; gen: number } {
-    const rows = this.db.prepare('SELECT path FROM pending').pluck().all() as string[];
-    return { paths: rows, gen: this.gen };
+    const rows = this.db.prepare('SELECT path FROM pending').pluck().all() as Buffer[];
+    return { paths: rows.map(S), gen: this.gen };
   }
 
   get(path: string): ManifestEntry | undefined {
-    const r = this.db.prepare('SELECT * FROM files WHERE path = ?').get(path) as Row | undefined;
+    const r = this.db.prepare('SELECT * FROM files WHERE path = ?').get(B(path)) as Row | undefined;
     return r ? fromRow(r) : undefined;
   }
 
   /** Indexed paths equal to `dir` or under it. */
   pathsUnder(dir: string): string[] {
-    return this.db.prepare("SELECT path FROM files WHERE path = ? OR (path >= ? AND path < ?)").pluck().all(dir, `${dir}/`, `${dir}0`) as string[];
+    return (this.db.prepare('SELECT path FROM files WHERE path = ? OR (path >= ? AND path < ?)').pluck().all(B(dir), B(`${dir}/`), B(`${dir}0`)) as Buffer[]).map(S);
   }
 
   allPaths(): string[] {
-    return this.db.prepare('SELECT path FROM files').pluck().all() as string[];
+    return (this.db.prepare('SELECT path FROM files').pluck().all() as Buffer[]).map(S);
   }
 
   allEntries(): ManifestEntry[] {
@@ -115,8 +140,8 @@ export class LocalState {
     const delOne = this.db.prepare('DELETE FROM files WHERE path = ? OR (path >= ? AND path < ?)');
     this.db.transaction(() => {
       if (s.type === 'full') this.db.exec('DELETE FROM files');
-      for (const d of deleted) delOne.run(d, `${d}/`, `${d}0`);
-      for (const e of entries) put.run(e.path, e.type, e.size, e.mtime_ms, e.mode, e.sha256 ?? null, e.link ?? null);
+      for (const d of deleted) delOne.run(B(d), B(`${d}/`), B(`${d}0`));
+      for (const e of entries) put.run(B(e.path), e.type, e.size, e.mtime_ms, e.mode, e.sha256 ?? null, e.link !== undefined ? B(e.link) : null);
       this.db.prepare('INSERT OR REPLACE INTO snapshots (id, type, parent, time_ms, files, bytes) VALUES (?, ?, ?, ?, ?, ?)').run(s.id, s.type, s.parent, s.time_ms, s.files, s.bytes);
       this.db.prepare('DELETE FROM pending WHERE gen <= ?').run(gen);
     })();
@@ -127,8 +152,8 @@ export class LocalState {
     const put = this.db.prepare('INSERT OR REPLACE INTO staged_files (snap, path, type, size, mtime_ms, mode, sha256, link) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
     const del = this.db.prepare('INSERT OR IGNORE INTO staged_deleted (snap, path) VALUES (?, ?)');
     this.db.transaction(() => {
-      for (const e of entries) put.run(snap, e.path, e.type, e.size, e.mtime_ms, e.mode, e.sha256 ?? null, e.link ?? null);
-      for (const d of deleted) del.run(snap, d);
+      for (const e of entries) put.run(snap, B(e.path), e.type, e.size, e.mtime_ms, e.mode, e.sha256 ?? null, e.link !== undefined ? B(e.link) : null);
+      for (const d of deleted) del.run(snap, B(d));
     })();
   }
 
@@ -137,7 +162,10 @@ export class LocalState {
     const delOne = this.db.prepare('DELETE FROM files WHERE path = ? OR (path >= ? AND path < ?)');
     this.db.transaction(() => {
       if (s.type === 'full') this.db.exec('DELETE FROM files');
-      for (const d of this.db.prepare('SELECT path FROM staged_deleted WHERE snap = ?').pluck().all(s.id) as string[]) delOne.run(d, `${d}/`, `${d}0`);
+      for (const raw of this.db.prepare('SELECT path FROM staged_deleted WHERE snap = ?').pluck().all(s.id) as Buffer[]) {
+        const d = S(raw);
+        delOne.run(B(d), B(`${d}/`), B(`${d}0`));
+      }
       this.db.prepare('INSERT OR REPLACE INTO files (path, type, size, mtime_ms, mode, sha256, link) SELECT path, type, size, mtime_ms, mode, sha256, link FROM staged_files WHERE snap = ?').run(s.id);
       this.db.prepare('INSERT OR REPLACE INTO snapshots (id, type, parent, time_ms, files, bytes) VALUES (?, ?, ?, ?, ?, ?)').run(s.id, s.type, s.parent, s.time_ms, s.files, s.bytes);
       this.db.prepare('DELETE FROM pending WHERE gen <= ?').run(gen);
@@ -159,21 +187,29 @@ export class LocalState {
     this.db.prepare('DELETE FROM pending WHERE gen <= ?').run(gen);
   }
 
+  getMeta(key: string): string | undefined {
+    return (this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
+
   close(): void {
     if (this.db.open) this.db.close();
   }
 }
 
 interface Row {
-  path: string;
+  path: Buffer | string;
   type: ManifestEntry['type'];
   size: number;
   mtime_ms: number;
   mode: number;
   sha256: string | null;
-  link: string | null;
+  link: Buffer | string | null;
 }
 
 function fromRow(r: Row): ManifestEntry {
-  return { path: r.path, type: r.type, size: r.size, mtime_ms: r.mtime_ms, mode: r.mode, ...(r.sha256 ? { sha256: r.sha256 } : {}), ...(r.link !== null ? { link: r.link } : {}) };
+  return { path: S(r.path), type: r.type, size: r.size, mtime_ms: r.mtime_ms, mode: r.mode, ...(r.sha256 ? { sha256: r.sha256 } : {}), ...(r.link !== null ? { link: S(r.link) } : {}) };
 }

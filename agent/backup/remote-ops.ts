@@ -3,7 +3,7 @@ import { OpsError } from '../../shared/errors.js';
 import type { BackupNowResponse, BackupRestoreRequest, BackupRestoreResponse, BackupVerifyResponse } from '../../shared/gen/opsfleet/v1/agent.js';
 import type { Logger } from '../../shared/logger.js';
 import type { BackupManager } from './backup-manager.js';
-import { restoreSnapshot } from './restore.js';
+import { OVERWRITE_POLICIES, restoreSnapshot, type OverwritePolicy } from './restore.js';
 import { safeRelPath } from './safe-path.js';
 import { toArchivePath } from './scan.js';
 import { createTarget } from './targets/index.js';
@@ -77,18 +77,27 @@ export class BackupRemoteOps {
     const sub = req.path ? toArchivePath(req.path) : '';
     if (sub) safeRelPath(sub, '--path');
     if (req.snapshot && req.atMs) throw new OpsError('OPS_ERR_USAGE', 'give --snapshot or --at, not both');
+    const overwrite = (req.overwrite || 'never') as OverwritePolicy;
+    if (!OVERWRITE_POLICIES.includes(overwrite)) throw new OpsError('OPS_ERR_USAGE', `--overwrite must be one of ${OVERWRITE_POLICIES.join(', ')}, got ${JSON.stringify(req.overwrite)}`);
     this.configOf(req.set);
     if (this.restoring.has(req.set)) throw new OpsError('OPS_ERR_BACKUP_BUSY', `a restore of backup set ${req.set} is already running on this agent`);
     this.restoring.add(req.set);
     try {
-      this.log.info({ set: req.set, snapshot: req.snapshot || null, atMs: req.atMs || null, to: req.to, path: req.path || null, actor: req.actor || null }, 'restore requested by the operator');
+      this.log.info({ set: req.set, snapshot: req.snapshot || null, atMs: req.atMs || null, to: req.to, path: req.path || null, overwrite, actor: req.actor || null }, 'restore requested by the operator');
       const r = await this.withTarget(req.set, (t) =>
-        restoreSnapshot(t, { to: req.to, signal, ...(req.snapshot ? { snapshot: req.snapshot } : {}), ...(req.atMs ? { atMs: req.atMs } : {}), ...(req.path ? { path: req.path } : {}) }),
+        restoreSnapshot(t, { to: req.to, signal, overwrite, ...(req.snapshot ? { snapshot: req.snapshot } : {}), ...(req.atMs ? { atMs: req.atMs } : {}), ...(req.path ? { path: req.path } : {}) }),
       );
-      this.log.info({ set: req.set, ...r, to: req.to }, 'restore done');
-      return { ...r, to: req.to };
+      const { keptPaths, failures, ...counts } = r;
+      if (r.failed > 0) this.log.warn({ set: req.set, ...counts, first: failures.slice(0, 5) }, 'restore done; some paths not restored');
+      else this.log.info({ set: req.set, ...counts }, 'restore done');
+      return { ...counts, to: req.to, keptPaths: keptPaths.map(wireName), failures: failures.map((f) => ({ ...f, path: wireName(f.path) })) };
     } finally {
       this.restoring.delete(req.set);
     }
   }
+}
+
+/** Proto strings are UTF-8: a byte of a name that is not (a surrogate escape) travels as \xNN. */
+function wireName(p: string): string {
+  return p.replace(/[\udc80-\udcff]/g, (c) => `\\x${(c.charCodeAt(0) - 0xdc00).toString(16)}`);
 }

@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
 import { agentConfigSchema } from '../../shared/config/agent.js';
 import { loadConfigFile } from '../../shared/config/load.js';
-import { ConfigError, errorLine, formatProblem, OpsError } from '../../shared/errors.js';
+import { errorLine, OpsError, printConfigError } from '../../shared/errors.js';
 import { listSnapshots } from './catalog.js';
-import { restoreSnapshot } from './restore.js';
+import { OVERWRITE_POLICIES, restoreSnapshot, type OverwritePolicy } from './restore.js';
+import { reportLines } from './restore-report.js';
 import { createTarget } from './targets/index.js';
 import { verifySet } from './verify.js';
 import { summarize } from './types.js';
@@ -18,6 +19,7 @@ interface RestoreOpts {
   path?: string;
   list?: boolean;
   json?: boolean;
+  overwrite?: string;
 }
 
 /** Parses --at: an ISO time ("2026-11-27T14:05:00Z", a date, or epoch milliseconds). */
@@ -41,8 +43,9 @@ export function registerRestoreCommand(program: Command, done: (code: Promise<nu
     .option('--at <time>', 'the newest snapshot taken at or before this time (ISO 8601)')
     .option('--to <dir>', 'folder to restore into (paths keep their absolute layout under it)')
     .option('--path <subpath>', 'restore only this path and what is under it')
+    .option('--overwrite <policy>', 'a file or link already at its place: never (keep it), older (replace it when older), always', 'never')
     .option('--list', 'list the snapshots instead of restoring')
-    .option('--json', 'with --list: print a JSON array, oldest first')
+    .option('--json', 'with --list: print a JSON array, oldest first; when restoring: the report as JSON')
     .action((_opts: RestoreOpts, cmd: Command) => {
       // --config is the program's own option (commander hands it to the parent wherever it is written).
       const o = cmd.optsWithGlobals<RestoreOpts>();
@@ -66,8 +69,7 @@ async function runVerify(o: { config: string; set: string; host?: string; readDa
   try {
     cfg = loadConfigFile(o.config, agentConfigSchema);
   } catch (err) {
-    if (err instanceof ConfigError) for (const p of err.problems) process.stderr.write(`${formatProblem(p)}\n`);
-    else process.stderr.write(`${errorLine(err)}\n`);
+    printConfigError(err);
     return 2;
   }
   const set = cfg.backups.find((s) => s.name === o.set);
@@ -97,8 +99,7 @@ async function runRestore(o: RestoreOpts): Promise<number> {
   try {
     cfg = loadConfigFile(o.config!, agentConfigSchema);
   } catch (err) {
-    if (err instanceof ConfigError) for (const p of err.problems) process.stderr.write(`${formatProblem(p)}\n`);
-    else process.stderr.write(`${errorLine(err)}\n`);
+    printConfigError(err);
     return 2;
   }
   const set = cfg.backups.find((s) => s.name === o.set);
@@ -114,6 +115,11 @@ async function runRestore(o: RestoreOpts): Promise<number> {
     process.stderr.write('restore: give --snapshot or --at, not both\n');
     return 2;
   }
+  const overwrite = (o.overwrite ?? 'never') as OverwritePolicy;
+  if (!OVERWRITE_POLICIES.includes(overwrite)) {
+    process.stderr.write(`restore: --overwrite must be one of ${OVERWRITE_POLICIES.join(', ')}, got "${o.overwrite}"\n`);
+    return 2;
+  }
   const target = await createTarget(set.target, { host: o.host ?? cfg.host.id, set: set.name });
   try {
     if (o.list) {
@@ -124,9 +130,15 @@ async function runRestore(o: RestoreOpts): Promise<number> {
       return 0;
     }
     const atMs = o.at ? parseAt(o.at) : undefined;
-    const r = await restoreSnapshot(target, { snapshot: o.snapshot, atMs, to: o.to!, path: o.path });
-    process.stdout.write(`restored snapshot ${r.snapshot} (${r.time}): ${r.files} files, ${r.dirs} folders, ${r.symlinks} symlinks, ${r.bytes} bytes into ${o.to}; checksums verified\n`);
-    return 0;
+    const r = await restoreSnapshot(target, { snapshot: o.snapshot, atMs, to: o.to!, path: o.path, overwrite });
+    if (o.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+    else {
+      const lines = reportLines(r);
+      for (const l of lines.out) process.stdout.write(`${l}\n`);
+      for (const l of lines.err) process.stderr.write(`${l}\n`);
+    }
+    // Partly restored is a failure the operator must look at; what was kept by policy is not.
+    return r.failed > 0 ? 1 : 0;
   } catch (err) {
     process.stderr.write(`restore: ${errorLine(err)}\n`);
     return err instanceof OpsError && err.code === 'OPS_ERR_USAGE' ? 2 : 1;

@@ -1,19 +1,34 @@
 import { lstat, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OpsError } from '../../shared/errors.js';
+import { bytesOfName, fsPath, nameFromBytes, showName } from './name-bytes.js';
 
 /**
- * Checks a path read from a manifest or an archive before anything is written: relative, no
- * "..", ".", empty or NUL parts. Anything else could escape the restore folder.
+ * THE path rule of backups, used by the builder (what it archives) and by restore and verify
+ * (what they accept), so that everything the builder writes is restorable. A path inside an
+ * archive is relative: parts separated by "/", none empty, "." or "..", no NUL; every other
+ * byte Linux allows in a name (backslash, newline, control characters, invalid UTF-8 held as
+ * surrogate escapes, see name-bytes.ts) is fine. Returns why a path breaks the rule, or null.
  */
-export function safeRelPath(p: unknown, what: string): string {
-  if (typeof p !== 'string' || p === '' || p.startsWith('/') || p.includes('\0') || p.includes('\\')) {
-    throw new OpsError('OPS_ERR_BACKUP_UNSAFE_PATH', `${what}: refusing entry ${JSON.stringify(p)}: absolute or empty path`);
-  }
+export function pathProblem(p: unknown): string | null {
+  if (typeof p !== 'string' || p === '') return 'empty path';
+  if (p.startsWith('/')) return 'absolute path';
+  if (p.includes('\0')) return 'NUL in the path';
   for (const part of p.split('/')) {
-    if (part === '..' || part === '.' || part === '') throw new OpsError('OPS_ERR_BACKUP_UNSAFE_PATH', `${what}: refusing entry ${JSON.stringify(p)}: it escapes the restore folder`);
+    if (part === '') return 'empty path part ("//" or a trailing "/")';
+    if (part === '.' || part === '..') return 'it escapes the restore folder';
   }
-  return p;
+  const bytes = bytesOfName(p);
+  // One spelling per name: an escape that decodes as valid UTF-8 would be a second spelling.
+  if (!bytes || nameFromBytes(bytes) !== p) return 'not a file name (a surrogate that stands for no byte)';
+  return null;
+}
+
+/** Throws OPS_ERR_BACKUP_UNSAFE_PATH when `p` breaks the path rule; `what` names where it came from. */
+export function safeRelPath(p: unknown, what: string): string {
+  const why = pathProblem(p);
+  if (why) throw new OpsError('OPS_ERR_BACKUP_UNSAFE_PATH', `${what}: refusing entry ${typeof p === 'string' ? showName(p) : String(p)}: ${why}`);
+  return p as string;
 }
 
 /**
@@ -23,6 +38,8 @@ export function safeRelPath(p: unknown, what: string): string {
  */
 export class SafeDirs {
   private readonly known = new Set<string>(['']);
+  /** Folders that existed before the restore (their mode and times are not ours to change). */
+  readonly existed = new Set<string>();
   constructor(private readonly root: string) {}
 
   async ensure(relDir: string): Promise<void> {
@@ -32,11 +49,12 @@ export class SafeDirs {
     for (const part of parts) {
       cur = cur ? `${cur}/${part}` : part;
       if (this.known.has(cur)) continue;
-      const abs = join(this.root, cur);
+      const abs = fsPath(join(this.root, cur));
       try {
         const st = await lstat(abs);
-        if (st.isSymbolicLink()) throw new OpsError('OPS_ERR_BACKUP_UNSAFE_PATH', `refusing to write through symlink ${cur} (it could lead outside the restore folder)`);
-        if (!st.isDirectory()) throw new OpsError('OPS_ERR_BACKUP_UNSAFE_PATH', `${cur} exists and is not a folder`);
+        if (st.isSymbolicLink()) throw new OpsError('OPS_ERR_BACKUP_UNSAFE_PATH', `refusing to write through symlink ${showName(cur)} (it could lead outside the restore folder)`);
+        if (!st.isDirectory()) throw new OpsError('OPS_ERR_BACKUP_NOT_A_FOLDER', `${showName(cur)} exists and is not a folder`);
+        this.existed.add(cur);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
         await mkdir(abs, { mode: 0o755 });

@@ -4,6 +4,8 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { relative, sep } from 'node:path';
 import picomatch from 'picomatch';
 import type { LocalState } from './local-state.js';
+import { fsPath, nameFromBytes } from './name-bytes.js';
+import { pathProblem } from './safe-path.js';
 import type { ManifestEntry } from './types.js';
 
 /** Archive path of an absolute path: without the leading "/". */
@@ -53,17 +55,17 @@ export async function statEntry(abs: string): Promise<ManifestEntry | null> {
 function statEntrySync(abs: string): ManifestEntry | null {
   let st;
   try {
-    st = lstatSync(abs);
+    st = lstatSync(fsPath(abs));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
     throw err;
   }
   const base = { path: toArchivePath(abs), size: 0, mtime_ms: Math.floor(st.mtimeMs), mode: st.mode & 0o7777 };
-  if (st.isFile()) return { ...base, type: 'file', size: st.size };
+  if (st.isFile()) return { ...base, type: 'file', size: st.size, ...(st.nlink > 1 ? { ino: `${st.dev}:${st.ino}` } : {}) };
   if (st.isDirectory()) return { ...base, type: 'dir' };
   if (st.isSymbolicLink()) {
     try {
-      return { ...base, type: 'symlink', link: readlinkSync(abs) };
+      return { ...base, type: 'symlink', link: nameFromBytes(readlinkSync(fsPath(abs), { encoding: 'buffer' })) };
     } catch {
       return null;
     }
@@ -86,16 +88,23 @@ export async function walk(absDir: string, ex: Excluder, onError?: (path: string
       await yieldToLoop();
       lastYield = performance.now();
     }
-    let names: string[];
+    let names: Buffer[];
     try {
-      names = readdirSync(dir);
+      // As bytes: a name that is not valid UTF-8 must reach lstat and the archive unchanged.
+      names = readdirSync(fsPath(dir), { encoding: 'buffer' });
     } catch (err) {
       onError?.(dir, err as Error);
       continue;
     }
-    for (const name of names) {
-      const abs = dir === '/' ? `/${name}` : `${dir}/${name}`;
+    for (const raw of names) {
+      const abs = dir === '/' ? `/${nameFromBytes(raw)}` : `${dir}/${nameFromBytes(raw)}`;
       if (ex.excluded(abs)) continue;
+      // The restore's own rule: what it would refuse is reported now, never archived.
+      const why = pathProblem(toArchivePath(abs));
+      if (why) {
+        onError?.(abs, new Error(`unusable name: ${why}`));
+        continue;
+      }
       let e: ManifestEntry | null;
       try {
         e = statEntrySync(abs);
@@ -128,8 +137,16 @@ export async function collectChanges(state: LocalState, roots: readonly string[]
   const changed = new Map<string, ManifestEntry>();
   const deleted = new Set<string>();
   const seen = new Set<string>();
+  // Paths that could not be read (a folder's listing, an lstat): what the index has there is
+  // unknown, not gone. Taking it as deleted would drop it from every later snapshot.
+  const unread: string[] = [];
+  const onErr = (path: string, err: Error) => {
+    unread.push(toArchivePath(path));
+    onError?.(path, err);
+  };
+  const isUnread = (p: string) => unread.some((u) => p === u || p.startsWith(`${u}/`));
   const visit = async (abs: string) => {
-    const found = await walk(abs, ex, onError);
+    const found = await walk(abs, ex, onErr);
     const here = new Set<string>();
     for (const e of found) {
       here.add(e.path);
@@ -137,14 +154,14 @@ export async function collectChanges(state: LocalState, roots: readonly string[]
       if (!sameEntry(state.get(e.path), e)) changed.set(e.path, e);
     }
     // Whatever the index has under this path and the walk did not find is gone.
-    for (const p of state.pathsUnder(toArchivePath(abs))) if (!here.has(p)) deleted.add(p);
+    for (const p of state.pathsUnder(toArchivePath(abs))) if (!here.has(p) && !isUnread(p)) deleted.add(p);
   };
   if (candidates === 'all') {
     for (const r of roots) await visit(r);
     const rootPaths = roots.map(toArchivePath);
     // Index entries outside the current roots (a root removed from the config) are deletions.
     for (const p of state.allPaths()) {
-      if (!seen.has(p) && !rootPaths.some((r) => p === r || p.startsWith(`${r}/`))) deleted.add(p);
+      if (!seen.has(p) && !isUnread(p) && !rootPaths.some((r) => p === r || p.startsWith(`${r}/`))) deleted.add(p);
     }
   } else {
     // Only the topmost of nested candidates: a folder walk covers what is under it.

@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { writeArchive } from './archive-writer.js';
 import type { LocalState } from './local-state.js';
 import { writeManifestFile } from './manifest-file.js';
-import { collectChanges, Excluder, walk } from './scan.js';
-import { archiveName, MANIFEST_FORMAT, type Manifest, type ManifestEntry } from './types.js';
+import { collectChanges, Excluder, toArchivePath, walk } from './scan.js';
+import { archiveName, MANIFEST_FORMAT, SKIPPED_LISTED, type Manifest, type ManifestEntry } from './types.js';
 
 /** Everything a snapshot build needs; plain data so it can cross into a worker thread. */
 export interface BuildInput {
@@ -34,7 +34,16 @@ export interface BuildResult {
   manifestFile: string;
   manifestSha256: string;
   manifestSize: number;
+  /** Paths left out because they could not be read (at most SKIPPED_LISTED) and how many in all. */
   skipped: Array<{ path: string; error: string }>;
+  skippedTotal: number;
+}
+
+/** Something changed, but all of it was unreadable: no snapshot, only the report. */
+export interface BuildNothing {
+  nothing: true;
+  skipped: Array<{ path: string; error: string }>;
+  skippedTotal: number;
 }
 
 /**
@@ -43,11 +52,13 @@ export interface BuildResult {
  * after the upload). Returns null when nothing changed. Runs in-process for a few watched paths
  * and in a worker thread for whole-tree work, whose garbage then never lands in the agent's heap.
  */
-export async function buildSnapshot(input: BuildInput, state: LocalState, signal?: AbortSignal): Promise<BuildResult | null> {
+export async function buildSnapshot(input: BuildInput, state: LocalState, signal?: AbortSignal): Promise<BuildResult | BuildNothing | null> {
   const ex = new Excluder(input.roots, input.exclude);
   const skipped: BuildResult['skipped'] = [];
+  let skippedTotal = 0;
   const onError = (path: string, err: Error) => {
-    if (skipped.length < 50) skipped.push({ path, error: err.message });
+    skippedTotal++;
+    if (skipped.length < SKIPPED_LISTED) skipped.push({ path: toArchivePath(path), error: err.message });
   };
   const started = Date.now();
   let entries: ManifestEntry[];
@@ -65,7 +76,9 @@ export async function buildSnapshot(input: BuildInput, state: LocalState, signal
   await mkdir(input.stagingDir, { recursive: true, mode: 0o700 });
   const archiveFile = join(input.stagingDir, `${input.id}.tar.gz`);
   const ar = await writeArchive(archiveFile, entries, input.level, signal);
+  for (const u of ar.unreadable) onError(`/${u.path}`, new Error(u.error));
   if (input.mode !== 'full') deleted = [...deleted, ...ar.vanished].sort();
+  if (input.mode !== 'full' && ar.entries.length === 0 && deleted.length === 0) return { nothing: true, skipped, skippedTotal };
   let files = 0;
   for (const e of ar.entries) if (e.type === 'file') files++;
   const manifest: Manifest = {
@@ -84,6 +97,7 @@ export async function buildSnapshot(input: BuildInput, state: LocalState, signal
     files,
     bytes: ar.bytes,
     duration_ms: Date.now() - started,
+    ...(skippedTotal ? { skipped, skipped_total: skippedTotal } : {}),
   };
   const manifestFile = join(input.stagingDir, `${input.id}.json`);
   const mf = await writeManifestFile(manifestFile, manifest);
@@ -99,5 +113,6 @@ export async function buildSnapshot(input: BuildInput, state: LocalState, signal
     manifestSha256: mf.sha256,
     manifestSize: mf.size,
     skipped,
+    skippedTotal,
   };
 }

@@ -65,4 +65,35 @@ describe('tar format', () => {
       tmp.cleanup();
     }
   });
+
+  it('our reader reads GNU tar\'s pax sparse 1.0 and hard-link members: holes come as hole(), links as link entries', async () => {
+    const tmp = tempDir('opsfleet-tar-sparse-');
+    try {
+      const src = join(tmp.path, 'src');
+      mkdirSync(src);
+      execFileSync('sh', ['-c', 'printf abc | dd of=s.img bs=1 seek=3000000 conv=notrunc 2>/dev/null; truncate -s 8000000 s.img; echo hi > a; ln a b'], { cwd: src });
+      execFileSync('tar', ['--format=pax', '--sparse-version=1.0', '-cSzf', join(tmp.path, 'g.tar.gz'), '-C', tmp.path, 'src']);
+      const seen = new Map<string, { type: string; size: number; data: Buffer[]; holes: number; linkname?: string }>();
+      const reader = new TarReader(async (h) => {
+        const rec = { type: h.type, size: h.size, data: [] as Buffer[], holes: 0, ...(h.linkname ? { linkname: h.linkname } : {}) };
+        seen.set(h.path, rec);
+        return { write: (c) => void rec.data.push(Buffer.from(c)), hole: (n) => void (rec.holes += n), end: async () => undefined };
+      });
+      for await (const c of createReadStream(join(tmp.path, 'g.tar.gz')).pipe(createGunzip()) as AsyncIterable<Buffer>) await reader.push(c);
+      await reader.end();
+      const s = seen.get('src/s.img')!;
+      assert.equal(s.size, 8_000_000);
+      const data = Buffer.concat(s.data);
+      assert.equal(data.length + s.holes, 8_000_000, 'data and holes add up to the real size');
+      assert.ok(s.holes > 7_000_000, `holes reported, not zeros: ${s.holes}`);
+      assert.ok(data.includes('abc'));
+      // Whichever of a and b GNU tar met first holds the content; the other links to it.
+      const [first, second] = seen.get('src/a')?.type === 'link' ? ['src/b', 'src/a'] : ['src/a', 'src/b'];
+      assert.equal(seen.get(first)?.type, 'file');
+      assert.equal(seen.get(second)?.type, 'link');
+      assert.equal(seen.get(second)?.linkname, first);
+    } finally {
+      tmp.cleanup();
+    }
+  });
 });

@@ -22,6 +22,13 @@ export interface ManifestEntry {
   sha256?: string;
   /** Symlink target, recorded as written (never followed). */
   link?: string;
+  /**
+   * Files: another path of this snapshot's archive that is the same file (a hard link). The
+   * archive holds a tar link entry for this path, the content once under `hardlink`.
+   */
+  hardlink?: string;
+  /** While building only (never in a manifest): device:inode of a file with more than one link. */
+  ino?: string;
 }
 
 export interface Manifest {
@@ -44,7 +51,17 @@ export interface Manifest {
   files: number;
   bytes: number;
   duration_ms: number;
+  /**
+   * Paths that could not be read (permission, I/O error, unusable name) and are NOT in this
+   * snapshot: their previous version (if any) is what a restore gives. At most SKIPPED_LISTED.
+   */
+  skipped?: Array<{ path: string; error: string }>;
+  /** How many were skipped in all (the list may be cut). */
+  skipped_total?: number;
 }
+
+/** At most this many skipped paths are listed in a manifest (a whole unreadable tree would be huge). */
+export const SKIPPED_LISTED = 1000;
 
 /** What `restore --list --json` prints per snapshot, oldest first. */
 export interface SnapshotSummary {

@@ -62,6 +62,12 @@ async function readArchive(target: BackupTarget, m: Manifest, add: (p: string) =
   const want = new Map(m.entries.filter((e) => e.type === 'file').map((e) => [e.path, e.sha256]));
   const last = new Map<string, string>();
   const reader = new TarReader(async (h) => {
+    // A hard link has the content of the member it links to (always earlier in the archive).
+    if (h.type === 'link') {
+      const target = last.get(h.linkname ?? '');
+      if (target !== undefined) last.set(h.path, target);
+      return null;
+    }
     if (h.type !== 'file') return null;
     const hash = createHash('sha256');
     return {

@@ -1,3 +1,4 @@
+import type { ProcessGroupRecord } from './process-groups.js';
 import type { RunPlaybookRequest, RunPlaybookResponse, StepResult } from '../../shared/gen/opsfleet/v1/command.js';
 import type { Logger } from '../../shared/logger.js';
 import { BUILTINS } from './builtins/index.js';
@@ -9,6 +10,8 @@ export interface CommandPolicy {
   allowPlaybooks: readonly string[] | undefined;
   shell: string;
   cwd?: string | undefined;
+  /** Record of running shell-step process groups (reaped at the next start after a crash). */
+  record?: ProcessGroupRecord | undefined;
 }
 
 const DEFAULT_TIMEOUT_MS = 60_000;
@@ -64,6 +67,7 @@ export async function runPlaybook(req: RunPlaybookRequest, policy: CommandPolicy
           timeoutMs,
           maxOutput,
           signal,
+          record: policy.record,
           onOutput: (stream, data) => emit({ tsMs: now(), output: { index, stream, data } }),
         });
         result = { index, name, status: r.status, exitCode: r.exitCode, durationMs: now() - t0, dataJson: '', error: r.error ?? '', outputTruncated: r.truncated, outputBytes: r.outputBytes };

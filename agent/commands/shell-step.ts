@@ -1,3 +1,4 @@
+import type { ProcessGroupRecord } from './process-groups.js';
 import { spawn } from 'node:child_process';
 
 export interface ShellOutcome {
@@ -21,6 +22,8 @@ export function runShell(o: {
   maxOutput: number;
   signal: AbortSignal;
   onOutput: (stream: 'stdout' | 'stderr', data: Buffer) => void;
+  /** Where the running group is recorded, so a killed agent's next start can reap it. */
+  record?: ProcessGroupRecord | undefined;
 }): Promise<ShellOutcome> {
   return new Promise((resolve) => {
     let outputBytes = 0;
@@ -28,6 +31,10 @@ export function runShell(o: {
     let truncated = false;
     let reason: 'timeout' | 'cancelled' | undefined;
     const child = spawn(o.shell, ['-c', o.command], { cwd: o.cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    if (child.pid) o.record?.add(child.pid, o.command);
+    const forget = () => {
+      if (child.pid) o.record?.remove(child.pid);
+    };
     const killGroup = () => {
       try {
         if (child.pid) process.kill(-child.pid, 'SIGKILL');
@@ -58,6 +65,7 @@ export function runShell(o: {
     child.stdout!.on('data', take('stdout'));
     child.stderr!.on('data', take('stderr'));
     child.once('error', (err) => {
+      forget();
       clearTimeout(timer);
       o.signal.removeEventListener('abort', onAbort);
       resolve({ status: 'error', exitCode: -1, error: err.message, outputBytes, truncated });
@@ -67,6 +75,7 @@ export function runShell(o: {
       o.signal.removeEventListener('abort', onAbort);
       // The shell is gone; make sure nothing it left in its group survives a timeout/cancel.
       if (reason) killGroup();
+      forget();
       const exitCode = code ?? -1;
       if (reason === 'timeout') resolve({ status: 'timeout', exitCode, error: `timed out after ${o.timeoutMs} ms; process group killed`, outputBytes, truncated });
       else if (reason === 'cancelled') resolve({ status: 'cancelled', exitCode, error: 'cancelled by the controller; process group killed', outputBytes, truncated });

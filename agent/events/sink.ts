@@ -1,6 +1,8 @@
-import { Alert_State } from '../../shared/gen/opsfleet/v1/events.js';
+import { Alert_State, type Event } from '../../shared/gen/opsfleet/v1/events.js';
 import type { EventKind } from '../../shared/nats/subjects.js';
-import type { EventPayload } from '../outbox/outbox-store.js';
+
+/** What an event carries: a proto message for heartbeats and alerts, JSON for every other kind. */
+export type EventPayload = Pick<Event, 'heartbeat' | 'alert' | 'json'>;
 
 /**
  * What an agent component needs to emit events: the outbox, seen through this narrow interface

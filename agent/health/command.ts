@@ -6,13 +6,15 @@ const MAX_OUTPUT = 4096;
 
 /**
  * Runs a command (Nagios plugin convention): exit 0 ok, 1 warning, anything else critical. The
- * command runs in its own process group so a timeout kills it and everything it started.
+ * command runs in its own process group, and the group is killed when the check ends (not only
+ * on timeout): `sleep 30 & echo started` every second would otherwise leave a steady crowd of
+ * orphans. A check measures; it has no business leaving processes behind.
  */
 export const commandCheck: CheckKind<'command'> = {
   type: 'command',
   probe(cfg: CheckOf<'command'>, signal: AbortSignal): Promise<ProbeResult> {
     const start = performance.now();
-    return runShell(cfg.command, { cwd: cfg.cwd, env: cfg.env, signal }).then((r) => {
+    return runShell(cfg.command, { cwd: cfg.cwd, env: cfg.env, signal, killGroupOnExit: true }).then((r) => {
       const latency = since(start);
       const out = r.output.trim().split('\n')[0]?.slice(0, 200) ?? '';
       if (r.error) return fail(r.error, latency);
@@ -32,8 +34,12 @@ export interface ShellResult {
   error?: string;
 }
 
-/** Runs `/bin/sh -c command` in a new process group; on abort the whole group gets SIGKILL. */
-export function runShell(command: string, o: { cwd?: string | undefined; env?: Record<string, string>; signal: AbortSignal }): Promise<ShellResult> {
+/**
+ * Runs `/bin/sh -c command` in a new process group; on abort the whole group gets SIGKILL. With
+ * killGroupOnExit the group is also killed when the shell exits (checks); without it what the
+ * command started in the background stays (restart commands may start a daemon that way).
+ */
+export function runShell(command: string, o: { cwd?: string | undefined; env?: Record<string, string>; signal: AbortSignal; killGroupOnExit?: boolean }): Promise<ShellResult> {
   return new Promise((resolve) => {
     let output = '';
     let timedOut = false;
@@ -61,6 +67,13 @@ export function runShell(command: string, o: { cwd?: string | undefined; env?: R
     // and stop reading then, so `cmd &` restart commands return promptly.
     child.on('exit', (code, sig) => {
       o.signal.removeEventListener('abort', kill);
+      if (o.killGroupOnExit && child.pid) {
+        try {
+          process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          /* nothing left in the group */
+        }
+      }
       child.stdout.destroy();
       child.stderr.destroy();
       resolve({ code, signal: sig, output, timedOut });

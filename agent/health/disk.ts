@@ -1,5 +1,5 @@
 import type { CheckOf } from '../../shared/config/health.js';
-import { readFsUsage } from '../metrics/proc.js';
+import { readFsUsage } from '../proc/proc.js';
 import { fail, ok, since, type CheckKind, type ProbeResult } from './types.js';
 
 /** Filesystem usage (space and inodes) of the filesystem holding `path`. */

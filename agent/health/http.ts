@@ -3,6 +3,7 @@ import { request as httpsRequest } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { CheckOf } from '../../shared/config/health.js';
 import { formatDuration } from '../../shared/duration.js';
+import { redactUrlCredentials } from '../../shared/redact-url.js';
 import { fail, ok, since, warn, type CheckKind, type ProbeResult } from './types.js';
 
 /** Body bytes read for `body_contains`; a health endpoint answering more is cut here. */
@@ -65,7 +66,7 @@ export const httpCheck: CheckKind<'http'> = {
       );
       req.on('error', (err: NodeJS.ErrnoException) => {
         const why = signal.aborted ? 'timed out' : (err.code ?? err.message);
-        resolve(fail(`${cfg.method} ${cfg.url}: ${why}`, since(start)));
+        resolve(fail(`${cfg.method} ${redactUrlCredentials(cfg.url)}: ${why}`, since(start)));
       });
       req.end(cfg.body);
     });

@@ -31,6 +31,24 @@ export class Heartbeat {
   /** Emits one heartbeat now. Errors are logged and counted, never thrown into the timer. */
   beat(): void {
     try {
+      this.write();
+    } catch (err) {
+      // The first write to hit a full disk frees the reserve (agent/outbox/disk-full.ts): try again once.
+      if ((err as { code?: string }).code === 'OPS_ERR_OUTBOX_DISK_FULL') {
+        try {
+          this.write();
+          return;
+        } catch (err2) {
+          err = err2;
+        }
+      }
+      this.st = 'degraded';
+      this.log.error({ err }, 'heartbeat not written to outbox');
+    }
+  }
+
+  private write(): void {
+    {
       const stats = this.deps.outbox.stats();
       this.deps.outbox.append('hb', {
         heartbeat: {
@@ -43,9 +61,6 @@ export class Heartbeat {
       });
       this.beats++;
       if (this.st === 'degraded') this.st = 'running';
-    } catch (err) {
-      this.st = 'degraded';
-      this.log.error({ err }, 'heartbeat not written to outbox');
     }
   }
 

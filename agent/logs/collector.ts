@@ -4,7 +4,7 @@ import type { EventKind } from '../../shared/nats/subjects.js';
 import { sleep, type ComponentStateName } from '../../shared/lifecycle.js';
 import type { Logger } from '../../shared/logger.js';
 import { emitJson, fireAlert, resolveAlert, type EventSink } from '../events/sink.js';
-import type { EventPayload } from '../outbox/outbox-store.js';
+import type { EventPayload } from '../events/sink.js';
 import { CheckpointStore, type SourceState } from './checkpoint-store.js';
 import { LogSource, type PollResult } from './log-source.js';
 import type { WindowRule } from './window-rule.js';

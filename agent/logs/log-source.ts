@@ -3,6 +3,8 @@ import type { LogSourceConfig } from '../../shared/config/logs.js';
 import type { Logger } from '../../shared/logger.js';
 import { createParser } from '../../shared/logs/parser.js';
 import type { LineParser, LogRecord } from '../../shared/logs/record.js';
+import { compileLogRegex } from '../../shared/logs/user-regex.js';
+import type { SafeRegex } from '../../shared/regex.js';
 import type { FileCheckpoint, SourceState } from './checkpoint-store.js';
 import { FileDiscovery } from './file-discovery.js';
 import { prefixHash } from './fingerprint.js';
@@ -61,7 +63,7 @@ export class LogSource {
   identityChanged = false;
   private readonly reported = new Set<string>();
   private readonly copySeen = new Map<string, number>();
-  private readonly startRe: RegExp | undefined;
+  private readonly startRe: SafeRegex | undefined;
   readonly counters = { lines: 0, parsed: 0, unparsed: 0, truncated: 0, rotations: 0, truncations: 0, openErrors: 0, filesOpen: 0 };
   private readonly log: Logger;
 
@@ -81,7 +83,7 @@ export class LogSource {
     this.retired = state ? [...state.retired] : [];
     this.initialized = state?.initialized ?? false;
     this.flushSeq = state?.flushSeq ?? 0;
-    this.startRe = cfg.multiline ? new RegExp(cfg.multiline.start) : undefined;
+    this.startRe = cfg.multiline ? compileLogRegex(cfg.multiline.start) : undefined;
   }
 
   private joinerFor(f: TailedFile): MultilineJoiner | undefined {

@@ -20,7 +20,8 @@ export class MultilineJoiner {
   private lastAt = 0;
 
   constructor(
-    private readonly start: RegExp,
+    /** The compiled `multiline.start` (linear-time engine: it runs on every line). */
+    private readonly start: { test(line: string): boolean },
     private readonly maxLines: number,
     private readonly timeoutMs: number,
     private readonly maxBytes: number,

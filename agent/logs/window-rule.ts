@@ -1,5 +1,7 @@
 import type { LogRuleConfig } from '../../shared/config/logs.js';
 import type { LogRecord } from '../../shared/logs/record.js';
+import { compileLogRegex } from '../../shared/logs/user-regex.js';
+import type { SafeRegex } from '../../shared/regex.js';
 
 export type RuleTransition = { kind: 'fire'; count: number; samples: string[] } | { kind: 'refire'; count: number; samples: string[] } | { kind: 'resolve'; count: number };
 
@@ -17,13 +19,14 @@ export class WindowRule {
   private belowSinceMs: number | undefined;
   private lastFireMs = -Infinity;
   private readonly levels: Set<string> | undefined;
-  private readonly match: Array<[string, RegExp]>;
+  private readonly match: Array<[string, SafeRegex]>;
   private readonly cooldown: number;
   private readonly cap: number;
 
   constructor(readonly cfg: LogRuleConfig) {
     this.levels = cfg.level === undefined ? undefined : new Set(Array.isArray(cfg.level) ? cfg.level : [cfg.level]);
-    this.match = Object.entries(cfg.match ?? {}).map(([k, v]) => [k, new RegExp(v)]);
+    // Linear-time matching: a rule's pattern runs on every line, including hostile ones.
+    this.match = Object.entries(cfg.match ?? {}).map(([k, v]) => [k, compileLogRegex(v)]);
     this.cooldown = cfg.cooldown ?? cfg.window;
     this.cap = Math.max(cfg.threshold, 1000);
   }

@@ -3,7 +3,7 @@ import type { MetricsConfig } from '../../shared/config/health.js';
 import type { ComponentStateName } from '../../shared/lifecycle.js';
 import type { Logger } from '../../shared/logger.js';
 import { emitJson, fireAlert, resolveAlert, type EventSink } from '../events/sink.js';
-import { CLK_TCK, cpuPercent, readAllProcs, readCpuTimes, readDiskStats, readFsUsage, readLoad, readMemInfo, readMounts, readNetDev, type CpuTimes, type ProcStat } from './proc.js';
+import { CLK_TCK, cpuPercent, readAllProcs, readCpuTimes, readDiskStats, readFsUsage, readLoad, readMemInfo, readMounts, readNetDev, type CpuTimes, type ProcStat } from '../proc/proc.js';
 import type { Sample, TopProcess } from '../../shared/metrics/sample.js';
 import { metricValue, ruleTarget, ThresholdRule } from './thresholds.js';
 

@@ -1,11 +1,13 @@
+import { existsSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Event } from '../../shared/gen/opsfleet/v1/events.js';
 import { eventId } from '../../shared/nats/subjects.js';
 import { OpsError } from '../../shared/errors.js';
+// The payload type belongs to the sink interface this store implements (one direction: outbox → events).
+import type { EventPayload } from '../events/sink.js';
 
-/** What a component hands to the outbox: the kind and the payload oneof of an Event. */
-export type EventPayload = Pick<Event, 'heartbeat' | 'alert' | 'json'>;
+export type { EventPayload };
 
 export interface OutboxRow {
   seq: number;
@@ -35,24 +37,45 @@ export class OutboxStore {
   private evictedTotal: number;
   private readonly stmts;
   private readonly listeners = new Set<() => void>();
+  private readonly fullListeners = new Set<() => void>();
+  /** While the disk is full only these kinds are written (liveness and alerts), see disk-full.ts. */
+  private priorityOnly: ReadonlySet<string> | undefined;
+  private readonly identity: { hostId: string; instanceId: string };
+
+  /** The instance id this outbox's seqs were counted under (undefined: a new, reset or pre-binding outbox). */
+  readonly boundInstanceId: string | undefined;
+  /** Where a corrupt outbox file was moved before a fresh one was made (its events are lost, its seqs void). */
+  readonly movedCorrupt: string | undefined;
 
   constructor(
     stateDir: string,
-    private readonly identity: { hostId: string; instanceId: string },
+    identity: { hostId: string; instanceId: string },
     private readonly limits: OutboxLimits,
     private readonly now: () => number = Date.now,
   ) {
+    this.identity = { ...identity };
+    const file = join(stateDir, 'outbox.db');
+    let opened: { db: Database.Database; bound: string | undefined };
     try {
-      this.db = new Database(join(stateDir, 'outbox.db'));
-      this.db.pragma('journal_mode = WAL');
-      this.db.pragma('synchronous = NORMAL');
-      this.db.exec(`
-        CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, data BLOB NOT NULL);
-        CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-      `);
+      opened = openOutboxDb(file);
     } catch (err) {
-      throw new OpsError('OPS_ERR_OUTBOX_OPEN', `cannot open outbox in ${stateDir}: ${(err as Error).message}`, { cause: err });
+      const code = (err as { code?: string }).code;
+      if (code !== 'SQLITE_CORRUPT' && code !== 'SQLITE_NOTADB') {
+        throw new OpsError('OPS_ERR_OUTBOX_OPEN', `cannot open outbox ${file}: ${(err as Error).message}`, { cause: err });
+      }
+      // A damaged outbox cannot be trusted for its seq counter: keep it for inspection, start a
+      // new one (the caller then takes a new instance id so no event id is ever reused).
+      this.movedCorrupt = `${file}.corrupt-${this.now()}`;
+      try {
+        for (const sfx of ['-wal', '-shm']) if (existsSync(file + sfx)) renameSync(file + sfx, this.movedCorrupt + sfx);
+        renameSync(file, this.movedCorrupt);
+        opened = openOutboxDb(file);
+      } catch (err2) {
+        throw new OpsError('OPS_ERR_OUTBOX_OPEN', `outbox ${file} is corrupt (${(err as Error).message}) and could not be replaced: ${(err2 as Error).message}`, { cause: err2 });
+      }
     }
+    this.db = opened.db;
+    this.boundInstanceId = opened.bound;
     this.stmts = {
       insert: this.db.prepare('INSERT INTO outbox (seq, kind, data) VALUES (?, ?, ?)'),
       setMeta: this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
@@ -68,6 +91,28 @@ export class OutboxStore {
     this.bytes = st.b ?? 0;
     this.lastSeq = Math.max(this.meta('last_seq'), st.maxSeq ?? 0);
     this.evictedTotal = this.meta('evicted_total');
+    if (this.boundInstanceId !== identity.instanceId) this.bindInstance(identity.instanceId);
+  }
+
+  /**
+   * Whether this outbox's seq counter belongs to a different identity than `instanceId` in a
+   * way that could reuse event ids: a new, reset or corrupt-replaced outbox (seqs restart at 1)
+   * or one bound to another instance id. An outbox from before the binding existed (events or a
+   * counter, no bound id) continues its counter and is not a reset.
+   */
+  seqsMayRepeat(instanceId: string): boolean {
+    if (this.movedCorrupt) return true;
+    if (this.boundInstanceId === undefined) return this.lastSeq === 0;
+    return this.boundInstanceId !== instanceId;
+  }
+
+  /**
+   * Binds the outbox to an instance id; every later event carries it. Only before the first
+   * append: events already stored keep the id they were encoded with.
+   */
+  bindInstance(instanceId: string): void {
+    this.db.prepare("INSERT INTO identity (key, value) VALUES ('instance_id', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(instanceId);
+    this.identity.instanceId = instanceId;
   }
 
   private meta(key: string): number {
@@ -77,6 +122,10 @@ export class OutboxStore {
   /** Persists events in one transaction and returns their seqs; the listeners hear of it after commit. */
   appendMany(items: ReadonlyArray<{ kind: string; payload: EventPayload; tsMs?: number }>): number[] {
     if (items.length === 0) return [];
+    const only = this.priorityOnly;
+    if (only && items.some((i) => !only.has(i.kind))) {
+      throw new OpsError('OPS_ERR_OUTBOX_DISK_FULL', `disk full: only ${[...only].join(' and ')} events are written until space is back`, { retryable: true });
+    }
     const seqs: number[] = [];
     const tx = this.db.transaction(() => {
       let seq = this.lastSeq;
@@ -107,6 +156,10 @@ export class OutboxStore {
     } catch (err) {
       // The transaction rolled back: recompute the in-memory mirrors from disk.
       this.reload();
+      if (isDiskFull(err)) {
+        for (const l of this.fullListeners) l();
+        throw new OpsError('OPS_ERR_OUTBOX_DISK_FULL', `outbox write failed, disk full: ${(err as Error).message}`, { cause: err, retryable: true });
+      }
       throw new OpsError('OPS_ERR_OUTBOX_WRITE', `outbox write failed: ${(err as Error).message}`, { cause: err, retryable: true });
     }
     for (const l of this.listeners) l();
@@ -171,8 +224,29 @@ export class OutboxStore {
     return () => this.listeners.delete(listener);
   }
 
+  /** Called (synchronously, inside the failing append) when a write fails because the disk is full. */
+  onDiskFull(listener: () => void): () => void {
+    this.fullListeners.add(listener);
+    return () => this.fullListeners.delete(listener);
+  }
+
+  /** Restricts writes to these kinds (undefined: all). Others fail at once without touching the disk. */
+  setPriorityOnly(kinds: ReadonlySet<string> | undefined): void {
+    this.priorityOnly = kinds;
+  }
+
+  /** Moves the WAL into the database and truncates it: while the disk is full the WAL must not grow. */
+  checkpoint(): void {
+    try {
+      this.db.pragma('wal_checkpoint(TRUNCATE)');
+    } catch {
+      /* a busy or failing checkpoint is retried on the next call */
+    }
+  }
+
   /** Whether `n` more events fit without evicting: sources that must not lose data pause on false. */
   hasRoom(n = 1): boolean {
+    if (this.priorityOnly) return false;
     return this.count + n <= this.limits.maxEvents && this.bytes < this.limits.maxBytes;
   }
 
@@ -183,4 +257,31 @@ export class OutboxStore {
   close(): void {
     if (this.db.open) this.db.close();
   }
+}
+
+/** Opens (creating) the outbox database and reads its bound instance id; SQLite errors propagate with their code. */
+function openOutboxDb(file: string): { db: Database.Database; bound: string | undefined } {
+  const db = new Database(file);
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, data BLOB NOT NULL);
+      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS identity (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    `);
+    // Reading the whole table once finds a truncated or damaged file now, not at the first publish.
+    db.prepare('SELECT count(*) AS n, sum(length(data)) AS b, max(seq) AS m FROM outbox').get();
+    const row = db.prepare<[], { value: string }>("SELECT value FROM identity WHERE key = 'instance_id'").get();
+    return { db, bound: row?.value };
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
+
+/** SQLite reports ENOSPC as SQLITE_FULL ("database or disk is full"); some paths surface the errno. */
+export function isDiskFull(err: unknown): boolean {
+  const code = (err as { code?: string }).code ?? '';
+  return code === 'SQLITE_FULL' || code === 'ENOSPC' || code.startsWith('SQLITE_IOERR') && /ENOSPC|disk is full/i.test(String((err as Error).message));
 }

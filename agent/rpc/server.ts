@@ -9,6 +9,8 @@ export interface RpcServerOptions {
   host: string;
   port: number;
   insecure: boolean;
+  /** TLS without a CA (no client verification) is allowed only with this explicit opt-out. */
+  acceptAnyClient?: boolean;
   tls?: { ca?: string | undefined; cert?: string | undefined; key?: string | undefined } | undefined;
 }
 
@@ -140,6 +142,9 @@ export class RpcServer {
 
   private credentials(): ServerCredentials {
     if (this.opts.tls?.cert && this.opts.tls.key) {
+      if (!this.opts.tls.ca && !this.opts.acceptAnyClient) {
+        throw new OpsError('OPS_ERR_RPC_TLS', 'rpc.tls without ca would accept any client: set rpc.tls.ca, or rpc.accept_any_client: true');
+      }
       const ca = this.opts.tls.ca ? readPem(this.opts.tls.ca, 'ca') : null;
       return ServerCredentials.createSsl(ca, [{ cert_chain: readPem(this.opts.tls.cert, 'cert'), private_key: readPem(this.opts.tls.key, 'key') }], ca !== null);
     }
@@ -157,7 +162,11 @@ export class RpcServer {
         else resolve(port);
       });
     });
-    this.log.info({ host: this.opts.host, port: this.boundPort, tls: !!this.opts.tls }, 'rpc listening');
+    const clientAuth = !this.opts.tls ? 'none (plaintext)' : this.opts.tls.ca ? 'client certificate signed by rpc.tls.ca' : 'NONE: any client accepted';
+    this.log.info({ host: this.opts.host, port: this.boundPort, tls: !!this.opts.tls, clientAuth }, 'rpc listening');
+    if (this.opts.tls && !this.opts.tls.ca) {
+      this.log.warn({ host: this.opts.host, port: this.boundPort }, 'RPC ACCEPTS ANY CLIENT (rpc.accept_any_client: true, no rpc.tls.ca): anyone who can reach this port can run commands on this host');
+    }
     return this.boundPort;
   }
 

@@ -30,6 +30,8 @@ export interface StateDir {
   replacedCorrupt?: string;
   /** True when the host booted since the identity was made (a new instance id was made). */
   newBoot?: boolean;
+  /** True when this open made the instance id (new dir, new boot, unreadable file, renewal). */
+  madeNow: boolean;
 }
 
 function currentBootId(): string {
@@ -54,12 +56,12 @@ export function openStateDir(path: string, bootId: string = currentBootId()): St
     if (typeof parsed.instance_id === 'string' && /^[a-f0-9]{16}$/.test(parsed.instance_id)) {
       if (!bootId || parsed.boot_id === undefined || parsed.boot_id === bootId) {
         if (parsed.boot_id === undefined && bootId) writeIdentity(file, parsed.instance_id, String(parsed.created_at ?? ''), bootId);
-        return { path, instanceId: parsed.instance_id, createdAt: String(parsed.created_at ?? '') };
+        return { path, instanceId: parsed.instance_id, createdAt: String(parsed.created_at ?? ''), madeNow: false };
       }
       const instanceId = randomBytes(8).toString('hex');
       const createdAt = new Date().toISOString();
       writeIdentity(file, instanceId, createdAt, bootId);
-      return { path, instanceId, createdAt, newBoot: true };
+      return { path, instanceId, createdAt, newBoot: true, madeNow: true };
     }
     replacedCorrupt = 'instance_id missing or malformed';
   } catch (err) {
@@ -69,7 +71,19 @@ export function openStateDir(path: string, bootId: string = currentBootId()): St
   const instanceId = randomBytes(8).toString('hex');
   const createdAt = new Date().toISOString();
   writeIdentity(file, instanceId, createdAt, bootId);
-  return { path, instanceId, createdAt, ...(replacedCorrupt ? { replacedCorrupt } : {}) };
+  return { path, instanceId, createdAt, madeNow: true, ...(replacedCorrupt ? { replacedCorrupt } : {}) };
+}
+
+/**
+ * Makes a new instance id for an existing state dir: used when the outbox that counts seqs was
+ * lost or reset while instance.json stayed, so seqs restart at 1 and the old id would repeat
+ * event ids the controller already holds (and drops as duplicates).
+ */
+export function renewInstanceId(dir: StateDir, bootId: string = currentBootId()): StateDir {
+  const instanceId = randomBytes(8).toString('hex');
+  const createdAt = new Date().toISOString();
+  writeIdentity(join(dir.path, 'instance.json'), instanceId, createdAt, bootId);
+  return { path: dir.path, instanceId, createdAt, madeNow: true };
 }
 
 function writeIdentity(file: string, instanceId: string, createdAt: string, bootId: string): void {

@@ -12,10 +12,10 @@ import { AlertsStore, type ApplyOutcome } from './alerts-store.js';
 import { Dispatcher } from './dispatcher.js';
 import { fingerprint } from './fingerprint.js';
 import { Inhibitor } from './inhibitor.js';
-import type { Matcher } from './matchers.js';
+import type { Matcher } from '../../shared/alerts/matchers.js';
 import { alertFromApi, alertFromEvent, toAlertView, type AlertRecord, type AlertState, type ApiAlert, type IncomingAlert } from './model.js';
+import { NotifyStore } from '../notify/notify-store.js';
 import { GroupStore } from './group-store.js';
-import { NotifyStore } from './notify-store.js';
 import { groupOf, mentionsFor, Router } from './router.js';
 import { Silences, silenceStatus, type Silence } from './silences.js';
 

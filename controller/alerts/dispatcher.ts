@@ -1,8 +1,8 @@
 import type { Logger } from '../../shared/logger.js';
 import type { PendingNotification } from '../notify/worker.js';
 import { toAlertView, type AlertRecord } from './model.js';
+import type { NotifyStore } from '../notify/notify-store.js';
 import { nextDue, type GroupStore } from './group-store.js';
-import type { NotifyStore } from './notify-store.js';
 import { groupOf, mentionsFor, type CompiledRoute, type Router } from './router.js';
 
 /** An aggregation group: the alerts of one route with the same group_by values. */

@@ -1,5 +1,5 @@
 import type { InhibitConfig } from '../../shared/config/alerting.js';
-import { matchAll, matchersFromConfig, type CompiledMatcher, type Labels } from './matchers.js';
+import { matchAll, matchersFromConfig, type CompiledMatcher, type Labels } from '../../shared/alerts/matchers.js';
 import type { AlertRecord } from './model.js';
 
 interface Rule {

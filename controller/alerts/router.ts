@@ -1,7 +1,7 @@
 import type { AlertingConfig, AtConfig, RouteConfig } from '../../shared/config/alerting.js';
+import { compileMatcher, matchAll, matchersFromConfig, parseMatcher, type CompiledMatcher, type Labels } from '../../shared/alerts/matchers.js';
 import { mergeMentions } from '../notify/mentions.js';
 import type { Mentions } from '../notify/types.js';
-import { matchAll, matchersFromConfig, parseMatcher, compileMatcher, type CompiledMatcher, type Labels } from './matchers.js';
 import { TimeIntervals } from './time-intervals.js';
 
 /** A route compiled once from config, with what it inherits from its parents filled in. */

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { errorLine, OpsError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
-import { compileMatcher, matchAll, type CompiledMatcher, type Labels, type Matcher } from './matchers.js';
+import { compileMatcher, matchAll, type CompiledMatcher, type Labels, type Matcher } from '../../shared/alerts/matchers.js';
 
 export interface Silence {
   id: string;

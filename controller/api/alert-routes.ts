@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { parseDuration } from '../../shared/duration.js';
 import { OpsError } from '../../shared/errors.js';
 import type { AlertManager } from '../alerts/alert-manager.js';
-import { compileMatcher, parseMatcher, type Matcher } from '../alerts/matchers.js';
+import { compileMatcher, parseMatcher, type Matcher } from '../../shared/alerts/matchers.js';
 import { apiAlertSchema } from '../alerts/model.js';
 import { alertmanagerWebhookSchema, fromPostableAlerts, fromWebhookPayload, grafanaWebhookSchema, postableAlertsSchema } from '../alerts/intake.js';
 import { HttpError, readJsonBody, type HttpServer } from './http-server.js';
@@ -11,23 +11,6 @@ import { HttpError, readJsonBody, type HttpServer } from './http-server.js';
 const MAX_BODY = 1_000_000;
 /** Intake bodies: a Prometheus or Alertmanager batch of 10,000+ alerts is several megabytes. */
 export const INTAKE_MAX_BODY = 32 * 1024 * 1024;
-
-/** Reads a JSON request body (at most 1 MB); bad JSON is a 400 naming the problem. */
-async function readJson(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of req as AsyncIterable<Buffer>) {
-    size += c.length;
-    if (size > MAX_BODY) throw new HttpError(413, 'OPS_ERR_BAD_REQUEST', `request body over ${MAX_BODY} bytes`);
-    chunks.push(c);
-  }
-  const text = Buffer.concat(chunks).toString('utf8');
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (err) {
-    throw new HttpError(400, 'OPS_ERR_BAD_REQUEST', `body is not JSON: ${(err as Error).message}`);
-  }
-}
 
 function zodMessage(err: z.ZodError): string {
   return err.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ');
@@ -72,7 +55,7 @@ export function registerAlertRoutes(http: HttpServer, am: AlertManager): void {
   });
 
   http.route('POST', '/api/v1/alerts', async ({ req }) => {
-    const body = await readJson(req);
+    const body = await readJsonBody(req, MAX_BODY);
     const parsed = z.union([apiAlertSchema, z.array(apiAlertSchema).max(10_000)]).safeParse(body);
     if (!parsed.success) throw new HttpError(400, 'OPS_ERR_ALERT_MALFORMED', zodMessage(parsed.error));
     const list = Array.isArray(parsed.data) ? parsed.data : [parsed.data];
@@ -102,7 +85,7 @@ export function registerAlertRoutes(http: HttpServer, am: AlertManager): void {
   });
 
   http.route('POST', '/api/v1/silences', async ({ req }) => {
-    const parsed = silenceSchema.safeParse(await readJson(req));
+    const parsed = silenceSchema.safeParse(await readJsonBody(req, MAX_BODY));
     if (!parsed.success) throw new HttpError(400, 'OPS_ERR_SILENCE_INVALID', zodMessage(parsed.error));
     const b = parsed.data;
     try {

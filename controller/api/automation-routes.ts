@@ -27,8 +27,12 @@ export function registerAutomationRoutes(http: HttpServer, a: Automation): void 
     });
   });
 
-  http.route('POST', '/api/v1/tasks/reload', () => {
-    const r = a.reload();
+  http.route('POST', '/api/v1/tasks/reload', async ({ req }) => {
+    const raw = await readJsonBody<unknown>(req);
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new HttpError(400, 'OPS_ERR_BAD_REQUEST', 'body must be a JSON object like {"force": true}');
+    const body = raw as { force?: unknown };
+    if (body.force !== undefined && typeof body.force !== 'boolean') throw new HttpError(400, 'OPS_ERR_BAD_REQUEST', `force: expected true or false, got ${JSON.stringify(body.force)}`);
+    const r = a.reload({ force: body.force === true });
     if (!r.ok) throw new HttpError(400, 'OPS_ERR_CONFIG_INVALID', `tasks_dir rejected; running set kept:\n${r.problems.join('\n')}`);
     return r;
   });

@@ -1,7 +1,7 @@
 import { status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
 import { OpsError } from '../../shared/errors.js';
 import type { AuditLog } from '../audit/audit-log.js';
-import { BACKUP_DEADLINES_MS } from '../backup/action-deadlines.js';
+import { BACKUP_DEADLINES_MS } from '../../shared/backup/action-deadlines.js';
 import type { BackupCatalog } from '../backup/catalog.js';
 import type { AgentClients } from '../dispatch/agent-clients.js';
 import type { HostsStore } from '../store/hosts-store.js';
@@ -28,6 +28,7 @@ interface ActionBody {
   at_ms?: unknown;
   to?: unknown;
   path?: unknown;
+  overwrite?: unknown;
 }
 
 const HTTP_OF_GRPC: Partial<Record<number, number>> = {
@@ -59,7 +60,7 @@ function str(v: unknown, field: string): string {
  * log with its outcome:
  *   POST /api/v1/hosts/:id/backups/:set/now
  *   POST /api/v1/hosts/:id/backups/:set/verify   { read_data }
- *   POST /api/v1/hosts/:id/backups/:set/restore  { to, snapshot?, at_ms?, path? }
+ *   POST /api/v1/hosts/:id/backups/:set/restore  { to, snapshot?, at_ms?, path?, overwrite? (never|older|always) }
  * Every body may carry `actor`. Unknown host → 404 OPS_ERR_HOST_NOT_FOUND; the agent's refusals
  * keep its code (OPS_ERR_BACKUP_NO_SET 404, OPS_ERR_USAGE / OPS_ERR_BACKUP_UNSAFE_PATH 400,
  * OPS_ERR_BACKUP_NOT_RUNNING / OPS_ERR_BACKUP_BUSY 409, other failures 502).
@@ -80,10 +81,12 @@ export function registerBackupActionRoutes(http: HttpServer, d: BackupActionDeps
         if (!res.writableFinished) ac.abort();
       });
       const subject = `${h.id}/${set}`;
-      const asked = name === 'restore' ? { to: body.to, snapshot: body.snapshot, at_ms: body.at_ms, path: body.path } : name === 'verify' ? { read_data: body.read_data === true } : {};
+      const asked = name === 'restore' ? { to: body.to, snapshot: body.snapshot, at_ms: body.at_ms, path: body.path, overwrite: body.overwrite ?? 'never' } : name === 'verify' ? { read_data: body.read_data === true } : {};
       try {
         const result = await run({ endpoint: h.rpc_endpoint, tls: h.rpc_tls === 1, set, body, signal: ac.signal });
-        d.audit.append(actor, `backup.${name}`, subject, { ...asked, ok: true, result });
+        // A restore that left paths out answered, but did not succeed.
+        const ok = !(Number((result as { failed?: unknown }).failed ?? 0) > 0);
+        d.audit.append(actor, `backup.${name}`, subject, { ...asked, ok, result });
         return { host: h.id, set, ...(result as object) };
       } catch (err) {
         const e = fromAgent(h.id, err);
@@ -115,7 +118,9 @@ export function registerBackupActionRoutes(http: HttpServer, d: BackupActionDeps
         atMs: typeof atMs === 'number' ? Math.trunc(atMs) : 0,
         path: str(a.body.path, 'path'),
         actor: str(a.body.actor, 'actor'),
+        overwrite: str(a.body.overwrite, 'overwrite'),
       };
+      if (req.overwrite && !['never', 'older', 'always'].includes(req.overwrite)) throw new HttpError(400, 'OPS_ERR_USAGE', `overwrite: expected never, older or always, got ${JSON.stringify(req.overwrite)}`);
       return d.agents.backupRestore(a.endpoint, a.tls, req, BACKUP_DEADLINES_MS.restore, a.signal);
     }),
   );

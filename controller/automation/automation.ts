@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { ControllerConfig } from '../../shared/config/controller.js';
 import type { PolicyConfig, TaskConfig } from '../../shared/config/tasks.js';
-import { ConfigError, errorLine, formatProblem, OpsError } from '../../shared/errors.js';
+import { OpsError, problemLines } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { AlertManager } from '../alerts/alert-manager.js';
 import type { AuditLog } from '../audit/audit-log.js';
@@ -11,7 +11,7 @@ import { PolicyEngine } from './policy-engine.js';
 import { RemediationStore } from './remediation-store.js';
 import { Scheduler, type TaskOutcome } from './scheduler.js';
 import { TaskStore } from './task-store.js';
-import { loadTasksDir, type TaskSet } from './tasks-loader.js';
+import { keepEmptiedFiles, loadTasksDir, type KeptFile, type TaskSet } from './tasks-loader.js';
 
 const REPORT_LINES_PER_HOST = 6;
 
@@ -28,6 +28,7 @@ export class Automation {
   readonly remediations: RemediationStore;
   private set: TaskSet = { tasks: [], policies: [], files: [] };
   private readonly log: Logger;
+  private pruneTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly d: { cfg: ControllerConfig; db: Database.Database; dispatcher: RunDispatcher; audit: AuditLog; alerts: AlertManager; logger: Logger },
@@ -87,20 +88,46 @@ export class Automation {
     this.apply(this.load()); // a ConfigError here refuses the controller's start
     await this.scheduler.start();
     this.policies.start(this.d.cfg.scheduler.tick);
+    this.pruneHistory();
+    // Like runs: hourly is plenty for a retention counted in days; unref'd so it never holds the process.
+    this.pruneTimer = setInterval(() => this.pruneHistory(), 3_600_000);
+    this.pruneTimer.unref();
     this.log.info({ tasks: this.set.tasks.length, policies: this.set.policies.length, dir: this.d.cfg.tasks_dir ?? null }, 'automation started');
   }
 
-  /** Re-reads tasks_dir; a bad file is rejected with every problem and the running set stays. */
-  reload(): { ok: true; tasks: number; policies: number } | { ok: false; problems: string[] } {
+  /**
+   * Re-reads tasks_dir; a bad file is rejected with every problem and the running set stays.
+   * A file that lost all its entries keeps its previous ones (warned, reported in `kept`) unless
+   * `force`: an empty file seen mid-write must not silently stop its tasks.
+   */
+  reload(o: { force?: boolean } = {}): { ok: true; tasks: number; policies: number; kept: KeptFile[] } | { ok: false; problems: string[] } {
     try {
-      const set = this.load();
+      const loaded = this.load();
+      const { set, kept } = o.force ? { set: loaded, kept: [] } : keepEmptiedFiles(this.set, loaded);
       this.apply(set);
-      this.log.info({ tasks: set.tasks.length, policies: set.policies.length }, 'tasks reloaded');
-      return { ok: true, tasks: set.tasks.length, policies: set.policies.length };
+      for (const k of kept) this.log.warn({ file: k.file, tasks: k.tasks, policies: k.policies }, 'tasks file lost all its entries; previous entries kept (reload with force to accept)');
+      this.log.info({ tasks: set.tasks.length, policies: set.policies.length, kept: kept.length, forced: !!o.force }, 'tasks reloaded');
+      return { ok: true, tasks: set.tasks.length, policies: set.policies.length, kept };
     } catch (err) {
-      const problems = err instanceof ConfigError ? err.problems.map(formatProblem) : [errorLine(err)];
+      const problems = problemLines(err);
       this.log.error({ problems }, 'tasks_dir rejected; running tasks and policies kept');
       return { ok: false, problems };
+    }
+  }
+
+  /**
+   * Task history and remediation records follow the runs they point at: rows older than
+   * `runs.keep` are deleted (every-second tasks added ~170 rows a minute, never removed).
+   */
+  pruneHistory(nowMs = Date.now()): { taskRuns: number; remediations: number } {
+    const before = nowMs - this.d.cfg.runs.keep;
+    try {
+      const r = { taskRuns: this.tasks.prune(before), remediations: this.remediations.prune(before) };
+      if (r.taskRuns + r.remediations > 0) this.log.info(r, 'pruned old task runs and remediations');
+      return r;
+    } catch (err) {
+      this.log.error({ err }, 'pruning task runs and remediations failed');
+      return { taskRuns: 0, remediations: 0 };
     }
   }
 
@@ -176,6 +203,7 @@ export class Automation {
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.pruneTimer);
     await this.policies.stop();
     await this.scheduler.stop();
   }

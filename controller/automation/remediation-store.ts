@@ -22,6 +22,7 @@ export class RemediationStore {
       insert: db.prepare('INSERT INTO remediations (policy, fingerprint, host, attempt, run_id, status, detail, started_ms, ended_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
       update: db.prepare('UPDATE remediations SET run_id = ?, status = ?, detail = ?, ended_ms = ? WHERE id = ?'),
       list: db.prepare<[string, string, number], RemediationRow>("SELECT * FROM remediations WHERE (? = '' OR policy = ?) ORDER BY id DESC LIMIT ?"),
+      prune: db.prepare('DELETE FROM remediations WHERE ended_ms IS NOT NULL AND ended_ms < ?'),
       getFlag: db.prepare<[string], { value: string }>('SELECT value FROM scheduler_flags WHERE key = ?'),
       setFlag: db.prepare('INSERT INTO scheduler_flags (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
     };
@@ -37,6 +38,11 @@ export class RemediationStore {
 
   list(policy: string, limit: number): RemediationRow[] {
     return this.stmts.list.all(policy, policy, limit);
+  }
+
+  /** Deletes records of attempts that ended before `beforeMs`; one still running is kept. */
+  prune(beforeMs: number): number {
+    return this.stmts.prune.run(beforeMs).changes;
   }
 
   /** `opsctl policies pause` (all, or one policy): survives restarts. */

@@ -34,6 +34,7 @@ export class TaskStore {
       insertRun: db.prepare('INSERT INTO task_runs (task, slot_ms, trigger, status, reason, started_ms, ended_ms) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       finishRun: db.prepare('UPDATE task_runs SET run_id = ?, status = ?, reason = ?, ended_ms = ? WHERE id = ?'),
       history: db.prepare<[string, number], TaskRunRow>('SELECT * FROM task_runs WHERE task = ? ORDER BY id DESC LIMIT ?'),
+      prune: db.prepare("DELETE FROM task_runs WHERE status != 'running' AND COALESCE(ended_ms, started_ms, slot_ms) < ?"),
       interrupted: db.prepare("UPDATE task_runs SET status = 'interrupted', reason = 'controller stopped during the run', ended_ms = ? WHERE status = 'running'"),
     };
   }
@@ -64,6 +65,11 @@ export class TaskStore {
 
   history(task: string, limit: number): TaskRunRow[] {
     return this.stmts.history.all(task, limit);
+  }
+
+  /** Deletes finished history rows that ended before `beforeMs` (task_state keeps each task's last run). */
+  prune(beforeMs: number): number {
+    return this.stmts.prune.run(beforeMs).changes;
   }
 
   markInterrupted(nowMs: number): number {

@@ -50,3 +50,37 @@ export function loadTasksDir(dir: string, refs: TaskRefs): TaskSet {
   if (problems.length > 0) throw new ConfigError(dir, problems);
   return deepFreeze({ tasks, policies, files: names.map((n) => join(dir, n)) });
 }
+
+/** A file whose entries were kept because it lost all of them (see keepEmptiedFiles). */
+export interface KeptFile {
+  file: string;
+  tasks: number;
+  policies: number;
+}
+
+/**
+ * A tasks file that had entries and now has none is far more often caught mid-write (an
+ * editor truncating before it writes, `> file` in a script) than emptied on purpose: reloading
+ * it as is would silently stop its tasks and policies. Keeps the previous entries of every such
+ * file (unless their names now live in another file: a move), so the caller can warn and the
+ * operator can force the empty version. A file that was removed is taken as meant.
+ */
+export function keepEmptiedFiles(prev: TaskSet, next: TaskSet): { set: TaskSet; kept: KeptFile[] } {
+  const kept: KeptFile[] = [];
+  const names = new Set([...next.tasks.map((t) => `t:${t.name}`), ...next.policies.map((p) => `p:${p.name}`)]);
+  const tasks = [...next.tasks];
+  const policies = [...next.policies];
+  for (const file of next.files) {
+    const before = { tasks: prev.tasks.filter((t) => t.file === file), policies: prev.policies.filter((p) => p.file === file) };
+    if (before.tasks.length + before.policies.length === 0) continue;
+    if (next.tasks.some((t) => t.file === file) || next.policies.some((p) => p.file === file)) continue;
+    const t = before.tasks.filter((x) => !names.has(`t:${x.name}`));
+    const p = before.policies.filter((x) => !names.has(`p:${x.name}`));
+    if (t.length + p.length === 0) continue;
+    tasks.push(...t);
+    policies.push(...p);
+    kept.push({ file, tasks: t.length, policies: p.length });
+  }
+  if (kept.length === 0) return { set: next, kept };
+  return { set: deepFreeze({ tasks, policies, files: [...next.files] }), kept };
+}

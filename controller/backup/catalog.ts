@@ -66,6 +66,7 @@ const BATCH = 2000;
 export class BackupCatalog {
   private readonly log: Logger;
   private readonly s;
+  private stopped = false;
 
   constructor(
     private readonly db: Database.Database,
@@ -100,9 +101,18 @@ export class BackupCatalog {
     this.catchUp();
   }
 
+  /**
+   * Stops following ingest: a late onEvents (ingest flushing while the controller stops) no
+   * longer reads or writes, so the database can close behind it. What it skips is read at the
+   * next start, from the cursor.
+   */
+  stop(): void {
+    this.stopped = true;
+  }
+
   /** Ingest hook: new events were committed; read any backup ones. */
   onEvents = (events: readonly Event[]): void => {
-    if (!events.some((e) => e.kind === 'backup')) return;
+    if (this.stopped || !events.some((e) => e.kind === 'backup')) return;
     try {
       this.catchUp();
     } catch (err) {

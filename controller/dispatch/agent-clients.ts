@@ -11,11 +11,28 @@ export interface AgentClientOptions {
   timeoutMs: number;
 }
 
+/**
+ * Why a connection to an agent failed, in plain words. grpc-js says things like "No connection
+ * established. Last error: null. Resolution note: " which tell an operator nothing; the socket
+ * error inside (ECONNREFUSED...) or the status is what matters. The original stays in `cause`.
+ */
+export function unreachableReason(err: Pick<ServiceError, 'code' | 'details' | 'message'>): string {
+  const text = `${err.details ?? ''} ${err.message ?? ''}`;
+  if (/ECONNREFUSED/.test(text)) return 'connection refused (is the agent running, and listening on that address?)';
+  if (/EHOSTUNREACH|ENETUNREACH/.test(text)) return 'no route to the host (network or firewall)';
+  if (/ENOTFOUND|EAI_AGAIN|Name resolution failed|DNS resolution failed/i.test(text)) return 'the host name does not resolve';
+  if (/ECONNRESET|EPIPE/.test(text)) return 'the connection was closed by the agent (TLS settings of agent and controller disagree?)';
+  if (/certificate|handshake|SSL|TLS/i.test(text)) return 'TLS handshake failed (certificates of agent and controller do not match)';
+  if (err.code === GrpcStatus.DEADLINE_EXCEEDED || /ETIMEDOUT|Deadline exceeded/i.test(text)) return 'no answer in time (agent busy, or packets dropped on the way)';
+  return 'no connection could be made';
+}
+
 /** gRPC failures as typed errors; retryable when the agent may simply be restarting. */
 export function rpcError(endpoint: string, err: ServiceError): OpsError {
   const unavailable = err.code === GrpcStatus.UNAVAILABLE || err.code === GrpcStatus.DEADLINE_EXCEEDED;
   const code = unavailable ? 'OPS_ERR_RPC_UNAVAILABLE' : err.code === GrpcStatus.UNAUTHENTICATED ? 'OPS_ERR_RPC_AUTH' : 'OPS_ERR_RPC_FAILED';
-  return new OpsError(code, `agent at ${endpoint}: ${err.details || err.message}`, { cause: err, retryable: unavailable });
+  const why = unavailable ? `not reachable: ${unreachableReason(err)}` : err.details || err.message;
+  return new OpsError(code, `agent at ${endpoint}: ${why}`, { cause: err, retryable: unavailable });
 }
 
 /** One channel per agent endpoint, reused across calls; closed on stop. */

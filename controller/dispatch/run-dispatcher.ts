@@ -8,7 +8,7 @@ import { OpsError } from '../../shared/errors.js';
 import { sleep } from '../../shared/lifecycle.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { toHostView, type HostRow, type HostsStore } from '../store/hosts-store.js';
-import type { AgentClients } from './agent-clients.js';
+import { unreachableReason, type AgentClients } from './agent-clients.js';
 import { compileTarget } from './target.js';
 import type { HostRunStatus, RunsStore, StepRecord } from './runs-store.js';
 
@@ -160,9 +160,10 @@ export class RunDispatcher {
     for (let i = 0; i < hosts.length; i += size) batches.push(hosts.slice(i, i + size));
     for (const batch of batches) await pool(batch, concurrency, runHost);
 
-    const counts: Record<string, number> = { ok: 0, failed: 0, unreachable: 0, skipped: 0 };
+    // A refusal is the agent's policy working (rpc.allow_shell, allow_playbooks), not a failure of the host.
+    const counts: Record<string, number> = { ok: 0, failed: 0, refused: 0, unreachable: 0, skipped: 0 };
     for (const r of results) {
-      const k = r.status === 'ok' || r.status === 'unreachable' || r.status === 'skipped' ? r.status : 'failed';
+      const k = r.status === 'ok' || r.status === 'unreachable' || r.status === 'skipped' || r.status === 'refused' ? r.status : 'failed';
       counts[k] = (counts[k] ?? 0) + 1;
     }
     const status = signal.aborted ? 'cancelled' : counts.ok === hosts.length ? 'ok' : 'failed';
@@ -253,7 +254,7 @@ export class RunDispatcher {
       };
       call.on('error', (err: ServiceError) => {
         if (err.code === GrpcStatus.CANCELLED && signal.aborted) settle('cancelled', 'run cancelled');
-        else if (err.code === GrpcStatus.UNAVAILABLE) settle('unreachable', `agent unreachable: ${err.details || err.message}`);
+        else if (err.code === GrpcStatus.UNAVAILABLE) settle('unreachable', `agent at ${h.rpc_endpoint} not reachable: ${unreachableReason(err)}`);
         else if (err.code === GrpcStatus.DEADLINE_EXCEEDED) settle('timeout', `no answer within ${timeoutMs} ms`);
         else if (err.code === GrpcStatus.UNIMPLEMENTED) settle('failed', 'agent does not support playbooks (upgrade it)');
         else settle('failed', `agent call failed: ${err.details || err.message}`);

@@ -1,4 +1,4 @@
-import { AckPolicy, DeliverPolicy, jetstream, JetStreamApiError, type ConsumerMessages, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, jetstream, JetStreamApiCodes, JetStreamApiError, type ConsumerMessages, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
 import type Database from 'better-sqlite3';
 import { decodeBatch } from '../../shared/events/codec.js';
@@ -72,7 +72,7 @@ export class Ingest {
       await this.d.jsm.consumers.info(this.d.stream, this.d.durable);
       await this.d.jsm.consumers.update(this.d.stream, this.d.durable, { ack_wait: config.ack_wait, max_ack_pending: config.max_ack_pending });
     } catch (err) {
-      if (err instanceof JetStreamApiError && err.code === 10014) await this.d.jsm.consumers.add(this.d.stream, config);
+      if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound) await this.d.jsm.consumers.add(this.d.stream, config);
       else throw err;
     }
   }

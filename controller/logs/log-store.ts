@@ -1,45 +1,7 @@
 import type Database from 'better-sqlite3';
 import { LEVELS } from '../../shared/logs/levels.js';
 
-/** The tables this file reads and writes; appended to MIGRATIONS in controller/store/db.ts. */
-export const LOGS_MIGRATION = `
-  CREATE TABLE log_stats (
-    host_id TEXT NOT NULL,
-    instance_id TEXT NOT NULL,
-    source TEXT NOT NULL,
-    flush INTEGER NOT NULL,
-    minute_ms INTEGER NOT NULL,
-    trace INTEGER NOT NULL DEFAULT 0,
-    debug INTEGER NOT NULL DEFAULT 0,
-    info INTEGER NOT NULL DEFAULT 0,
-    warn INTEGER NOT NULL DEFAULT 0,
-    error INTEGER NOT NULL DEFAULT 0,
-    fatal INTEGER NOT NULL DEFAULT 0,
-    none INTEGER NOT NULL DEFAULT 0,
-    lines INTEGER NOT NULL DEFAULT 0,
-    unparsed INTEGER NOT NULL DEFAULT 0,
-    truncated INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (host_id, instance_id, source, flush, minute_ms)
-  );
-  CREATE INDEX log_stats_minute ON log_stats (minute_ms);
-  CREATE TABLE log_lines (
-    host_id TEXT NOT NULL,
-    source TEXT NOT NULL,
-    file TEXT NOT NULL,
-    offset INTEGER NOT NULL,
-    path TEXT NOT NULL,
-    ts_ms INTEGER NOT NULL,
-    received_ms INTEGER NOT NULL,
-    level TEXT,
-    message TEXT NOT NULL,
-    fields TEXT NOT NULL DEFAULT '{}',
-    PRIMARY KEY (host_id, source, file, offset)
-  );
-  CREATE INDEX log_lines_ts ON log_lines (ts_ms);
-  CREATE TABLE log_cursor (id INTEGER PRIMARY KEY CHECK (id = 1), event_rowid INTEGER NOT NULL);
-  INSERT INTO log_cursor (id, event_rowid) VALUES (1, 0);
-`;
-
+// Tables: log_stats, log_lines, log_cursor (controller/store/migrations.ts).
 export interface StatsBody {
   type: 'stats';
   source: string;

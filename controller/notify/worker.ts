@@ -1,8 +1,8 @@
 import { errorLine, OpsError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { backoffDelay } from '../../shared/retry.js';
-import type { NotifyStore } from '../alerts/notify-store.js';
 import { DEFAULT_MAX_RETRY_AFTER_MS } from './http.js';
+import type { NotifyStore } from './notify-store.js';
 import { RateLimiter } from './rate-limiter.js';
 import { mergeMentions } from './mentions.js';
 import type { Mentions, NotificationGroup, OutgoingMessage, Receiver, SendResult } from './types.js';

@@ -23,6 +23,11 @@ const rpcSchema = z
     /** Plaintext gRPC is refused unless this is written. */
     insecure: z.boolean().prefault(false),
     tls: tlsFiles.optional(),
+    /**
+     * TLS without `tls.ca` verifies no client: anyone reaching the port could run commands. Such
+     * a listener is refused unless this is true (logged as a warning at every start).
+     */
+    accept_any_client: z.boolean().prefault(false),
     /** Shell steps in playbooks run only when this is true (opt-in per agent). */
     allow_shell: z.boolean().prefault(false),
     /** When set, only these playbooks run here (built-in steps included). */
@@ -40,6 +45,13 @@ const rpcSchema = z
   .superRefine((rpc, ctx) => {
     if (rpc.tls && (!rpc.tls.cert || !rpc.tls.key)) {
       ctx.addIssue({ code: 'custom', path: ['tls'], message: 'tls needs cert and key (and ca to require client certificates)' });
+    }
+    if (rpc.tls && !rpc.tls.ca && !rpc.accept_any_client) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tls', 'ca'],
+        message: 'tls without ca verifies no client certificate, so anyone reaching the port can run commands: set tls.ca to the CA that signs the controller\'s certificate, or write accept_any_client: true to allow it knowingly',
+      });
     }
     if (!rpc.tls && !rpc.insecure) {
       ctx.addIssue({ code: 'custom', path: ['listen'], message: 'plaintext RPC listener refused: configure tls { ca, cert, key } or write insecure: true' });
@@ -77,7 +89,13 @@ export const agentConfigSchema = z
     logs: logsSchema.prefault([]),
     /** Watched folders backed up as debounced incremental snapshots (agent/backup). */
     backups: backupsSchema,
-    log: logSchema.prefault({}),
+    log: logSchema
+      .extend({
+        /** Repeated warnings/errors: one line per distinct one per interval, with a count (a full disk fails every tick). */
+        repeat_interval: duration({ min: 100 }).prefault('1m'),
+      })
+      .strict()
+      .prefault({}),
     /** Bound on a clean stop (SIGTERM) before the process exits anyway. */
     shutdown_grace: duration().prefault('8s'),
   })

@@ -91,6 +91,15 @@ const retrySchema = z
   })
   .strict();
 
+const verifySchema = z
+  .object({
+    /** The agent checks the set's snapshots on the target this often (manifests, chains, archives present); "0s": never. */
+    interval: duration().prefault('24h'),
+    /** Also download every archive and check every checksum (costs a full read of the target each time). */
+    read_data: z.boolean().prefault(false),
+  })
+  .strict();
+
 export const backupSetSchema = z
   .object({
     name,
@@ -112,6 +121,7 @@ export const backupSetSchema = z
     target: targetSchema,
     retention: retentionSchema.prefault({}),
     retry: retrySchema.prefault({}),
+    verify: verifySchema.prefault({}),
   })
   .strict()
   .superRefine((s, ctx) => {

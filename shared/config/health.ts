@@ -1,3 +1,4 @@
+import { safeRegexProblem } from '../regex.js';
 import { z } from 'zod';
 import { byteSize, duration } from '../duration.js';
 import { listenAddress } from './common.js';
@@ -114,8 +115,15 @@ const processCheck = z
       .object({
         /** Exact process name (/proc/PID/comm). */
         name: z.string().min(1).optional(),
-        /** Regular expression on the full command line. */
-        cmdline: z.string().min(1).optional(),
+        /** Regular expression (RE2 syntax, linear time) on the full command line. */
+        cmdline: z
+          .string()
+          .min(1)
+          .superRefine((v, ctx) => {
+            const problem = safeRegexProblem(v);
+            if (problem) ctx.addIssue({ code: 'custom', message: problem });
+          })
+          .optional(),
         /** File holding the PID. */
         pid_file: z.string().min(1).optional(),
       })

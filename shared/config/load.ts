@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { isMap, isNode, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
+import { isAlias, isCollection, isMap, isNode, isPair, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, OpsError, type ConfigProblem } from '../errors.js';
 
@@ -46,7 +46,16 @@ export function parseConfigText<S extends z.ZodType>(text: string, file: string,
   }
   if (problems.length > 0) throw new ConfigError(file, problems);
 
-  const raw: unknown = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) ?? {};
+  } catch (err) {
+    // yaml refuses an alias bomb (or any document it cannot build) with a plain error and no
+    // position: name the alias that expands most, so it reads like every other config problem.
+    const where = biggestAlias(doc, lineCounter);
+    const message = where ? `alias *${where.name} expands to ${where.size} nodes: refused as a YAML alias bomb (${(err as Error).message})` : `cannot build the document: ${(err as Error).message}`;
+    throw new ConfigError(file, [{ file, line: where?.line ?? 1, col: where?.col ?? 1, path: '', message }]);
+  }
   const at = (path: readonly PathKey[]) => positionOf(doc, lineCounter, path);
   const resolved = resolveEnv(raw, [], env, (path, message) => problems.push({ file, ...at(path), path: formatPath(path), message }));
 
@@ -144,4 +153,32 @@ export function deepFreeze<T>(value: T): T {
     for (const v of Object.values(value as object)) deepFreeze(v);
   }
   return value;
+}
+
+/** Aliases yaml expands before it refuses the document (its resource-exhaustion guard). */
+const MAX_ALIAS_COUNT = 100;
+
+/** The alias whose expansion is largest, with its position; node sizes are memoised, so a bomb costs linear time here. */
+function biggestAlias(doc: Document, lc: LineCounter): { name: string; size: number; line: number; col: number } | undefined {
+  const sizes = new Map<unknown, number>();
+  let best: { name: string; size: number; offset: number } | undefined;
+  const sizeOf = (node: unknown, depth: number): number => {
+    if (depth > 10_000) return 1;
+    const known = sizes.get(node);
+    if (known !== undefined) return known;
+    sizes.set(node, 1); // a cycle counts once
+    let n = 1;
+    if (isAlias(node)) {
+      n = sizeOf(node.resolve(doc), depth + 1);
+      if (!best || n > best.size) best = { name: node.source, size: n, offset: node.range?.[0] ?? 0 };
+    } else if (isCollection(node)) {
+      for (const item of node.items as unknown[]) n += isPair(item) ? sizeOf(item.key, depth + 1) + sizeOf(item.value, depth + 1) : sizeOf(item, depth + 1);
+    }
+    sizes.set(node, n);
+    return n;
+  };
+  sizeOf(doc.contents, 0);
+  if (!best) return undefined;
+  const pos = lc.linePos(best.offset);
+  return { name: best.name, size: best.size, line: pos.line, col: pos.col };
 }

@@ -3,6 +3,7 @@ import { byteSize, duration } from '../duration.js';
 import { LEVELS } from '../logs/levels.js';
 import { isPresetName, PRESET_NAMES } from '../logs/presets/index.js';
 import { compileUserRegex } from '../logs/regex-parser.js';
+import { logRegexProblem } from '../logs/user-regex.js';
 import { compileZone } from '../logs/timestamps.js';
 
 /**
@@ -11,14 +12,11 @@ import { compileZone } from '../logs/timestamps.js';
  * is compiled here, at load, so a bad pattern is a config error with its file position.
  */
 
-/** A regex that must compile; the message names the engine's complaint. */
-const regexString = (what: string) =>
+/** A regex the linear-time engine accepts (RE2 syntax); the message names its complaint and where. */
+const regexString = () =>
   z.string().min(1).superRefine((s, ctx) => {
-    try {
-      new RegExp(s);
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', message: `${what}: ${(err as Error).message.replace(/^Invalid regular expression: /, 'invalid regex ')}` });
-    }
+    const problem = logRegexProblem(s);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
   });
 
 const parserSchema = z
@@ -52,7 +50,7 @@ export type LogParserConfig = z.output<typeof parserSchema>;
 const multilineSchema = z
   .object({
     /** A line matching this starts a new record; others are appended to the current one. */
-    start: regexString('multiline.start'),
+    start: regexString(),
     max_lines: z.number().int().min(2).max(100_000).prefault(500),
     /** A pending record is emitted when no line followed it for this long. */
     timeout: duration({ min: 10 }).prefault('2s'),
@@ -68,7 +66,7 @@ const ruleSchema = z
     /** Counts lines at this level (a list: any of them). */
     level: z.union([level, z.array(level).min(1)]).optional(),
     /** Counts lines whose fields match every regex (field "message" is the message). */
-    match: z.record(z.string(), regexString('match')).optional(),
+    match: z.record(z.string(), regexString()).optional(),
     threshold: z.number().int().min(1),
     window: duration({ min: 100 }),
     /** Minimum time between two firings of the rule; default: the window. */

@@ -1,24 +1,22 @@
 import { OpsError } from '../errors.js';
+import type { SafeRegex } from '../regex.js';
 import { normalizeLevel } from './levels.js';
 import { parseClfTime } from './presets/combined-access.js';
 import type { LineParser, LogRecord, ParserOptions } from './record.js';
+import { compileLogRegex } from './user-regex.js';
 import { compileZone, inferYear, LastValueCache, MONTHS, parseIsoLike, type Zone } from './timestamps.js';
 
 const SYSLOG_TS = /^([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d{2}):(\d{2}):(\d{2})$/;
 
 /**
- * Compiles a user regex once. Throws OPS_ERR_LOGS_REGEX with the engine's message when the
- * pattern does not compile or has no named group at all (config loading reports it with the
- * file position).
+ * Compiles a parser regex once, on the linear-time engine (RE2 semantics, `.` matches newlines
+ * of joined multiline records). Throws OPS_ERR_LOGS_REGEX with the engine's reason when the
+ * pattern is refused or has no named group at all (config loading reports it with the file
+ * position).
  */
-export function compileUserRegex(pattern: string): RegExp {
-  let re: RegExp;
-  try {
-    re = new RegExp(pattern, 's');
-  } catch (err) {
-    throw new OpsError('OPS_ERR_LOGS_REGEX', `invalid regex: ${(err as Error).message.replace(/^Invalid regular expression: /, '')}`);
-  }
-  if (!/\(\?<[A-Za-z_]\w*>/.test(pattern)) {
+export function compileUserRegex(pattern: string): SafeRegex {
+  const re = compileLogRegex(pattern, { dotAll: true });
+  if (re.groupNames.length === 0) {
     throw new OpsError('OPS_ERR_LOGS_REGEX', 'regex needs named groups like (?<level>\\w+) and (?<message>.*)');
   }
   return re;
@@ -56,7 +54,7 @@ export function createRegexParser(pattern: string, opts: ParserOptions = {}): Li
       const m = re.exec(line);
       if (!m) return undefined;
       const fields: Record<string, string> = {};
-      const g = m.groups ?? {};
+      const g = m.groups;
       for (const k in g) {
         const v = g[k];
         if (v !== undefined) fields[k] = v;

@@ -101,42 +101,11 @@ export function templateOf(msg: string): string {
 }
 
 export interface TemplateCount {
+  /** The cluster id, the same as `template_id` of the lines in `--records`. */
+  id: string;
   template: string;
   count: number;
   /** The first message seen with this template. */
   sample: string;
   level?: string;
-}
-
-/**
- * Counts messages per template with bounded memory: past `maxTemplates` distinct templates, new
- * ones are counted together under `otherCount` instead of growing the map.
- */
-export class TemplateCounter {
-  private readonly map = new Map<string, TemplateCount>();
-  otherCount = 0;
-
-  constructor(private readonly maxTemplates = 20_000) {}
-
-  add(message: string, level?: string): void {
-    const t = templateOf(message.length > 2000 ? message.slice(0, 2000) : message);
-    const hit = this.map.get(t);
-    if (hit) {
-      hit.count++;
-      return;
-    }
-    if (this.map.size >= this.maxTemplates) {
-      this.otherCount++;
-      return;
-    }
-    this.map.set(t, { template: t, count: 1, sample: message.slice(0, 500), ...(level ? { level } : {}) });
-  }
-
-  get size(): number {
-    return this.map.size;
-  }
-
-  top(n: number): TemplateCount[] {
-    return [...this.map.values()].sort((a, b) => b.count - a.count || (a.template < b.template ? -1 : 1)).slice(0, n);
-  }
 }

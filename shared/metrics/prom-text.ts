@@ -15,20 +15,25 @@ function fmt(v: number): string {
   return String(v);
 }
 
-/** Collects metric families in order and renders them once. */
+/**
+ * Collects samples by metric family and renders each family once, all its samples together:
+ * the exposition format requires a family's lines to be one group, and strict parsers (the
+ * OpenMetrics one among them) reject a family that reappears after another began. Callers may
+ * add samples in any order (per check: up, then restarts, then the next check's up...).
+ */
 export class PromText {
-  private readonly lines: string[] = [];
-  private readonly declared = new Set<string>();
+  private readonly families = new Map<string, { header: string[]; samples: string[] }>();
 
-  /** Declares a family (once) and adds one sample. */
+  /** Declares a family (on its first sample) and adds one sample to it. */
   add(name: string, type: 'gauge' | 'counter', help: string, value: number, labels: Labels = {}): this {
-    if (!this.declared.has(name)) {
-      this.declared.add(name);
-      this.lines.push(`# HELP ${name} ${help.replace(/\n/g, ' ')}`, `# TYPE ${name} ${type}`);
+    let f = this.families.get(name);
+    if (!f) {
+      f = { header: [`# HELP ${name} ${help.replace(/\\/g, '\\\\').replace(/\n/g, ' ')}`, `# TYPE ${name} ${type}`], samples: [] };
+      this.families.set(name, f);
     }
     const l = Object.entries(labels);
     const ls = l.length ? `{${l.map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(',')}}` : '';
-    this.lines.push(`${name}${ls} ${fmt(value)}`);
+    f.samples.push(`${name}${ls} ${fmt(value)}`);
     return this;
   }
 
@@ -44,7 +49,9 @@ export class PromText {
   }
 
   render(): string {
-    return `${this.lines.join('\n')}\n`;
+    const lines: string[] = [];
+    for (const f of this.families.values()) lines.push(...f.header, ...f.samples);
+    return `${lines.join('\n')}\n`;
   }
 }
 

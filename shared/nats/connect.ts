@@ -4,6 +4,7 @@ import type { NatsConfig } from '../config/common.js';
 import { OpsError } from '../errors.js';
 import { sleep } from '../lifecycle.js';
 import type { Logger } from '../logger.js';
+import { redactUrlCredentials } from '../redact-url.js';
 import { backoffDelay } from '../retry.js';
 
 /**
@@ -11,7 +12,10 @@ import { backoffDelay } from '../retry.js';
  * (`waitOnFirstConnect`), so a daemon started before its broker keeps trying instead of exiting,
  * and reconnects forever afterwards.
  */
-export async function connectNats(cfg: NatsConfig, opts: { name: string; logger: Logger; waitOnFirstConnect?: boolean }): Promise<NatsConnection> {
+export async function connectNats(
+  cfg: NatsConfig,
+  opts: { name: string; logger: Logger; waitOnFirstConnect?: boolean; onConnectedChange?: (connected: boolean) => void },
+): Promise<NatsConnection> {
   const options: NodeConnectionOptions = {
     servers: cfg.servers.map((s) => s.replace(/^nats:\/\//, '').replace(/^tls:\/\//, '')),
     name: cfg.name ?? opts.name,
@@ -49,17 +53,12 @@ export async function connectNats(cfg: NatsConfig, opts: { name: string; logger:
   try {
     nc = await connect(options);
   } catch (err) {
-    throw new OpsError('OPS_ERR_NATS_CONNECT', `cannot connect to NATS ${cfg.servers.join(', ')}: ${(err as Error).message}`, { cause: err, retryable: true });
+    const servers = cfg.servers.map(redactUrlCredentials).join(', ');
+    throw new OpsError('OPS_ERR_NATS_CONNECT', `cannot connect to NATS ${servers}: ${redactUrlCredentials((err as Error).message)}`, { cause: err, retryable: true });
   }
   const log = opts.logger.child({ component: 'nats' });
   log.info({ server: nc.getServer() }, 'nats connected');
-  void (async () => {
-    for await (const s of nc.status()) {
-      if (s.type === 'disconnect') log.warn({ server: s.server }, 'nats disconnected');
-      else if (s.type === 'reconnect') log.info({ server: s.server }, 'nats reconnected');
-      else if (s.type === 'error') log.warn({ err: s.error }, 'nats error');
-    }
-  })().catch((err: unknown) => log.error({ err }, 'nats status loop failed'));
+  watchConnection(nc, log, opts.onConnectedChange);
   return nc;
 }
 
@@ -70,12 +69,12 @@ export async function connectNats(cfg: NatsConfig, opts: { name: string; logger:
  */
 export async function connectNatsWithRetry(
   cfg: NatsConfig,
-  opts: { name: string; logger: Logger; signal: AbortSignal; what: string },
+  opts: { name: string; logger: Logger; signal: AbortSignal; what: string; onConnectedChange?: (connected: boolean) => void },
 ): Promise<NatsConnection | undefined> {
   let attempt = 0;
   while (!opts.signal.aborted) {
     try {
-      const nc = await connectNats(cfg, { name: opts.name, logger: opts.logger, waitOnFirstConnect: false });
+      const nc = await connectNats(cfg, { name: opts.name, logger: opts.logger, waitOnFirstConnect: false, onConnectedChange: opts.onConnectedChange });
       if (opts.signal.aborted) {
         await nc.close();
         return undefined;
@@ -90,4 +89,23 @@ export async function connectNatsWithRetry(
     }
   }
   return undefined;
+}
+
+/**
+ * The one loop over a connection's status events (every daemon's connection goes through
+ * here): logs disconnects, reconnects and errors, and tells `onConnectedChange` whether the
+ * connection is up. Ends when the connection closes.
+ */
+export function watchConnection(nc: NatsConnection, log: Logger, onConnectedChange?: (connected: boolean) => void): void {
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === 'disconnect') {
+        log.warn({ server: s.server }, 'nats disconnected');
+        onConnectedChange?.(false);
+      } else if (s.type === 'reconnect') {
+        log.info({ server: s.server }, 'nats reconnected');
+        onConnectedChange?.(true);
+      } else if (s.type === 'error') log.warn({ err: s.error }, 'nats error');
+    }
+  })().catch((err: unknown) => log.error({ err }, 'nats status loop failed'));
 }

@@ -1,4 +1,4 @@
-import { DiscardPolicy, jetstreamManager, JetStreamApiError, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
+import { DiscardPolicy, jetstreamManager, JetStreamApiCodes, JetStreamApiError, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
 import { EVENT_SUBJECTS } from './subjects.js';
 
@@ -31,8 +31,7 @@ export async function ensureEventStream(nc: NatsConnection, o: EventStreamOption
     await jsm.streams.info(o.name);
     await jsm.streams.update(o.name, cfg);
   } catch (err) {
-    if (err instanceof JetStreamApiError && err.code === 10059) {
-      // 10059 = stream not found
+    if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) {
       await jsm.streams.add(cfg);
     } else {
       throw err;

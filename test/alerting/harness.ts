@@ -5,7 +5,7 @@ import { parseConfigText } from '../../shared/config/load.js';
 import { Alert_State, type Event } from '../../shared/gen/opsfleet/v1/events.js';
 import { createRootLogger } from '../../shared/logger.js';
 import { AlertManager } from '../../controller/alerts/alert-manager.js';
-import type { NotificationRow } from '../../controller/alerts/notify-store.js';
+import type { NotificationRow } from '../../controller/notify/notify-store.js';
 import { openDatabase } from '../../controller/store/db.js';
 import { HttpServer } from '../../controller/api/http-server.js';
 import { registerAlertRoutes } from '../../controller/api/alert-routes.js';

@@ -14,7 +14,8 @@ afterEach(async () => {
 
 let n = 0;
 async function manager(yaml: string) {
-  const m = await startManager(yaml, `${dir.path}/${++n}`.replace(/\/(\d+)$/, '-$1'));
+  // Inside dir.path (a sibling `<dir>-N` outlived the cleanup and piled up in /tmp).
+  const m = await startManager(yaml, `${dir.path}/m${++n}`);
   cleanups.push(m.close);
   return m;
 }

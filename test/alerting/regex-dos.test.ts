@@ -3,7 +3,7 @@ import { after, afterEach, describe, it } from 'node:test';
 import { alertingSchema } from '../../shared/config/alerting.js';
 import { parseConfigText } from '../../shared/config/load.js';
 import { OpsError } from '../../shared/errors.js';
-import { compileMatcher, parseMatcher } from '../../controller/alerts/matchers.js';
+import { compileMatcher, parseMatcher } from '../../shared/alerts/matchers.js';
 import { tempDir } from '../helpers/tmp.js';
 import { postJson, startApi, startManager } from './harness.js';
 

@@ -6,7 +6,7 @@ import { controllerConfigSchema } from '../../shared/config/controller.js';
 import { parseConfigText } from '../../shared/config/load.js';
 import { ConfigError } from '../../shared/errors.js';
 import { fingerprint, fingerprintInput, fnv1a64Reference } from '../../controller/alerts/fingerprint.js';
-import { compileMatcher, parseMatcher } from '../../controller/alerts/matchers.js';
+import { compileMatcher, parseMatcher } from '../../shared/alerts/matchers.js';
 import { dingtalkSign, dingtalkUrl } from '../../controller/notify/dingtalk.js';
 import { render } from '../../controller/notify/template.js';
 import type { AlertView, OutgoingMessage } from '../../controller/notify/types.js';

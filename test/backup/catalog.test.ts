@@ -46,4 +46,31 @@ describe('controller backup catalog', () => {
       tmp.cleanup();
     }
   });
+
+  it('stop(): later ingest notifications neither read nor write, and the next start catches up', () => {
+    const tmp = tempDir('opsfleet-catalog-stop-');
+    try {
+      let db = openDatabase(tmp.path);
+      const put = (seq: number, id: string) =>
+        new EventsStore(db).insert({ id: `h:i:${seq}`, host_id: 'h', kind: 'backup', instance_id: 'i', seq, ts_ms: seq, received_ms: seq, payload: JSON.stringify({ json: JSON.stringify({ event: 'snapshot', set: 'conf', id, type: 'full', parent: null, time: new Date(seq).toISOString(), files: 1, bytes: 1, archive_bytes: 1, deleted: 0, duration_ms: 1, target: 'dir' }) }) });
+      put(1, 's1');
+      const errors: unknown[] = [];
+      const spy = { child: () => spy, error: (...a: unknown[]) => errors.push(a), warn: () => undefined, info: () => undefined, debug: () => undefined } as unknown as typeof logger;
+      let cat = new BackupCatalog(db, spy);
+      cat.start();
+      cat.stop();
+      put(2, 's2');
+      db.close();
+      // Without stop() this read the closed database and logged "backup catalog update failed".
+      cat.onEvents([{ kind: 'backup' } as never]);
+      assert.deepEqual(errors, []);
+      db = openDatabase(tmp.path);
+      cat = new BackupCatalog(db, logger);
+      cat.start();
+      assert.deepEqual(cat.list({}).map((s) => s.id), ['s1', 's2']);
+      db.close();
+    } finally {
+      tmp.cleanup();
+    }
+  });
 });

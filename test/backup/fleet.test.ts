@@ -81,7 +81,10 @@ describe('backups through the fleet: agent → NATS → controller catalog → o
     const env = { OPSFLEET_CONTROLLER: ctl.url };
     const json = await runCommand('opsctl', ['backup', 'list', '--host', 'bk1', '--set', 'conf', '--json'], env);
     assert.equal(json.code, 0, json.stderr);
-    assert.deepEqual((JSON.parse(json.stdout) as SnapView[]).map((s) => s.id), snaps.map((s) => s.id));
+    assert.deepEqual((JSON.parse(json.stdout) as { snapshots: SnapView[] }).snapshots.map((s) => s.id), snaps.map((s) => s.id));
+    // --json carries what the table shows, the failing set included.
+    const all = JSON.parse((await runCommand('opsctl', ['backup', 'list', '--json'], env)).stdout) as { sets: Array<{ host: string; set: string; status: string }> };
+    assert.ok(all.sets.some((s) => s.host === 'bk1' && s.set === 'broken' && s.status === 'failed'), JSON.stringify(all.sets));
     const table = await runCommand('opsctl', ['backup', 'list'], env);
     assert.equal(table.code, 0, table.stderr);
     assert.match(table.stdout, new RegExp(snaps[1]!.id));

@@ -99,7 +99,7 @@ runs:
     const recap = JSON.parse(r.stdout) as RecapJson;
     const expected = Array.from({ length: POOL }, (_, k) => k + 1).filter((i) => i % 2).map((i) => `web-${String(i).padStart(2, '0')}`);
     assert.deepEqual(Object.keys(recap.hosts).sort(), expected);
-    assert.deepEqual(recap.counts, { ok: expected.length, failed: 0, unreachable: 0, skipped: 0 });
+    assert.deepEqual(recap.counts, { ok: expected.length, failed: 0, refused: 0, unreachable: 0, skipped: 0 });
     const one = recap.hosts['web-01']!;
     assert.deepEqual(one.steps.map((s) => s.name), ['disk_usage', 'memory', 'load', 'listening_ports', 'greet']);
     const disks = one.steps[0]!.data as Array<{ mount: string; used_percent: number }>;
@@ -201,7 +201,8 @@ runs:
     assert.equal(recap.hosts.locked!.status, 'refused');
     assert.equal(recap.hosts['web-11']!.status, 'skipped');
     assert.equal(recap.hosts['web-13']!.status, 'skipped');
-    assert.deepEqual(recap.counts, { ok: 0, failed: 1, unreachable: 0, skipped: 2 });
+    // The refusal is the agent's policy at work: counted as refused, not as a failed host.
+    assert.deepEqual(recap.counts, { ok: 0, failed: 0, refused: 1, unreachable: 0, skipped: 2 });
 
     const b = await opsctl(['run', 'slow', '--target', 'db-02,db-04,db-06,db-08', '--batch', '50%', '--json']);
     assert.equal(b.code, 0, b.stderr);

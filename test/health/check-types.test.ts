@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createTcpServer, type Server as TcpServer } from 'node:net';
@@ -11,6 +11,20 @@ import { checkSchema, type CheckConfig } from '../../shared/config/health.js';
 import { freePort } from '../helpers/ports.js';
 import { tempDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait.js';
+
+/** PIDs of `sleep SECS` processes (a unique duration marks a test's own). */
+function listSleeps(secs: string): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (readFileSync(`/proc/${name}/cmdline`, 'utf8') === `sleep\0${secs}\0`) out.push(Number(name));
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
 
 /** Compiles a check the way the config loader does (defaults applied). */
 function check(raw: Record<string, unknown>): CheckConfig {
@@ -100,6 +114,18 @@ describe('check types', () => {
     assert.throws(() => writeFileSync(join(marker, 'x'), ''), 'the backgrounded grandchild was killed with the group');
   });
 
+  it('command: the process group is killed when the check ends, so backgrounded children never pile up', async () => {
+    const secs = `${900 + (process.pid % 97)}.${Date.now() % 1000}`;
+    const mine = () => listSleeps(secs);
+    try {
+      const r = await run({ type: 'command', command: `sleep ${secs} & echo started` });
+      assert.deepEqual([r.status, r.detail], ['ok', 'started']);
+      await waitFor(() => mine().length === 0, { timeout: 10_000, what: 'backgrounded sleep killed with the check' });
+    } finally {
+      for (const pid of mine()) process.kill(pid, 'SIGKILL');
+    }
+  });
+
   it('disk: used percent against the bound', async () => {
     assert.equal((await run({ type: 'disk', path: tmp.path, max_used_percent: 100 })).status, 'ok');
     assert.match((await run({ type: 'disk', path: tmp.path, max_used_percent: 0 })).detail, /% used, over 0%/);
@@ -114,6 +140,40 @@ describe('check types', () => {
     assert.match((await run({ type: 'file', path: f, max_age: '2m' })).detail, /older than 2m/);
     assert.match((await run({ type: 'file', path: f, contains: 'stopped' })).detail, /lacks "stopped"/);
     assert.match((await run({ type: 'file', path: join(tmp.path, 'nope') })).detail, /ENOENT/);
+  });
+
+  it('process: a zombie (state Z) is not a running process', async () => {
+    const pidFile = join(tmp.path, 'zombie.pid');
+    // The backgrounded sleep exits at once; its parent becomes `sleep 30` by exec and never reaps it.
+    const parent = spawn('/bin/sh', ['-c', `sleep 0.05 & echo $! > ${pidFile}; exec sleep 30`], { stdio: 'ignore' });
+    try {
+      const zpid = await waitFor(() => {
+        try {
+          const pid = Number(readFileSync(pidFile, 'utf8').trim());
+          return pid > 0 && readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ') ? pid : undefined;
+        } catch {
+          return undefined;
+        }
+      }, { timeout: 10_000, what: 'zombie child' });
+      assert.ok(zpid);
+      const r = await run({ type: 'process', match: { pid_file: pidFile } });
+      assert.equal(r.status, 'fail', r.detail);
+      assert.match(r.detail, /0 matching process\(es\) \(and 1 zombie\(s\), not counted\), want at least 1/);
+    } finally {
+      parent.kill('SIGKILL');
+    }
+  });
+
+  it('process: cmdline patterns are RE2 (linear time), and a pattern RE2 refuses is a config error naming it', async () => {
+    assert.throws(() => check({ type: 'process', match: { cmdline: '(a)\\1' } }), /invalid regex .*invalid escape sequence.*RE2 syntax/);
+    const tag = `opsfleet-re2-${process.pid}`;
+    const p = spawn(process.execPath, ['-e', `process.title='${tag}'; setTimeout(()=>{}, 30000)`], { stdio: 'ignore' });
+    try {
+      // RE2's (?P<name>...) group syntax; a JavaScript RegExp throws on it.
+      await waitFor(async () => (await run({ type: 'process', match: { cmdline: `^(?P<t>${tag})$` } })).status === 'ok', { what: 'RE2 named group matches' });
+    } finally {
+      p.kill('SIGKILL');
+    }
   });
 
   it('process: by cmdline and pid_file, count bounds, RSS and CPU', async () => {

@@ -1,5 +1,5 @@
 import type { EventSink } from '../../agent/events/sink.js';
-import type { EventPayload } from '../../agent/outbox/outbox-store.js';
+import type { EventPayload } from '../../agent/events/sink.js';
 import type { EventKind } from '../../shared/nats/subjects.js';
 
 export interface Recorded {

@@ -3,6 +3,10 @@ import { waitFor } from './wait.js';
 
 export const REPO_ROOT = new URL('../../', import.meta.url).pathname;
 
+// bin/*.js run dist/ when it is built: tests run the sources unless a suite asks for the
+// compiled programs (test/compiled/), so a stale dist/ never stands in for the code under test.
+process.env.OPSFLEET_RUNTIME ??= 'tsx';
+
 /**
  * A child process whose stdout/stderr are kept (for assertions and failure reports). Stopped by
  * PID only; `kill()` is safe to call when it already exited.

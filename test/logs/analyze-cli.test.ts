@@ -74,6 +74,9 @@ describe('opsctl logs analyze', () => {
     assert.match(r.stdout, /parser: +auto/);
     assert.match(r.stdout, /INFO 1920, WARN 80/);
     assert.match(r.stdout, /PacketResponder <\*> for block blk_<\*> terminating/);
+    // The detected format and each template's id (the template_id of --records) are shown.
+    assert.match(r.stdout, /format: +log4j \(detected from the first lines\)/);
+    assert.match(r.stdout, /│ T[0-9a-f]{8} +│ PacketResponder/);
   });
 
   it('binary garbage, invalid UTF-8 and a 10 MB line are counted, not fatal', async () => {

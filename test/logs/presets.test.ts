@@ -126,7 +126,9 @@ describe('presets', () => {
     const p = createParser(undefined);
     assert.equal(p.parse('{"level":"error","msg":"x"}')!.level, 'ERROR');
     assert.equal(p.parse('2024-01-02 03:04:05 [warn] disk 91% full')!.level, 'WARN');
-    assert.equal(p.parse('worker 3: ERROR: could not connect')!.level, 'ERROR');
+    // The header ends at the first plain word: a level word after it is the message's (issue 15).
+    assert.equal(p.parse('worker 3: ERROR: could not connect'), undefined);
+    assert.equal(p.parse('<E> 12:00:01 could not connect')!.level, 'ERROR');
     assert.equal(p.parse('ts=2024 level=debug msg=x')!.level, 'DEBUG');
     assert.equal(p.parse('just some words here'), undefined);
   });

@@ -40,6 +40,12 @@ export const certExpiry: Builtin = async (args) => {
       }
     }
   }
-  const summary = paths.length === 0 ? 'no paths given (with: { paths: [...] })' : `${certs.length} certificates, soonest expiry in ${soonest === Infinity ? '-' : soonest} days`;
+  // The summary is what the run table shows: name what went wrong, not only a count.
+  const errors = certs.filter((c) => typeof c.error === 'string');
+  const found = certs.length - errors.length;
+  const parts: string[] = [];
+  if (found > 0) parts.push(`${found} certificate(s), soonest expiry in ${soonest} days${soonest < warnDays ? ` (under warn_days ${warnDays})` : ''}`);
+  if (errors.length > 0) parts.push(errors.slice(0, 3).map((c) => `${String(c.path)}: ${String(c.error)}`).join('; ') + (errors.length > 3 ? `; ${errors.length - 3} more` : ''));
+  const summary = paths.length === 0 ? 'no paths given (with: { paths: [...] })' : parts.join('; ');
   return { status: problems > 0 ? 'failed' : 'ok', summary, data: certs };
 };

@@ -1,69 +1,211 @@
-import { normalizeLevel } from '../levels.js';
+import { headerLevel, normalizeLevel } from '../levels.js';
 import type { LineParser, LogRecord, ParserOptions } from '../record.js';
 import { compileZone, parseIsoLike } from '../timestamps.js';
 import { createApacheErrorParser } from './apache-error.js';
 import { createCombinedAccessParser } from './combined-access.js';
+import { createCriParser, createDockerJsonParser } from './container.js';
+import { createGoLogParser } from './go-log.js';
+import { createHaproxyParser } from './haproxy.js';
+import { createJournaldParser } from './journald.js';
 import { createJsonParser } from './json.js';
+import { createKlogParser } from './klog.js';
 import { createLog4jParser } from './log4j.js';
+import { createLogcatParser } from './logcat.js';
+import { createLogfmtParser } from './logfmt.js';
+import { createMysqlParser } from './mysql.js';
+import { createNatsServerParser } from './nats-server.js';
 import { createNginxErrorParser } from './nginx-error.js';
+import { createPostgresParser } from './postgres.js';
+import { createPythonParser } from './python.js';
+import { createRedisParser } from './redis.js';
+import { createRustParser } from './rust.js';
 import { createSyslogParser } from './syslog.js';
+import { createWindowsCbsParser } from './windows-cbs.js';
 
-// A level word standing alone (upper case, to keep "error" inside prose from counting), or a
-// bracketed/colon-terminated token in any case: "[warn]", "<error>", "level=error", "E:".
-const LEVEL_TOKEN = /(?:^|[\s[(<|])(TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|ERR|SEVERE|FATAL|CRIT|CRITICAL|ALERT|EMERG|PANIC)(?=$|[\s\]):>|,])|\[(trace|debug|info|notice|warn|warning|error|err|crit|critical|alert|emerg|fatal)\]|\blevel=["']?([A-Za-z]+)/;
-const LEADING_TS = /^\[?(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d{1,9})?(?:Z|[+-]\d{2}:?\d{2})?)/;
+/** Lines looked at before the format of a file is fixed. */
+export const SAMPLE_LINES = 32;
+/** Consecutive lines the fixed format misses before the file is looked at again (concatenated files). */
+const RELEARN_AFTER_MISSES = 256;
+/** Below this share of the sample no format fits and the generic header scan is used. */
+const MIN_FIT = 0.3;
 
 /**
- * When no preset is configured: tries the structured presets (remembering the last one that
- * fit, since a file rarely changes format), then falls back to finding a level token and a
- * leading ISO timestamp anywhere in common layouts. A line with neither is unparsed.
+ * Candidates, most specific first: on a tie in the sample the earlier wins (tracing-subscriber
+ * lines also fit the log4j layout, nginx error lines Go's log layout).
  */
-export function createAutoParser(opts: ParserOptions = {}): LineParser {
-  const zone = compileZone(opts.timezone);
-  const json = createJsonParser(opts);
-  const chain: LineParser[] = [
+function candidates(opts: ParserOptions): LineParser[] {
+  return [
+    createDockerJsonParser(opts, createAutoParser(opts)),
+    createCriParser(opts, createAutoParser(opts)),
+    createJsonParser(opts),
+    createNatsServerParser(opts),
+    createRedisParser(opts),
+    createKlogParser(opts),
+    createLogcatParser(opts),
+    createPostgresParser(opts),
+    createMysqlParser(opts),
+    createPythonParser(opts),
+    createRustParser(opts),
+    createWindowsCbsParser(opts),
+    createHaproxyParser(opts),
     createLog4jParser(opts),
     createApacheErrorParser(opts),
     createNginxErrorParser(opts),
     createCombinedAccessParser('access', opts),
+    createGoLogParser(opts),
+    createJournaldParser(opts),
     createSyslogParser(opts),
+    createLogfmtParser(opts),
   ];
-  let last: LineParser | undefined;
-  const withDetected = (rec: LogRecord, via: string): LogRecord => {
+}
+
+/** Formats whose header has no level: the message's own first token may carry one ("error: …", "[warn] …"). */
+const HEADER_IN_MESSAGE = new Set(['syslog', 'journald', 'go_log']);
+
+export interface AutoParser extends LineParser {
+  /** The format chosen from the sample ("generic" when none fits), undefined while still sampling. */
+  readonly format: string | undefined;
+}
+
+/**
+ * When no preset is configured. The format is chosen per parser instance (one per file in
+ * `opsctl logs analyze`) from its first SAMPLE_LINES lines — not per line: every candidate
+ * parses the sample and the one that fits most lines wins. While sampling, each line gets the
+ * result of the best candidate so far that fits it. Lines the chosen format does not fit go to
+ * the generic header scan (a level token in the header, a leading ISO time); the level is never
+ * taken from the message body.
+ */
+export function createAutoParser(opts: ParserOptions = {}): AutoParser {
+  let all: LineParser[] | undefined;
+  let scores: number[] = [];
+  let seen = 0;
+  let chosen: LineParser | undefined;
+  let format: string | undefined;
+  let misses = 0;
+  const generic = createGenericParser(opts);
+
+  const finish = (rec: LogRecord, via: string): LogRecord => {
     rec.fields.detected = via;
-    if (!rec.level) {
-      const lvl = findLevel(rec.message);
-      if (lvl) {
-        rec.level = lvl.level;
-        rec.fields.level_raw = lvl.raw;
+    if (!rec.level && HEADER_IN_MESSAGE.has(via)) {
+      const h = headerLevel(rec.message);
+      if (h) {
+        rec.level = h.level;
+        rec.fields.level_raw = h.raw;
       }
     }
     return rec;
   };
+
+  const sampleLine = (line: string): LogRecord | undefined => {
+    all ??= candidates(opts);
+    if (scores.length === 0) scores = all.map(() => 0);
+    let best: { rec: LogRecord; name: string; score: number } | undefined;
+    for (let i = 0; i < all.length; i++) {
+      const r = all[i]!.parse(line);
+      if (!r) continue;
+      // A fit with a level counts more: a format that names levels explains the line better.
+      scores[i]! += r.level ? 1.25 : 1;
+      if (!best || scores[i]! > best.score) best = { rec: r, name: all[i]!.name, score: scores[i]! };
+    }
+    if (line.trim() !== '') seen++;
+    if (seen >= SAMPLE_LINES) decide();
+    if (best) return finish(best.rec, best.name);
+    const g = generic.parse(line);
+    return g ? finish(g, 'generic') : undefined;
+  };
+
+  const decide = (): void => {
+    let bi = -1;
+    for (let i = 0; i < scores.length; i++) if (bi < 0 || scores[i]! > scores[bi]!) bi = i;
+    const fit = bi >= 0 ? scores[bi]! / Math.max(1, seen) : 0;
+    chosen = fit >= MIN_FIT ? all![bi] : generic;
+    format = chosen!.name;
+    misses = 0;
+  };
+
   return {
     name: 'auto',
+    get format() {
+      if (format === undefined && seen > 0) decide();
+      return format;
+    },
     parse(line: string): LogRecord | undefined {
-      if (line.charCodeAt(0) === 123 /* { */) {
-        const r = json.parse(line);
-        if (r) return withDetected(r, 'json');
+      if (!chosen) return sampleLine(line);
+      const r = chosen.parse(line);
+      if (r) {
+        misses = 0;
+        return finish(r, format!);
       }
-      if (last) {
-        const r = last.parse(line);
-        if (r) return withDetected(r, last.name);
+      if (line !== '' && ++misses >= RELEARN_AFTER_MISSES) {
+        chosen = undefined;
+        format = undefined;
+        scores = [];
+        seen = 0;
+        return sampleLine(line);
       }
-      for (const p of chain) {
-        if (p === last) continue;
-        const r = p.parse(line);
-        if (r) {
-          last = p;
-          return withDetected(r, p.name);
-        }
+      if (chosen === generic) return undefined;
+      const g = generic.parse(line);
+      return g ? finish(g, 'generic') : undefined;
+    },
+  };
+}
+
+const LEADING_TS = /^\[?(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d{1,9})?(?:Z|[+-]\d{2}:?\d{2})?)/;
+const MONTH_OR_DAY = /^(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec|Mon|Tue|Wed|Thu|Fri|Sat|Sun)$/;
+const KV_LEVEL = /^(?:level|lvl|severity|loglevel)=["']?([A-Za-z]+)/;
+const HEADER_TOKENS = 8;
+
+/**
+ * For lines of no known format: walks the header — the leading tokens that are times, dates,
+ * numbers, ids or bracketed (pid, thread, host) — and takes the first level token there
+ * ("2024-01-02 03:04:05 [main] WARN …", "<E> …", "| error |"). The first plain word ends the
+ * header: what follows is the message, and a level word in it is prose.
+ */
+export function findHeaderLevel(line: string): { level: NonNullable<LogRecord['level']>; raw: string; end: number } | undefined {
+  let i = 0;
+  const n = line.length;
+  for (let t = 0; t < HEADER_TOKENS && i < n; t++) {
+    while (i < n && (line.charCodeAt(i) === 32 || line.charCodeAt(i) === 9)) i++;
+    let j = i;
+    while (j < n && line.charCodeAt(j) !== 32 && line.charCodeAt(j) !== 9) j++;
+    if (j === i) break;
+    const tok = line.slice(i, j);
+    const kv = KV_LEVEL.exec(tok);
+    if (kv) {
+      const level = normalizeLevel(kv[1]);
+      return level ? { level, raw: kv[1]!, end: j } : undefined;
+    }
+    const open = tok.charCodeAt(0);
+    const decorated = open === 91 || open === 60 || open === 40; /* [ < ( */
+    const word = tok.replace(/^[[<(|]+/, '').replace(/[\]>)|:,]+$/, '');
+    if (word.length > 0 && /^[A-Za-z]+\d?$/.test(word) && (decorated || word.length > 1 || tok.endsWith(':'))) {
+      // A single letter or LOG only inside brackets: "A" and "Log" begin sentences.
+      if ((word.length > 1 && word.toUpperCase() !== 'LOG') || decorated) {
+        const level = normalizeLevel(word);
+        if (level) return { level, raw: word, end: j };
       }
-      const lvl = findLevel(line);
+    }
+    if (decorated || /\d/.test(tok) || MONTH_OR_DAY.test(tok) || tok === '-' || tok === '|') {
+      i = j;
+      continue;
+    }
+    break;
+  }
+  return undefined;
+}
+
+/** The generic fallback: a header level and/or a leading ISO time. */
+export function createGenericParser(opts: ParserOptions = {}): LineParser {
+  const zone = compileZone(opts.timezone);
+  return {
+    name: 'generic',
+    parse(line: string): LogRecord | undefined {
+      const lvl = findHeaderLevel(line);
       const tsm = LEADING_TS.exec(line);
       if (!lvl && !tsm) return undefined;
+      // The layout is unknown, so the whole line is the message (its header masks away in templates).
       const message = line.trimEnd();
-      const rec: LogRecord = { message, fields: { message, detected: 'token' } };
+      const rec: LogRecord = { message, fields: { message } };
       if (lvl) {
         rec.level = lvl.level;
         rec.fields.level_raw = lvl.raw;
@@ -75,12 +217,4 @@ export function createAutoParser(opts: ParserOptions = {}): LineParser {
       return rec;
     },
   };
-}
-
-function findLevel(text: string): { level: NonNullable<LogRecord['level']>; raw: string } | undefined {
-  const m = LEVEL_TOKEN.exec(text);
-  if (!m) return undefined;
-  const raw = m[1] ?? m[2] ?? m[3]!;
-  const level = normalizeLevel(raw);
-  return level ? { level, raw } : undefined;
 }

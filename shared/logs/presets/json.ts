@@ -1,10 +1,11 @@
-import { httpStatusLevel, normalizeLevel, numericLevel, type Level } from '../levels.js';
+import { httpStatusLevel, normalizeLevel, numericLevel, syslogSeverityLevel, type Level } from '../levels.js';
 import type { LineParser, LogRecord, ParserOptions } from '../record.js';
 import { compileZone, parseIsoLike } from '../timestamps.js';
 
-const TS_KEYS = ['ts', 'time', 'timestamp', '@timestamp', 'date', 'datetime', 't'];
-const LEVEL_KEYS = ['level', 'lvl', 'severity', 'loglevel', 'log.level', 'levelname', 'status'];
-const MSG_KEYS = ['msg', 'message', 'log', 'text', 'event'];
+const TS_KEYS = ['ts', 'time', 'timestamp', '@timestamp', '@t', 'date', 'datetime', 't', '__REALTIME_TIMESTAMP'];
+// @l: Serilog's compact JSON; PRIORITY: `journalctl -o json` (a syslog severity as a string).
+const LEVEL_KEYS = ['level', 'lvl', 'severity', 'loglevel', 'log.level', '@l', 'levelname', 'PRIORITY', 'status'];
+const MSG_KEYS = ['msg', 'message', 'MESSAGE', '@m', '@mt', 'log', 'text', 'event'];
 
 /** One JSON object per line (pino, bunyan, zap, logrus, ECS…): well-known keys become ts, level and message. */
 export function createJsonParser(opts: ParserOptions = {}): LineParser {
@@ -39,7 +40,8 @@ export function createJsonParser(opts: ParserOptions = {}): LineParser {
       for (const k of LEVEL_KEYS) {
         const v = k === 'log.level' ? ((o.log as Record<string, unknown> | undefined)?.level ?? o[k]) : o[k];
         let lvl: Level | undefined;
-        if (typeof v === 'string') lvl = normalizeLevel(v.trim());
+        if (k === 'PRIORITY') lvl = /^[0-7]$/.test(String(v)) ? syslogSeverityLevel(Number(v)) : undefined;
+        else if (typeof v === 'string') lvl = normalizeLevel(v.trim());
         // A numeric `status` is an HTTP status (JSON access logs), not a pino level.
         else if (typeof v === 'number') lvl = k === 'status' ? (v >= 100 && v <= 599 ? httpStatusLevel(v) : undefined) : numericLevel(v);
         if (lvl) {
@@ -48,8 +50,21 @@ export function createJsonParser(opts: ParserOptions = {}): LineParser {
           break;
         }
       }
+      // Serilog leaves @l out for Information.
+      if (!rec.level && typeof o['@t'] === 'string' && (typeof o['@mt'] === 'string' || typeof o['@m'] === 'string') && o['@l'] === undefined) {
+        rec.level = 'INFO';
+        fields.level_raw = 'Information';
+      }
       for (const k of TS_KEYS) {
         const v = o[k];
+        if (k === '__REALTIME_TIMESTAMP') {
+          // Microseconds since the epoch, as a string.
+          if (typeof v === 'string' && /^\d{13,17}$/.test(v)) {
+            rec.tsMs = Math.floor(Number(v) / 1000);
+            break;
+          }
+          continue;
+        }
         let ms: number | undefined;
         // Epoch numbers: below 1e11 they are seconds (until year 5138), else milliseconds.
         if (typeof v === 'number' && Number.isFinite(v)) ms = v < 1e11 ? Math.round(v * 1000) : Math.round(v);

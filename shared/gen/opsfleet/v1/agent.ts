@@ -149,6 +149,22 @@ export interface BackupRestoreRequest {
   path: string;
   /** Who asked (operator name), for the agent's own log. */
   actor: string;
+  /**
+   * A file or link already at its place: "never" (keep it; also when empty), "older" (replace
+   * it when older than the backed-up one), "always".
+   */
+  overwrite: string;
+}
+
+/**
+ * One path a restore did not write, and why. Names that are not valid UTF-8 travel with each
+ * such byte written as \xNN (proto strings must be UTF-8).
+ */
+export interface BackupRestoreFailure {
+  /** Archive path; empty for a problem of a whole archive. */
+  path: string;
+  code: string;
+  reason: string;
 }
 
 export interface BackupRestoreResponse {
@@ -159,6 +175,15 @@ export interface BackupRestoreResponse {
   symlinks: number;
   bytes: number;
   to: string;
+  overwrite: string;
+  hardlinks: number;
+  /** Existing files or links replaced (older, always) and left as they were (never, older). */
+  overwritten: number;
+  kept: number;
+  /** At most 1,000 of each list; the counts are exact. */
+  keptPaths: string[];
+  failed: number;
+  failures: BackupRestoreFailure[];
 }
 
 function createBaseGetStatusRequest(): GetStatusRequest {
@@ -1882,7 +1907,7 @@ export const BackupVerifyResponse: MessageFns<BackupVerifyResponse> = {
 };
 
 function createBaseBackupRestoreRequest(): BackupRestoreRequest {
-  return { set: "", snapshot: "", atMs: 0, to: "", path: "", actor: "" };
+  return { set: "", snapshot: "", atMs: 0, to: "", path: "", actor: "", overwrite: "" };
 }
 
 export const BackupRestoreRequest: MessageFns<BackupRestoreRequest> = {
@@ -1904,6 +1929,9 @@ export const BackupRestoreRequest: MessageFns<BackupRestoreRequest> = {
     }
     if (message.actor !== "") {
       writer.uint32(50).string(message.actor);
+    }
+    if (message.overwrite !== "") {
+      writer.uint32(58).string(message.overwrite);
     }
     return writer;
   },
@@ -1969,6 +1997,14 @@ export const BackupRestoreRequest: MessageFns<BackupRestoreRequest> = {
             message.actor = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.overwrite = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1993,6 +2029,7 @@ export const BackupRestoreRequest: MessageFns<BackupRestoreRequest> = {
       to: isSet(object.to) ? globalThis.String(object.to) : "",
       path: isSet(object.path) ? globalThis.String(object.path) : "",
       actor: isSet(object.actor) ? globalThis.String(object.actor) : "",
+      overwrite: isSet(object.overwrite) ? globalThis.String(object.overwrite) : "",
     };
   },
 
@@ -2016,6 +2053,9 @@ export const BackupRestoreRequest: MessageFns<BackupRestoreRequest> = {
     if (message.actor !== "") {
       obj.actor = message.actor;
     }
+    if (message.overwrite !== "") {
+      obj.overwrite = message.overwrite;
+    }
     return obj;
   },
 
@@ -2030,12 +2070,129 @@ export const BackupRestoreRequest: MessageFns<BackupRestoreRequest> = {
     message.to = object.to ?? "";
     message.path = object.path ?? "";
     message.actor = object.actor ?? "";
+    message.overwrite = object.overwrite ?? "";
+    return message;
+  },
+};
+
+function createBaseBackupRestoreFailure(): BackupRestoreFailure {
+  return { path: "", code: "", reason: "" };
+}
+
+export const BackupRestoreFailure: MessageFns<BackupRestoreFailure> = {
+  encode(message: BackupRestoreFailure, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.path !== "") {
+      writer.uint32(10).string(message.path);
+    }
+    if (message.code !== "") {
+      writer.uint32(18).string(message.code);
+    }
+    if (message.reason !== "") {
+      writer.uint32(26).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BackupRestoreFailure {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBackupRestoreFailure();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.path = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.code = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BackupRestoreFailure {
+    return {
+      path: isSet(object.path) ? globalThis.String(object.path) : "",
+      code: isSet(object.code) ? globalThis.String(object.code) : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: BackupRestoreFailure): unknown {
+    const obj: any = {};
+    if (message.path !== "") {
+      obj.path = message.path;
+    }
+    if (message.code !== "") {
+      obj.code = message.code;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BackupRestoreFailure>): BackupRestoreFailure {
+    return BackupRestoreFailure.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BackupRestoreFailure>): BackupRestoreFailure {
+    const message = createBaseBackupRestoreFailure();
+    message.path = object.path ?? "";
+    message.code = object.code ?? "";
+    message.reason = object.reason ?? "";
     return message;
   },
 };
 
 function createBaseBackupRestoreResponse(): BackupRestoreResponse {
-  return { snapshot: "", time: "", files: 0, dirs: 0, symlinks: 0, bytes: 0, to: "" };
+  return {
+    snapshot: "",
+    time: "",
+    files: 0,
+    dirs: 0,
+    symlinks: 0,
+    bytes: 0,
+    to: "",
+    overwrite: "",
+    hardlinks: 0,
+    overwritten: 0,
+    kept: 0,
+    keptPaths: [],
+    failed: 0,
+    failures: [],
+  };
 }
 
 export const BackupRestoreResponse: MessageFns<BackupRestoreResponse> = {
@@ -2060,6 +2217,27 @@ export const BackupRestoreResponse: MessageFns<BackupRestoreResponse> = {
     }
     if (message.to !== "") {
       writer.uint32(58).string(message.to);
+    }
+    if (message.overwrite !== "") {
+      writer.uint32(66).string(message.overwrite);
+    }
+    if (message.hardlinks !== 0) {
+      writer.uint32(72).uint64(message.hardlinks);
+    }
+    if (message.overwritten !== 0) {
+      writer.uint32(80).uint64(message.overwritten);
+    }
+    if (message.kept !== 0) {
+      writer.uint32(88).uint64(message.kept);
+    }
+    for (const v of message.keptPaths) {
+      writer.uint32(98).string(v!);
+    }
+    if (message.failed !== 0) {
+      writer.uint32(104).uint64(message.failed);
+    }
+    for (const v of message.failures) {
+      BackupRestoreFailure.encode(v!, writer.uint32(114).fork()).join();
     }
     return writer;
   },
@@ -2133,6 +2311,62 @@ export const BackupRestoreResponse: MessageFns<BackupRestoreResponse> = {
             message.to = reader.string();
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.overwrite = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.hardlinks = longToNumber(reader.uint64());
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.overwritten = longToNumber(reader.uint64());
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.kept = longToNumber(reader.uint64());
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.keptPaths.push(reader.string());
+            continue;
+          }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.failed = longToNumber(reader.uint64());
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.failures.push(BackupRestoreFailure.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2154,6 +2388,19 @@ export const BackupRestoreResponse: MessageFns<BackupRestoreResponse> = {
       symlinks: isSet(object.symlinks) ? globalThis.Number(object.symlinks) : 0,
       bytes: isSet(object.bytes) ? globalThis.Number(object.bytes) : 0,
       to: isSet(object.to) ? globalThis.String(object.to) : "",
+      overwrite: isSet(object.overwrite) ? globalThis.String(object.overwrite) : "",
+      hardlinks: isSet(object.hardlinks) ? globalThis.Number(object.hardlinks) : 0,
+      overwritten: isSet(object.overwritten) ? globalThis.Number(object.overwritten) : 0,
+      kept: isSet(object.kept) ? globalThis.Number(object.kept) : 0,
+      keptPaths: globalThis.Array.isArray(object?.keptPaths)
+        ? object.keptPaths.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.kept_paths)
+        ? object.kept_paths.map((e: any) => globalThis.String(e))
+        : [],
+      failed: isSet(object.failed) ? globalThis.Number(object.failed) : 0,
+      failures: globalThis.Array.isArray(object?.failures)
+        ? object.failures.map((e: any) => BackupRestoreFailure.fromJSON(e))
+        : [],
     };
   },
 
@@ -2180,6 +2427,27 @@ export const BackupRestoreResponse: MessageFns<BackupRestoreResponse> = {
     if (message.to !== "") {
       obj.to = message.to;
     }
+    if (message.overwrite !== "") {
+      obj.overwrite = message.overwrite;
+    }
+    if (message.hardlinks !== 0) {
+      obj.hardlinks = Math.round(message.hardlinks);
+    }
+    if (message.overwritten !== 0) {
+      obj.overwritten = Math.round(message.overwritten);
+    }
+    if (message.kept !== 0) {
+      obj.kept = Math.round(message.kept);
+    }
+    if (message.keptPaths?.length) {
+      obj.keptPaths = message.keptPaths;
+    }
+    if (message.failed !== 0) {
+      obj.failed = Math.round(message.failed);
+    }
+    if (message.failures?.length) {
+      obj.failures = message.failures.map((e) => BackupRestoreFailure.toJSON(e));
+    }
     return obj;
   },
 
@@ -2195,6 +2463,13 @@ export const BackupRestoreResponse: MessageFns<BackupRestoreResponse> = {
     message.symlinks = object.symlinks ?? 0;
     message.bytes = object.bytes ?? 0;
     message.to = object.to ?? "";
+    message.overwrite = object.overwrite ?? "";
+    message.hardlinks = object.hardlinks ?? 0;
+    message.overwritten = object.overwritten ?? 0;
+    message.kept = object.kept ?? 0;
+    message.keptPaths = object.keptPaths?.map((e) => e) || [];
+    message.failed = object.failed ?? 0;
+    message.failures = object.failures?.map((e) => BackupRestoreFailure.fromPartial(e)) || [];
     return message;
   },
 };

@@ -1,5 +1,5 @@
-import { OpsError } from '../../shared/errors.js';
-import { compileSafeRegex, type SafeRegex } from '../../shared/regex.js';
+import { OpsError } from '../errors.js';
+import { compileSafeRegex, type SafeRegex } from '../regex.js';
 
 export type MatchOp = '=' | '!=' | '=~' | '!~';
 

@@ -145,6 +145,8 @@ export function readNetDev(procRoot = '/proc'): Map<string, { rxBytes: number; t
 export interface ProcStat {
   pid: number;
   name: string;
+  /** One letter of /proc/PID/stat field 3: R running, S sleeping, Z zombie, X dead... */
+  state: string;
   /** utime + stime in CLK_TCK ticks. */
   cpuTicks: number;
   rssBytes: number;
@@ -163,7 +165,7 @@ export function readProcStat(pid: number, procRoot = '/proc'): ProcStat | undefi
   const close = text.lastIndexOf(')');
   const f = text.slice(close + 2).split(' ');
   // f[0] is field 3 (state): utime is field 14, stime 15, rss 24.
-  return { pid, name: text.slice(open + 1, close), cpuTicks: Number(f[11]) + Number(f[12]), rssBytes: Number(f[21]) * PAGE_SIZE };
+  return { pid, name: text.slice(open + 1, close), state: f[0] ?? '', cpuTicks: Number(f[11]) + Number(f[12]), rssBytes: Number(f[21]) * PAGE_SIZE };
 }
 
 export function listPids(procRoot = '/proc'): number[] {

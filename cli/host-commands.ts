@@ -1,0 +1,72 @@
+import type { Command } from 'commander';
+import type { HostView } from '../controller/api/wire.js';
+import { ago, bytes, type ClientOf, print, table, tagsText, uptime } from './format.js';
+
+/** What `opsctl host status` shows: the agent's live status, fetched by the controller over gRPC. */
+interface HostStatusView {
+  host: string;
+  rpcEndpoint: string;
+  agentVersion: string;
+  instanceId: string;
+  uptimeS: number;
+  outboxDepth: number;
+  outboxEvicted: number;
+  lastSeq: number;
+  natsConnected: boolean;
+  startedAt: string;
+  components: Array<{ name: string; state: string; detail: string }>;
+}
+
+/** `opsctl hosts` and `opsctl host status|show`. */
+export function registerHostCommands(program: Command, client: ClientOf): void {
+  program
+    .command('hosts')
+    .description('list hosts and whether they are online')
+    .option('--json', 'print a JSON array')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const hosts = await client(cmd).get<HostView[]>('api/v1/hosts');
+      if (opts.json) return print(JSON.stringify(hosts, null, 2));
+      if (hosts.length === 0) return print('no hosts have reported yet');
+      const t = table(['ID', 'STATUS', 'LAST SEEN', 'HOSTNAME', 'OS', 'IP', 'VERSION', 'TAGS']);
+      for (const h of hosts) {
+        t.push([h.id, h.status, ago(h.lastSeen), h.hostname, h.distro || h.os, h.ipAddresses[0] ?? '', h.agentVersion, tagsText(h.tags)]);
+      }
+      print(t.toString());
+      const offline = hosts.filter((h) => h.status !== 'online').length;
+      print(`${hosts.length} host(s), ${hosts.length - offline} online, ${offline} offline`);
+    });
+
+  const host = program.command('host').description('one host');
+  host
+    .command('status <id>')
+    .description("the agent's live status, fetched by the controller over gRPC")
+    .option('--json', 'print JSON')
+    .action(async (id: string, opts: { json?: boolean }, cmd: Command) => {
+      const c = client(cmd);
+      const st = await c.get<HostStatusView>(`api/v1/hosts/${encodeURIComponent(id)}/status`);
+      if (opts.json) return print(JSON.stringify(st, null, 2));
+      print(`host:      ${st.host} (${st.rpcEndpoint})`);
+      print(`agent:     ${st.agentVersion}, instance ${st.instanceId}, up ${uptime(st.uptimeS)}`);
+      print(`nats:      ${st.natsConnected ? 'connected' : 'NOT connected'}`);
+      print(`outbox:    ${st.outboxDepth} waiting, ${st.outboxEvicted} evicted, last seq ${st.lastSeq}`);
+      const t = table(['COMPONENT', 'STATE', 'DETAIL']);
+      for (const comp of st.components) t.push([comp.name, comp.state, comp.detail]);
+      print(t.toString());
+    });
+
+  host
+    .command('show <id>')
+    .description('inventory of one host as the controller knows it')
+    .option('--json', 'print JSON')
+    .action(async (id: string, opts: { json?: boolean }, cmd: Command) => {
+      const h = await client(cmd).get<HostView>(`api/v1/hosts/${encodeURIComponent(id)}`);
+      if (opts.json) return print(JSON.stringify(h, null, 2));
+      const rows: Array<[string, string]> = [
+        ['id', h.id], ['status', `${h.status} since ${h.statusSince}`], ['last seen', `${h.lastSeen} (${ago(h.lastSeen)})`],
+        ['hostname', h.hostname], ['os', `${h.distro} (${h.os} ${h.kernel}, ${h.arch})`], ['cpu', `${h.cpuCores} x ${h.cpuModel}`],
+        ['memory', bytes(h.memoryTotalBytes)], ['ip', h.ipAddresses.join(', ')], ['uptime', uptime(h.uptimeS)],
+        ['agent', h.agentVersion], ['rpc', h.rpcEndpoint || '(none)'], ['tags', tagsText(h.tags)],
+      ];
+      for (const [k, v] of rows) print(`${k.padEnd(10)} ${v}`);
+    });
+}

@@ -1,0 +1,13 @@
+/**
+ * The HTTP API's wire types: the request and response shapes opsctl (and any other client)
+ * may know. This is the only controller module a client imports, and it holds types only
+ * (test/architecture checks it), so a compiled client never loads controller code. The
+ * shapes are declared where the controller builds them and re-exported here by name, so a
+ * field added to a view is visible to the client's type check at once.
+ */
+export type { AlertApiView, SilenceView } from '../alerts/alert-manager.js';
+export type { BackupSetView, BackupSnapshotView } from '../backup/catalog.js';
+export type { CheckView } from '../checks/checks-store.js';
+export type { RunStreamEvent } from '../dispatch/run-dispatcher.js';
+export type { HostRunRecord, RunRecord } from '../dispatch/runs-store.js';
+export type { HostView } from '../store/hosts-store.js';

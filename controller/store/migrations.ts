@@ -1,0 +1,286 @@
+/**
+ * Every schema change of the controller database, in order; the index+1 is the user_version
+ * (`openDatabase` in db.ts applies what a database lacks, each in a transaction). The one place
+ * the controller's DDL lives. Append only: a released migration is never edited, so every
+ * database converges to the same schema (migrations.test.ts pins the text of each).
+ */
+export const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE hosts (
+     id TEXT PRIMARY KEY,
+     hostname TEXT NOT NULL DEFAULT '',
+     status TEXT NOT NULL,
+     status_since_ms INTEGER NOT NULL,
+     first_seen_ms INTEGER NOT NULL,
+     last_seen_ms INTEGER NOT NULL,
+     last_hb_ts_ms INTEGER NOT NULL DEFAULT 0,
+     tags TEXT NOT NULL DEFAULT '{}',
+     agent_version TEXT NOT NULL DEFAULT '',
+     rpc_endpoint TEXT NOT NULL DEFAULT '',
+     rpc_tls INTEGER NOT NULL DEFAULT 0,
+     instance_id TEXT NOT NULL DEFAULT '',
+     last_hb_seq INTEGER NOT NULL DEFAULT 0,
+     hb_interval_ms INTEGER NOT NULL DEFAULT 0,
+     inventory TEXT NOT NULL DEFAULT '{}'
+   );
+   CREATE TABLE events (
+     id TEXT PRIMARY KEY,
+     host_id TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     instance_id TEXT NOT NULL DEFAULT '',
+     seq INTEGER NOT NULL DEFAULT 0,
+     ts_ms INTEGER NOT NULL,
+     received_ms INTEGER NOT NULL,
+     payload TEXT NOT NULL
+   );
+   CREATE INDEX events_host_kind ON events (host_id, kind, ts_ms);
+   CREATE INDEX events_received ON events (received_ms);
+   CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+   CREATE TABLE rejected_messages (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     received_ms INTEGER NOT NULL,
+     subject TEXT NOT NULL,
+     stream_seq INTEGER NOT NULL,
+     reason TEXT NOT NULL,
+     size INTEGER NOT NULL
+   );`,
+  // alerting (controller/alerts): alert state by fingerprint, silences, per-group notification
+  // state (what each receiver was last told) and the log of every notification attempt.
+  `CREATE TABLE alerts (
+     fingerprint TEXT PRIMARY KEY,
+     alertname TEXT NOT NULL,
+     host TEXT NOT NULL DEFAULT '',
+     labels TEXT NOT NULL,
+     annotations TEXT NOT NULL DEFAULT '{}',
+     state TEXT NOT NULL,
+     starts_at_ms INTEGER NOT NULL,
+     ends_at_ms INTEGER NOT NULL DEFAULT 0,
+     updated_ms INTEGER NOT NULL,
+     expires_ms INTEGER,
+     source TEXT NOT NULL,
+     count INTEGER NOT NULL DEFAULT 1
+   );
+   CREATE INDEX alerts_state_expires ON alerts (state, expires_ms);
+   CREATE TABLE silences (
+     id TEXT PRIMARY KEY,
+     matchers TEXT NOT NULL,
+     starts_at_ms INTEGER NOT NULL,
+     ends_at_ms INTEGER NOT NULL,
+     created_by TEXT NOT NULL DEFAULT '',
+     comment TEXT NOT NULL DEFAULT '',
+     created_ms INTEGER NOT NULL,
+     removed_ms INTEGER
+   );
+   CREATE TABLE notify_state (
+     group_key TEXT NOT NULL,
+     receiver TEXT NOT NULL,
+     firing TEXT NOT NULL,
+     resolved TEXT NOT NULL,
+     ts_ms INTEGER NOT NULL,
+     PRIMARY KEY (group_key, receiver)
+   );
+   CREATE TABLE notifications (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     ts_ms INTEGER NOT NULL,
+     receiver TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     group_keys TEXT NOT NULL,
+     status TEXT NOT NULL,
+     alerts INTEGER NOT NULL,
+     merged INTEGER NOT NULL,
+     attempt INTEGER NOT NULL,
+     outcome TEXT NOT NULL,
+     code TEXT NOT NULL DEFAULT '',
+     detail TEXT NOT NULL DEFAULT '',
+     bytes INTEGER NOT NULL DEFAULT 0,
+     duration_ms INTEGER NOT NULL DEFAULT 0
+   );
+   CREATE INDEX notifications_receiver ON notifications (receiver, ts_ms);`,
+  // Fleet commands: runs, per-host results, and the hash-chained append-only audit log.
+  `CREATE TABLE runs (
+     id TEXT PRIMARY KEY,
+     actor TEXT NOT NULL,
+     playbook TEXT NOT NULL,
+     target TEXT NOT NULL,
+     matched TEXT NOT NULL,
+     options TEXT NOT NULL,
+     status TEXT NOT NULL,
+     started_ms INTEGER NOT NULL,
+     ended_ms INTEGER,
+     counts TEXT NOT NULL DEFAULT '{}'
+   );
+   CREATE INDEX runs_started ON runs (started_ms);
+   CREATE TABLE run_hosts (
+     run_id TEXT NOT NULL,
+     host_id TEXT NOT NULL,
+     status TEXT NOT NULL,
+     error TEXT NOT NULL DEFAULT '',
+     started_ms INTEGER,
+     ended_ms INTEGER,
+     agent_started_ms INTEGER,
+     agent_ended_ms INTEGER,
+     steps TEXT NOT NULL DEFAULT '[]',
+     output TEXT NOT NULL DEFAULT '',
+     output_truncated INTEGER NOT NULL DEFAULT 0,
+     PRIMARY KEY (run_id, host_id)
+   );
+   CREATE TABLE audit_log (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     ts_ms INTEGER NOT NULL,
+     actor TEXT NOT NULL,
+     action TEXT NOT NULL,
+     subject TEXT NOT NULL,
+     details TEXT NOT NULL,
+     prev_hash TEXT NOT NULL,
+     hash TEXT NOT NULL
+   );
+   CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+   CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;`,
+  // checks (controller/checks): latest check state per (host, check), the latest metric sample
+  // per host, and 1-minute downsampled metric history (raw samples stay in `events` under the
+  // normal event retention).
+  `CREATE TABLE check_state (
+     host_id TEXT NOT NULL,
+     name TEXT NOT NULL,
+     type TEXT NOT NULL DEFAULT '',
+     state TEXT NOT NULL,
+     status TEXT NOT NULL DEFAULT '',
+     detail TEXT NOT NULL DEFAULT '',
+     latency_ms REAL NOT NULL DEFAULT 0,
+     state_since_ms INTEGER NOT NULL,
+     last_ts_ms INTEGER NOT NULL,
+     last_event TEXT NOT NULL DEFAULT '',
+     restarts INTEGER NOT NULL DEFAULT 0,
+     last_restart_ms INTEGER NOT NULL DEFAULT 0,
+     gave_up INTEGER NOT NULL DEFAULT 0,
+     PRIMARY KEY (host_id, name)
+   );
+   CREATE TABLE metric_latest (
+     host_id TEXT PRIMARY KEY,
+     ts_ms INTEGER NOT NULL,
+     sample TEXT NOT NULL
+   );
+   CREATE TABLE metric_history (
+     host_id TEXT NOT NULL,
+     bucket_ms INTEGER NOT NULL,
+     n INTEGER NOT NULL,
+     cpu_avg REAL NOT NULL,
+     cpu_max REAL NOT NULL,
+     mem_avg REAL NOT NULL,
+     mem_max REAL NOT NULL,
+     load1_avg REAL NOT NULL,
+     disk_max REAL NOT NULL,
+     rx_bps_avg REAL NOT NULL,
+     tx_bps_avg REAL NOT NULL,
+     PRIMARY KEY (host_id, bucket_ms)
+   );`,
+  // logs: per-minute level statistics, shipped lines, and the indexer's cursor (controller/logs).
+  `
+  CREATE TABLE log_stats (
+    host_id TEXT NOT NULL,
+    instance_id TEXT NOT NULL,
+    source TEXT NOT NULL,
+    flush INTEGER NOT NULL,
+    minute_ms INTEGER NOT NULL,
+    trace INTEGER NOT NULL DEFAULT 0,
+    debug INTEGER NOT NULL DEFAULT 0,
+    info INTEGER NOT NULL DEFAULT 0,
+    warn INTEGER NOT NULL DEFAULT 0,
+    error INTEGER NOT NULL DEFAULT 0,
+    fatal INTEGER NOT NULL DEFAULT 0,
+    none INTEGER NOT NULL DEFAULT 0,
+    lines INTEGER NOT NULL DEFAULT 0,
+    unparsed INTEGER NOT NULL DEFAULT 0,
+    truncated INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (host_id, instance_id, source, flush, minute_ms)
+  );
+  CREATE INDEX log_stats_minute ON log_stats (minute_ms);
+  CREATE TABLE log_lines (
+    host_id TEXT NOT NULL,
+    source TEXT NOT NULL,
+    file TEXT NOT NULL,
+    offset INTEGER NOT NULL,
+    path TEXT NOT NULL,
+    ts_ms INTEGER NOT NULL,
+    received_ms INTEGER NOT NULL,
+    level TEXT,
+    message TEXT NOT NULL,
+    fields TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (host_id, source, file, offset)
+  );
+  CREATE INDEX log_lines_ts ON log_lines (ts_ms);
+  CREATE TABLE log_cursor (id INTEGER PRIMARY KEY CHECK (id = 1), event_rowid INTEGER NOT NULL);
+  INSERT INTO log_cursor (id, event_rowid) VALUES (1, 0);
+`,
+  // backups: catalog of snapshots from `backup` events, per-set last outcome, event cursor (controller/backup).
+  `CREATE TABLE backup_snapshots (
+     host_id TEXT NOT NULL,
+     set_name TEXT NOT NULL,
+     id TEXT NOT NULL,
+     type TEXT NOT NULL,
+     parent TEXT,
+     time_ms INTEGER NOT NULL,
+     files INTEGER NOT NULL DEFAULT 0,
+     bytes INTEGER NOT NULL DEFAULT 0,
+     archive_bytes INTEGER NOT NULL DEFAULT 0,
+     deleted INTEGER NOT NULL DEFAULT 0,
+     duration_ms INTEGER NOT NULL DEFAULT 0,
+     target TEXT NOT NULL DEFAULT '',
+     pruned_ms INTEGER,
+     PRIMARY KEY (host_id, set_name, id)
+   );
+   CREATE TABLE backup_sets (
+     host_id TEXT NOT NULL,
+     set_name TEXT NOT NULL,
+     status TEXT NOT NULL,
+     last_error TEXT NOT NULL DEFAULT '',
+     last_event_ms INTEGER NOT NULL,
+     last_success_ms INTEGER NOT NULL DEFAULT 0,
+     last_snapshot TEXT NOT NULL DEFAULT '',
+     PRIMARY KEY (host_id, set_name)
+   );
+   CREATE TABLE backup_cursor (id INTEGER PRIMARY KEY CHECK (id = 1), event_rowid INTEGER NOT NULL);
+   INSERT INTO backup_cursor (id, event_rowid) VALUES (1, 0);`,
+  // Scheduler: task slots and history, self-healing remediations, pause switches.
+  `CREATE TABLE task_state (
+     name TEXT PRIMARY KEY,
+     last_slot_ms INTEGER NOT NULL DEFAULT 0,
+     last_run_id TEXT NOT NULL DEFAULT '',
+     last_status TEXT NOT NULL DEFAULT '',
+     last_started_ms INTEGER,
+     last_ended_ms INTEGER
+   );
+   CREATE TABLE task_runs (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     task TEXT NOT NULL,
+     slot_ms INTEGER NOT NULL,
+     trigger TEXT NOT NULL,
+     run_id TEXT NOT NULL DEFAULT '',
+     status TEXT NOT NULL,
+     reason TEXT NOT NULL DEFAULT '',
+     started_ms INTEGER,
+     ended_ms INTEGER
+   );
+   CREATE INDEX task_runs_task ON task_runs (task, id);
+   CREATE TABLE remediations (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     policy TEXT NOT NULL,
+     fingerprint TEXT NOT NULL,
+     host TEXT NOT NULL DEFAULT '',
+     attempt INTEGER NOT NULL,
+     run_id TEXT NOT NULL DEFAULT '',
+     status TEXT NOT NULL,
+     detail TEXT NOT NULL DEFAULT '',
+     started_ms INTEGER NOT NULL,
+     ended_ms INTEGER
+   );
+   CREATE INDEX remediations_policy ON remediations (policy, fingerprint, id);
+   CREATE TABLE scheduler_flags (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+  // alerting: when each aggregation group was first due, so a restart (also after SIGKILL)
+  // keeps the group's timers instead of waiting a fresh group_wait.
+  `CREATE TABLE alert_groups (
+     group_key TEXT PRIMARY KEY,
+     first_flush_ms INTEGER NOT NULL,
+     created_ms INTEGER NOT NULL
+   );`,
+];
+

@@ -1,0 +1,27 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { analyzeRange } from './chunk-analysis.js';
+import { createParser, type ParserSpec } from './parser.js';
+import { createGenericParser } from './presets/auto.js';
+import type { ParserOptions } from './record.js';
+
+/** A worker of `analyzeParallel`: one parser for the file's format, then ranges on request. */
+interface Init {
+  file: string;
+  spec: ParserSpec | undefined;
+  /** The format auto chose from the file's sample (workers must not each guess from their own chunk). */
+  format: string | undefined;
+  popts: ParserOptions;
+  templates: boolean;
+  maxLineChars: number;
+}
+
+const init = workerData as Init;
+const parser = init.format === 'generic' ? createGenericParser(init.popts) : createParser(init.format ? { preset: init.format } : init.spec, init.popts);
+parentPort!.on('message', (m: { id: number; start: number; end: number }) => {
+  try {
+    const r = analyzeRange(init.file, m.start, m.end, parser, { templates: init.templates, maxLineChars: init.maxLineChars });
+    parentPort!.postMessage({ id: m.id, result: r });
+  } catch (err) {
+    parentPort!.postMessage({ id: m.id, error: (err as Error).message });
+  }
+});
