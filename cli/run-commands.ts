@@ -210,7 +210,8 @@ export function registerRunCommands(program: Command, client: ClientOf): void {
     .command('verify')
     .description('check the hash chain; exit 1 naming the first bad row')
     .action(async (_opts: unknown, cmd: Command) => {
-      const v = await client(cmd).get<{ ok: boolean; rows: number; badRow?: number; reason?: string }>('api/v1/audit/verify');
+      const v = await client(cmd).get<{ ok: boolean; rows: number; badRow?: number; reason?: string; warnings?: string[] }>('api/v1/audit/verify');
+      for (const w of v.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
       if (v.ok) print(`audit log ok: ${v.rows} rows verified`);
       else {
         process.stderr.write(`audit log TAMPERED at row ${v.badRow}: ${v.reason}\n`);

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Event } from '../../shared/gen/opsfleet/v1/events.js';
 import { eventId } from '../../shared/nats/subjects.js';
+import { openStep } from '../../shared/sqlite.js';
 import { OpsError } from '../../shared/errors.js';
 // The payload type belongs to the sink interface this store implements (one direction: outbox → events).
 import type { EventPayload } from '../events/sink.js';
@@ -86,7 +87,8 @@ export class OutboxStore {
       oldest: this.db.prepare<[number], { seq: number; len: number }>('SELECT seq, length(data) AS len FROM outbox ORDER BY seq LIMIT ?'),
       stats: this.db.prepare<[], { n: number; b: number | null; maxSeq: number | null }>('SELECT count(*) AS n, sum(length(data)) AS b, max(seq) AS maxSeq FROM outbox'),
     };
-    const st = this.stmts.stats.get()!;
+    // The first full read of the table: a file damaged mid-way shows here, not at open.
+    const st = openStep(() => this.stmts.stats.get()!, join(stateDir, 'outbox.db'), 'outbox', 'OPS_ERR_OUTBOX_OPEN');
     this.count = st.n;
     this.bytes = st.b ?? 0;
     this.lastSeq = Math.max(this.meta('last_seq'), st.maxSeq ?? 0);
