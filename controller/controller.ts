@@ -292,9 +292,10 @@ export class Controller {
     };
   }
 
-  /** SIGHUP: reload tasks_dir (the rest of controller.yaml needs a restart). */
+  /** SIGHUP: reload tasks_dir and the receivers' template files (the rest of controller.yaml needs a restart). */
   async reload(): Promise<void> {
     this.automation?.reload();
+    this.alerts?.reload();
   }
 
   stop(): Promise<void> {

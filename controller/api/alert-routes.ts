@@ -1,12 +1,16 @@
+import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
 import { parseDuration } from '../../shared/duration.js';
 import { OpsError } from '../../shared/errors.js';
 import type { AlertManager } from '../alerts/alert-manager.js';
 import { compileMatcher, parseMatcher, type Matcher } from '../../shared/alerts/matchers.js';
 import { apiAlertSchema } from '../alerts/model.js';
+import { alertmanagerWebhookSchema, fromPostableAlerts, fromWebhookPayload, grafanaWebhookSchema, postableAlertsSchema } from '../alerts/intake.js';
 import { HttpError, readJsonBody, type HttpServer } from './http-server.js';
 
 const MAX_BODY = 1_000_000;
+/** Intake bodies: a Prometheus or Alertmanager batch of 10,000+ alerts is several megabytes. */
+export const INTAKE_MAX_BODY = 32 * 1024 * 1024;
 
 function zodMessage(err: z.ZodError): string {
   return err.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ');
@@ -63,6 +67,8 @@ export function registerAlertRoutes(http: HttpServer, am: AlertManager): void {
   });
 
   http.route('GET', '/api/v1/alerts/stats', () => am.statsView());
+
+  registerIntakeRoutes(http, am);
 
   http.route('GET', '/api/v1/alerts/:fp', ({ params }) => {
     const a = am.get(params.fp!);
@@ -123,6 +129,27 @@ export function registerAlertRoutes(http: HttpServer, am: AlertManager): void {
     }
   });
 
+  // Renders what a receiver would send for these alerts with its current template; nothing is sent.
+  http.route('POST', '/api/v1/receivers/:name/preview', async ({ req, params }) => {
+    const body = await readJsonBody(req);
+    const list = z.union([apiAlertSchema, z.array(apiAlertSchema).min(1).max(1000), z.object({ alerts: z.array(apiAlertSchema).min(1).max(1000) }).strict()]).safeParse(body);
+    if (!list.success) throw new HttpError(400, 'OPS_ERR_ALERT_MALFORMED', zodMessage(list.error));
+    const alerts = Array.isArray(list.data) ? list.data : 'alerts' in list.data && Array.isArray(list.data.alerts) ? list.data.alerts : [list.data as z.output<typeof apiAlertSchema>];
+    try {
+      return am.preview(params.name!, alerts);
+    } catch (err) {
+      if (err instanceof OpsError && err.code === 'OPS_ERR_RECEIVER_UNKNOWN') throw new HttpError(404, err.code, err.message);
+      return badRequest(err);
+    }
+  });
+
+  // Which routes and receivers an alert with these labels reaches (amtool config routes test).
+  http.route('POST', '/api/v1/alerts/routes/test', async ({ req }) => {
+    const parsed = z.object({ labels: z.record(z.string(), z.string()) }).strict().safeParse(await readJsonBody(req));
+    if (!parsed.success) throw new HttpError(400, 'OPS_ERR_BAD_REQUEST', zodMessage(parsed.error));
+    return am.routesTest(parsed.data.labels);
+  });
+
   http.route('GET', '/api/v1/notifications', ({ query }) => {
     const limit = Math.min(Number(query.get('limit') ?? 100) || 100, 10_000);
     return am.notifyStore.list({ receiver: query.get('receiver') ?? undefined, limit }).map((r) => ({
@@ -142,4 +169,28 @@ export function registerAlertRoutes(http: HttpServer, am: AlertManager): void {
       durationMs: r.duration_ms,
     }));
   });
+}
+
+/**
+ * Alerts from other tools (controller/alerts/intake.ts). Registered like every other route; the
+ * API's auth puts them behind an intake-role token.
+ */
+export function registerIntakeRoutes(http: HttpServer, am: AlertManager): void {
+  const take = async (req: IncomingMessage, schema: z.ZodType, map: (data: never, now: number) => ReturnType<typeof fromPostableAlerts>) => {
+    const parsed = schema.safeParse(await readJsonBody(req, INTAKE_MAX_BODY));
+    if (!parsed.success) throw new HttpError(400, 'OPS_ERR_ALERT_MALFORMED', zodMessage(parsed.error));
+    let list;
+    try {
+      list = map(parsed.data as never, Date.now());
+    } catch (err) {
+      return badRequest(err);
+    }
+    return { accepted: am.intake(list) };
+  };
+  // Prometheus' alertmanager_config points here as if opsfleet were Alertmanager (API v2).
+  http.route('POST', '/api/v2/alerts', ({ req }) => take(req, postableAlertsSchema, (d: z.output<typeof postableAlertsSchema>, now) => fromPostableAlerts(d, now)));
+  // An existing Alertmanager forwards through its webhook receiver (webhook_configs.url).
+  http.route('POST', '/api/v1/intake/alertmanager', ({ req }) => take(req, alertmanagerWebhookSchema, (d: z.output<typeof alertmanagerWebhookSchema>, now) => fromWebhookPayload(d, 'alertmanager', now)));
+  // Grafana's webhook contact point.
+  http.route('POST', '/api/v1/intake/grafana', ({ req }) => take(req, grafanaWebhookSchema, (d: z.output<typeof grafanaWebhookSchema>, now) => fromWebhookPayload(d, 'grafana', now)));
 }

@@ -286,5 +286,12 @@ export const MIGRATIONS: readonly string[] = [
    UPDATE events SET expires_ms = received_ms + 604800000;
    DROP INDEX events_received;
    CREATE INDEX events_expires ON events (expires_ms);`,
+  // alerting: when each aggregation group was first due, so a restart (also after SIGKILL)
+  // keeps the group's timers instead of waiting a fresh group_wait.
+  `CREATE TABLE alert_groups (
+     group_key TEXT PRIMARY KEY,
+     first_flush_ms INTEGER NOT NULL,
+     created_ms INTEGER NOT NULL
+   );`,
 ];
 

@@ -156,7 +156,7 @@ describe('alerting end to end: real NATS, controller and agent processes', () =>
 
     const bad = await runCommand('opsctl', ['silence', 'add', '--match', 'host=~(web', '--controller', ctl.url]);
     assert.equal(bad.code, 1);
-    assert.match(bad.stderr, /OPS_ERR_ALERT_MATCHER: invalid regular expression/);
+    assert.match(bad.stderr, /OPS_ERR_REGEX_SYNTAX: matcher host=~"\(web": invalid regex/);
 
     const test = await opsctl('notify', 'test', 'ding');
     assert.match(test, /^ding: ok — errcode 0: ok/);
