@@ -6,6 +6,7 @@
  *   npm run bench                      # all
  *   npm run bench -- ingest            # bench/ingest.bench.ts only
  *   npm run bench -- --quick --no-write
+ *   npm run bench -- soak --minutes 2 --baseline REF
  */
 import { appendFileSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem, release } from 'node:os';
@@ -20,7 +21,9 @@ const docFile = join(benchDir, '..', 'docs', 'BENCHMARKS.md');
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const write = !args.includes('--no-write');
-const filters = args.filter((a) => !a.startsWith('--'));
+// Options with a value (`--minutes 2`, `--baseline REF`) are read by the benches themselves.
+const VALUE_OPTIONS = new Set(['--minutes', '--baseline']);
+const filters = args.filter((a, i) => !a.startsWith('--') && !VALUE_OPTIONS.has(args[i - 1] ?? ''));
 
 const files = readdirSync(benchDir)
   .filter((f) => f.endsWith('.bench.ts'))

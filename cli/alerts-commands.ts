@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { AlertApiView, SilenceView } from '../controller/api/wire.js';
 import { formatMatcher, parseMatcher } from '../shared/alerts/matchers.js';
@@ -34,6 +35,32 @@ export function registerAlertCommands(program: Command, client: ClientOf): void 
       const rows = list.map((a) => [a.fingerprint, a.status, a.labels.alertname ?? '', a.labels.host ?? '', a.labels.severity ?? '', ago(a.startsAt), a.count, (a.annotations.summary ?? '').slice(0, 60), muteText(a), otherLabels(a.labels)]);
       print(fittedTable(['FINGERPRINT', 'STATE', 'ALERTNAME', 'HOST', 'SEVERITY', 'SINCE', 'COUNT', 'SUMMARY', 'MUTED', 'LABELS'], rows, { shrinkFirst: ['LABELS', 'SUMMARY', 'MUTED', 'FINGERPRINT', 'ALERTNAME'] }));
       print(`${list.length} alert(s)`);
+    });
+  alerts
+    .command('routes')
+    .description('routing tree tools')
+    .command('test')
+    .description('which routes and receivers an alert with these labels reaches, e.g. --labels alertname=DiskFull severity=critical')
+    .requiredOption('--labels <k=v...>', 'the alert\'s labels')
+    .option('--json', 'print JSON')
+    .action(async (opts: { labels: string[]; json?: boolean }, cmd: Command) => {
+      const labels: Record<string, string> = {};
+      for (const kv of opts.labels) {
+        const i = kv.indexOf('=');
+        if (i <= 0) return cmd.error(`--labels: expected name=value, got "${kv}"`, { exitCode: 2, code: 'opsctl.usage' });
+        labels[kv.slice(0, i)] = kv.slice(i + 1);
+      }
+      const r = await request<{ receivers: string[]; routes: Array<{ id: string; receivers: string[]; groupBy: string[]; groupKey: string; mutedNow: boolean }> }>(cmd, 'POST', 'api/v1/alerts/routes/test', { labels });
+      if (opts.json) return print(JSON.stringify(r, null, 2));
+      if (r.routes.length === 0) {
+        print('no route matches: the alert is stored but nobody is notified');
+        process.exitCode = 1;
+        return;
+      }
+      print(r.receivers.join(','));
+      const t = table(['ROUTE', 'RECEIVERS', 'GROUP BY', 'MUTED NOW']);
+      for (const x of r.routes) t.push([x.id, x.receivers.join(','), x.groupBy.join(',') || '(none)', x.mutedNow ? 'yes (time interval)' : '']);
+      print(t.toString());
     });
   alerts
     .command('show <fingerprint>')
@@ -99,6 +126,27 @@ export function registerAlertCommands(program: Command, client: ClientOf): void 
       if (opts.json) print(JSON.stringify(r, null, 2));
       else print(`${r.receiver}: ${r.ok ? 'ok' : `FAILED ${r.code ?? ''}`} — ${r.detail}`);
       if (!r.ok) process.exitCode = 1;
+    });
+  notify
+    .command('preview')
+    .description('render what a receiver would send for the alerts in a JSON file (one alert or a list, as POST /api/v1/alerts takes), without sending')
+    .requiredOption('--receiver <name>', 'the receiver')
+    .requiredOption('--alert <file>', 'JSON file with an alert or a list of alerts ("-" for stdin)')
+    .action(async (opts: { receiver: string; alert: string }, cmd: Command) => {
+      let text: string;
+      try {
+        text = readFileSync(opts.alert === '-' ? 0 : opts.alert, 'utf8');
+      } catch (err) {
+        return cmd.error(`--alert ${opts.alert}: ${(err as Error).message}`, { exitCode: 2, code: 'opsctl.usage' });
+      }
+      let alerts: unknown;
+      try {
+        alerts = JSON.parse(text);
+      } catch (err) {
+        return cmd.error(`--alert ${opts.alert}: not JSON: ${(err as Error).message}`, { exitCode: 2, code: 'opsctl.usage' });
+      }
+      const r = await request<{ receiver: string; type: string; body: unknown }>(cmd, 'POST', `api/v1/receivers/${encodeURIComponent(opts.receiver)}/preview`, alerts);
+      print(JSON.stringify(r.body, null, 2));
     });
   notify
     .command('log')

@@ -3,6 +3,7 @@ import { OpsError } from '../shared/errors.js';
 import type { HostRunRecord, RunRecord, RunStreamEvent } from '../controller/api/wire.js';
 import type { ControllerClient } from './client.js';
 import { type ClientOf, print, table } from './format.js';
+import { escapeControls } from './terminal.js';
 
 
 /** Errors that are the operator's input (exit 2) rather than a failed run (exit 1). */
@@ -142,7 +143,8 @@ async function exitWith(p: Promise<number>): Promise<void> {
     process.exitCode = await p;
   } catch (err) {
     if (err instanceof OpsError && USAGE_CODES.has(err.code)) {
-      process.stderr.write(`opsctl: ${err.code}: ${err.message}\n`);
+      const line = `opsctl: ${err.code}: ${err.message}`;
+      process.stderr.write(`${process.stderr.isTTY ? escapeControls(line) : line}\n`);
       process.exit(2);
     }
     throw err;
@@ -206,7 +208,8 @@ export function registerRunCommands(program: Command, client: ClientOf): void {
     .command('verify')
     .description('check the hash chain; exit 1 naming the first bad row')
     .action(async (_opts: unknown, cmd: Command) => {
-      const v = await client(cmd).get<{ ok: boolean; rows: number; badRow?: number; reason?: string }>('api/v1/audit/verify');
+      const v = await client(cmd).get<{ ok: boolean; rows: number; badRow?: number; reason?: string; warnings?: string[] }>('api/v1/audit/verify');
+      for (const w of v.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
       if (v.ok) print(`audit log ok: ${v.rows} rows verified`);
       else {
         process.stderr.write(`audit log TAMPERED at row ${v.badRow}: ${v.reason}\n`);

@@ -2,7 +2,9 @@ import type { JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type Database from 'better-sqlite3';
 import type { ControllerConfig } from '../shared/config/controller.js';
-import { within, type ComponentStateName } from '../shared/lifecycle.js';
+import { join } from 'node:path';
+import { errorLine } from '../shared/errors.js';
+import { sleep, within, type ComponentStateName } from '../shared/lifecycle.js';
 import type { Logger } from '../shared/logger.js';
 import { connectNatsWithRetry } from '../shared/nats/connect.js';
 import { redactUrlCredentials } from '../shared/redact-url.js';
@@ -27,8 +29,8 @@ import { RunsStore } from './dispatch/runs-store.js';
 import { registerRoutes } from './api/routes.js';
 import { AgentClients } from './dispatch/agent-clients.js';
 import { Liveness } from './hosts/liveness.js';
-import { Ingest, type HostStatusChange } from './ingest/ingest.js';
-import { openDatabase } from './store/db.js';
+import { Ingest, type HostStatusChange, type SeqRegression } from './ingest/ingest.js';
+import { openDatabase, verifyDatabase } from './store/db.js';
 import { Authenticator } from './auth/authenticator.js';
 import { ensureBootstrapToken } from './auth/bootstrap.js';
 import { TokenStore } from './auth/token-store.js';
@@ -60,6 +62,9 @@ export class Controller {
   private stopping: Promise<void> | undefined;
   private automation: Automation | undefined;
   private runsPruneTimer: NodeJS.Timeout | undefined;
+  private connecting: Promise<void> | undefined;
+  /** Why the controller is degraded, by part (nats, database); empty when all is well. */
+  private readonly degraded = new Map<string, string>();
   private readonly abort = new AbortController();
   private readonly log: Logger;
   private readonly statusListeners = new Set<(c: HostStatusChange) => void>();
@@ -106,10 +111,11 @@ export class Controller {
     this.st = 'starting';
     const cfg = this.cfg;
     this.db = openDatabase(cfg.data_dir);
+    await verifyDatabase(cfg.data_dir, this.log);
     const hosts = new HostsStore(this.db);
-    const events = new EventsStore(this.db);
+    const events = new EventsStore(this.db, cfg.retention.events);
     // Right after the database: the bootstrap token is there even while NATS is still unreachable.
-    const audit = new AuditLog(this.db);
+    const audit = new AuditLog(this.db, Date.now, { file: join(cfg.data_dir, 'audit-head.json'), logger: this.logger.child({ component: 'audit' }) });
     const tokens = new TokenStore(this.db);
     ensureBootstrapToken(tokens, audit, cfg.data_dir, this.log);
     // Alerting starts before ingest so every stored alert event and host status change reaches it.
@@ -117,7 +123,8 @@ export class Controller {
     this.onHostStatus(this.alerts.onHostStatus);
     await this.alerts.start();
     this.onEvents(this.alerts.onEvents);
-    this.checks = new ChecksStore(this.db, this.logger);
+    // Metric history follows the events retention: the disk budget of docs/BENCHMARKS.md counts it at 7 days.
+    this.checks = new ChecksStore(this.db, this.logger, cfg.retention.events);
     this.checks.start();
     this.onEvents(this.checks.onEvents);
     // Log statistics and lines: catches up on `log` events stored before a crash, then follows ingest.
@@ -129,44 +136,7 @@ export class Controller {
     backups.start();
     this.onEvents(backups.onEvents);
 
-    this.log.info({ servers: cfg.nats.servers.map(redactUrlCredentials) }, 'connecting to nats');
-    const nc = await connectNatsWithRetry(cfg.nats, {
-      name: 'opsfleet-controller',
-      logger: this.log,
-      signal: this.abort.signal,
-      what: 'retrying',
-      onConnectedChange: (up) => (this.natsConnected = up),
-    });
-    if (!nc) return; // stopped while waiting for NATS
-    this.nc = nc;
-    this.natsConnected = true;
-    const jsm: JetStreamManager = await ensureEventStream(this.nc, {
-      name: cfg.stream.name,
-      maxAgeMs: cfg.stream.max_age,
-      maxBytes: cfg.stream.max_bytes,
-      duplicateWindowMs: cfg.stream.duplicate_window,
-      replicas: cfg.stream.replicas,
-    });
-
-    this.ingest = new Ingest({
-      nc: this.nc,
-      jsm,
-      db: this.db,
-      hosts,
-      events,
-      stream: cfg.stream.name,
-      durable: cfg.stream.consumer,
-      maxBatch: cfg.ingest.max_batch,
-      logger: this.logger,
-      onHostStatus: this.emitStatus,
-      onEvents: this.emitEvents,
-    });
-    await this.ingest.start();
-
-    this.liveness = new Liveness({ db: this.db, hosts, events, offlineAfterMs: cfg.offline_after, logger: this.logger, onHostStatus: this.emitStatus });
-    await this.liveness.start();
-
-    this.pruner = new Pruner({ events, retentionMs: cfg.retention.events, intervalMs: cfg.retention.prune_interval, logger: this.logger });
+    this.pruner = new Pruner({ events, intervalMs: cfg.retention.prune_interval, logger: this.logger });
     await this.pruner.start();
 
     this.agents = new AgentClients({ tls: cfg.rpc_client.tls, insecure: cfg.rpc_client.insecure, timeoutMs: cfg.rpc_client.timeout });
@@ -177,7 +147,7 @@ export class Controller {
       hosts,
       events,
       agents: this.agents,
-      health: () => ({ nats: this.natsConnected ? 'connected' : 'disconnected', ingest: this.ingest?.stats, counters: events.counters(), unhandledRejections: processFaults.unhandledRejections }),
+      health: () => this.health(events),
     });
     registerTokenRoutes(this.http, { tokens, audit, playbooks: cfg.playbooks });
     registerAlertRoutes(this.http, this.alerts, audit);
@@ -218,11 +188,126 @@ export class Controller {
     this.httpPort = addr.port;
     this.st = 'running';
     this.log.info({ version: VERSION, http: `${addr.address}:${addr.port}`, dataDir: cfg.data_dir, stream: cfg.stream.name }, 'controller started');
+    // NATS comes last and in the background: a broker that is down at start must not stop the
+    // API (operators need /healthz to say why ingest is not running) nor the process (a
+    // pending top-level await on unref'd timers exits with code 13).
+    this.connecting = this.connectAndIngest(hosts, events).catch((err: unknown) => {
+      this.log.error({ err }, 'nats connection loop failed');
+      this.degraded.set('nats', `nats connection loop failed: ${errorLine(err)}`);
+    });
   }
 
-  /** SIGHUP: reload tasks_dir (the rest of controller.yaml needs a restart). */
+  /** Connects to NATS (retrying until stop), ensures the stream, then starts ingest and liveness. */
+  private async connectAndIngest(hosts: HostsStore, events: EventsStore): Promise<void> {
+    const cfg = this.cfg;
+    this.degraded.set('nats', `not connected to NATS ${cfg.nats.servers.map(redactUrlCredentials).join(', ')} yet; retrying`);
+    this.log.info({ servers: cfg.nats.servers.map(redactUrlCredentials) }, 'connecting to nats');
+    let attempt = 0;
+    while (!this.abort.signal.aborted) {
+      const nc = await connectNatsWithRetry(cfg.nats, {
+        name: 'opsfleet-controller',
+        logger: this.log,
+        signal: this.abort.signal,
+        what: 'retrying',
+        onError: (err, n) => this.degraded.set('nats', `cannot connect to NATS (attempt ${n}): ${errorLine(err)}; retrying`),
+        onConnectedChange: (up) => (this.natsConnected = up),
+      });
+      if (!nc) return; // stopped while waiting for NATS
+      this.nc = nc;
+      this.natsConnected = true;
+      try {
+        const jsm: JetStreamManager = await ensureEventStream(nc, {
+          name: cfg.stream.name,
+          maxAgeMs: cfg.stream.max_age,
+          maxBytes: cfg.stream.max_bytes,
+          duplicateWindowMs: cfg.stream.duplicate_window,
+          replicas: cfg.stream.replicas,
+        });
+        if (this.abort.signal.aborted) return;
+        this.ingest = new Ingest({
+          nc,
+          jsm,
+          db: this.db!,
+          hosts,
+          events,
+          stream: cfg.stream.name,
+          durable: cfg.stream.consumer,
+          maxBatch: cfg.ingest.max_batch,
+          logger: this.logger,
+          onHostStatus: this.emitStatus,
+          onEvents: this.emitEvents,
+          onSeqRegression: this.onSeqRegression,
+          onCorrupt: (err) => this.onCorrupt(err),
+          retention: { eventsMs: cfg.retention.events, samplesMs: cfg.retention.samples },
+        });
+        await this.ingest.start();
+      } catch (err) {
+        // JetStream not enabled, no permission on the stream...: keep the API up, say why, retry.
+        attempt++;
+        this.degraded.set('nats', `event stream ${cfg.stream.name} unavailable: ${errorLine(err)}; retrying`);
+        this.log.error({ err, attempt }, 'event stream unavailable; retrying');
+        this.ingest = undefined;
+        this.nc = undefined;
+        this.natsConnected = false;
+        await nc.close().catch(() => undefined);
+        await sleep(Math.min(30_000, 1000 * 2 ** Math.min(attempt, 5)), this.abort.signal);
+        continue;
+      }
+      this.degraded.delete('nats');
+      if (this.abort.signal.aborted) return;
+      this.liveness = new Liveness({ db: this.db!, hosts, events, offlineAfterMs: cfg.offline_after, logger: this.logger, onHostStatus: this.emitStatus });
+      await this.liveness.start();
+      this.log.info({ stream: cfg.stream.name }, 'ingest running');
+      return;
+    }
+  }
+
+  private onSeqRegression = (r: SeqRegression): void => {
+    // An alert the operator sees (it resolves by itself when nobody re-asserts it), beside the
+    // counter and the rate-limited warning ingest writes.
+    try {
+      this.alerts?.push([
+        {
+          labels: { alertname: 'AgentSequenceRegression', host: r.hostId, severity: 'warning' },
+          annotations: { summary: `agent on ${r.hostId} reused or rewound its event sequence (instance ${r.instanceId}, seq ${r.seq}, last ${r.lastSeq}): ${r.how}`, description: 'Its outbox was probably lost or reset while instance.json was kept; events with reused ids are dropped as duplicates. Restart the agent so it takes a new instance id.' },
+          resolveTimeoutS: 600,
+        },
+      ]);
+    } catch (err) {
+      this.log.error({ err }, 'raising AgentSequenceRegression failed');
+    }
+  };
+
+  private onCorrupt(err: Error): void {
+    // Liveness would fail on the same file every second; HTTP stays up to say why.
+    void this.liveness?.stop();
+    const file = join(this.cfg.data_dir, 'controller.db');
+    this.degraded.set('database', `database ${file} is corrupt (${err.message}); ingest stopped, events wait in the stream. Stop the controller, restore the file from a backup (or move it aside to start empty), then start again`);
+  }
+
+  /** What /healthz shows: ok, or degraded with one reason per part that is not working. */
+  private health(events: EventsStore): Record<string, unknown> {
+    const reasons = [...this.degraded.values()];
+    let counters: Record<string, number> = {};
+    try {
+      counters = events.counters();
+    } catch (err) {
+      reasons.push(`database unreadable: ${errorLine(err)}`);
+    }
+    return {
+      status: reasons.length ? 'degraded' : 'ok',
+      ...(reasons.length ? { reasons } : {}),
+      nats: this.natsConnected ? 'connected' : 'disconnected',
+      ingest: this.ingest?.stats,
+      counters,
+      unhandledRejections: processFaults.unhandledRejections,
+    };
+  }
+
+  /** SIGHUP: reload tasks_dir and the receivers' template files (the rest of controller.yaml needs a restart). */
   async reload(): Promise<void> {
     this.automation?.reload();
+    this.alerts?.reload();
   }
 
   stop(): Promise<void> {
@@ -234,6 +319,7 @@ export class Controller {
   private async doStop(): Promise<void> {
     this.st = 'stopping';
     await this.http?.close(1000);
+    await within(this.connecting ?? Promise.resolve(), 3000);
     await this.automation?.stop();
     if (this.runsPruneTimer) clearInterval(this.runsPruneTimer);
     await this.liveness?.stop();

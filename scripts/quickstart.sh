@@ -43,9 +43,18 @@ fi
 # the directory it points to.
 if [ -L node_modules ]; then
   say "node_modules is a symlink; not running npm ci (run it where it points if dependencies are missing)"
-elif [ ! -d node_modules ] || [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+elif [ ! -d node_modules ] || [ ! -f node_modules/.package-lock.json ]; then
   say "installing npm dependencies (npm ci)"
   npm ci --no-audit --no-fund
+elif [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  # A newer lock file is often only a git checkout or merge touching it: reinstall (which first
+  # empties node_modules and rebuilds native modules) only when a dependency is really missing.
+  if npm ls --depth=0 >/dev/null 2>&1; then
+    touch node_modules/.package-lock.json
+  else
+    say "package-lock.json lists dependencies node_modules lacks: installing them (npm ci)"
+    npm ci --no-audit --no-fund
+  fi
 fi
 
 # --- nats-server -----------------------------------------------------------------------------

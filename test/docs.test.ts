@@ -49,7 +49,9 @@ describe('docs', () => {
       for (const m of text.matchAll(/([A-Za-z0-9_./-]+\.md)\b/g)) {
         const name = m[1]!;
         if (/^https?:/.test(name)) continue;
-        const candidates = [join(REPO_ROOT, name), join(REPO_ROOT, f.includes('/') ? 'docs' : '', name), join(REPO_ROOT, 'docs', name)];
+        // A bare name in backquotes right after a folder (`test/fixtures/formats` (`SOURCE.md` ...)) names a file in that folder.
+        const folder = /`([A-Za-z0-9_./-]+)`[^`]{0,5}`?$/.exec(text.slice(Math.max(0, (m.index ?? 0) - 80), m.index))?.[1];
+        const candidates = [join(REPO_ROOT, name), join(REPO_ROOT, f.includes('/') ? 'docs' : '', name), join(REPO_ROOT, 'docs', name), ...(folder ? [join(REPO_ROOT, folder, name)] : [])];
         if (!candidates.some((c) => { try { return statSync(c).isFile(); } catch { return false; } })) missing.push(`${f}: ${name}`);
       }
     }

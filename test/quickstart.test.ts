@@ -39,13 +39,19 @@ describe('scripts/quickstart.sh', () => {
     // --no-typecheck: the suite type-checks once in scripts/test.sh; port 0: never assume 8080 is free.
     // Its own config home: quickstart logs opsctl in with the bootstrap token, as it does for a newcomer.
     const qs = new Child('bash', ['scripts/quickstart.sh', '--no-typecheck'], { env: { OPSFLEET_QUICKSTART_DATA: data, OPSFLEET_QUICKSTART_HTTP_PORT: '0', XDG_CONFIG_HOME: home, OPSFLEET_TOKEN: '' } });
-    await waitFor(
-      () => {
-        if (!qs.running) throw new Error(`quickstart exited (${qs.exitCode})\n${qs.stdout}\n${qs.stderr}`);
-        return qs.stdout.includes('Press Ctrl-C');
-      },
-      { timeout: 180_000, interval: 200, what: 'quickstart ready' },
-    );
+    try {
+      await waitFor(
+        () => {
+          if (!qs.running) throw new Error(`quickstart exited (${qs.exitCode})\n${qs.stdout}\n${qs.stderr}`);
+          return qs.stdout.includes('Press Ctrl-C');
+        },
+        { timeout: 300_000, interval: 200, what: 'quickstart ready' },
+      );
+    } catch (err) {
+      // SIGTERM: quickstart stops what it started, by PID, in order.
+      await qs.stop(30_000);
+      throw new Error(`${(err as Error).message}\n${qs.tail()}`);
+    }
     const out = qs.stdout;
     const url = /export OPSFLEET_CONTROLLER=(\S+)/.exec(out)![1]!;
     const m = /nats-server \(pid (\d+)\).*controller \(pid (\d+)\).*agent "([^"]+)" \(pid (\d+)\)/.exec(out)!;

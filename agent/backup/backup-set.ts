@@ -200,39 +200,46 @@ export class BackupSet {
     const last = state.lastSnapshot();
     const lastFull = state.lastFull();
     let full = !last || !lastFull || started - lastFull.time_ms >= cfg.full_every || state.incrementalsSince(lastFull.id) >= cfg.full_after;
-    // An incremental is only restorable with its parent: confirm the parent is still on the
-    // target (one listing) before building on it. A wiped or pruned-by-hand target gets a full.
-    let chainBroken = '';
-    if (!full && this.forceFull) {
-      chainBroken = this.forceFull;
-      full = true;
-    } else if (!full && last) {
-      const names = new Set(await target.list('snapshots/'));
-      if (!names.has(manifestName(last.id)) || !names.has(archiveName(last.id))) {
-        chainBroken = `snapshot ${last.id}, the parent the next incremental needs, is not on ${target.where}`;
-        full = true;
-        // The local list must not keep counting snapshots that are gone (retention, chains).
-        state.forgetSnapshots(state.snapshots().filter((s) => !names.has(manifestName(s.id))).map((s) => s.id));
-      }
-    }
     const id = snapshotId(started, randomBytes(2).toString('hex'));
     const stagingDir = join(this.d.stateDir, 'backup', `${cfg.name}.staging`);
-    const input: BuildInput = {
-      mode: full ? 'full' : paths.includes(RESCAN_ALL) ? 'all' : 'paths',
-      paths: full || paths.includes(RESCAN_ALL) ? [] : paths,
-      roots: [...cfg.paths],
-      exclude: [...cfg.exclude],
-      stagingDir,
-      id,
-      parent: last?.id ?? null,
-      host: this.d.hostId,
-      set: cfg.name,
-      timeMs: started,
-      level: cfg.compression.level,
-      inlineMax: LARGE_SNAPSHOT,
+    let attempts = 0;
+    const policy = cfg.retry;
+    const onRetry = (op: string) => (err: unknown, attempt: number, delayMs: number) => {
+      attempts = attempt;
+      this.stats.retries++;
+      this.log.warn({ err: errorLine(err), op, attempt, delayMs, snapshot: id }, 'target call failed; retrying');
     };
     let child: ChildBuild | undefined;
     try {
+      // An incremental is only restorable with its parent: confirm the parent is still on the
+      // target (one listing) before building on it. A wiped or pruned-by-hand target gets a full.
+      let chainBroken = '';
+      if (!full && this.forceFull) {
+        chainBroken = this.forceFull;
+        full = true;
+      } else if (!full && last) {
+        const names = new Set(await withRetry(() => target.list('snapshots/'), policy, { signal: this.abort.signal, onRetry: onRetry('list') }));
+        if (!names.has(manifestName(last.id)) || !names.has(archiveName(last.id))) {
+          chainBroken = `snapshot ${last.id}, the parent the next incremental needs, is not on ${target.where}`;
+          full = true;
+          // The local list must not keep counting snapshots that are gone (retention, chains).
+          state.forgetSnapshots(state.snapshots().filter((s) => !names.has(manifestName(s.id))).map((s) => s.id));
+        }
+      }
+      const input: BuildInput = {
+        mode: full ? 'full' : paths.includes(RESCAN_ALL) ? 'all' : 'paths',
+        paths: full || paths.includes(RESCAN_ALL) ? [] : paths,
+        roots: [...cfg.paths],
+        exclude: [...cfg.exclude],
+        stagingDir,
+        id,
+        parent: last?.id ?? null,
+        host: this.d.hostId,
+        set: cfg.name,
+        timeMs: started,
+        level: cfg.compression.level,
+        inlineMax: LARGE_SNAPSHOT,
+      };
       // Whole-tree work runs in a child process (build-in-child.ts: the agent's idle memory
       // stays at its baseline). A handful of watched paths is cheaper in-process.
       if (input.mode === 'paths' || this.d.inProcess) {
@@ -248,16 +255,9 @@ export class BackupSet {
       }
       for (const sk of built.skipped.slice(0, 20)) this.log.warn(sk, 'cannot read path; skipped');
       const manifest = built.manifest;
-      let attempts = 0;
-      const onRetry = (err: unknown, attempt: number, delayMs: number) => {
-        attempts = attempt;
-        this.stats.retries++;
-        this.log.warn({ err: errorLine(err), attempt, delayMs, snapshot: id }, 'upload failed; retrying');
-      };
-      const policy = cfg.retry;
-      await withRetry(() => target.put(archiveName(id), { file: built.archiveFile }, manifest.archive.sha256, this.abort.signal), policy, { signal: this.abort.signal, onRetry });
+      await withRetry(() => target.put(archiveName(id), { file: built.archiveFile }, manifest.archive.sha256, this.abort.signal), policy, { signal: this.abort.signal, onRetry: onRetry('upload') });
       // The manifest goes last: its presence is what makes the snapshot exist.
-      await withRetry(() => target.put(manifestName(id), { file: built.manifestFile }, built.manifestSha256, this.abort.signal), policy, { signal: this.abort.signal, onRetry });
+      await withRetry(() => target.put(manifestName(id), { file: built.manifestFile }, built.manifestSha256, this.abort.signal), policy, { signal: this.abort.signal, onRetry: onRetry('upload') });
       await child.commit({ id, type: manifest.type, parent: manifest.parent, time_ms: started, files: manifest.files, bytes: manifest.bytes }, gen);
       const durationMs = Date.now() - started;
       const deleted = built.deleted;

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { sqliteOpenError } from '../../shared/sqlite.js';
 import { OpsError } from '../../shared/errors.js';
 import { bytesOfName, nameFromBytes } from './name-bytes.js';
 import type { ManifestEntry } from './types.js';
@@ -45,8 +46,19 @@ export class LocalState {
       mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
       this.db = new Database(file);
     } catch (err) {
-      throw new OpsError('OPS_ERR_BACKUP_STATE', `cannot open backup state ${file}: ${(err as Error).message}`, { cause: err });
+      throw sqliteOpenError(err, file, 'backup state', 'OPS_ERR_BACKUP_STATE');
     }
+    try {
+      this.open();
+    } catch (err) {
+      this.db.close();
+      throw sqliteOpenError(err, file, 'backup state', 'OPS_ERR_BACKUP_STATE');
+    }
+    this.gen = (this.db.prepare('SELECT max(gen) AS g FROM pending').get() as { g: number | null }).g ?? 0;
+  }
+
+  /** Settings and schema; the first reads of the file, so a damaged one fails here with its name. */
+  private open(): void {
     this.db.pragma('journal_mode = WAL');
     // NORMAL in WAL: a committed transaction survives a killed process (not a power loss).
     this.db.pragma('synchronous = NORMAL');
@@ -70,7 +82,6 @@ export class LocalState {
         this.db.prepare("INSERT INTO meta (key, value) VALUES (?, '1')").run(PATHS_AS_BYTES);
       })();
     }
-    this.gen = (this.db.prepare('SELECT max(gen) AS g FROM pending').get() as { g: number | null }).g ?? 0;
   }
 
   addPending(paths: readonly string[]): void {

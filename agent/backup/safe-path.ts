@@ -15,12 +15,25 @@ export function pathProblem(p: unknown): string | null {
   if (p.startsWith('/')) return 'absolute path';
   if (p.includes('\0')) return 'NUL in the path';
   for (const part of p.split('/')) {
-    if (part === '') return 'empty path part ("//" or a trailing "/")';
-    if (part === '.' || part === '..') return 'it escapes the restore folder';
+    const why = partProblem(part);
+    if (why) return why;
   }
   const bytes = bytesOfName(p);
   // One spelling per name: an escape that decodes as valid UTF-8 would be a second spelling.
   if (!bytes || nameFromBytes(bytes) !== p) return 'not a file name (a surrogate that stands for no byte)';
+  return null;
+}
+
+/**
+ * The rule for one name (a part between slashes). The builder checks each name it reads from
+ * a folder with it (names from readdir are already canonical bytes, so this is all that can
+ * fail), the whole path rule above applies it to every part.
+ */
+export function partProblem(part: string): string | null {
+  if (part === '') return 'empty path part ("//" or a trailing "/")';
+  if (part === '.' || part === '..') return 'it escapes the restore folder';
+  if (part.includes('/')) return 'a "/" inside a name';
+  if (part.includes('\0')) return 'NUL in the path';
   return null;
 }
 

@@ -5,7 +5,7 @@ import { relative, sep } from 'node:path';
 import picomatch from 'picomatch';
 import type { LocalState } from './local-state.js';
 import { fsPath, nameFromBytes } from './name-bytes.js';
-import { pathProblem } from './safe-path.js';
+import { partProblem, pathProblem } from './safe-path.js';
 import type { ManifestEntry } from './types.js';
 
 /** Archive path of an absolute path: without the leading "/". */
@@ -76,6 +76,12 @@ function statEntrySync(abs: string): ManifestEntry | null {
 /** Walks a folder (not following symlinks) and returns its entries, the folder itself first. */
 export async function walk(absDir: string, ex: Excluder, onError?: (path: string, err: Error) => void): Promise<ManifestEntry[]> {
   const out: ManifestEntry[] = [];
+  const topRel = toArchivePath(absDir);
+  const topWhy = topRel === '' ? null : pathProblem(topRel); // "/" itself has no name to check
+  if (topWhy) {
+    onError?.(absDir, new Error(`unusable name: ${topWhy}`));
+    return out;
+  }
   const top = await statEntry(absDir);
   if (!top) return out;
   out.push(top);
@@ -97,10 +103,11 @@ export async function walk(absDir: string, ex: Excluder, onError?: (path: string
       continue;
     }
     for (const raw of names) {
-      const abs = dir === '/' ? `/${nameFromBytes(raw)}` : `${dir}/${nameFromBytes(raw)}`;
+      const name = nameFromBytes(raw);
+      const abs = dir === '/' ? `/${name}` : `${dir}/${name}`;
       if (ex.excluded(abs)) continue;
       // The restore's own rule: what it would refuse is reported now, never archived.
-      const why = pathProblem(toArchivePath(abs));
+      const why = partProblem(name);
       if (why) {
         onError?.(abs, new Error(`unusable name: ${why}`));
         continue;

@@ -1,6 +1,7 @@
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../../shared/logger.js';
+import { listPids, readProcStat } from '../proc/proc.js';
 import { writeFileAtomic } from '../state/state-dir.js';
 
 /** One process group a shell step runs in: its leader's PID (= PGID) and start time (clock ticks since boot). */
@@ -10,32 +11,9 @@ export interface GroupRecord {
   what: string;
 }
 
-interface ProcInfo {
-  pgrp: number;
-  startTicks: number;
-}
-
-function procInfo(pid: number): ProcInfo | undefined {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // comm may hold spaces and parentheses: the fields start after the LAST ')'.
-    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    // f[0] is field 3 (state): pgrp is field 5, starttime field 22.
-    return { pgrp: Number(f[2]), startTicks: Number(f[19]) };
-  } catch {
-    return undefined;
-  }
-}
-
 /** PIDs of every live process in process group `pgid`. */
 function members(pgid: number): number[] {
-  const out: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    const c = name.charCodeAt(0);
-    if (c < 48 || c > 57) continue;
-    if (procInfo(Number(name))?.pgrp === pgid) out.push(Number(name));
-  }
-  return out;
+  return listPids().filter((pid) => readProcStat(pid)?.pgrp === pgid);
 }
 
 /**
@@ -59,7 +37,7 @@ export class ProcessGroupRecord {
 
   /** Notes a group as running (durable on return). */
   add(pgid: number, what: string): void {
-    const info = procInfo(pgid);
+    const info = readProcStat(pgid);
     this.groups.set(pgid, { pgid, startTicks: info?.startTicks ?? 0, what: what.slice(0, 200) });
     this.save();
   }
@@ -88,7 +66,7 @@ export class ProcessGroupRecord {
     const killed: GroupRecord[] = [];
     for (const g of recorded) {
       if (!Number.isInteger(g.pgid) || g.pgid <= 1) continue;
-      const leader = procInfo(g.pgid);
+      const leader = readProcStat(g.pgid);
       if (leader && leader.startTicks !== g.startTicks) continue;
       const pids = members(g.pgid);
       if (pids.length === 0) continue;

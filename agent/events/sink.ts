@@ -16,6 +16,26 @@ export interface EventSink {
   hasRoom(n?: number): boolean;
 }
 
+/**
+ * One row of a component's durable state kept beside its events (log checkpoints). `value` null
+ * deletes the row. Part of the sink interface so components never import the outbox.
+ */
+export interface StatePut {
+  scope: string;
+  key: string;
+  value: string | null;
+}
+
+/**
+ * A sink that also keeps component state in the same store: `appendMany(items, state)` commits
+ * the events and the state rows in one transaction (log checkpoints travel with their lines).
+ */
+export interface StatefulSink extends EventSink {
+  appendMany(items: ReadonlyArray<{ kind: EventKind; payload: EventPayload; tsMs?: number }>, state?: readonly StatePut[]): number[];
+  writeState(puts: readonly StatePut[], replace?: readonly string[]): void;
+  readState(scope: string): Array<{ key: string; value: string }>;
+}
+
 export interface AlertSpec {
   /** Must include alertname; the controller adds host. */
   labels: Record<string, string>;

@@ -1,17 +1,18 @@
 import type { LogsConfig } from '../../shared/config/logs.js';
 import { OpsError } from '../../shared/errors.js';
 import type { EventKind } from '../../shared/nats/subjects.js';
-import { sleep, type ComponentStateName } from '../../shared/lifecycle.js';
+import type { ComponentStateName } from '../../shared/lifecycle.js';
 import type { Logger } from '../../shared/logger.js';
-import { emitJson, fireAlert, resolveAlert, type EventSink } from '../events/sink.js';
-import type { EventPayload } from '../events/sink.js';
+import { fireAlert, resolveAlert, type EventPayload, type StatefulSink } from '../events/sink.js';
 import { CheckpointStore, type SourceState } from './checkpoint-store.js';
+import { DirWatchers } from './dir-watcher.js';
 import { LogSource, type PollResult } from './log-source.js';
 import type { WindowRule } from './window-rule.js';
 
 export interface LogCollectorDeps {
   config: LogsConfig;
-  sink: EventSink;
+  /** The outbox: events and the checkpoints that produced them are committed together. */
+  sink: StatefulSink;
   stateDir: string;
   logger: Logger;
   /** Lines read per source per tick at most: bounds memory and the size of one outbox transaction. */
@@ -21,10 +22,11 @@ export interface LogCollectorDeps {
 
 /**
  * Tails every configured log source and feeds the outbox. Each tick: read new lines → one
- * appendMany (durable when it returns) → count and move checkpoints → write the checkpoint
- * file atomically. So a kill -9 at any point either re-reads lines whose events may already
- * be in the outbox (the controller dedupes them by file key + offset) or nothing: never a
- * loss. When the outbox is full the tick reads nothing (backpressure) and counts the pause.
+ * appendMany carrying the events and the source's new checkpoint rows (one SQLite
+ * transaction, durable when it returns) → count and move the in-memory checkpoints. A kill -9
+ * at any point keeps both or neither, so lines and level counts are never counted twice nor
+ * lost; the same holds for a stats flush and its flush number. When the outbox is full the
+ * tick reads nothing (backpressure) and counts the pause.
  */
 export class LogCollector {
   private st: ComponentStateName = 'new';
@@ -37,20 +39,31 @@ export class LogCollector {
   private stopping: Promise<void> | undefined;
   readonly counters = { ticks: 0, paused: 0, appendErrors: 0, events: 0, alerts: 0 };
   private lastError: string | undefined;
-  private dirty = false;
+  private readonly watchers = new Map<LogSource, DirWatchers>();
+  /** Sources a folder event asked to scan at their next loop turn. */
+  private readonly scanWanted = new Set<LogSource>();
+  /** Ends a source's current pause early (a folder event wants it to look now). */
+  private readonly wakers = new Map<LogSource, () => void>();
+  /** When each source's loop last started a turn, and its deferred wake (events closer than EVENT_GAP_MS). */
+  private readonly lastTurn = new Map<LogSource, number>();
+  private readonly deferred = new Map<LogSource, NodeJS.Timeout>();
+  /** A wake that came while the source was busy: its next pause ends at once. */
+  private readonly wakePending = new Set<LogSource>();
 
   constructor(private readonly d: LogCollectorDeps) {
     this.log = d.logger.child({ component: 'logs' });
     this.now = d.now ?? Date.now;
-    this.store = new CheckpointStore(d.stateDir);
-    if (this.store.loadError) this.log.warn({ file: this.store.file, reason: this.store.loadError }, 'log checkpoints unreadable; starting over');
+    this.store = new CheckpointStore(d.sink, d.stateDir, d.config.map((c) => c.name), this.log);
     for (const cfg of d.config) this.sources.push(new LogSource(cfg, this.store.get(cfg.name), d.logger));
   }
 
   async start(): Promise<void> {
     this.st = 'starting';
     for (const s of this.sources) {
+      const w = new DirWatchers((dir, name, type) => this.onFsEvent(s, dir, name, type), this.log);
+      this.watchers.set(s, w);
       s.scan(this.now());
+      w.sync(s.watchDirs());
       this.loops.push(this.run(s));
     }
     this.save();
@@ -63,20 +76,19 @@ export class LogCollector {
     let nextScan = this.now() + cfg.scan_interval;
     let nextStats = this.now() + cfg.stats_interval;
     while (!this.ac.signal.aborted) {
+      this.lastTurn.set(s, Date.now());
       try {
         const now = this.now();
-        if (now >= nextScan) {
+        if (now >= nextScan || this.scanWanted.has(s)) {
+          this.scanWanted.delete(s);
           s.scan(now);
+          this.watchers.get(s)?.sync(s.watchDirs());
           nextScan = now + cfg.scan_interval;
           this.saveIfIdentityChanged(s);
         }
         // Drain what is there in several rounds before sleeping, so a burst is not limited to one batch per poll.
         let more = true;
         for (let round = 0; more && round < 20 && !this.ac.signal.aborted; round++) more = this.tick(s);
-        if (this.dirty) {
-          this.save();
-          this.dirty = false;
-        }
         this.evaluateRules(s, this.now());
         if (this.now() >= nextStats) {
           this.flushStats(s);
@@ -86,7 +98,62 @@ export class LogCollector {
         this.lastError = (err as Error).message;
         this.log.error({ err }, 'log source tick failed');
       }
-      await sleep(cfg.poll_interval, this.ac.signal);
+      await this.pause(s, cfg.poll_interval);
+    }
+  }
+
+  /** Sleeps until the next poll, the stop, or a folder event that wants the source to look now. */
+  private pause(s: LogSource, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.ac.signal.aborted) return resolve();
+      if (this.wakePending.delete(s)) return void setImmediate(resolve);
+      const done = () => {
+        clearTimeout(t);
+        this.ac.signal.removeEventListener('abort', done);
+        if (this.wakers.get(s) === done) this.wakers.delete(s);
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      this.ac.signal.addEventListener('abort', done, { once: true });
+      this.wakers.set(s, done);
+    });
+  }
+
+  /**
+   * Appends wake the source at most every EVENT_GAP_MS (a busy file would otherwise cost a poll,
+   * and an outbox transaction, per write); the last event of a burst is never left for poll_interval.
+   */
+  private wakeSoon(s: LogSource): void {
+    if (this.deferred.has(s)) return;
+    const wait = EVENT_GAP_MS - (Date.now() - (this.lastTurn.get(s) ?? 0));
+    if (wait <= 0) {
+      this.wake(s);
+      return;
+    }
+    const t = setTimeout(() => {
+      this.deferred.delete(s);
+      this.wake(s);
+    }, wait);
+    t.unref();
+    this.deferred.set(s, t);
+  }
+
+  private wake(s: LogSource): void {
+    const w = this.wakers.get(s);
+    if (w) w();
+    else this.wakePending.add(s);
+  }
+
+  private onFsEvent(s: LogSource, dir: string, name: string | null, type: 'rename' | 'change'): void {
+    if (this.st !== 'running' && this.st !== 'starting') return;
+    try {
+      const want = s.onFsEvent(dir, name, type, this.now());
+      if (want.scan) this.scanWanted.add(s);
+      if (want.urgent) this.wake(s);
+      else if (want.poll) this.wakeSoon(s);
+    } catch (err) {
+      this.lastError = (err as Error).message;
+      this.log.error({ err, dir }, 'log folder event failed');
     }
   }
 
@@ -143,22 +210,19 @@ export class LogCollector {
       }
       close();
     }
-    if (items.length > 0) {
-      try {
-        this.d.sink.appendMany(items);
-        this.counters.events += items.length;
-      } catch (err) {
-        this.counters.appendErrors++;
-        this.lastError = (err as Error).message;
-        s.rewind(res);
-        throw new OpsError('OPS_ERR_LOGS_APPEND', `outbox append failed; lines will be read again: ${(err as Error).message}`, { cause: err, retryable: true });
-      }
+    if (items.length === 0 && res.records.length === 0 && res.drops.length === 0 && !movedAny(res)) return;
+    try {
+      // Events and checkpoint rows in one transaction: after a crash the checkpoint is exactly
+      // where the events in the outbox end.
+      this.d.sink.appendMany(items, s.commitRows(res, now));
+      this.counters.events += items.length;
+    } catch (err) {
+      this.counters.appendErrors++;
+      this.lastError = (err as Error).message;
+      s.rewind(res);
+      throw new OpsError('OPS_ERR_LOGS_APPEND', `outbox append failed; lines will be read again: ${(err as Error).message}`, { cause: err, retryable: true });
     }
-    if (res.records.length === 0 && res.drops.length === 0 && !movedAny(res)) return;
     s.commit(res, now);
-    // Written once per poll round trip (run loop), not per batch: a later checkpoint only means
-    // more lines read again after a crash, and those the controller drops by file key + offset.
-    this.dirty = true;
   }
 
   private evaluateRules(s: LogSource, now: number): void {
@@ -184,7 +248,9 @@ export class LogCollector {
       tsMs: b.minuteMs,
     }));
     try {
-      this.d.sink.appendMany(items);
+      // The flush number and the drained counts are saved with the stats events: a crash can no
+      // longer re-ship a flush number the controller already has (it would drop the new counts).
+      this.d.sink.appendMany(items, s.flushedRows(s.flushSeq));
     } catch (err) {
       s.flushSeq--;
       this.counters.appendErrors++;
@@ -192,7 +258,6 @@ export class LogCollector {
       return;
     }
     s.stats.drain();
-    this.save();
   }
 
   private saveIfIdentityChanged(s: LogSource): void {
@@ -208,7 +273,7 @@ export class LogCollector {
       this.store.save(states);
     } catch (err) {
       this.lastError = (err as Error).message;
-      this.log.error({ err, file: this.store.file }, 'cannot write log checkpoints');
+      this.log.error({ err }, 'cannot write log checkpoints');
     }
   }
 
@@ -219,6 +284,9 @@ export class LogCollector {
 
   private async doStop(): Promise<void> {
     this.st = 'stopping';
+    for (const w of this.watchers.values()) w.close();
+    for (const t of this.deferred.values()) clearTimeout(t);
+    this.deferred.clear();
     this.ac.abort();
     await Promise.all(this.loops);
     const now = this.now();
@@ -239,8 +307,9 @@ export class LogCollector {
   state(): { state: ComponentStateName; detail: string } {
     const files = this.sources.reduce((n, s) => n + s.counters.filesOpen, 0);
     const lines = this.sources.reduce((n, s) => n + s.counters.lines, 0);
+    const missed = this.sources.reduce((n, s) => n + s.counters.missedFiles, 0);
     const st = this.st === 'running' && this.lastError ? 'degraded' : this.st;
-    return { state: st, detail: `${this.sources.length} sources, ${files} files, ${lines} lines, ${this.counters.paused} paused ticks${this.lastError ? `, last error: ${this.lastError}` : ''}` };
+    return { state: st, detail: `${this.sources.length} sources, ${files} files, ${lines} lines, ${this.counters.paused} paused ticks${missed ? `, ${missed} rotated files deleted unread` : ''}${this.lastError ? `, last error: ${this.lastError}` : ''}` };
   }
 
   /** Per-source counters (tests, status). */
@@ -248,6 +317,9 @@ export class LogCollector {
     return Object.fromEntries(this.sources.map((s) => [s.name, { ...s.counters }]));
   }
 }
+
+/** Least time between two polls woken by appends (truncations and new files wake at once). */
+const EVENT_GAP_MS = 50;
 
 /** Bounds of one shipped `lines` event (well under the outbox's batch_max_bytes default). */
 const LINES_PER_EVENT = 500;

@@ -1,5 +1,5 @@
 import { readdirSync, statSync, type Dirent } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import picomatch from 'picomatch';
 
 export interface DiscoveryResult {
@@ -26,6 +26,16 @@ export class FileDiscovery {
     });
     const byName = exclude.length ? picomatch(exclude as string[], { basename: true, dot: true }) : () => false;
     this.excluded = (p) => byName(p);
+  }
+
+  /** Whether a path is one the globs take (and no exclude removes). */
+  matches(path: string): boolean {
+    return !this.excluded(path) && this.globs.some((g) => (g.isGlob ? g.match(path) : g.base === path));
+  }
+
+  /** The directories whose entries can match directly: a literal path's folder, a glob's static base. */
+  baseDirs(): string[] {
+    return [...new Set(this.globs.map((g) => (g.isGlob ? g.base : dirname(g.base))))];
   }
 
   scan(): DiscoveryResult {

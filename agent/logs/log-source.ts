@@ -1,14 +1,17 @@
-import { closeSync, fstatSync, openSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, lstatSync, readdirSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import type { LogSourceConfig } from '../../shared/config/logs.js';
 import type { Logger } from '../../shared/logger.js';
+import type { SafeRegex } from '../../shared/regex.js';
 import { createParser } from '../../shared/logs/parser.js';
 import type { LineParser, LogRecord } from '../../shared/logs/record.js';
 import { compileLogRegex } from '../../shared/logs/user-regex.js';
-import type { SafeRegex } from '../../shared/regex.js';
-import type { FileCheckpoint, SourceState } from './checkpoint-store.js';
+import type { StatePut } from '../events/sink.js';
+import { rows, type FileCheckpoint, type SourceState } from './checkpoint-store.js';
 import { FileDiscovery } from './file-discovery.js';
 import { prefixHash } from './fingerprint.js';
-import { findSibling } from './siblings.js';
+import { openRegularFile } from './safe-open.js';
+import { COMPRESSED, findSibling } from './siblings.js';
 import { LevelStats } from './level-stats.js';
 import { MultilineJoiner, type JoinedRecord } from './multiline.js';
 import { TailedFile } from './tailed-file.js';
@@ -33,6 +36,7 @@ export interface PollResult {
 }
 
 const MAX_RETIRED = 256;
+const BIRTH_SLACK_MS = 20;
 const MAX_BYTES_PER_POLL = 16 << 20;
 
 /**
@@ -53,6 +57,8 @@ export class LogSource {
   private orphans: FileCheckpoint[];
   private retired: FileCheckpoint[];
   private initialized: boolean;
+  /** The checkpoints were lost: the first scan reads the files it finds from their end. */
+  private uncertain: boolean;
   private firstScan = true;
   flushSeq: number;
   /**
@@ -64,7 +70,22 @@ export class LogSource {
   private readonly reported = new Set<string>();
   private readonly copySeen = new Map<string, number>();
   private readonly startRe: SafeRegex | undefined;
-  readonly counters = { lines: 0, parsed: 0, unparsed: 0, truncated: 0, rotations: 0, truncations: 0, openErrors: 0, filesOpen: 0 };
+  /**
+   * lateRotations: rotated files found by a folder event that were never opened at their live
+   * name (they lived less than scan_interval there); missedFiles: rotated files deleted before
+   * the agent could open them (their lines are lost); undrained: rotated files still holding
+   * unread bytes when the source stopped, and those bytes (they may be gone by the next start).
+   */
+  readonly counters = { lines: 0, parsed: 0, unparsed: 0, truncated: 0, rotations: 0, truncations: 0, openErrors: 0, filesOpen: 0, lateRotations: 0, missedFiles: 0, undrainedFiles: 0, undrainedBytes: 0, shrinksSeen: 0 };
+  /** When this source first scanned: a rotated file born later that it does not know was missed. */
+  private startedMs: number | undefined;
+  /** Paths the globs matched since the start (bounded): rotated siblings are named after them. */
+  private readonly liveNames = new Set<string>();
+  /** Inodes of rotated siblings present at the first scan (bounded by what the folders held then). */
+  private readonly preexisting = new Set<string>();
+  /** Rotated names this source has seen exist (bounded): their disappearance is no loss. */
+  private readonly siblingNames = new Set<string>();
+  private lastMissWarnMs = 0;
   private readonly log: Logger;
 
   constructor(
@@ -82,6 +103,7 @@ export class LogSource {
     this.orphans = state ? [...state.files] : [];
     this.retired = state ? [...state.retired] : [];
     this.initialized = state?.initialized ?? false;
+    this.uncertain = state?.uncertain ?? false;
     this.flushSeq = state?.flushSeq ?? 0;
     this.startRe = cfg.multiline ? compileLogRegex(cfg.multiline.start) : undefined;
   }
@@ -104,10 +126,15 @@ export class LogSource {
 
   /** Expands the globs: opens new files, notices files rotated away. */
   scan(nowMs: number): void {
+    this.startedMs ??= Date.now();
     const { files: paths, errors } = this.discovery.scan();
     for (const e of errors) this.reportOnce(`list:${e.path}:${e.code}`, { path: e.path, code: e.code }, 'cannot list log path; skipped');
     const seen = new Set<string>();
+    // Cumulative: a scan that runs while the writer is between its rename and its create must not
+    // forget the live name (the rotated siblings' events would be ignored). Bounded.
+    if (this.liveNames.size > 4 * paths.length + 1024) this.liveNames.clear();
     for (const path of paths) {
+      this.liveNames.add(path);
       let st;
       try {
         st = statSync(path);
@@ -134,6 +161,7 @@ export class LogSource {
       }
     }
     if (this.firstScan) {
+      this.notePreexisting();
       this.recoverOrphans(nowMs);
       // Checkpoints that matched nothing had their chance: keep them (bounded) among the retired,
       // in case the file shows up again later, instead of carrying them forever.
@@ -142,6 +170,7 @@ export class LogSource {
       if (this.retired.length > MAX_RETIRED) this.retired.splice(0, this.retired.length - MAX_RETIRED);
       this.firstScan = false;
       this.initialized = true;
+      this.uncertain = false;
     }
   }
 
@@ -163,11 +192,170 @@ export class LogSource {
     }
   }
 
+  /**
+   * Rotated siblings already there at the first scan are history (logrotate renames them on
+   * every run): never taken for files that were missed.
+   */
+  private notePreexisting(): void {
+    const dirs = new Set([...this.liveNames].map((p) => dirname(p)));
+    for (const dir of dirs) {
+      let names: string[];
+      try {
+        names = readdirSync(dir);
+      } catch {
+        continue;
+      }
+      for (const name of names) {
+        if (!this.isSiblingName(dir, name)) continue;
+        try {
+          const st = lstatSync(join(dir, name));
+          this.preexisting.add(`${st.dev}:${st.ino}:${st.birthtimeMs}`);
+          this.rememberName(name);
+        } catch {
+          // gone
+        }
+      }
+    }
+  }
+
+  private isSiblingName(dir: string, base: string): boolean {
+    return !COMPRESSED.test(base) && [...this.liveNames].some((p) => dirname(p) === dir && base !== basename(p) && base.startsWith(basename(p)));
+  }
+
+  /** Folders whose events matter: where new files can appear, and where followed files live. */
+  watchDirs(): string[] {
+    const dirs = new Set(this.discovery.baseDirs());
+    for (const f of this.files.values()) if (f.rotatedAtMs === undefined) dirs.add(dirname(f.cp.path));
+    return [...dirs];
+  }
+
+  /**
+   * A folder event (inotify): records the size of the followed file it names (a truncation is
+   * seen when it happens, not only at the next poll) and asks for a poll (`urgent` when the file
+   * shrank: the rewrite may follow at once); for a name change, says whether a scan is needed
+   * (a file appeared at a matched path) or a rotated file nobody opened was adopted.
+   */
+  onFsEvent(dir: string, name: string | null, type: 'rename' | 'change', nowMs: number): { scan?: boolean; poll?: boolean; urgent?: boolean } {
+    if (name === null) return { scan: true };
+    const path = join(dir, name);
+    const out: { scan?: boolean; poll?: boolean; urgent?: boolean } = {};
+    for (const f of this.files.values()) {
+      if (f.cp.path !== path) continue;
+      out.poll = true;
+      try {
+        const st = f.stat();
+        if (st && f.noteSize(st.size)) {
+          this.counters.shrinksSeen++;
+          out.urgent = true;
+        }
+      } catch {
+        // closed meanwhile: the poll notices
+      }
+    }
+    if (type !== 'rename') return out;
+    if (this.discovery.matches(path)) out.scan = out.urgent = true;
+    else if (this.adoptLateRotated(path, nowMs)) out.poll = out.urgent = true;
+    return out;
+  }
+
+  /**
+   * A name beside a live file (app.log → app.log.1) appeared. When it is a file this source never
+   * opened and that was born after the source started, it lived at the live name for less than
+   * a scan: read it to its end through the descriptor (it may be deleted soon). Old rotated
+   * files renamed by logrotate (born before, or retired), and copytruncate copies (the head of
+   * a live file, or a live file caught truncated), are left alone.
+   */
+  private adoptLateRotated(path: string, nowMs: number): boolean {
+    const dir = dirname(path);
+    const base = basename(path);
+    if (!this.isSiblingName(dir, base)) return false;
+    const live = [...this.files.values()].filter((f) => f.rotatedAtMs === undefined && dirname(f.cp.path) === dir);
+    let o;
+    try {
+      o = openRegularFile(path, false);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') this.siblingGone(path);
+      return false;
+    }
+    if ('skip' in o) return false;
+    this.rememberName(base);
+    const { fd, st } = o;
+    const known = this.files.get(`${st.dev}:${st.ino}`);
+    const skip = (): false => {
+      closeSync(fd);
+      return false;
+    };
+    if (known) {
+      // Our followed file, renamed beside its live name: rotated away (it is read to its end).
+      known.cp.path = path;
+      if (known.rotatedAtMs === undefined) {
+        known.rotatedAtMs = nowMs;
+        this.counters.rotations++;
+      }
+      return skip();
+    }
+    // Inode numbers of deleted files are reused at once: an inode match alone proves nothing.
+    if (this.preexisting.has(`${st.dev}:${st.ino}:${st.birthtimeMs}`)) return skip();
+    if (this.retired.some((cp) => cp.dev === st.dev && cp.ino === st.ino && cp.fpLen <= st.size && prefixHash(fd, cp.fpLen) === cp.fp)) return skip();
+    // File times come from the kernel's coarse clock (a tick behind Date.now()): allow for it.
+    if (!(st.birthtimeMs > 0) || this.startedMs === undefined || st.birthtimeMs < this.startedMs - BIRTH_SLACK_MS) return skip();
+    const len = Math.min(st.size, this.cfg.fingerprint_bytes);
+    const head = prefixHash(fd, len);
+    for (const f of live) if (this.isTruncated(f) || (f.fd !== undefined && prefixHash(f.fd, len) === head)) return skip();
+    const f = TailedFile.fresh(fd, path, st, 'start', this.cfg.fingerprint_bytes, this.cfg.max_line_bytes);
+    f.cp.seenMs = nowMs;
+    f.rotatedAtMs = nowMs;
+    this.files.set(`${st.dev}:${st.ino}`, f);
+    this.identityChanged = true;
+    this.counters.lateRotations++;
+    this.log.warn({ path, bytes: st.size }, 'rotated log file was never opened at its live name (it lived less than scan_interval); reading it now');
+    return true;
+  }
+
+  /**
+   * A rotated name was already gone when its event was handled. A name seen before (history,
+   * one of ours) or explained by a followed file that was deleted meanwhile is no loss; any other
+   * is a file created, rotated and deleted before the agent could open it: counted and warned.
+   */
+  private siblingGone(path: string): void {
+    const base = basename(path);
+    if (this.siblingNames.has(base)) return;
+    this.rememberName(base);
+    for (const f of this.files.values()) {
+      if (f.goneExplained || f.rotatedAtMs === undefined) continue;
+      try {
+        if (f.stat()!.nlink === 0) {
+          f.goneExplained = true;
+          return;
+        }
+      } catch {
+        // closed meanwhile
+      }
+    }
+    this.counters.missedFiles++;
+    const now = Date.now();
+    if (now - this.lastMissWarnMs >= 10_000) {
+      this.lastMissWarnMs = now;
+      this.log.warn({ path, missedFiles: this.counters.missedFiles }, 'rotated log file was deleted before it could be opened; its lines were not read');
+    }
+  }
+
+  private rememberName(base: string): void {
+    if (this.siblingNames.size >= 4096) this.siblingNames.clear();
+    this.siblingNames.add(base);
+  }
+
   /** Starts following a file not followed yet; returns its "dev:ino" when it is followed now. */
   private openNew(path: string, nowMs: number): string | undefined {
     let fd: number;
     try {
-      fd = openSync(path, 'r');
+      // Never a blocking open: the path may have become a FIFO or a device since the scan.
+      const o = openRegularFile(path, true);
+      if ('skip' in o) {
+        this.reportOnce(`type:${path}:${o.skip}`, { path, type: o.skip }, 'log path is not a regular file; skipped');
+        return undefined;
+      }
+      fd = o.fd;
     } catch (err) {
       this.openFailed(path, err);
       return undefined;
@@ -219,6 +407,8 @@ export class LogSource {
         const f = new TailedFile(cp, fd, N, this.cfg.max_line_bytes);
         if (st.size < cp.offset) this.resetTruncated(f);
         this.files.set(k, f);
+        // Its checkpoint moved lists (orphan/retired → live): rewrite the source's rows.
+        this.identityChanged = true;
         return k;
       }
     }
@@ -237,19 +427,24 @@ export class LogSource {
     }
     this.copySeen.delete(path);
     // (c) A new stream.
-    const fromEnd = this.firstScan && !this.initialized && this.cfg.start_at === 'end';
+    const fromEnd = this.firstScan && ((!this.initialized && this.cfg.start_at === 'end') || this.uncertain);
     const f = TailedFile.fresh(fd, path, st, fromEnd ? 'end' : 'start', N, this.cfg.max_line_bytes);
     f.cp.seenMs = nowMs;
     this.files.set(k, f);
     this.identityChanged = true;
-    this.log.info({ path, offset: f.cp.offset }, 'tailing log file');
+    if (this.firstScan && this.uncertain && st.size > 0) this.log.warn({ path, skippedBytes: st.size }, 'no checkpoint for this file (checkpoints lost); reading it from its end');
+    else this.log.info({ path, offset: f.cp.offset }, 'tailing log file');
     return k;
   }
 
-  private isTruncated(f: TailedFile): boolean {
-    const st = f.stat();
+  /**
+   * Truncated: smaller than what was read or than it was last seen (a truncate-and-rewrite that
+   * grew past the read position again), a shrink seen by a watch event between polls, or a head
+   * that no longer hashes to the fingerprint.
+   */
+  private isTruncated(f: TailedFile, st = f.stat()): boolean {
     if (!st) return false;
-    return st.size < f.readPos || (f.cp.fpLen > 0 && !f.headMatches());
+    return f.sawShrink || st.size < f.readPos || st.size < f.seenSize || (f.cp.fpLen > 0 && !f.headMatches());
   }
 
   /**
@@ -311,10 +506,11 @@ export class LogSource {
         continue;
       }
       if (f.rotatedAtMs === undefined && st.nlink === 0) f.rotatedAtMs = nowMs;
-      if (f.rotatedAtMs === undefined && this.isTruncated(f)) {
+      if (f.rotatedAtMs === undefined && this.isTruncated(f, st)) {
         this.handleTruncation(f, nowMs);
         st = f.stat()!;
       }
+      f.seenSize = st.size;
       f.refreshFingerprint(st.size);
       const j = this.joinerFor(f);
       const joined: JoinedRecord[] = [];
@@ -350,6 +546,36 @@ export class LogSource {
     return result;
   }
 
+  /**
+   * The state rows describing this source once `result` is committed, computed without changing
+   * anything: they go into the same outbox transaction as the poll's events.
+   */
+  commitRows(result: PollResult, nowMs: number): StatePut[] {
+    const puts: StatePut[] = [];
+    const dropped = new Set(result.drops);
+    for (const [f, off] of result.commits) {
+      if (!dropped.has(f) && off !== f.cp.offset) puts.push(rows.file(this.name, f.committedCp(off, nowMs)));
+    }
+    if (result.drops.length > 0) {
+      const retired = [...this.retired];
+      for (const f of result.drops) {
+        const cp = f.committedCp(result.commits.get(f) ?? f.cp.offset, nowMs);
+        puts.push(rows.fileGone(this.name, f.cp.key), rows.retired(this.name, cp));
+        retired.push(cp);
+      }
+      for (const cp of retired.slice(0, Math.max(0, retired.length - MAX_RETIRED))) puts.push(rows.retiredGone(this.name, cp.key));
+    }
+    const stats = new LevelStats(this.stats.snapshot());
+    for (const r of result.records) stats.add(nowMs, r.parsed?.level, r.parsed !== undefined, r.rec.truncated);
+    puts.push(rows.meta(this.name, { initialized: this.initialized, pending: stats.snapshot(), flushSeq: this.flushSeq }));
+    return puts;
+  }
+
+  /** The meta row once the pending counts are shipped under flush number `flushSeq`. */
+  flushedRows(flushSeq: number): StatePut[] {
+    return [rows.meta(this.name, { initialized: this.initialized, pending: [], flushSeq })];
+  }
+
   /** The poll's records are durable in the outbox: count them and move the checkpoints. */
   commit(result: PollResult, nowMs: number): void {
     for (const r of result.records) {
@@ -361,8 +587,7 @@ export class LogSource {
       for (const rule of r.rules) rule.hit(nowMs, r.rec.text);
     }
     for (const [f, off] of result.commits) {
-      f.commit(off);
-      f.cp.seenMs = nowMs;
+      f.commit(off, nowMs);
     }
     for (const f of result.drops) {
       f.close();
@@ -388,6 +613,7 @@ export class LogSource {
   state(): SourceState {
     return {
       initialized: this.initialized,
+      ...(this.uncertain ? { uncertain: true } : {}),
       files: [...[...this.files.values()].map((f) => ({ ...f.cp })), ...this.orphans],
       retired: this.retired,
       pending: this.stats.snapshot(),
@@ -413,6 +639,19 @@ export class LogSource {
   }
 
   close(): void {
+    for (const f of this.files.values()) {
+      if (f.rotatedAtMs === undefined || f.fd === undefined) continue;
+      try {
+        const left = f.stat()!.size - f.cp.offset;
+        if (left > 0) {
+          this.counters.undrainedFiles++;
+          this.counters.undrainedBytes += left;
+          this.log.warn({ path: f.cp.path, unreadBytes: left }, 'rotated log file not read to its end at stop; if it is deleted before the next start, these bytes are lost');
+        }
+      } catch {
+        // descriptor already unusable
+      }
+    }
     for (const f of this.files.values()) f.close();
     this.files.clear();
   }

@@ -1,8 +1,9 @@
-import { closeSync, fstatSync, openSync, readdirSync, type Stats } from 'node:fs';
+import { closeSync, readdirSync, type Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { prefixHash } from './fingerprint.js';
+import { openRegularFile } from './safe-open.js';
 
-const COMPRESSED = /\.(gz|bz2|xz|zst|lz4|zip)$/;
+export const COMPRESSED = /\.(gz|bz2|xz|zst|lz4|zip)$/;
 
 /**
  * Looks beside `path` for a rotated sibling (`app.log.1`, `app.log-20240101`; compressed ones
@@ -23,9 +24,13 @@ export function findSibling(path: string, fp: string, fpLen: number, accept: (st
     const p = join(dir, n);
     let fd: number | undefined;
     try {
-      fd = openSync(p, 'r');
-      const st = fstatSync(fd);
-      if (st.isFile() && st.size >= fpLen && accept(st) && prefixHash(fd, fpLen) === fp) return { fd, path: p, st };
+      // A FIFO, socket or device named like the log (app.log.pipe) must never be opened
+      // blocking: lstat first, open non-blocking (see safe-open.ts).
+      const o = openRegularFile(p, false);
+      if ('skip' in o) continue;
+      fd = o.fd;
+      const st = o.st;
+      if (st.size >= fpLen && accept(st) && prefixHash(fd, fpLen) === fp) return { fd, path: p, st };
     } catch {
       // vanished or unreadable: try the next candidate
     }

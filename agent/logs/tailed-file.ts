@@ -25,7 +25,20 @@ export class TailedFile {
   /** A copytruncate copy being read to its end (never becomes the live file again). */
   isCopy = false;
   eofSinceMs: number | undefined;
+  /** The file's size when last looked at (poll or file-system event): a smaller size later is a truncation. */
+  seenSize = 0;
+  /**
+   * The size was seen going down between two polls (a watch event caught it): truncated even if
+   * it has grown past the read position again with the same head by the next poll.
+   */
+  sawShrink = false;
+  /** This file's deletion already explained a vanished rotated name (it is read through its descriptor). */
+  goneExplained = false;
   private buf: Buffer;
+  /** Decided from the head at the first read (and again after a truncation). */
+  private enc: TextEncoding | undefined;
+  /** Bytes of byte-order mark at offset 0, never part of a line. */
+  private bom = 0;
 
   constructor(
     readonly cp: FileCheckpoint,
@@ -60,6 +73,14 @@ export class TailedFile {
     return fstatSync(this.fd);
   }
 
+  /** Records a size seen now; remembers a shrink until the truncation is handled. True on a new shrink. */
+  noteSize(size: number): boolean {
+    const shrank = !this.sawShrink && (size < this.seenSize || size < this.readPos);
+    if (shrank) this.sawShrink = true;
+    this.seenSize = size;
+    return shrank;
+  }
+
   /** Grows the fingerprint while the file is shorter than fingerprint_bytes. */
   refreshFingerprint(size: number): void {
     if (this.fd === undefined || this.cp.fpLen >= this.fingerprintBytes || size <= this.cp.fpLen) return;
@@ -87,6 +108,10 @@ export class TailedFile {
     this.readPos = 0;
     this.skipping = false;
     this.eofSinceMs = undefined;
+    this.enc = undefined;
+    this.bom = 0;
+    this.sawShrink = false;
+    this.seenSize = 0;
   }
 
   /**
@@ -94,10 +119,21 @@ export class TailedFile {
    * left for the next read (the writer is mid-line) unless `final` (the file will not grow).
    * A line longer than maxLineBytes is cut, flagged, and its remainder skipped. Stops after
    * about maxBytes of line text, so one round's memory is bounded whatever the line lengths.
+   * UTF-16 files (by their BOM) are split on whole 16-bit newlines and decoded; offsets stay
+   * byte offsets.
    */
   read(size: number, maxLines: number, final = false, maxBytes = 8 << 20): RawLine[] {
     const out: RawLine[] = [];
     if (this.fd === undefined) return out;
+    if (this.enc === undefined && !this.detectEncoding(size, final)) return out;
+    const enc = this.enc!;
+    if (this.readPos < this.bom) {
+      this.readPos = this.bom;
+      this.skipping = false;
+    }
+    const w = enc.width;
+    // A cut never splits a 16-bit unit.
+    const maxLine = this.maxLineBytes - (this.maxLineBytes % w);
     let bytes = 0;
     while (out.length < maxLines && bytes < maxBytes && this.readPos < size) {
       const want = Math.min(this.buf.length, size - this.readPos);
@@ -105,31 +141,31 @@ export class TailedFile {
       if (n === 0) break;
       let pos = 0;
       while (pos < n && out.length < maxLines && bytes < maxBytes) {
-        const nl = this.buf.indexOf(10, pos);
-        if (nl === -1 || nl >= n) break;
+        const nl = enc.findNewline(this.buf, pos, n);
+        if (nl === -1) break;
         if (this.skipping) {
           this.skipping = false;
         } else {
           const len = nl - pos;
-          const cut = len > this.maxLineBytes;
-          let endText = cut ? pos + this.maxLineBytes : nl;
-          if (!cut && endText > pos && this.buf[endText - 1] === 13) endText--;
-          out.push({ text: this.buf.toString('utf8', pos, endText), start: this.readPos + pos, end: this.readPos + nl + 1, truncated: cut });
+          const cut = len > maxLine;
+          let endText = cut ? pos + maxLine : nl;
+          if (!cut && endText - pos >= w && enc.isCr(this.buf, endText - w)) endText -= w;
+          out.push({ text: enc.decode(this.buf, pos, endText), start: this.readPos + pos, end: this.readPos + nl + w, truncated: cut });
           bytes += endText - pos;
         }
-        pos = nl + 1;
+        pos = nl + w;
       }
       if (pos < n && out.length < maxLines && bytes < maxBytes) {
         // No newline in the rest of the buffer.
         const restLen = n - pos;
         if (this.skipping) {
-          pos = n;
-        } else if (restLen > this.maxLineBytes) {
-          out.push({ text: this.buf.toString('utf8', pos, pos + this.maxLineBytes), start: this.readPos + pos, end: this.readPos + n, truncated: true });
+          pos = n - (restLen % w);
+        } else if (restLen > maxLine) {
+          out.push({ text: enc.decode(this.buf, pos, pos + maxLine), start: this.readPos + pos, end: this.readPos + n, truncated: true });
           this.skipping = true;
-          pos = n;
+          pos = n - (restLen % w);
         } else if (final && this.readPos + n >= size) {
-          out.push({ text: this.buf.toString('utf8', pos, n), start: this.readPos + pos, end: this.readPos + n, truncated: false });
+          out.push({ text: enc.decode(this.buf, pos, n), start: this.readPos + pos, end: this.readPos + n, truncated: false });
           pos = n;
         }
       }
@@ -139,10 +175,37 @@ export class TailedFile {
     return out;
   }
 
+  /**
+   * Decides the encoding from the head: a BOM (UTF-16 LE/BE, UTF-8), or UTF-16 text without one
+   * (ASCII in every other byte). False while the head is too short to tell and more may come.
+   */
+  private detectEncoding(size: number, final: boolean): boolean {
+    const head = Buffer.alloc(4);
+    const got = size > 0 ? readSync(this.fd!, head, 0, Math.min(4, size), 0) : 0;
+    const b = head.subarray(0, got);
+    if (got >= 2 && b[0] === 0xff && b[1] === 0xfe) [this.enc, this.bom] = [UTF16LE, 2];
+    else if (got >= 2 && b[0] === 0xfe && b[1] === 0xff) [this.enc, this.bom] = [UTF16BE, 2];
+    else if (got >= 3 && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf) [this.enc, this.bom] = [UTF8, 3];
+    else if (got < 4 && !final && (got === 0 || b[0] === 0xff || b[0] === 0xfe || b[0] === 0xef || b[0] === 0 || b[1] === 0)) return false;
+    else if (got >= 4 && b[0] !== 0 && b[1] === 0 && b[2] !== 0 && b[3] === 0) [this.enc, this.bom] = [UTF16LE, 0];
+    else if (got >= 4 && b[0] === 0 && b[1] !== 0 && b[2] === 0 && b[3] !== 0) [this.enc, this.bom] = [UTF16BE, 0];
+    else [this.enc, this.bom] = [UTF8, 0];
+    return true;
+  }
+
+  /** How the file's text is encoded (after the first read), for status and tests. */
+  get encoding(): string | undefined {
+    return this.enc?.name;
+  }
+
+  /** The checkpoint as it will be once the lines up to `offset` are durable (nothing changes). */
+  committedCp(offset: number, nowMs: number): FileCheckpoint {
+    return { ...this.cp, offset, skipping: offset === this.readPos ? this.skipping : false, seenMs: nowMs };
+  }
+
   /** The lines up to `offset` are durable: move the checkpoint. */
-  commit(offset: number): void {
-    this.cp.offset = offset;
-    this.cp.skipping = offset === this.readPos ? this.skipping : false;
+  commit(offset: number, nowMs: number): void {
+    Object.assign(this.cp, this.committedCp(offset, nowMs));
   }
 
   /** Forget what was read but not committed (the outbox write failed). */
@@ -162,3 +225,47 @@ export class TailedFile {
     }
   }
 }
+
+/** How lines are found and decoded in one encoding; `width` is the size of one code unit. */
+interface TextEncoding {
+  name: 'utf8' | 'utf16le' | 'utf16be';
+  width: 1 | 2;
+  /** Index of the first byte of the first newline in buf[from, to), or -1; `from` is unit-aligned. */
+  findNewline(buf: Buffer, from: number, to: number): number;
+  isCr(buf: Buffer, at: number): boolean;
+  decode(buf: Buffer, from: number, to: number): string;
+}
+
+const UTF8: TextEncoding = {
+  name: 'utf8',
+  width: 1,
+  findNewline: (buf, from, to) => {
+    const i = buf.indexOf(10, from);
+    return i !== -1 && i < to ? i : -1;
+  },
+  isCr: (buf, at) => buf[at] === 13,
+  decode: (buf, from, to) => buf.toString('utf8', from, to),
+};
+
+/** Byte 0x0A also occurs inside other UTF-16 units (U+0A00..U+0AFF, U+xx0A): only an aligned 0x000A is a newline. */
+const UTF16LE: TextEncoding = {
+  name: 'utf16le',
+  width: 2,
+  findNewline: (buf, from, to) => {
+    for (let i = buf.indexOf(10, from); i !== -1 && i + 1 < to; i = buf.indexOf(10, i + 1)) if ((i - from) % 2 === 0 && buf[i + 1] === 0) return i;
+    return -1;
+  },
+  isCr: (buf, at) => buf[at] === 13 && buf[at + 1] === 0,
+  decode: (buf, from, to) => buf.toString('utf16le', from, to - ((to - from) % 2)),
+};
+
+const UTF16BE: TextEncoding = {
+  name: 'utf16be',
+  width: 2,
+  findNewline: (buf, from, to) => {
+    for (let i = buf.indexOf(10, from + 1); i !== -1 && i < to; i = buf.indexOf(10, i + 1)) if ((i - from) % 2 === 1 && buf[i - 1] === 0) return i - 1;
+    return -1;
+  },
+  isCr: (buf, at) => buf[at] === 0 && buf[at + 1] === 13,
+  decode: (buf, from, to) => Buffer.from(buf.subarray(from, to - ((to - from) % 2))).swap16().toString('utf16le'),
+};

@@ -3,9 +3,11 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Event } from '../../shared/gen/opsfleet/v1/events.js';
 import { eventId } from '../../shared/nats/subjects.js';
+import { openStep } from '../../shared/sqlite.js';
 import { OpsError } from '../../shared/errors.js';
 // The payload type belongs to the sink interface this store implements (one direction: outbox → events).
 import type { EventPayload } from '../events/sink.js';
+import { ComponentStateTable, type StatePut } from './component-state.js';
 
 export type { EventPayload };
 
@@ -37,6 +39,7 @@ export class OutboxStore {
   private evictedTotal: number;
   private readonly stmts;
   private readonly listeners = new Set<() => void>();
+  private componentState: ComponentStateTable | undefined;
   private readonly fullListeners = new Set<() => void>();
   /** While the disk is full only these kinds are written (liveness and alerts), see disk-full.ts. */
   private priorityOnly: ReadonlySet<string> | undefined;
@@ -86,7 +89,8 @@ export class OutboxStore {
       oldest: this.db.prepare<[number], { seq: number; len: number }>('SELECT seq, length(data) AS len FROM outbox ORDER BY seq LIMIT ?'),
       stats: this.db.prepare<[], { n: number; b: number | null; maxSeq: number | null }>('SELECT count(*) AS n, sum(length(data)) AS b, max(seq) AS maxSeq FROM outbox'),
     };
-    const st = this.stmts.stats.get()!;
+    // The first full read of the table: a file damaged mid-way shows here, not at open.
+    const st = openStep(() => this.stmts.stats.get()!, join(stateDir, 'outbox.db'), 'outbox', 'OPS_ERR_OUTBOX_OPEN');
     this.count = st.n;
     this.bytes = st.b ?? 0;
     this.lastSeq = Math.max(this.meta('last_seq'), st.maxSeq ?? 0);
@@ -119,14 +123,24 @@ export class OutboxStore {
     return this.stmts.getMeta.get(key)?.value ?? 0;
   }
 
-  /** Persists events in one transaction and returns their seqs; the listeners hear of it after commit. */
-  appendMany(items: ReadonlyArray<{ kind: string; payload: EventPayload; tsMs?: number }>): number[] {
-    if (items.length === 0) return [];
+  private get stateTable(): ComponentStateTable {
+    this.componentState ??= new ComponentStateTable(this.db);
+    return this.componentState;
+  }
+
+  /**
+   * Persists events in one transaction and returns their seqs; the listeners hear of it after
+   * commit. `state`: component state rows (log checkpoints) committed in the same transaction,
+   * so a crash keeps both or neither.
+   */
+  appendMany(items: ReadonlyArray<{ kind: string; payload: EventPayload; tsMs?: number }>, state?: readonly StatePut[]): number[] {
+    if (items.length === 0 && !state?.length) return [];
     const only = this.priorityOnly;
     if (only && items.some((i) => !only.has(i.kind))) {
       throw new OpsError('OPS_ERR_OUTBOX_DISK_FULL', `disk full: only ${[...only].join(' and ')} events are written until space is back`, { retryable: true });
     }
     const seqs: number[] = [];
+    const stateTable = state?.length ? this.stateTable : undefined;
     const tx = this.db.transaction(() => {
       let seq = this.lastSeq;
       let added = 0;
@@ -145,11 +159,14 @@ export class OutboxStore {
         added += data.length;
         seqs.push(seq);
       }
-      this.stmts.setMeta.run('last_seq', seq);
-      this.lastSeq = seq;
-      this.count += items.length;
-      this.bytes += added;
-      this.evictIfFull();
+      if (items.length > 0) {
+        this.stmts.setMeta.run('last_seq', seq);
+        this.lastSeq = seq;
+        this.count += items.length;
+        this.bytes += added;
+        this.evictIfFull();
+      }
+      stateTable?.apply(state!);
     });
     try {
       tx();
@@ -162,8 +179,23 @@ export class OutboxStore {
       }
       throw new OpsError('OPS_ERR_OUTBOX_WRITE', `outbox write failed: ${(err as Error).message}`, { cause: err, retryable: true });
     }
-    for (const l of this.listeners) l();
+    if (seqs.length) for (const l of this.listeners) l();
     return seqs;
+  }
+
+  /** Writes component state alone (no events), in one transaction; `replace` scopes are emptied first. */
+  writeState(puts: readonly StatePut[], replace: readonly string[] = []): void {
+    const t = this.stateTable;
+    try {
+      this.db.transaction(() => t.apply(puts, replace))();
+    } catch (err) {
+      throw new OpsError('OPS_ERR_OUTBOX_WRITE', `outbox state write failed: ${(err as Error).message}`, { cause: err, retryable: true });
+    }
+  }
+
+  /** A component's state rows, by key. */
+  readState(scope: string): Array<{ key: string; value: string }> {
+    return this.stateTable.read(scope);
   }
 
   append(kind: string, payload: EventPayload, tsMs?: number): number {

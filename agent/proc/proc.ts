@@ -150,6 +150,10 @@ export interface ProcStat {
   /** utime + stime in CLK_TCK ticks. */
   cpuTicks: number;
   rssBytes: number;
+  /** Process group id (field 5). */
+  pgrp: number;
+  /** Start time in clock ticks since boot (field 22): with the PID, names one process across PID reuse. */
+  startTicks: number;
 }
 
 /** One process's /proc/PID/stat; undefined when it is gone (a race every reader must accept). */
@@ -165,7 +169,8 @@ export function readProcStat(pid: number, procRoot = '/proc'): ProcStat | undefi
   const close = text.lastIndexOf(')');
   const f = text.slice(close + 2).split(' ');
   // f[0] is field 3 (state): utime is field 14, stime 15, rss 24.
-  return { pid, name: text.slice(open + 1, close), state: f[0] ?? '', cpuTicks: Number(f[11]) + Number(f[12]), rssBytes: Number(f[21]) * PAGE_SIZE };
+  // f[0] is field 3 (state): pgrp is field 5, starttime 22.
+  return { pid, name: text.slice(open + 1, close), state: f[0] ?? '', cpuTicks: Number(f[11]) + Number(f[12]), rssBytes: Number(f[21]) * PAGE_SIZE, pgrp: Number(f[2]), startTicks: Number(f[19]) };
 }
 
 export function listPids(procRoot = '/proc'): number[] {

@@ -5,6 +5,7 @@ import type { Event } from '../../shared/gen/opsfleet/v1/events.js';
 import type { Logger } from '../../shared/logger.js';
 import type { HostStatusChange } from '../ingest/ingest.js';
 import { createReceiver } from '../notify/index.js';
+import { TemplateStore } from '../notify/templates.js';
 import { ReceiverWorker, type PendingNotification } from '../notify/worker.js';
 import type { AlertView } from '../notify/types.js';
 import { AlertsStore, type ApplyOutcome } from './alerts-store.js';
@@ -14,7 +15,8 @@ import { Inhibitor } from './inhibitor.js';
 import type { Matcher } from '../../shared/alerts/matchers.js';
 import { alertFromApi, alertFromEvent, toAlertView, type AlertRecord, type AlertState, type ApiAlert, type IncomingAlert } from './model.js';
 import { NotifyStore } from '../notify/notify-store.js';
-import { Router } from './router.js';
+import { GroupStore } from './group-store.js';
+import { groupOf, mentionsFor, Router } from './router.js';
 import { Silences, silenceStatus, type Silence } from './silences.js';
 
 export const HOST_OFFLINE = 'HostOffline';
@@ -57,7 +59,12 @@ export class AlertManager {
   readonly notifyStore: NotifyStore;
   readonly inhibitor: Inhibitor;
   readonly dispatcher: Dispatcher;
+  readonly templates: TemplateStore;
+  readonly groupStore: GroupStore;
+  readonly router: Router;
   readonly workers = new Map<string, ReceiverWorker>();
+  /** Alerts received through each intake endpoint. */
+  readonly intakeStats: Record<string, number> = {};
   readonly stats = { alertEvents: 0, malformed: 0, new: 0, refired: 0, resolved: 0, refreshed: 0, stale: 0, unknown: 0, expired: 0, notifyFailed: 0 };
   private sweepTimer: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | undefined;
@@ -69,31 +76,36 @@ export class AlertManager {
     this.now = d.now ?? Date.now;
     this.log = d.logger.child({ component: 'alerts' });
     this.alerts = new AlertsStore(d.db);
-    this.silences = new Silences(d.db, this.now);
+    this.silences = new Silences(d.db, this.now, this.log);
     this.notifyStore = new NotifyStore(d.db);
     this.inhibitor = new Inhibitor(d.cfg.inhibit);
     const receiverCfg = new Map(d.cfg.receivers.map((r) => [r.name, r]));
+    this.groupStore = new GroupStore(d.db);
+    this.templates = new TemplateStore(d.cfg.receivers, this.log);
+    this.router = new Router(d.cfg);
     this.dispatcher = new Dispatcher({
-      router: new Router(d.cfg),
+      router: this.router,
       store: this.notifyStore,
       logger: d.logger,
       now: this.now,
       muted: (a) => this.silences.silencedBy(a.labels).length > 0 || this.inhibitor.inhibitedBy(a.labels, a.fingerprint).length > 0,
       sendResolved: (r) => receiverCfg.get(r)?.send_resolved ?? true,
       enqueue: (r, n) => this.workers.get(r)?.enqueue(n),
+      groups: this.groupStore,
     });
     const fallback = d.cfg.fallback_receiver;
     for (const rc of d.cfg.receivers) {
       this.workers.set(
         rc.name,
         new ReceiverWorker({
-          receiver: createReceiver(rc, this.now),
+          receiver: createReceiver(rc, { now: this.now, externalUrl: d.cfg.external_url, templates: this.templates }),
           store: this.notifyStore,
           logger: d.logger,
           retry: d.cfg.retry,
           now: this.now,
           onDelivered: (items) => this.delivered(items),
           onFailed: (items, from, wasFallback) => this.failed(items, from, wasFallback || fallback === rc.name),
+          heldElsewhere: (item) => [...this.workers.values()].some((w) => w.name !== rc.name && w.holds(item)),
         }),
       );
     }
@@ -107,6 +119,7 @@ export class AlertManager {
     const horizon = this.now() - Math.max(this.d.cfg.repeat_interval, 3_600_000);
     const resolved = this.alerts.resolvedSince(horizon);
     if (this.d.cfg.enabled) for (const a of resolved) this.dispatcher.insert(a);
+    this.groupStore.retainOnly(this.dispatcher.keys());
     this.sweepTimer = setInterval(() => this.sweep(), this.d.cfg.sweep_interval);
     this.sweepTimer.unref();
     this.log.info({ firing: firing.length, groups: this.dispatcher.groupCount, receivers: [...this.workers.keys()], routes: this.d.cfg.routes.length }, 'alerting started');
@@ -165,6 +178,16 @@ export class AlertManager {
     return inc.map((a) => fingerprint(a.labels));
   }
 
+  /**
+   * Alerts from Prometheus, Alertmanager or Grafana (already mapped by intake.ts); counted per
+   * source. Returns how many were stored.
+   */
+  intake(list: readonly IncomingAlert[]): number {
+    const out = this.apply(list);
+    for (const a of list) this.intakeStats[a.source] = (this.intakeStats[a.source] ?? 0) + 1;
+    return out.length;
+  }
+
   /** Stores assertions in one transaction, then lets dispatch and inhibition see the changes. */
   apply(list: readonly IncomingAlert[]): ApplyOutcome[] {
     const now = this.now();
@@ -211,13 +234,16 @@ export class AlertManager {
   private route(changed: readonly AlertRecord[]): void {
     for (const a of changed) this.inhibitor.observe(a);
     if (!this.d.cfg.enabled) return;
-    for (const a of changed) {
-      try {
-        this.dispatcher.insert(a);
-      } catch (err) {
-        this.log.error({ err, fingerprint: a.fingerprint }, 'grouping an alert failed');
+    // One transaction for the group rows a burst creates (one write per new group).
+    this.d.db.transaction(() => {
+      for (const a of changed) {
+        try {
+          this.dispatcher.insert(a);
+        } catch (err) {
+          this.log.error({ err, fingerprint: a.fingerprint }, 'grouping an alert failed');
+        }
       }
-    }
+    })();
   }
 
   private delivered(items: PendingNotification[]): void {
@@ -335,11 +361,46 @@ export class AlertManager {
     return { receiver: name, ...r };
   }
 
+  /** SIGHUP: re-reads the receivers' template files (a file that fails keeps its previous template). */
+  reload(): string[] {
+    return this.templates.reload();
+  }
+
+  /**
+   * What a receiver would send for these alerts (as one group of the route they reach, or of
+   * their alertname), rendered with its current template, without sending.
+   */
+  preview(name: string, list: readonly ApiAlert[]): { receiver: string; type: string; body: unknown } {
+    const w = this.workers.get(name);
+    if (!w) throw new OpsError('OPS_ERR_RECEIVER_UNKNOWN', `no receiver "${name}" (configured: ${[...this.workers.keys()].join(', ') || 'none'})`);
+    const now = this.now();
+    const views = list.map((a) => {
+      const inc = alertFromApi(a, now);
+      return toAlertView({ fingerprint: fingerprint(inc.labels), labels: inc.labels, annotations: inc.annotations, state: inc.state, startsAtMs: inc.startsAtMs || now, endsAtMs: inc.endsAtMs, updatedMs: now, expiresMs: null, source: 'api', count: 1 });
+    });
+    const first = views[0]?.labels ?? {};
+    const route = this.router.match(first)[0];
+    const { key, labels } = route ? groupOf(route, first) : { key: 'preview', labels: { alertname: first.alertname ?? 'Preview' } };
+    const firing = views.filter((v) => v.status === 'firing');
+    const resolved = views.filter((v) => v.status === 'resolved');
+    const mentions = route && firing.length ? mentionsFor(route, firing.map((a) => a.labels.severity ?? '')) : undefined;
+    const msg = { kind: 'notify' as const, merged: 1, groups: [{ groupKey: key, groupLabels: labels, status: firing.length ? ('firing' as const) : ('resolved' as const), firing, resolved }], ...(mentions ? { mentions } : {}) };
+    return { receiver: name, type: w.type, body: w.preview(msg) };
+  }
+
+  /** Which routes and receivers an alert with these labels reaches (amtool's `config routes test`). */
+  routesTest(labels: Record<string, string>): { receivers: string[]; routes: Array<{ id: string; receivers: string[]; groupBy: string[]; groupKey: string; mutedNow: boolean; continue: boolean }> } {
+    const routes = this.router.match(labels).map((r) => ({ id: r.id, receivers: r.receivers, groupBy: r.groupBy, groupKey: groupOf(r, labels).key, mutedNow: this.router.muted(r, this.now()), continue: r.continue }));
+    return { receivers: [...new Set(routes.flatMap((r) => r.receivers))], routes };
+  }
+
   statsView(): Record<string, unknown> {
     return {
       ...this.stats,
       alerts: this.alerts.counts(),
       groups: this.dispatcher.groupCount,
+      silencesSkipped: this.silences.skipped,
+      intake: this.intakeStats,
       dispatch: this.dispatcher.stats,
       receivers: Object.fromEntries([...this.workers].map(([n, w]) => [n, { ...w.stats, pending: w.pending, pausedMs: w.pausedMs }])),
     };

@@ -2,7 +2,8 @@ import type { Logger } from '../../shared/logger.js';
 import type { PendingNotification } from '../notify/worker.js';
 import { toAlertView, type AlertRecord } from './model.js';
 import type { NotifyStore } from '../notify/notify-store.js';
-import { groupOf, type CompiledRoute, type Router } from './router.js';
+import { nextDue, type GroupStore } from './group-store.js';
+import { groupOf, mentionsFor, type CompiledRoute, type Router } from './router.js';
 
 /** An aggregation group: the alerts of one route with the same group_by values. */
 interface AggrGroup {
@@ -13,6 +14,8 @@ interface AggrGroup {
   timer: NodeJS.Timeout | undefined;
   createdMs: number;
   flushes: number;
+  /** When the timer fires next (for stats and tests). */
+  dueMs: number;
 }
 
 export interface DispatcherDeps {
@@ -24,6 +27,8 @@ export interface DispatcherDeps {
   /** Receivers that want resolved notifications. */
   sendResolved: (receiver: string) => boolean;
   enqueue: (receiver: string, n: PendingNotification) => void;
+  /** Persists when groups are due, so a restart keeps their timers (absent: in memory only). */
+  groups?: GroupStore;
   now?: () => number;
 }
 
@@ -39,11 +44,16 @@ export class Dispatcher {
   private readonly log: Logger;
   private readonly now: () => number;
   private stopped = false;
-  readonly stats = { groupsCreated: 0, flushes: 0, notificationsQueued: 0, unrouted: 0 };
+  readonly stats = { groupsCreated: 0, groupsRestored: 0, flushes: 0, notificationsQueued: 0, unrouted: 0, mutedByTime: 0 };
 
   constructor(private readonly d: DispatcherDeps) {
     this.log = d.logger.child({ component: 'alerts.dispatch' });
     this.now = d.now ?? Date.now;
+  }
+
+  /** Keys of the groups in memory. */
+  keys(): Set<string> {
+    return new Set(this.groups.keys());
   }
 
   get groupCount(): number {
@@ -61,17 +71,32 @@ export class Dispatcher {
       if (!g) {
         // A resolved alert with no group left has nothing to tell unless someone was told it fired.
         if (a.state === 'resolved' && !route.receivers.some((r) => this.d.store.get(key, r)?.firing.has(a.fingerprint))) continue;
-        g = { key, route, labels, alerts: new Map(), timer: undefined, createdMs: this.now(), flushes: 0 };
+        const now = this.now();
+        g = { key, route, labels, alerts: new Map(), timer: undefined, createdMs: now, flushes: 0, dueMs: 0 };
         this.groups.set(key, g);
         this.stats.groupsCreated++;
-        this.schedule(g, route.groupWaitMs);
+        // A group that existed before a restart keeps its timing; a new one waits group_wait.
+        const first = this.d.groups?.firstFlush(key);
+        if (first !== undefined) {
+          this.stats.groupsRestored++;
+          this.schedule(g, nextDue(first, route.groupIntervalMs, now) - now);
+        } else {
+          this.d.groups?.put(key, now + route.groupWaitMs, now);
+          this.schedule(g, route.groupWaitMs);
+        }
       }
       g.alerts.set(a.fingerprint, a);
     }
   }
 
+  /** When a group fires next (ms since epoch), or undefined when there is no such group. */
+  dueAt(key: string): number | undefined {
+    return this.groups.get(key)?.dueMs;
+  }
+
   private schedule(g: AggrGroup, ms: number): void {
     if (g.timer) clearTimeout(g.timer);
+    g.dueMs = this.now() + ms;
     g.timer = setTimeout(() => {
       g.timer = undefined;
       try {
@@ -89,6 +114,13 @@ export class Dispatcher {
     const now = this.now();
     this.stats.flushes++;
     g.flushes++;
+    if (this.d.router.muted(g.route, now)) {
+      // A mute (or outside every active) time interval: nothing is sent and nothing recorded as
+      // told, so the first flush after the interval sends what is firing then.
+      this.stats.mutedByTime++;
+      this.schedule(g, g.route.groupIntervalMs);
+      return;
+    }
     const firing: AlertRecord[] = [];
     const resolved: AlertRecord[] = [];
     for (const a of g.alerts.values()) {
@@ -127,11 +159,13 @@ export class Dispatcher {
         },
         firingFps,
         resolvedFps: resFps,
+        mentions: firing.length > 0 ? mentionsFor(g.route, firing.map((a) => a.labels.severity ?? '')) : undefined,
       });
     }
     this.cleanup(g);
     if (g.alerts.size === 0) {
       this.groups.delete(g.key);
+      this.d.groups?.delete(g.key);
       return;
     }
     this.schedule(g, g.route.groupIntervalMs);

@@ -5,7 +5,8 @@ import type { AlertView } from '../notify/types.js';
 import { isoOrNull } from '../notify/types.js';
 
 export type AlertState = 'firing' | 'resolved';
-export type AlertSource = 'agent' | 'controller' | 'api';
+/** Where an alert came from: an agent, the controller itself, our API, or another tool's intake. */
+export type AlertSource = 'agent' | 'controller' | 'api' | 'prometheus' | 'alertmanager' | 'grafana';
 
 /** The stored state of one alert (one fingerprint). */
 export interface AlertRecord {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
-import { OpsError } from '../../shared/errors.js';
+import { errorLine, OpsError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/logger.js';
 import { compileMatcher, matchAll, type CompiledMatcher, type Labels, type Matcher } from '../../shared/alerts/matchers.js';
 
 export interface Silence {
@@ -53,10 +54,15 @@ export function silenceStatus(s: Silence, now: number): SilenceStatus {
 export class Silences {
   private readonly s;
   private compiled: Array<{ s: Silence; ms: CompiledMatcher[] }> = [];
+  /** Ids of stored silences that no longer compile, warned about once each. */
+  private readonly warned = new Set<string>();
+  /** Stored silences skipped because their matchers no longer compile (e.g. a pattern RE2 refuses). */
+  skipped = 0;
 
   constructor(
     private readonly db: Database.Database,
     private readonly now: () => number = Date.now,
+    private readonly log?: Logger,
   ) {
     this.s = {
       insert: db.prepare('INSERT INTO silences (id, matchers, starts_at_ms, ends_at_ms, created_by, comment, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)'),
@@ -71,10 +77,25 @@ export class Silences {
 
   /** Recompiles the not-yet-ended silences (after a change, and on every sweep to drop expired ones). */
   reload(): void {
-    this.compiled = this.s.live.all(this.now()).map((r) => {
-      const s = fromRow(r);
-      return { s, ms: s.matchers.map(compileMatcher) };
-    });
+    const out: Array<{ s: Silence; ms: CompiledMatcher[] }> = [];
+    let skipped = 0;
+    for (const r of this.s.live.all(this.now())) {
+      // A row written by an older version may hold a pattern today's engine refuses (e.g. a
+      // backreference from the RegExp days): skip that silence with a warning, never fail the
+      // start of the controller or the sweep over one row.
+      try {
+        const s = fromRow(r);
+        out.push({ s, ms: s.matchers.map(compileMatcher) });
+      } catch (err) {
+        skipped++;
+        if (!this.warned.has(r.id)) {
+          this.warned.add(r.id);
+          this.log?.warn({ silence: r.id, matchers: r.matchers.slice(0, 500), reason: errorLine(err) }, 'stored silence skipped: its matchers do not compile');
+        }
+      }
+    }
+    this.compiled = out;
+    this.skipped = skipped;
   }
 
   add(input: { matchers: Matcher[]; startsAtMs?: number; endsAtMs: number; createdBy: string; comment: string }): Silence {

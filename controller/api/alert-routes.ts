@@ -5,6 +5,7 @@ import type { AlertManager } from '../alerts/alert-manager.js';
 import { compileMatcher, parseMatcher, type Matcher } from '../../shared/alerts/matchers.js';
 import { apiAlertSchema } from '../alerts/model.js';
 import type { AuditLog } from '../audit/audit-log.js';
+import { alertmanagerWebhookSchema, fromPostableAlerts, fromWebhookPayload, grafanaWebhookSchema, postableAlertsSchema } from '../alerts/intake.js';
 import { HttpError, type HttpServer } from './http-server.js';
 
 /**
@@ -13,6 +14,8 @@ import { HttpError, type HttpServer } from './http-server.js';
  */
 export const ALERTS_BODY_LIMIT = 16 * 1024 * 1024;
 export const MAX_ALERTS_PER_POST = 10_000;
+/** Intake bodies: a Prometheus or Alertmanager batch of 10,000+ alerts is several megabytes. */
+export const INTAKE_MAX_BODY = 32 * 1024 * 1024;
 
 const matcherSchema = z.union([
   z.string(),
@@ -67,6 +70,8 @@ export function registerAlertRoutes(http: HttpServer, am: AlertManager, audit: A
   );
 
   http.route('GET', '/api/v1/alerts/stats', () => am.statsView());
+
+  registerIntakeRoutes(http, am);
 
   http.route('GET', '/api/v1/alerts/:fp', ({ params }) => {
     const a = am.get(params.fp!);
@@ -135,6 +140,28 @@ export function registerAlertRoutes(http: HttpServer, am: AlertManager, audit: A
     }
   });
 
+  // Renders what a receiver would send for these alerts with its current template; nothing is sent.
+  http.route(
+    'POST',
+    '/api/v1/receivers/:name/preview',
+    ({ body, params }) => {
+      const alerts = Array.isArray(body) ? body : 'alerts' in body && Array.isArray(body.alerts) ? body.alerts : [body as z.output<typeof apiAlertSchema>];
+      try {
+        return am.preview(params.name!, alerts);
+      } catch (err) {
+        if (err instanceof OpsError && err.code === 'OPS_ERR_RECEIVER_UNKNOWN') throw new HttpError(404, err.code, err.message);
+        return badRequest(err);
+      }
+    },
+    { body: z.union([apiAlertSchema, z.array(apiAlertSchema).min(1).max(1000), z.object({ alerts: z.array(apiAlertSchema).min(1).max(1000) }).strict()]), bodyCode: 'OPS_ERR_ALERT_MALFORMED' },
+  );
+
+  // Which routes and receivers an alert with these labels reaches (amtool config routes test).
+  http.route('POST', '/api/v1/alerts/routes/test', ({ body }) => am.routesTest(body.labels), {
+    body: z.object({ labels: z.record(z.string(), z.string()) }).strict(),
+    bodyCode: 'OPS_ERR_BAD_REQUEST',
+  });
+
   http.route('GET', '/api/v1/notifications', ({ query }) => {
     const limit = Math.min(Number(query.get('limit') ?? 100) || 100, 10_000);
     return am.notifyStore.list({ receiver: query.get('receiver') ?? undefined, limit }).map((r) => ({
@@ -154,4 +181,27 @@ export function registerAlertRoutes(http: HttpServer, am: AlertManager, audit: A
       durationMs: r.duration_ms,
     }));
   });
+}
+
+/**
+ * Alerts from other tools (controller/alerts/intake.ts). Registered like every other route; the
+ * API's auth puts them behind an intake-role token.
+ */
+export function registerIntakeRoutes(http: HttpServer, am: AlertManager): void {
+  const take = <T>(data: T, map: (data: T, now: number) => ReturnType<typeof fromPostableAlerts>) => {
+    let list;
+    try {
+      list = map(data, Date.now());
+    } catch (err) {
+      return badRequest(err);
+    }
+    return { accepted: am.intake(list) };
+  };
+  const opts = { bodyCode: 'OPS_ERR_ALERT_MALFORMED', bodyLimit: INTAKE_MAX_BODY };
+  // Prometheus' alertmanager_config points here as if opsfleet were Alertmanager (API v2).
+  http.route('POST', '/api/v2/alerts', ({ body }) => take(body, fromPostableAlerts), { ...opts, body: postableAlertsSchema });
+  // An existing Alertmanager forwards through its webhook receiver (webhook_configs.url).
+  http.route('POST', '/api/v1/intake/alertmanager', ({ body }) => take(body, (d, now) => fromWebhookPayload(d, 'alertmanager', now)), { ...opts, body: alertmanagerWebhookSchema });
+  // Grafana's webhook contact point.
+  http.route('POST', '/api/v1/intake/grafana', ({ body }) => take(body, (d, now) => fromWebhookPayload(d, 'grafana', now)), { ...opts, body: grafanaWebhookSchema });
 }

@@ -39,6 +39,10 @@ export function registerRoutes(http: HttpServer, d: ApiDeps): void {
     return { host: h.id, rpcEndpoint: h.rpc_endpoint, ...st, startedAt: new Date(st.startedAtMs).toISOString() };
   });
 
+  http.route('GET', '/api/v1/events/rejected', ({ query }) =>
+    d.events.rejected(intParam(query, 'limit', 100, 1000)).map((r) => ({ received: new Date(r.received_ms).toISOString(), subject: r.subject, streamSeq: r.stream_seq, reason: r.reason, size: r.size })),
+  );
+
   http.route('GET', '/api/v1/events', ({ query }) => {
     const since = query.get('since');
     return d.events

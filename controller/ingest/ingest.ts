@@ -1,7 +1,7 @@
 import { AckPolicy, DeliverPolicy, jetstream, JetStreamApiCodes, JetStreamApiError, type ConsumerMessages, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
 import type Database from 'better-sqlite3';
-import { decodeBatch } from '../../shared/events/codec.js';
+import { decodeAndValidateBatch } from '../../shared/events/codec.js';
 import type { Event } from '../../shared/gen/opsfleet/v1/events.js';
 import { sleep } from '../../shared/lifecycle.js';
 import type { Logger } from '../../shared/logger.js';
@@ -32,6 +32,50 @@ export interface IngestDeps {
   onHostStatus?: (c: HostStatusChange) => void;
   /** Hears every newly stored event after commit (alerting and other consumers hook here). */
   onEvents?: (events: Event[]) => void;
+  /** Hears agents whose sequence went backwards (lost outbox, forgery) after commit. */
+  onSeqRegression?: (r: SeqRegression) => void;
+  /** Called once when the database reports corruption: ingest stops, the owner degrades. */
+  onCorrupt?: (err: Error) => void;
+  /**
+   * Raw retention (ms) by class: `samples` for high-volume events the controller also keeps in
+   * derived form (heartbeats → the host row, metric samples → metric history, unchanged check
+   * results → check state, log batches → log statistics and lines), `events` for the rest.
+   */
+  retention?: { eventsMs: number; samplesMs: number };
+}
+
+/** Whether an event is a high-volume sample (short raw retention) rather than a rare, telling one. */
+export function isSample(e: Pick<Event, 'kind' | 'json'>): boolean {
+  if (e.kind === 'hb' || e.kind === 'metric' || e.kind === 'log') return true;
+  if (e.kind !== 'check' || e.json === undefined) return false;
+  try {
+    return (JSON.parse(e.json) as { event?: unknown }).event === 'result';
+  } catch {
+    return false;
+  }
+}
+
+/** An agent instance that sent a seq it had already used (with other content) or one lower than its applied heartbeat. */
+export interface SeqRegression {
+  hostId: string;
+  instanceId: string;
+  seq: number;
+  lastSeq: number;
+  how: 'seq reused with other content' | 'heartbeat seq went backwards';
+}
+
+/** How often one host's seq-regression or clock-skew warning is logged (the counter counts every one). */
+const WARN_EVERY_MS = 60_000;
+
+interface Accumulator {
+  changes: HostStatusChange[];
+  stored: Event[];
+  regressions: SeqRegression[];
+  skews: Array<{ hostId: string; skewMs: number; flagged: boolean }>;
+  rejected: Array<{ m: JsMsg; reason: string }>;
+  events: number;
+  duplicates: number;
+  rejectedEvents: number;
 }
 
 /**
@@ -47,7 +91,12 @@ export class Ingest {
   private stopped = false;
   private readonly log: Logger;
   private readonly now: () => number;
-  readonly stats = { messages: 0, events: 0, duplicates: 0, rejected: 0, transactions: 0, storeErrors: 0 };
+  readonly stats = { messages: 0, events: 0, duplicates: 0, rejected: 0, rejectedEvents: 0, seqRegressions: 0, transactions: 0, storeErrors: 0 };
+  private readonly lastWarned = new Map<string, number>();
+  /** Per host, the last stored inventory without its uptime (see storedPayload). */
+  private readonly lastInventory = new Map<string, string>();
+  /** Set when the database reported corruption: the loop stops pulling (messages stay in the stream). */
+  corrupt: Error | undefined;
 
   constructor(private readonly d: IngestDeps) {
     this.log = d.logger.child({ component: 'ingest' });
@@ -109,30 +158,36 @@ export class Ingest {
   /** Stores a group of messages in one transaction, then acks them. */
   private async process(msgs: JsMsg[]): Promise<void> {
     const now = this.now();
-    const changes: HostStatusChange[] = [];
-    const stored: Event[] = [];
-    const rejected: Array<{ m: JsMsg; reason: string }> = [];
-    let events = 0;
-    let duplicates = 0;
+    const acc: Accumulator = { changes: [], stored: [], regressions: [], skews: [], rejected: [], events: 0, duplicates: 0, rejectedEvents: 0 };
     const tx = this.d.db.transaction(() => {
       for (const m of msgs) {
-        const reason = this.storeMessage(m, now, changes, stored);
-        if (typeof reason === 'string') {
-          rejected.push({ m, reason });
+        const reason = this.storeMessage(m, now, acc);
+        if (reason !== undefined) {
+          acc.rejected.push({ m, reason });
           this.d.events.recordRejected(now, m.subject, m.seq, reason, m.data.length);
-        } else {
-          events += reason.events;
-          duplicates += reason.duplicates;
         }
       }
-      if (events) this.d.events.addCounter('events_ingested', events);
-      if (duplicates) this.d.events.addCounter('events_duplicate', duplicates);
-      if (rejected.length) this.d.events.addCounter('messages_rejected', rejected.length);
+      if (acc.events) this.d.events.addCounter('events_ingested', acc.events);
+      if (acc.duplicates) this.d.events.addCounter('events_duplicate', acc.duplicates);
+      if (acc.rejected.length) this.d.events.addCounter('messages_rejected', acc.rejected.length);
+      if (acc.rejectedEvents) this.d.events.addCounter('events_rejected', acc.rejectedEvents);
+      if (acc.regressions.length) this.d.events.addCounter('seq_regressions', acc.regressions.length);
     });
     try {
       tx();
     } catch (err) {
       this.stats.storeErrors++;
+      if ((err as { code?: string }).code === 'SQLITE_CORRUPT' || (err as { code?: string }).code === 'SQLITE_NOTADB') {
+        // Retrying a corrupt file every second only fills the log: stop pulling (the stream keeps
+        // the messages unacked) and let the owner degrade with a message that says what to do.
+        this.corrupt ??= err as Error;
+        this.stopped = true;
+        for (const m of msgs) m.nak();
+        this.log.error({ err }, 'database is corrupt; ingest stopped (messages stay in the stream)');
+        this.d.onCorrupt?.(err as Error);
+        void this.messages?.close().catch(() => undefined);
+        return;
+      }
       this.log.error({ err, messages: msgs.length }, 'event store transaction failed; messages will be redelivered');
       for (const m of msgs) m.nak(1000);
       await sleep(1000);
@@ -141,51 +196,83 @@ export class Ingest {
     for (const m of msgs) m.ack();
     this.stats.transactions++;
     this.stats.messages += msgs.length;
-    this.stats.events += events;
-    this.stats.duplicates += duplicates;
-    this.stats.rejected += rejected.length;
-    for (const r of rejected) {
+    this.stats.events += acc.events;
+    this.stats.duplicates += acc.duplicates;
+    this.stats.rejected += acc.rejected.length;
+    this.stats.rejectedEvents += acc.rejectedEvents;
+    this.stats.seqRegressions += acc.regressions.length;
+    for (const r of acc.rejected) {
       this.log.warn({ subject: r.m.subject, streamSeq: r.m.seq, size: r.m.data.length, reason: r.reason }, 'malformed event message skipped');
     }
-    for (const c of changes) {
+    for (const r of acc.regressions) {
+      if (this.shouldWarn(`seq:${r.hostId}`, now)) this.log.warn({ ...r }, 'agent sequence went backwards; its events may be dropped as duplicates');
+      this.d.onSeqRegression?.(r);
+    }
+    for (const k of acc.skews) {
+      if (k.flagged) this.log.warn({ hostId: k.hostId, skewMs: k.skewMs }, 'agent clock is off; its timestamps are not used to order host updates');
+      else this.log.info({ hostId: k.hostId, skewMs: k.skewMs }, 'agent clock back within bounds');
+    }
+    for (const c of acc.changes) {
       this.log.info({ hostId: c.hostId, from: c.from, to: c.to, reason: c.reason }, 'host status changed');
       this.d.onHostStatus?.(c);
     }
-    if (stored.length && this.d.onEvents) this.d.onEvents(stored);
+    if (acc.stored.length && this.d.onEvents) this.d.onEvents(acc.stored);
   }
 
-  /** Returns counts, or the reason the message is malformed. Runs inside the transaction. */
-  private storeMessage(m: JsMsg, now: number, changes: HostStatusChange[], stored: Event[]): { events: number; duplicates: number } | string {
+  private shouldWarn(key: string, now: number): boolean {
+    const last = this.lastWarned.get(key);
+    if (last !== undefined && now - last < WARN_EVERY_MS) return false;
+    if (this.lastWarned.size > 10_000) this.lastWarned.clear();
+    this.lastWarned.set(key, now);
+    return true;
+  }
+
+  /** Stores one message's events; returns why the whole message was rejected, if it was. Runs inside the transaction. */
+  private storeMessage(m: JsMsg, now: number, acc: Accumulator): string | undefined {
     const subj = parseEventSubject(m.subject);
     if (!subj) return `subject ${m.subject} is not opsfleet.ev.<kind>.<hostId>`;
-    let batch: Event[];
+    let decoded: ReturnType<typeof decodeAndValidateBatch>;
     try {
-      batch = decodeBatch(m.data);
+      decoded = decodeAndValidateBatch(m.data);
     } catch (err) {
       return (err as Error).message;
     }
-    // An agent may only speak for itself under its own subject.
-    for (const e of batch) {
+    // An agent may only speak for itself under its own subject: a message with any event
+    // claiming another host or kind is refused whole (spoofing, not one bad event).
+    for (const e of decoded.all) {
       if (e.hostId !== subj.hostId || e.kind !== subj.kind) return `event ${e.id} (host ${e.hostId}, kind ${e.kind}) does not match subject ${m.subject}`;
     }
-    let events = 0;
-    let duplicates = 0;
+    const batch = decoded.events;
+    for (const r of decoded.rejected) {
+      acc.rejectedEvents++;
+      const reason = `event ${r.index} (${r.id.slice(0, 100)}): ${r.reason}`;
+      this.d.events.recordRejected(now, m.subject, m.seq, reason, m.data.length);
+      this.log.warn({ subject: m.subject, streamSeq: m.seq, reason }, 'malformed event skipped');
+    }
     let touched = false;
+    const ret = this.d.retention;
     for (const e of batch) {
       const { id, hostId, instanceId, seq, tsMs, kind, ...payload } = e;
-      const inserted = this.d.events.insert({ id, host_id: hostId, kind, instance_id: instanceId, seq, ts_ms: tsMs, received_ms: now, payload: JSON.stringify(payload) });
+      const row = { id, host_id: hostId, kind, instance_id: instanceId, seq, ts_ms: tsMs, received_ms: now, payload: this.storedPayload(e, payload), ...(ret ? { expires_ms: now + (isSample(e) ? ret.samplesMs : ret.eventsMs) } : {}) };
+      const inserted = this.d.events.insert(row);
       if (!inserted) {
-        duplicates++;
+        acc.duplicates++;
+        // A redelivery carries the same content. Other content under a used id means the
+        // instance's seq started over (its outbox was lost) or someone forged the id: the
+        // event is dropped either way, so say so.
+        if (!this.d.events.sameContent(row)) acc.regressions.push({ hostId, instanceId, seq, lastSeq: seq, how: 'seq reused with other content' });
         continue;
       }
-      events++;
-      stored.push(e);
+      acc.events++;
+      acc.stored.push(e);
       if (kind === 'hb' && e.heartbeat) {
         const r = this.d.hosts.applyHeartbeat(e.heartbeat, e, now);
-        if (r !== 'same') {
-          const change: HostStatusChange = { hostId, from: r === 'new' ? 'unknown' : 'offline', to: 'online', atMs: now, reason: r === 'new' ? 'first heartbeat' : 'heartbeat received' };
+        if (r.seqRegression) acc.regressions.push({ hostId, instanceId, seq, lastSeq: r.seqRegression.lastSeq, how: 'heartbeat seq went backwards' });
+        if (r.skewChanged) acc.skews.push({ hostId, ...r.skewChanged });
+        if (r.status !== 'same') {
+          const change: HostStatusChange = { hostId, from: r.status === 'new' ? 'unknown' : 'offline', to: 'online', atMs: now, reason: r.status === 'new' ? 'first heartbeat' : 'heartbeat received' };
           this.d.events.insertControllerEvent(hostId, 'host_status', now, { from: change.from, to: change.to, reason: change.reason });
-          changes.push(change);
+          acc.changes.push(change);
         }
       } else {
         touched = true;
@@ -193,7 +280,27 @@ export class Ingest {
     }
     // A message is one host's batch: proving it alive once per message is enough.
     if (touched) this.d.hosts.touch(subj.hostId, now);
-    return { events, duplicates };
+    return undefined;
+  }
+
+  /**
+   * The payload as stored. A heartbeat's inventory (~0.7 KB, the bulk of its row) is kept only
+   * when it differs from the previous heartbeat's of that host, ignoring the host uptime that
+   * changes every time (kept as a number): every heartbeat still shows seq, uptime and outbox
+   * depth, and inventory changes stay in the history. After a controller restart the first
+   * heartbeat of each host is stored whole.
+   */
+  private storedPayload(e: Event, payload: Omit<Event, 'id' | 'hostId' | 'instanceId' | 'seq' | 'tsMs' | 'kind'>): string {
+    if (e.kind !== 'hb' || !e.heartbeat?.inventory) return JSON.stringify(payload);
+    const { uptimeS, ...stable } = e.heartbeat.inventory;
+    const key = JSON.stringify(stable);
+    if (this.lastInventory.get(e.hostId) !== key) {
+      if (this.lastInventory.size >= 100_000) this.lastInventory.clear();
+      this.lastInventory.set(e.hostId, key);
+      return JSON.stringify(payload);
+    }
+    const { inventory: _unchanged, ...rest } = e.heartbeat;
+    return JSON.stringify({ ...payload, heartbeat: rest, inventoryUnchanged: true, uptimeS });
   }
 
   async stop(): Promise<void> {

@@ -1,7 +1,8 @@
 import { createHmac } from 'node:crypto';
 import type { DingtalkConfig } from '../../shared/config/alerting.js';
 import { parseErrcode, postBody } from './http.js';
-import { render } from './template.js';
+import { render, type TemplateOverrides } from './template.js';
+import type { TemplateStore } from './templates.js';
 import { NotifyError, type OutgoingMessage, type Receiver, type SendResult } from './types.js';
 
 /** DingTalk answers this when a robot sent more than 20 messages in a minute; it is then banned for 10 minutes. */
@@ -31,6 +32,7 @@ export class DingtalkReceiver implements Receiver {
   constructor(
     readonly config: DingtalkConfig,
     private readonly now: () => number = Date.now,
+    private readonly templates?: TemplateStore,
   ) {
     this.name = config.name;
   }
@@ -38,18 +40,33 @@ export class DingtalkReceiver implements Receiver {
   /** The exact JSON body DingTalk receives. */
   body(msg: OutgoingMessage): { body: Record<string, unknown>; truncated: number } {
     const c = this.config;
-    // Mentions only notify when the mobile also appears in the text.
-    const mentions = c.at_mobiles.length ? `\n${c.at_mobiles.map((m) => `@${m}`).join(' ')}\n` : '';
+    // The route's @mentions join the receiver's own. DingTalk only notifies a mobile or user id
+    // that also appears in the text as @…, so both go into the text too.
+    const m = msg.mentions;
+    const mobiles = [...new Set([...c.at_mobiles, ...(m?.mobiles ?? [])])];
+    const userIds = [...new Set(m?.user_ids ?? [])];
+    const isAtAll = c.at_all || (m?.all ?? false);
+    const ats = [...mobiles, ...userIds];
+    const mentions = ats.length ? `\n${ats.map((x) => `@${x}`).join(' ')}\n` : '';
+    const at = { atMobiles: mobiles, ...(userIds.length ? { atUserIds: userIds } : {}), isAtAll };
     // The JSON wrapping (and its escaping of newlines and quotes) costs bytes too: render, measure
     // the whole body, and render again smaller until it fits the 20,000-byte limit.
     let limit = c.max_bytes - 256 - Buffer.byteLength(mentions);
     for (;;) {
-      const r = render(msg, 'markdown', Math.max(64, limit), { now: this.now(), template: c.template, suffix: mentions });
-      const body = { msgtype: 'markdown', markdown: { title: [...r.title].slice(0, 64).join(''), text: r.text }, at: { atMobiles: c.at_mobiles, isAtAll: c.at_all } };
+      const r = render(msg, 'markdown', Math.max(64, limit), { now: this.now(), template: this.tpl('markdown'), suffix: mentions });
+      const body = { msgtype: 'markdown', markdown: { title: [...r.title].slice(0, 64).join(''), text: r.text }, at };
       const over = Buffer.byteLength(JSON.stringify(body)) - c.max_bytes;
       if (over <= 0 || limit <= 64) return { body, truncated: r.truncated };
       limit -= over + 64;
     }
+  }
+
+  preview(msg: OutgoingMessage): unknown {
+    return this.body(msg).body;
+  }
+
+  private tpl(style: 'markdown' | 'text' | 'html'): TemplateOverrides | undefined {
+    return this.templates?.for(this.config, style) ?? this.config.template;
   }
 
   async send(msg: OutgoingMessage, signal: AbortSignal): Promise<SendResult> {

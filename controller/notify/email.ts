@@ -1,6 +1,7 @@
 import nodemailer, { type Transporter } from 'nodemailer';
 import type { EmailConfig } from '../../shared/config/alerting.js';
-import { render } from './template.js';
+import { render, type TemplateOverrides } from './template.js';
+import type { TemplateStore } from './templates.js';
 import { NotifyError, type OutgoingMessage, type Receiver, type SendResult } from './types.js';
 
 /** nodemailer codes that mean "the server or the path to it is unwell, try again". */
@@ -15,6 +16,7 @@ export class EmailReceiver implements Receiver {
   constructor(
     readonly config: EmailConfig,
     private readonly now: () => number = Date.now,
+    private readonly templates?: TemplateStore,
   ) {
     this.name = config.name;
     const s = config.smtp;
@@ -30,10 +32,21 @@ export class EmailReceiver implements Receiver {
     });
   }
 
+  preview(msg: OutgoingMessage): unknown {
+    const c = this.config;
+    const text = render(msg, 'text', c.max_bytes, { now: this.now(), template: this.tpl('text') });
+    const html = render(msg, 'html', c.max_bytes, { now: this.now(), template: this.tpl('html') });
+    return { from: c.from, to: c.to, subject: text.title, text: text.text, html: html.text };
+  }
+
+  private tpl(style: 'markdown' | 'text' | 'html'): TemplateOverrides | undefined {
+    return this.templates?.for(this.config, style) ?? this.config.template;
+  }
+
   async send(msg: OutgoingMessage, signal: AbortSignal): Promise<SendResult> {
     const c = this.config;
-    const text = render(msg, 'text', c.max_bytes, { now: this.now(), template: c.template });
-    const html = render(msg, 'html', c.max_bytes, { now: this.now(), template: c.template });
+    const text = render(msg, 'text', c.max_bytes, { now: this.now(), template: this.tpl('text') });
+    const html = render(msg, 'html', c.max_bytes, { now: this.now(), template: this.tpl('html') });
     if (signal.aborted) throw new NotifyError('OPS_ERR_NOTIFY_ABORTED', 'send aborted');
     try {
       const info = (await this.transport.sendMail({

@@ -23,8 +23,17 @@ export interface NotificationGroup {
   resolved: AlertView[];
 }
 
+/** Who a robot message @mentions (route and severity config), rendered in each robot's format. */
+export interface Mentions {
+  mobiles: string[];
+  user_ids: string[];
+  all: boolean;
+}
+
 /** A message a receiver renders and sends: one group, or a digest of several merged groups. */
 export interface OutgoingMessage {
+  /** @mentions for robots (union of the merged notifications'); absent = none. */
+  mentions?: Mentions | undefined;
   kind: 'notify' | 'digest' | 'fallback' | 'test';
   groups: NotificationGroup[];
   /** Notifications merged into this message (1 unless a digest). */
@@ -47,6 +56,8 @@ export interface Receiver {
   readonly type: ReceiverConfig['type'];
   readonly config: ReceiverConfig;
   send(msg: OutgoingMessage, signal: AbortSignal): Promise<SendResult>;
+  /** What `send` would post, without sending (`opsctl notify preview`). */
+  preview(msg: OutgoingMessage): unknown;
   close?(): void;
 }
 
@@ -57,10 +68,13 @@ export interface Receiver {
  */
 export class NotifyError extends OpsError {
   readonly pauseMs: number;
-  constructor(code: string, message: string, opts: { cause?: unknown; retryable?: boolean; pauseMs?: number } = {}) {
+  /** The channel's Retry-After (429/503), already bounded: the receiver waits at least this long. */
+  readonly retryAfterMs: number | undefined;
+  constructor(code: string, message: string, opts: { cause?: unknown; retryable?: boolean; pauseMs?: number; retryAfterMs?: number } = {}) {
     super(code, message, opts);
     this.name = 'NotifyError';
     this.pauseMs = opts.pauseMs ?? 0;
+    this.retryAfterMs = opts.retryAfterMs;
   }
 }
 

@@ -1,6 +1,7 @@
 import type { WecomConfig } from '../../shared/config/alerting.js';
 import { parseErrcode, postBody } from './http.js';
-import { render } from './template.js';
+import { render, type TemplateOverrides } from './template.js';
+import type { TemplateStore } from './templates.js';
 import { NotifyError, type OutgoingMessage, type Receiver, type SendResult } from './types.js';
 
 /** WeCom's "API freq out of limit" answer. */
@@ -16,6 +17,7 @@ export class WecomReceiver implements Receiver {
   constructor(
     readonly config: WecomConfig,
     private readonly now: () => number = Date.now,
+    private readonly templates?: TemplateStore,
   ) {
     this.name = config.name;
   }
@@ -23,13 +25,26 @@ export class WecomReceiver implements Receiver {
   body(msg: OutgoingMessage): { body: Record<string, unknown>; truncated: number } {
     const c = this.config;
     const limit = Math.min(c.max_bytes, WECOM_MAX_BYTES[c.msgtype]);
+    const m = msg.mentions;
     if (c.msgtype === 'text') {
-      const r = render(msg, 'text', limit, { now: this.now(), template: c.template });
-      return { body: { msgtype: 'text', text: { content: r.text, mentioned_mobile_list: c.mentioned_mobile_list } }, truncated: r.truncated };
+      // Text messages mention by mobile (mentioned_mobile_list) and by user id (mentioned_list); "@all" in either mentions everyone.
+      const mobiles = [...new Set([...c.mentioned_mobile_list, ...(m?.mobiles ?? [])])];
+      const users = [...new Set([...(m?.user_ids ?? []), ...(m?.all ? ['@all'] : [])])];
+      const r = render(msg, 'text', limit, { now: this.now(), template: this.tpl('text') });
+      return { body: { msgtype: 'text', text: { content: r.text, mentioned_mobile_list: mobiles, ...(users.length ? { mentioned_list: users } : {}) } }, truncated: r.truncated };
     }
-    // Markdown messages cannot carry mentioned_mobile_list; WeCom only mentions from text messages.
-    const r = render(msg, 'markdown', limit, { now: this.now(), template: c.template });
+    // Markdown messages cannot carry mention lists; WeCom mentions a user id written as <@userid> in the content (not a mobile).
+    const suffix = m?.user_ids.length ? `\n${m.user_ids.map((u) => `<@${u}>`).join(' ')}` : '';
+    const r = render(msg, 'markdown', limit, { now: this.now(), template: this.tpl('markdown'), suffix });
     return { body: { msgtype: 'markdown', markdown: { content: r.text } }, truncated: r.truncated };
+  }
+
+  preview(msg: OutgoingMessage): unknown {
+    return this.body(msg).body;
+  }
+
+  private tpl(style: 'markdown' | 'text' | 'html'): TemplateOverrides | undefined {
+    return this.templates?.for(this.config, style) ?? this.config.template;
   }
 
   async send(msg: OutgoingMessage, signal: AbortSignal): Promise<SendResult> {

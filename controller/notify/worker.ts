@@ -1,9 +1,11 @@
 import { errorLine, OpsError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { backoffDelay } from '../../shared/retry.js';
+import { DEFAULT_MAX_RETRY_AFTER_MS } from './http.js';
 import type { NotifyStore } from './notify-store.js';
 import { RateLimiter } from './rate-limiter.js';
-import type { NotificationGroup, OutgoingMessage, Receiver, SendResult } from './types.js';
+import { mergeMentions } from './mentions.js';
+import type { Mentions, NotificationGroup, OutgoingMessage, Receiver, SendResult } from './types.js';
 
 /** A notification waiting for its receiver: one group's state plus what to record when delivered. */
 export interface PendingNotification {
@@ -12,13 +14,15 @@ export interface PendingNotification {
   group: NotificationGroup;
   firingFps: string[];
   resolvedFps: string[];
+  /** @mentions the route asks for (firing notifications only). */
+  mentions?: Mentions | undefined;
 }
 
 export interface WorkerDeps {
   receiver: Receiver;
   store: NotifyStore;
   logger: Logger;
-  retry: { attempts: number; initial: number; max: number };
+  retry: { attempts: number; initial: number; max: number; max_retry_after?: number };
   now?: () => number;
   /** Called after a message carrying these notifications was accepted by the channel. */
   onDelivered: (items: PendingNotification[], via: string) => void;
@@ -27,6 +31,11 @@ export interface WorkerDeps {
    * itself a fallback delivery (which must not cascade further). Returns true when handed on.
    */
   onFailed?: (items: PendingNotification[], from: string, wasFallback: boolean) => boolean;
+  /**
+   * True when another worker holds this notification right now (the fallback receiver delivering
+   * it after this one failed): a group flush meanwhile must not start it over here.
+   */
+  heldElsewhere?: (item: PendingNotification) => boolean;
   /** Upper bound of waiting notifications; beyond it the oldest are merged anyway (they are one digest). */
   maxPending?: number;
 }
@@ -41,8 +50,13 @@ export interface WorkerStats {
   failed: number;
   fallbacks: number;
   paused: number;
+  /** Answers with a Retry-After that the receiver waited for. */
+  retryAfter: number;
   maxInWindow: number;
 }
+
+type Entry = { item: PendingNotification; fallbackFrom?: string };
+const keyOf = (item: PendingNotification) => `${item.group.groupKey}\u0000${item.receiver}`;
 
 /**
  * Delivers notifications for one receiver: at most rate_limit.count messages per window, the
@@ -53,8 +67,20 @@ export interface WorkerStats {
 export class ReceiverWorker {
   readonly name: string;
   readonly limiter: RateLimiter;
-  readonly stats: WorkerStats = { queued: 0, sent: 0, digests: 0, merged: 0, attempts: 0, retries: 0, failed: 0, fallbacks: 0, paused: 0, maxInWindow: 0 };
-  private queue: Array<{ item: PendingNotification; fallbackFrom?: string }> = [];
+  readonly stats: WorkerStats = { queued: 0, sent: 0, digests: 0, merged: 0, attempts: 0, retries: 0, failed: 0, fallbacks: 0, paused: 0, retryAfter: 0, maxInWindow: 0 };
+  /**
+   * Waiting notifications by (group, receiver), oldest first. A Map keeps insertion order and
+   * replacing a key keeps its place, so enqueue, replace and take-from-front are O(1) each: a
+   * burst of 10,000 groups re-flushed every second costs 10,000 map writes, not 10^8 compares.
+   */
+  private queue = new Map<string, Entry>();
+  /**
+   * Notifications being sent right now, by (group, receiver). A group flush that comes while its
+   * notification is in flight (a slow channel, retries, a loaded machine) carries the same
+   * alerts because the state is recorded only after delivery: queueing it again would send the
+   * group twice.
+   */
+  private readonly inFlight = new Map<string, PendingNotification>();
   private busy = false;
   private timer: NodeJS.Timeout | undefined;
   private pausedUntil = 0;
@@ -71,43 +97,74 @@ export class ReceiverWorker {
     this.now = d.now ?? Date.now;
   }
 
+  get type(): string {
+    return this.d.receiver.type;
+  }
+
+  /** What the receiver would send for `msg` (rendered with its current template), without sending. */
+  preview(msg: OutgoingMessage): unknown {
+    return this.d.receiver.preview(msg);
+  }
+
   get pending(): number {
-    return this.queue.length;
+    return this.queue.size;
   }
 
   get pausedMs(): number {
     return Math.max(0, this.pausedUntil - this.now());
   }
 
-  /** Queues a notification; a newer state of the same group replaces the waiting one. */
+  /** Queues a notification; a newer state of the same group replaces the waiting one in its place. O(1). */
   enqueue(item: PendingNotification, fallbackFrom?: string): void {
     if (this.abort.signal.aborted) return;
-    const i = this.queue.findIndex((q) => q.item.group.groupKey === item.group.groupKey && q.item.receiver === item.receiver);
-    if (i >= 0) this.queue[i] = { item, ...(fallbackFrom ? { fallbackFrom } : {}) };
-    else {
-      this.queue.push({ item, ...(fallbackFrom ? { fallbackFrom } : {}) });
-      this.stats.queued++;
-    }
+    const k = keyOf(item);
+    const sending = this.inFlight.get(k);
+    if (sending && !fallbackFrom && sameContent(sending, item) && !this.queue.has(k)) return;
+    if (!fallbackFrom && !this.queue.has(k) && this.d.heldElsewhere?.(item)) return;
+    if (!this.queue.has(k)) this.stats.queued++;
+    this.queue.set(k, { item, ...(fallbackFrom ? { fallbackFrom } : {}) });
     this.kick();
   }
 
+  /**
+   * Makes sure a drain will run. A drain that is running or already scheduled is left alone:
+   * re-arming the timer on every enqueue let a steady stream of flushes push the drain back
+   * forever (issue 20 item 2). The scheduled time is the limiter's or the pause's, which new
+   * notifications do not change.
+   */
   private kick(delayMs = 0): void {
-    if (this.busy || this.abort.signal.aborted) return;
-    if (this.timer) {
-      if (delayMs > 0) return;
-      clearTimeout(this.timer);
-    }
+    if (this.busy || this.timer || this.abort.signal.aborted) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.running = this.drain().catch((err: unknown) => this.log.error({ err }, 'notification worker failed'));
     }, delayMs);
   }
 
+  /** Whether this worker is sending or holds this very notification (same group, receiver and alerts). */
+  holds(item: PendingNotification): boolean {
+    const k = keyOf(item);
+    const f = this.inFlight.get(k);
+    if (f && sameContent(f, item)) return true;
+    const q = this.queue.get(k);
+    return q !== undefined && sameContent(q.item, item);
+  }
+
+  /** Removes and returns the `n` oldest waiting notifications. */
+  private takeFront(n: number): Entry[] {
+    const out: Entry[] = [];
+    for (const [k, e] of this.queue) {
+      if (out.length >= n) break;
+      out.push(e);
+      this.queue.delete(k);
+    }
+    return out;
+  }
+
   private async drain(): Promise<void> {
     if (this.busy) return;
     this.busy = true;
     try {
-      while (this.queue.length > 0 && !this.abort.signal.aborted) {
+      while (this.queue.size > 0 && !this.abort.signal.aborted) {
         const now = this.now();
         if (this.pausedUntil > now) {
           this.busy = false;
@@ -121,24 +178,37 @@ export class ReceiverWorker {
         // A burst larger than what the window still allows becomes one digest of everything
         // waiting: the robot's limit is never exceeded and nothing is dropped.
         const max = this.d.maxPending ?? 10_000;
-        const take = this.queue.length > this.limiter.remaining(now) || this.queue.length > max ? this.queue.length : 1;
-        const batch = this.queue.splice(0, take);
-        await this.deliver(batch);
+        const size = this.queue.size;
+        const take = size > this.limiter.remaining(now) || size > max ? size : 1;
+        await this.deliver(this.takeFront(take));
+        // Let timers (group flushes, /healthz) run between two sends of a long backlog.
+        await new Promise<void>((r) => setImmediate(r));
       }
     } finally {
       this.busy = false;
     }
   }
 
-  private message(batch: Array<{ item: PendingNotification; fallbackFrom?: string }>): OutgoingMessage {
+  private message(batch: Entry[]): OutgoingMessage {
     const groups = batch.map((b) => b.item.group);
     const from = batch.find((b) => b.fallbackFrom)?.fallbackFrom;
-    if (batch.length > 1) return { kind: 'digest', groups, merged: batch.length, ...(from ? { failedReceiver: from } : {}) };
-    if (from) return { kind: 'fallback', groups, merged: 1, failedReceiver: from };
-    return { kind: 'notify', groups, merged: 1 };
+    const mentions = mergeMentions(batch.map((b) => b.item.mentions));
+    const m = mentions ? { mentions } : {};
+    if (batch.length > 1) return { kind: 'digest', groups, merged: batch.length, ...m, ...(from ? { failedReceiver: from } : {}) };
+    if (from) return { kind: 'fallback', groups, merged: 1, failedReceiver: from, ...m };
+    return { kind: 'notify', groups, merged: 1, ...m };
   }
 
-  private async deliver(batch: Array<{ item: PendingNotification; fallbackFrom?: string }>): Promise<void> {
+  private async deliver(batch: Entry[]): Promise<void> {
+    for (const b of batch) this.inFlight.set(keyOf(b.item), b.item);
+    try {
+      await this.deliverOnce(batch);
+    } finally {
+      for (const b of batch) if (this.inFlight.get(keyOf(b.item)) === b.item) this.inFlight.delete(keyOf(b.item));
+    }
+  }
+
+  private async deliverOnce(batch: Entry[]): Promise<void> {
     const msg = this.message(batch);
     const items = batch.map((b) => b.item);
     const attempts = this.d.retry.attempts;
@@ -176,6 +246,13 @@ export class ReceiverWorker {
         return;
       }
       this.stats.retries++;
+      if (err.retryAfterMs !== undefined) {
+        // The channel said when to come back (429/503 Retry-After): the whole receiver waits,
+        // bounded so one answer cannot silence it for long.
+        const ms = Math.min(err.retryAfterMs, this.d.retry.max_retry_after ?? DEFAULT_MAX_RETRY_AFTER_MS);
+        this.pausedUntil = Math.max(this.pausedUntil, this.now() + ms);
+        this.stats.retryAfter++;
+      }
       const delay = backoffDelay(attempt - 1, this.d.retry.initial, this.d.retry.max);
       this.log.warn({ code: err.code, attempt, delayMs: delay, err: errorLine(err) }, 'notification failed; retrying');
       await sleepAbortable(delay, this.abort.signal);
@@ -183,14 +260,16 @@ export class ReceiverWorker {
     }
   }
 
-  /** Puts a batch back in front unless a newer state of the same group arrived meanwhile. */
-  private requeueFront(batch: Array<{ item: PendingNotification; fallbackFrom?: string }>): void {
-    const fresh = batch.filter((b) => !this.queue.some((q) => q.item.group.groupKey === b.item.group.groupKey && q.item.receiver === b.item.receiver));
-    this.queue.unshift(...fresh);
+  /** Puts a batch back in front unless a newer state of the same group arrived meanwhile (rare: after a ban). */
+  private requeueFront(batch: Entry[]): void {
+    const next = new Map<string, Entry>();
+    for (const b of batch) if (!this.queue.has(keyOf(b.item))) next.set(keyOf(b.item), b);
+    for (const [k, e] of this.queue) next.set(k, e);
+    this.queue = next;
   }
 
   /** One send, logged; returns the typed error instead of throwing. */
-  private async attempt(msg: OutgoingMessage, attempt: number): Promise<{ ok: true; res: SendResult } | { ok: false; err: OpsError & { pauseMs: number } }> {
+  private async attempt(msg: OutgoingMessage, attempt: number): Promise<{ ok: true; res: SendResult } | { ok: false; err: WorkerError }> {
     const started = this.now();
     this.limiter.record(started);
     this.stats.attempts++;
@@ -233,10 +312,18 @@ export class ReceiverWorker {
   }
 }
 
-function toNotifyError(e: unknown): OpsError & { pauseMs: number } {
-  if (e instanceof OpsError) return Object.assign(e, { pauseMs: (e as { pauseMs?: number }).pauseMs ?? 0 });
+/** Same alerts in the same states: a re-flush of what is being sent. */
+function sameContent(a: PendingNotification, b: PendingNotification): boolean {
+  const eq = (x: readonly string[], y: readonly string[]) => x.length === y.length && x.every((v, i) => v === y[i]);
+  return a.group.status === b.group.status && eq(a.firingFps, b.firingFps) && eq(a.resolvedFps, b.resolvedFps);
+}
+
+type WorkerError = OpsError & { pauseMs: number; retryAfterMs: number | undefined };
+
+function toNotifyError(e: unknown): WorkerError {
+  if (e instanceof OpsError) return Object.assign(e, { pauseMs: (e as { pauseMs?: number }).pauseMs ?? 0, retryAfterMs: (e as { retryAfterMs?: number }).retryAfterMs });
   const err = new OpsError('OPS_ERR_NOTIFY_INTERNAL', (e as Error)?.message ?? String(e), { cause: e });
-  return Object.assign(err, { pauseMs: 0 });
+  return Object.assign(err, { pauseMs: 0, retryAfterMs: undefined });
 }
 
 function sleepAbortable(ms: number, signal: AbortSignal): Promise<void> {

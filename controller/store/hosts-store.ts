@@ -19,6 +19,10 @@ export interface HostRow {
   last_hb_seq: number;
   hb_interval_ms: number;
   inventory: string;
+  /** Controller clock when the applied heartbeat arrived: what orders host updates. */
+  last_hb_received_ms: number;
+  /** Agent clock minus controller clock at the last heartbeat (ms); flagged beyond the bound. */
+  clock_skew_ms: number;
 }
 
 /** The API's view of a host (camelCase, ISO times). */
@@ -46,6 +50,10 @@ export interface HostView {
   ipAddresses: string[];
   bootId: string;
   uptimeS: number;
+  /** Agent clock minus controller clock at the last heartbeat, in ms. */
+  clockSkewMs: number;
+  /** True when that skew exceeds the accepted bound (the host's timestamps are not trusted). */
+  clockSkewFlagged: boolean;
 }
 
 export function toHostView(r: HostRow): HostView {
@@ -74,7 +82,34 @@ export function toHostView(r: HostRow): HostView {
     ipAddresses: inv.ipAddresses ?? [],
     bootId: inv.bootId ?? '',
     uptimeS: inv.uptimeS ?? 0,
+    clockSkewMs: r.clock_skew_ms,
+    clockSkewFlagged: Math.abs(r.clock_skew_ms) > MAX_CLOCK_SKEW_MS,
   };
+}
+
+/** Agent clocks further than this from the controller's are flagged (the agent's times are shown but not trusted). */
+export const MAX_CLOCK_SKEW_MS = 5 * 60_000;
+
+/**
+ * A heartbeat of the same instance with a lower seq than the applied one is normally a stale
+ * one delivered late (batches retried out of order) and is ignored. But a seq is a claim too:
+ * once the applied heartbeat is this old on the controller's clock, a lower seq wins, so a
+ * forged huge seq cannot hold a host's record beyond this bound.
+ */
+export function staleAfterMs(hbIntervalMs: number): number {
+  const interval = Math.min(Math.max(hbIntervalMs, 100), 60_000);
+  return 3 * interval;
+}
+
+/** What applyHeartbeat did, for the caller's logs and counters. */
+export interface HeartbeatOutcome {
+  status: 'new' | 'returned' | 'same';
+  /** Whether the host's record (inventory, endpoint, instance) was replaced. */
+  applied: boolean;
+  /** Set when the same instance's seq stayed lower than the applied one past the stale bound (reset outbox or forgery). */
+  seqRegression?: { lastSeq: number; seq: number };
+  /** Set when the skew crossed the bound in either direction with this heartbeat. */
+  skewChanged?: { skewMs: number; flagged: boolean };
 }
 
 /** Hosts table access; every method runs inside the caller's transaction when there is one. */
@@ -87,12 +122,13 @@ export class HostsStore {
       list: db.prepare<[], HostRow>('SELECT * FROM hosts ORDER BY id'),
       online: db.prepare<[], HostRow>("SELECT * FROM hosts WHERE status = 'online'"),
       insert: db.prepare(
-        `INSERT INTO hosts (id, hostname, status, status_since_ms, first_seen_ms, last_seen_ms, last_hb_ts_ms, tags, agent_version, rpc_endpoint, rpc_tls, instance_id, last_hb_seq, hb_interval_ms, inventory)
-         VALUES (@id, @hostname, 'online', @now, @now, @now, @ts, @tags, @agent_version, @rpc_endpoint, @rpc_tls, @instance_id, @seq, @interval, @inventory)`,
+        `INSERT INTO hosts (id, hostname, status, status_since_ms, first_seen_ms, last_seen_ms, last_hb_ts_ms, tags, agent_version, rpc_endpoint, rpc_tls, instance_id, last_hb_seq, hb_interval_ms, inventory, last_hb_received_ms, clock_skew_ms)
+         VALUES (@id, @hostname, 'online', @now, @now, @now, @ts, @tags, @agent_version, @rpc_endpoint, @rpc_tls, @instance_id, @seq, @interval, @inventory, @now, @skew)`,
       ),
       updateInventory: db.prepare(
         `UPDATE hosts SET hostname = @hostname, last_hb_ts_ms = @ts, tags = @tags, agent_version = @agent_version, rpc_endpoint = @rpc_endpoint,
-           rpc_tls = @rpc_tls, instance_id = @instance_id, last_hb_seq = @seq, hb_interval_ms = @interval, inventory = @inventory, last_seen_ms = max(last_seen_ms, @now)
+           rpc_tls = @rpc_tls, instance_id = @instance_id, last_hb_seq = @seq, hb_interval_ms = @interval, inventory = @inventory, last_seen_ms = max(last_seen_ms, @now),
+           last_hb_received_ms = @now, clock_skew_ms = @skew
          WHERE id = @id`,
       ),
       touch: db.prepare('UPDATE hosts SET last_seen_ms = max(last_seen_ms, ?) WHERE id = ?'),
@@ -113,12 +149,17 @@ export class HostsStore {
   }
 
   /**
-   * Applies a heartbeat. Inventory is replaced only by a heartbeat newer (agent clock) than the
-   * last applied one, so a backlog drained out of order never rolls a host back.
-   * Returns the previous status when the host came back (offline → online), or 'new'.
+   * Applies a heartbeat. Everything in it is a claim (any NATS client can publish one), so the
+   * order of updates comes from what the controller can trust: its own receive time, and the
+   * agent's instance id and seq. A heartbeat from another instance than the applied one is
+   * newer (it arrived later); within one instance a higher seq is newer, and a lower seq only
+   * wins once the applied heartbeat is stale (`staleAfterMs`). The agent's ts_ms never orders
+   * anything: its distance from our clock is recorded and flagged beyond MAX_CLOCK_SKEW_MS, so
+   * a clock ten years ahead (or a forged one) shows up but cannot freeze the record.
    */
-  applyHeartbeat(hb: Heartbeat, ev: { tsMs: number; seq: number; instanceId: string; hostId: string }, nowMs: number): 'new' | 'returned' | 'same' {
+  applyHeartbeat(hb: Heartbeat, ev: { tsMs: number; seq: number; instanceId: string; hostId: string }, nowMs: number): HeartbeatOutcome {
     const inv = hb.inventory;
+    const skew = ev.tsMs - nowMs;
     const params = {
       id: ev.hostId,
       hostname: inv?.hostname ?? '',
@@ -132,19 +173,35 @@ export class HostsStore {
       seq: ev.seq,
       interval: hb.intervalMs,
       inventory: JSON.stringify(inv ?? {}),
+      skew,
     };
+    const flagged = Math.abs(skew) > MAX_CLOCK_SKEW_MS;
     const row = this.get(ev.hostId);
     if (!row) {
       this.stmts.insert.run(params);
-      return 'new';
+      return { status: 'new', applied: true, ...(flagged ? { skewChanged: { skewMs: skew, flagged } } : {}) };
     }
-    if (ev.tsMs >= row.last_hb_ts_ms) this.stmts.updateInventory.run(params);
-    else this.stmts.touch.run(nowMs, ev.hostId);
+    const out: HeartbeatOutcome = { status: 'same', applied: false };
+    const sameInstance = row.instance_id === ev.instanceId;
+    const stale = nowMs - row.last_hb_received_ms > staleAfterMs(row.hb_interval_ms);
+    // A lower seq arriving within a few intervals is a batch retried out of order (normal); one
+    // that is still lower once the applied heartbeat went stale means the sequence restarted
+    // (a lost outbox) or the applied one was forged: that is the regression worth a warning.
+    if (sameInstance && ev.seq < row.last_hb_seq && stale) out.seqRegression = { lastSeq: row.last_hb_seq, seq: ev.seq };
+    const newer = !sameInstance || ev.seq > row.last_hb_seq || stale;
+    if (newer) {
+      this.stmts.updateInventory.run(params);
+      out.applied = true;
+      const wasFlagged = Math.abs(row.clock_skew_ms) > MAX_CLOCK_SKEW_MS;
+      if (wasFlagged !== flagged) out.skewChanged = { skewMs: skew, flagged };
+    } else {
+      this.stmts.touch.run(nowMs, ev.hostId);
+    }
     if (row.status !== 'online') {
       this.stmts.setStatus.run('online', nowMs, ev.hostId);
-      return 'returned';
+      out.status = 'returned';
     }
-    return 'same';
+    return out;
   }
 
   /** Any event proves the host alive. */

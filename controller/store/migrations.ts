@@ -275,6 +275,24 @@ export const MIGRATIONS: readonly string[] = [
    );
    CREATE INDEX remediations_policy ON remediations (policy, fingerprint, id);
    CREATE TABLE scheduler_flags (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+  // Host records ordered by what the controller can trust (receive time, instance, seq), the
+  // agent's clock skew recorded (issue 12 item 2).
+  `ALTER TABLE hosts ADD COLUMN last_hb_received_ms INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE hosts ADD COLUMN clock_skew_ms INTEGER NOT NULL DEFAULT 0;`,
+  // Events carry their own expiry (issue 20 item 20): high-volume samples are kept raw for
+  // retention.samples, the rest for retention.events; the pruner deletes by this one index,
+  // which replaces the received-time index (same size). Rows stored before get the default 7 days.
+  `ALTER TABLE events ADD COLUMN expires_ms INTEGER NOT NULL DEFAULT 0;
+   UPDATE events SET expires_ms = received_ms + 604800000;
+   DROP INDEX events_received;
+   CREATE INDEX events_expires ON events (expires_ms);`,
+  // alerting: when each aggregation group was first due, so a restart (also after SIGKILL)
+  // keeps the group's timers instead of waiting a fresh group_wait.
+  `CREATE TABLE alert_groups (
+     group_key TEXT PRIMARY KEY,
+     first_flush_ms INTEGER NOT NULL,
+     created_ms INTEGER NOT NULL
+   );`,
   // API tokens (controller/auth): only the SHA-256 of each secret; `id` is the public part of the secret.
   `CREATE TABLE api_tokens (
      id TEXT PRIMARY KEY,

@@ -10,11 +10,11 @@ const dir = tempDir('opsfleet-pruner-');
 after(() => dir.cleanup());
 
 describe('Pruner', () => {
-  it('deletes only events received before the retention, in chunks, and reopens cleanly', async () => {
+  it('deletes only events past their expiry (the retention by default, shorter for samples), in chunks, and reopens cleanly', async () => {
     const db = openDatabase(dir.path);
-    const events = new EventsStore(db);
-    const now = 10_000_000_000;
     const day = 86_400_000;
+    const events = new EventsStore(db, 7 * day);
+    const now = 10_000_000_000;
     db.transaction(() => {
       for (let i = 0; i < 12_345; i++) {
         events.insert({ id: `h:i:${i}`, host_id: 'h', kind: 'hb', instance_id: 'i', seq: i, ts_ms: now, received_ms: now - 8 * day, payload: '{}' });
@@ -22,9 +22,11 @@ describe('Pruner', () => {
       for (let i = 0; i < 100; i++) {
         events.insert({ id: `h:j:${i}`, host_id: 'h', kind: 'hb', instance_id: 'j', seq: i, ts_ms: now, received_ms: now - 6 * day, payload: '{}' });
       }
+      // A high-volume sample with its own short expiry goes although it is younger.
+      events.insert({ id: 'h:k:1', host_id: 'h', kind: 'metric', instance_id: 'k', seq: 1, ts_ms: now, received_ms: now - 2 * 3_600_000, payload: '{}', expires_ms: now - 3_600_000 });
     })();
-    const pruner = new Pruner({ events, retentionMs: 7 * day, intervalMs: 60_000, logger: pino({ level: 'silent' }), now: () => now, chunk: 1000 });
-    assert.equal(await pruner.pruneNow(), 12_345);
+    const pruner = new Pruner({ events, intervalMs: 60_000, logger: pino({ level: 'silent' }), now: () => now, chunk: 1000 });
+    assert.equal(await pruner.pruneNow(), 12_346);
     const left = db.prepare<[], { n: number; minInst: string }>('SELECT count(*) AS n, min(instance_id) AS minInst FROM events').get()!;
     assert.deepEqual(left, { n: 100, minInst: 'j' });
     assert.equal(await pruner.pruneNow(), 0);

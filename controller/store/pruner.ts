@@ -2,7 +2,7 @@ import type { Logger } from '../../shared/logger.js';
 import type { EventsStore } from './events-store.js';
 
 /**
- * Deletes raw events older than the retention in small chunks, yielding between them, so the
+ * Deletes raw events past their expiry in small chunks, yielding between them, so the
  * database cannot grow without bound and ingest never waits behind one huge DELETE.
  */
 export class Pruner {
@@ -13,7 +13,7 @@ export class Pruner {
   totalPruned = 0;
 
   constructor(
-    private readonly d: { events: EventsStore; retentionMs: number; intervalMs: number; logger: Logger; now?: () => number; chunk?: number },
+    private readonly d: { events: EventsStore; intervalMs: number; logger: Logger; now?: () => number; chunk?: number },
   ) {
     this.log = d.logger.child({ component: 'pruner' });
   }
@@ -33,7 +33,8 @@ export class Pruner {
   }
 
   private async pass(): Promise<number> {
-    const before = (this.d.now ?? Date.now)() - this.d.retentionMs;
+    // Each row carries its expiry (set at ingest from its retention class).
+    const before = (this.d.now ?? Date.now)();
     let total = 0;
     try {
       for (;;) {

@@ -1,4 +1,5 @@
 import { OpsError } from '../errors.js';
+import { compileSafeRegex, type SafeRegex } from '../regex.js';
 
 export type MatchOp = '=' | '!=' | '=~' | '!~';
 
@@ -14,7 +15,10 @@ export type CompiledMatcher = Matcher & { test: (labels: Labels) => boolean };
 
 const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-/** Compiles one matcher; regexes are anchored like Alertmanager's. Throws OPS_ERR_ALERT_MATCHER. */
+/**
+ * Compiles one matcher; regexes are anchored like Alertmanager's and run on RE2 (linear time).
+ * Throws OPS_ERR_ALERT_MATCHER for a bad name or operator, OPS_ERR_REGEX_SYNTAX for a pattern RE2 refuses.
+ */
 export function compileMatcher(m: Matcher): CompiledMatcher {
   if (!NAME_RE.test(m.name)) throw new OpsError('OPS_ERR_ALERT_MATCHER', `invalid label name "${m.name}" in matcher`);
   let test: (labels: Labels) => boolean;
@@ -22,14 +26,17 @@ export function compileMatcher(m: Matcher): CompiledMatcher {
     const eq = m.op === '=';
     test = (l) => ((l[m.name] ?? '') === m.value) === eq;
   } else if (m.op === '=~' || m.op === '!~') {
-    let re: RegExp;
+    let re: SafeRegex;
     try {
-      re = new RegExp(`^(?:${m.value})$`);
+      // RE2 semantics (linear time): a silence like alertname=~(a+)+$ must not pin a core.
+      // Anchored like Alertmanager's: the whole label value must match.
+      re = compileSafeRegex(m.value);
     } catch (err) {
-      throw new OpsError('OPS_ERR_ALERT_MATCHER', `invalid regular expression "${m.value}" for ${m.name}: ${(err as Error).message}`, { cause: err });
+      const why = err instanceof OpsError ? err.message : String(err);
+      throw new OpsError('OPS_ERR_REGEX_SYNTAX', `matcher ${m.name}${m.op}${JSON.stringify(m.value)}: ${why}`, { cause: err });
     }
     const eq = m.op === '=~';
-    test = (l) => re.test(l[m.name] ?? '') === eq;
+    test = (l) => re.matchesWhole(l[m.name] ?? '') === eq;
   } else {
     throw new OpsError('OPS_ERR_ALERT_MATCHER', `unknown matcher operator "${String(m.op)}"`);
   }

@@ -1,17 +1,19 @@
 import { z } from 'zod';
 import { duration } from '../duration.js';
+import { safeRegexProblem } from '../regex.js';
+import { MONTHS, parseSpan, WEEKDAYS } from '../time-span.js';
 
 /** Label names as Prometheus/Alertmanager allow them. */
 const LABEL_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const labelName = z.string().regex(LABEL_NAME, 'expected a label name like "host" or "alert_name"');
 
-/** A regex label value; compiled here so a bad pattern is a config error with its position. */
+/**
+ * A regex label value; compiled here with the engine the matchers use (RE2, linear time), so a
+ * pattern it refuses is a config error with its position, never a surprise at run time.
+ */
 const regexValue = z.string().superRefine((s, ctx) => {
-  try {
-    new RegExp(`^(?:${s})$`);
-  } catch (err) {
-    ctx.addIssue({ code: 'custom', message: `invalid regular expression "${s}": ${(err as Error).message.replace(/^Invalid regular expression: /, '')}` });
-  }
+  const problem = safeRegexProblem(s);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
 });
 
 const rateLimit = (count: number, per: string) =>
@@ -37,6 +39,10 @@ const common = {
   timeout: duration({ min: 1 }).prefault('10s'),
   send_resolved: z.boolean().prefault(true),
   template: templateSchema.optional(),
+  /** A Liquid file rendering one alert's block (see docs/alerting.md); read at start and on SIGHUP. */
+  template_file: z.string().min(1).optional(),
+  /** Words of the default message: zh, en, or both side by side. */
+  language: z.enum(['zh', 'en', 'both']).prefault('both'),
 };
 
 const httpUrl = z.string().regex(/^https?:\/\/.+/, 'expected an http(s) URL');
@@ -69,6 +75,23 @@ const wecomSchema = z
     /** WeCom: markdown 4096 bytes, text 2048 bytes; the smaller of this and the channel's limit applies. */
     max_bytes: z.number().int().min(256).max(4096).prefault(4096),
     /** Pause after WeCom's frequency-limit answer (errcode 45009). */
+    ban_pause: duration().prefault('1m'),
+  })
+  .strict();
+
+const feishuSchema = z
+  .object({
+    ...common,
+    type: z.literal('feishu'),
+    /** https://open.feishu.cn/open-apis/bot/v2/hook/… (Lark: open.larksuite.com). */
+    webhook: httpUrl,
+    /** The bot's signature secret; requests carry timestamp and sign when set. */
+    secret: z.string().min(1).optional(),
+    /** Feishu allows 100/min and 5/s per bot. */
+    rate_limit: rateLimit(90, '1m'),
+    /** Feishu's custom bots take request bodies of at most 20 KB. */
+    max_bytes: z.number().int().min(1024).max(20_000).prefault(20_000),
+    /** Pause after Feishu's frequency-limit answer (code 11232). */
     ban_pause: duration().prefault('1m'),
   })
   .strict();
@@ -106,32 +129,83 @@ const webhookSchema = z
     hmac_secret: z.string().min(1).optional(),
     headers: z.record(z.string(), z.string()).prefault({}),
     rate_limit: rateLimit(60, '1m'),
-    max_bytes: z.number().int().min(256).prefault(1_000_000),
+    /** At least 512: the body's fixed fields (counts, title, time) take ~300 bytes before any alert. */
+    max_bytes: z.number().int().min(512).prefault(1_000_000),
   })
   .strict();
 
-export const receiverSchema = z.discriminatedUnion('type', [dingtalkSchema, wecomSchema, emailSchema, webhookSchema]);
+export const receiverSchema = z.discriminatedUnion('type', [dingtalkSchema, wecomSchema, feishuSchema, emailSchema, webhookSchema]);
 export type ReceiverConfig = z.output<typeof receiverSchema>;
 export type DingtalkConfig = z.output<typeof dingtalkSchema>;
 export type WecomConfig = z.output<typeof wecomSchema>;
+export type FeishuConfig = z.output<typeof feishuSchema>;
 export type EmailConfig = z.output<typeof emailSchema>;
 export type WebhookConfig = z.output<typeof webhookSchema>;
 
-const routeSchema = z
+/** An Alertmanager-style matcher string: `name=value`, `name!=value`, `name=~regex`, `name!~regex`. */
+const matcherString = z.string().superRefine((s, ctx) => {
+  const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$/.exec(s);
+  if (!m) {
+    ctx.addIssue({ code: 'custom', message: `expected a matcher like host=web-01 or alertname=~"Disk.*", got ${JSON.stringify(s)}` });
+    return;
+  }
+  if (m[2]!.includes('~')) {
+    let v = m[3]!;
+    if (v.length >= 2 && v.startsWith('"') && v.endsWith('"')) v = v.slice(1, -1);
+    const problem = safeRegexProblem(v);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  }
+});
+
+/** Who a robot message @mentions: rendered as each robot writes it (DingTalk atMobiles/atUserIds, WeCom mentioned lists, Feishu <at>). */
+const atSchema = z
   .object({
-    /** Every label must equal; absent (with match_re) = catch-all. */
+    mobiles: z.array(z.string().min(1)).prefault([]),
+    user_ids: z.array(z.string().min(1)).prefault([]),
+    all: z.boolean().prefault(false),
+  })
+  .strict();
+export type AtConfig = z.output<typeof atSchema>;
+
+/**
+ * One node of the routing tree (Alertmanager's semantics): an alert enters a node when its
+ * matchers match, then tries the child routes in order; the first matching child takes it unless
+ * that child says `continue`; a node none of whose children match takes the alert itself.
+ * Children inherit receivers, group_by and timings. Today's flat list is a tree of depth one.
+ */
+const routeFields = {
+    /** Every label must equal; absent (with match_re and matchers) = catch-all. */
     match: z.record(labelName, z.string()).prefault({}),
     match_re: z.record(labelName, regexValue).prefault({}),
-    receivers: z.array(z.string()).min(1, 'a route needs at least one receiver'),
+    /** Alertmanager's matcher strings, e.g. ['severity=~"critical|error"', 'env!=dev']. */
+    matchers: z.array(matcherString).prefault([]),
+    /** The route's receivers; a child route without them uses its parent's. */
+    receivers: z.array(z.string()).optional(),
     /** Keep evaluating later routes after this one matched. */
     continue: z.boolean().prefault(false),
     group_by: z.array(labelName).optional(),
     group_wait: duration().optional(),
     group_interval: duration({ min: 1 }).optional(),
     repeat_interval: duration({ min: 1 }).optional(),
-  })
-  .strict();
-export type RouteConfig = z.output<typeof routeSchema>;
+    /** Names from `time_intervals`: no notifications while one of them is active. */
+    mute_time_intervals: z.array(z.string()).prefault([]),
+    /** Names from `time_intervals`: notifications only while one of them is active. */
+    active_time_intervals: z.array(z.string()).prefault([]),
+    /** @mentions for every notification of this route… */
+    at: atSchema.optional(),
+    /** …and per severity label value, e.g. { critical: { all: true } }. */
+    at_by_severity: z.record(z.string(), atSchema).prefault({}),
+};
+/** Routes nest at most this deep (the deepest level cannot have `routes`). */
+export const MAX_ROUTE_DEPTH = 6;
+const leafRoute = z.object(routeFields).strict();
+const nestRoute = <C extends z.ZodType>(child: C) => z.object({ ...routeFields, routes: z.array(child).prefault([]) }).strict();
+const routeSchema = nestRoute(nestRoute(nestRoute(nestRoute(nestRoute(leafRoute)))));
+type RouteFields = z.output<typeof leafRoute>;
+/** One route of the tree, at any depth. */
+export interface RouteConfig extends RouteFields {
+  routes?: RouteConfig[];
+}
 
 const inhibitSchema = z
   .object({
@@ -144,6 +218,39 @@ const inhibitSchema = z
   })
   .strict();
 export type InhibitConfig = z.output<typeof inhibitSchema>;
+
+const clock = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$|^24:00$/, 'expected a time like "09:00" (24:00 allowed as an end)');
+const span = (what: string, names: readonly string[] | undefined, base: number, check: (n: number) => boolean) =>
+  z.string().superRefine((s, ctx) => {
+    const r = parseSpan(s, names, base);
+    if (!r || !check(r.start) || !check(r.end)) ctx.addIssue({ code: 'custom', message: `expected ${what}, got ${JSON.stringify(s)}` });
+  });
+const timezone = z.string().superRefine((tz, ctx) => {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+  } catch {
+    ctx.addIssue({ code: 'custom', message: `unknown timezone ${JSON.stringify(tz)} (expected an IANA name like "Asia/Shanghai" or "UTC")` });
+  }
+});
+const timeRangeSchema = z
+  .object({
+    times: z.array(z.object({ start_time: clock, end_time: clock }).strict()).optional(),
+    weekdays: z.array(span('a weekday or range like "monday:friday"', WEEKDAYS, 0, (n) => n >= 0 && n <= 6)).optional(),
+    days_of_month: z.array(span('a day of the month or range like "1:5" or "-1" (last day)', undefined, 0, (n) => n !== 0 && n >= -31 && n <= 31)).optional(),
+    months: z.array(span('a month or range like "january:march" or "1:3"', MONTHS, 1, (n) => n >= 1 && n <= 12)).optional(),
+    years: z.array(span('a year or range like "2026:2027"', undefined, 0, (n) => n >= 1970 && n <= 9999)).optional(),
+    /** IANA timezone the range is read in (default UTC). */
+    location: timezone.optional(),
+  })
+  .strict();
+export type TimeRangeConfig = z.output<typeof timeRangeSchema>;
+const timeIntervalSchema = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'expected a name of letters, digits, "_", "." or "-"'),
+    time_intervals: z.array(timeRangeSchema).min(1),
+  })
+  .strict();
+export type TimeIntervalConfig = z.output<typeof timeIntervalSchema>;
 
 /** The controller's `alerting:` section. Timings are durations so tests can run at 200ms scale. */
 export const alertingSchema = z
@@ -162,6 +269,10 @@ export const alertingSchema = z
     receivers: z.array(receiverSchema).prefault([]),
     routes: z.array(routeSchema).prefault([]),
     inhibit: z.array(inhibitSchema).prefault([]),
+    /** Named time intervals for routes' mute_time_intervals / active_time_intervals. */
+    time_intervals: z.array(timeIntervalSchema).prefault([]),
+    /** The controller's URL as operators reach it; truncated notifications link to its alert list. */
+    external_url: httpUrl.optional(),
     /** Gets a notification after a receiver's retries are exhausted. */
     fallback_receiver: z.string().optional(),
     retry: z
@@ -169,6 +280,8 @@ export const alertingSchema = z
         attempts: z.number().int().min(1).max(20).prefault(4),
         initial: duration().prefault('1s'),
         max: duration().prefault('30s'),
+        /** Longest Retry-After (429/503) a receiver waits for; a longer one is cut to this. */
+        max_retry_after: duration().prefault('5m'),
       })
       .strict()
       .prefault({}),
@@ -180,11 +293,24 @@ export const alertingSchema = z
       if (names.has(r.name)) ctx.addIssue({ code: 'custom', path: ['receivers', i, 'name'], message: `duplicate receiver name "${r.name}"` });
       names.add(r.name);
     });
-    a.routes.forEach((r, i) => {
-      r.receivers.forEach((name, j) => {
-        if (!names.has(name)) ctx.addIssue({ code: 'custom', path: ['routes', i, 'receivers', j], message: `unknown receiver "${name}" (defined: ${[...names].join(', ') || 'none'})` });
+    const intervals = new Set(a.time_intervals.map((t) => t.name));
+    const walk = (routes: readonly RouteConfig[], path: Array<string | number>, inherited: boolean) => {
+      routes.forEach((r, i) => {
+        const here = [...path, i];
+        if (r.receivers === undefined && !inherited && (r.routes ?? []).length === 0) ctx.addIssue({ code: 'custom', path: [...here, 'receivers'], message: 'a route needs receivers (its own or its parent route\'s)' });
+        if (r.receivers !== undefined && r.receivers.length === 0) ctx.addIssue({ code: 'custom', path: [...here, 'receivers'], message: 'a route needs at least one receiver' });
+        (r.receivers ?? []).forEach((name, j) => {
+          if (!names.has(name)) ctx.addIssue({ code: 'custom', path: [...here, 'receivers', j], message: `unknown receiver "${name}" (defined: ${[...names].join(', ') || 'none'})` });
+        });
+        for (const key of ['mute_time_intervals', 'active_time_intervals'] as const) {
+          r[key].forEach((name, j) => {
+            if (!intervals.has(name)) ctx.addIssue({ code: 'custom', path: [...here, key, j], message: `unknown time interval "${name}" (defined: ${[...intervals].join(', ') || 'none'})` });
+          });
+        }
+        walk(r.routes ?? [], [...here, 'routes'], inherited || r.receivers !== undefined);
       });
-    });
+    };
+    walk(a.routes, ['routes'], false);
     if (a.fallback_receiver !== undefined && !names.has(a.fallback_receiver)) {
       ctx.addIssue({ code: 'custom', path: ['fallback_receiver'], message: `unknown receiver "${a.fallback_receiver}" (defined: ${[...names].join(', ') || 'none'})` });
     }

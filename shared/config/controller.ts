@@ -58,6 +58,11 @@ export const controllerConfigSchema = z
     retention: z
       .object({
         events: duration().prefault('7d'),
+        /**
+         * Raw retention of high-volume samples the controller also keeps in derived form:
+         * heartbeats, metric samples, unchanged check results, log batches.
+         */
+        samples: duration().prefault('1h'),
         prune_interval: duration({ min: 1000 }).prefault('10m'),
       })
       .strict()

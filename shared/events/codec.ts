@@ -1,6 +1,7 @@
 import { BinaryWriter } from '@bufbuild/protobuf/wire';
 import { Event, EventBatch } from '../gen/opsfleet/v1/events.js';
 import { OpsError } from '../errors.js';
+import { eventProblem } from './validate.js';
 
 export { Event, EventBatch };
 
@@ -29,4 +30,29 @@ export function decodeBatch(data: Uint8Array): Event[] {
     }
   }
   return batch.events;
+}
+
+/** One event of a batch that cannot be stored, with the reason (see `eventProblem`). */
+export interface RejectedEvent {
+  index: number;
+  id: string;
+  reason: string;
+}
+
+/**
+ * Decodes a batch and sorts its events into storable and rejected ones. Throws
+ * OPS_ERR_EVENT_MALFORMED when the message as a whole is unusable (not protobuf, empty, an
+ * event without identity); a single nonsensical event (unknown kind, non-JSON payload, absurd
+ * ts_ms) is rejected alone so its well-formed neighbours are still stored.
+ */
+export function decodeAndValidateBatch(data: Uint8Array): { all: Event[]; events: Event[]; rejected: RejectedEvent[] } {
+  const all = decodeBatch(data);
+  const events: Event[] = [];
+  const rejected: RejectedEvent[] = [];
+  for (const [index, e] of all.entries()) {
+    const reason = eventProblem(e);
+    if (reason === undefined) events.push(e);
+    else rejected.push({ index, id: e.id, reason });
+  }
+  return { all, events, rejected };
 }

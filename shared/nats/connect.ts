@@ -69,7 +69,7 @@ export async function connectNats(
  */
 export async function connectNatsWithRetry(
   cfg: NatsConfig,
-  opts: { name: string; logger: Logger; signal: AbortSignal; what: string; onConnectedChange?: (connected: boolean) => void },
+  opts: { name: string; logger: Logger; signal: AbortSignal; what: string; onConnectedChange?: (connected: boolean) => void; onError?: (err: Error, attempt: number) => void },
 ): Promise<NatsConnection | undefined> {
   let attempt = 0;
   while (!opts.signal.aborted) {
@@ -82,6 +82,7 @@ export async function connectNatsWithRetry(
       return nc;
     } catch (err) {
       attempt++;
+      opts.onError?.(err as Error, attempt);
       if (attempt === 1 || attempt % 10 === 0) {
         opts.logger.error({ err: { message: (err as Error).message, code: (err as OpsError).code }, attempt }, `nats connection failed; ${opts.what}`);
       }

@@ -21,7 +21,7 @@ export interface Recorded {
 }
 
 /** A scripted answer: HTTP status and JSON body; `undefined` body = the platform's success. */
-export type Answer = { status: number; body?: unknown } | 'hang';
+export type Answer = { status: number; body?: unknown; headers?: Record<string, string> } | 'hang';
 
 abstract class FakeHttp {
   readonly requests: Recorded[] = [];
@@ -57,7 +57,7 @@ abstract class FakeHttp {
         const ans = this.answer(rec);
         if (ans === 'hang') return;
         rec.answered = { status: ans.status, body: ans.body };
-        res.writeHead(ans.status, { 'content-type': 'application/json' });
+        res.writeHead(ans.status, { 'content-type': 'application/json', ...(ans.headers ?? {}) });
         res.end(JSON.stringify(ans.body ?? {}));
       });
     });
@@ -68,7 +68,7 @@ abstract class FakeHttp {
 
   /** Validates a request, pushing into rec.problems. */
   protected abstract check(rec: Recorded): void;
-  protected abstract answer(rec: Recorded): { status: number; body: unknown } | 'hang';
+  protected abstract answer(rec: Recorded): { status: number; body: unknown; headers?: Record<string, string> } | 'hang';
 
   protected scripted(): Answer | undefined {
     return this.script.shift() ?? this.fallbackAnswer;
@@ -120,8 +120,9 @@ export class FakeDingtalk extends FakeHttp {
     const md = b.markdown as Record<string, unknown> | undefined;
     if (!md || typeof md.title !== 'string' || typeof md.text !== 'string' || Object.keys(md).sort().join(',') !== 'text,title') rec.problems.push('markdown must be {title, text} strings');
     const at = b.at as Record<string, unknown> | undefined;
-    if (!at || !Array.isArray(at.atMobiles) || typeof at.isAtAll !== 'boolean' || Object.keys(at).sort().join(',') !== 'atMobiles,isAtAll') rec.problems.push('at must be {atMobiles: [], isAtAll: bool}');
-    else for (const m of at.atMobiles as string[]) if (!String(md?.text ?? '').includes(`@${m}`)) rec.problems.push(`@${m} not in text`);
+    const atKeys = at ? Object.keys(at).sort().join(',') : '';
+    if (!at || !Array.isArray(at.atMobiles) || typeof at.isAtAll !== 'boolean' || (atKeys !== 'atMobiles,isAtAll' && atKeys !== 'atMobiles,atUserIds,isAtAll')) rec.problems.push('at must be {atMobiles: [], atUserIds?: [], isAtAll: bool}');
+    else for (const m of [...(at.atMobiles as string[]), ...((at.atUserIds as string[] | undefined) ?? [])]) if (!String(md?.text ?? '').includes(`@${m}`)) rec.problems.push(`@${m} not in text`);
   }
 
   protected answer(rec: Recorded): { status: number; body: unknown } | 'hang' {
@@ -171,9 +172,11 @@ export class FakeWecom extends FakeHttp {
       else if (Buffer.byteLength(md.content) > 4096) rec.problems.push(`markdown content of ${Buffer.byteLength(md.content)} bytes over 4096`);
     } else if (b.msgtype === 'text') {
       const t = b.text as Record<string, unknown> | undefined;
-      if (Object.keys(b).sort().join(',') !== 'msgtype,text' || !t || typeof t.content !== 'string') rec.problems.push('text must be {content, mentioned_mobile_list?}');
+      if (Object.keys(b).sort().join(',') !== 'msgtype,text' || !t || typeof t.content !== 'string') rec.problems.push('text must be {content, mentioned_mobile_list?, mentioned_list?}');
       else if (Buffer.byteLength(t.content) > 2048) rec.problems.push(`text content of ${Buffer.byteLength(t.content)} bytes over 2048`);
       if (t && t.mentioned_mobile_list !== undefined && !Array.isArray(t.mentioned_mobile_list)) rec.problems.push('mentioned_mobile_list must be a list');
+      if (t && t.mentioned_list !== undefined && !Array.isArray(t.mentioned_list)) rec.problems.push('mentioned_list must be a list');
+      if (t && Object.keys(t).some((k) => !['content', 'mentioned_mobile_list', 'mentioned_list'].includes(k))) rec.problems.push(`text keys ${Object.keys(t).join(',')}`);
     } else rec.problems.push(`msgtype ${String(b.msgtype)}`);
   }
 
@@ -189,6 +192,59 @@ export class FakeWecom extends FakeHttp {
 
   accepted(): Recorded[] {
     return this.requests.filter((r) => r.answered.status === 200 && (r.answered.body as { errcode?: number }).errcode === 0);
+  }
+}
+
+/**
+ * Feishu/Lark custom bot: `POST /open-apis/bot/v2/hook/T`, body {timestamp, sign, msg_type,
+ * card|content} of at most 20 KB, with sign = base64(HMAC-SHA256(key = timestamp + "\n" + secret,
+ * message = "")) and the timestamp (seconds) within an hour. Answers {code, msg, data}; more than
+ * `limitPerMinute` in 60 s → code 11232; bad sign → 19021.
+ */
+export class FakeFeishu extends FakeHttp {
+  constructor(
+    readonly token: string,
+    readonly secret: string,
+    readonly limitPerMinute = 100,
+  ) {
+    super();
+  }
+
+  get webhook(): string {
+    return `${this.url}/open-apis/bot/v2/hook/${this.token}`;
+  }
+
+  protected check(rec: Recorded): void {
+    if (rec.path !== `/open-apis/bot/v2/hook/${this.token}`) rec.problems.push(`path ${rec.path}`);
+    if (Buffer.byteLength(rec.raw) > 20_000) rec.problems.push(`body of ${Buffer.byteLength(rec.raw)} bytes over 20000`);
+    const b = rec.body as Record<string, unknown>;
+    const ts = String(b.timestamp ?? '');
+    if (!/^\d{10}$/.test(ts) || Math.abs(Date.now() / 1000 - Number(ts)) > 3600) rec.problems.push(`bad timestamp ${ts}`);
+    const expected = createHmac('sha256', `${ts}\n${this.secret}`).update('').digest('base64');
+    if (b.sign !== expected) rec.problems.push('sign mismatch');
+    if (b.msg_type !== 'interactive') rec.problems.push(`msg_type ${String(b.msg_type)}`);
+    const card = b.card as { header?: { title?: { tag?: string; content?: unknown } }; elements?: Array<{ tag?: string; text?: { tag?: string; content?: unknown } }> } | undefined;
+    if (!card || card.header?.title?.tag !== 'plain_text' || typeof card.header.title.content !== 'string') rec.problems.push('card.header.title must be plain_text');
+    if (!Array.isArray(card?.elements) || card.elements.length === 0 || card.elements.some((e) => e.tag === 'div' && (e.text?.tag !== 'lark_md' || typeof e.text.content !== 'string'))) rec.problems.push('card.elements must be lark_md divs');
+  }
+
+  protected answer(rec: Recorded): { status: number; body: unknown } | 'hang' {
+    if (rec.problems.some((p) => p === 'sign mismatch' || p.startsWith('bad timestamp'))) return { status: 200, body: { code: 19021, msg: 'sign match fail or timestamp is not within one hour from current time', data: {} } };
+    if (rec.problems.length) return { status: 200, body: { code: 9499, msg: rec.problems.join('; '), data: {} } };
+    const recent = this.requests.filter((r) => r !== rec && r.at > rec.at - 60_000 && r.problems.length === 0).length;
+    if (recent >= this.limitPerMinute) return { status: 200, body: { code: 11232, msg: 'frequency limited psm[lark.oapi.app_platform_runtime]appID[1]', data: {} } };
+    const s = this.scripted();
+    if (s === 'hang') return 'hang';
+    if (s) return { status: s.status, body: s.body ?? { code: 0, msg: 'success', data: {} } };
+    return { status: 200, body: { code: 0, msg: 'success', data: {} } };
+  }
+
+  accepted(): Recorded[] {
+    return this.requests.filter((r) => r.answered.status === 200 && (r.answered.body as { code?: number }).code === 0);
+  }
+
+  contents(): string[] {
+    return this.accepted().map((r) => (r.body as { card: { elements: Array<{ text: { content: string } }> } }).card.elements[0]!.text.content);
   }
 }
 
@@ -211,7 +267,7 @@ export class FakeWebhook extends FakeHttp {
     if (rec.problems.length) return { status: 401, body: { error: rec.problems.join('; ') } };
     const s = this.scripted();
     if (s === 'hang') return 'hang';
-    if (s) return { status: s.status, body: s.body ?? { ok: true } };
+    if (s) return { status: s.status, body: s.body ?? { ok: true }, ...(s.headers ? { headers: s.headers } : {}) };
     return { status: 200, body: { ok: true } };
   }
 

@@ -47,8 +47,8 @@ describe('matchers', () => {
     assert.equal(compileMatcher(parseMatcher('env!~dev|test')).test({ env: 'test' }), false);
   });
 
-  it('rejects a bad regex and a bad label name with OPS_ERR_ALERT_MATCHER', () => {
-    assert.throws(() => parseMatcher('host=~(web'), { code: 'OPS_ERR_ALERT_MATCHER' });
+  it('rejects a bad regex with OPS_ERR_REGEX_SYNTAX and a bad label name with OPS_ERR_ALERT_MATCHER', () => {
+    assert.throws(() => parseMatcher('host=~(web'), { code: 'OPS_ERR_REGEX_SYNTAX' });
     assert.throws(() => parseMatcher('1host=x'), { code: 'OPS_ERR_ALERT_MATCHER' });
   });
 });
@@ -116,7 +116,7 @@ describe('alerting config errors', () => {
   it('names FILE:LINE:COL for an invalid matcher regex', () => {
     const p = problems(['alerting:', '  receivers:', '    - { name: hook, type: webhook, url: "http://127.0.0.1:1/x" }', '  routes:', '    - match_re: { host: "db-(.*" }', '      receivers: [hook]'].join('\n'));
     assert.equal(p.length, 1, p.join('\n'));
-    assert.match(p[0]!, /^controller\.yaml:6:25 alerting\.routes\[0\]\.match_re\.host: invalid regular expression "db-\(\.\*"/);
+    assert.match(p[0]!, /^controller\.yaml:6:25 alerting\.routes\[0\]\.match_re\.host: invalid regex "db-\(\.\*"/);
   });
 
   it('names FILE:LINE:COL for an unknown receiver in a route and as fallback', () => {
@@ -175,7 +175,7 @@ describe('alerting config errors', () => {
 describe('DingTalk body size', () => {
   it('stays within max_bytes as JSON even when escaping newlines and quotes adds bytes', async () => {
     const { DingtalkReceiver } = await import('../../controller/notify/dingtalk.js');
-    const r = new DingtalkReceiver({ name: 'd', type: 'dingtalk', webhook: 'http://x', at_mobiles: ['13800000000'], at_all: false, rate_limit: { count: 18, per: 60_000 }, max_bytes: 20_000, ban_pause: 600_000, timeout: 1000, send_resolved: true });
+    const r = new DingtalkReceiver({ name: 'd', type: 'dingtalk', webhook: 'http://x', at_mobiles: ['13800000000'], at_all: false, rate_limit: { count: 18, per: 60_000 }, max_bytes: 20_000, ban_pause: 600_000, timeout: 1000, send_resolved: true, language: 'both' as const });
     const alerts: AlertView[] = Array.from({ length: 400 }, (_, i) => ({
       fingerprint: String(i).padStart(16, '0'),
       status: 'firing',

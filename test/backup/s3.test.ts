@@ -224,7 +224,7 @@ describe('agent SIGKILLed mid-upload (S3 down, retrying) and restarted', () => {
       await s3.kill();
       write(src, 'b/during.txt', 'written while the upload fails\n');
       write(src, 'a.txt', 'a changed\n');
-      await a1.child.waitForLog((l) => l.msg === 'upload failed; retrying', 15_000, 'upload retrying');
+      await a1.child.waitForLog((l) => l.msg === 'target call failed; retrying', 15_000, 'upload retrying');
       a1.child.kill('SIGKILL');
       await a1.child.exited;
     } finally {

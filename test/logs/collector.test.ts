@@ -229,19 +229,6 @@ describe('log collector', () => {
     assert.deepEqual(r.collector.sourceCounters().m!.unparsed, 1);
   });
 
-  it('a corrupt checkpoint file is reported and replaced; tailing goes on', async () => {
-    const dir = join(tmp.path, 'corrupt');
-    mkdirSync(join(dir, 'state', 'logs'), { recursive: true });
-    writeFileSync(join(dir, 'state', 'logs', 'checkpoints.json'), '{"version":1,"sources":{"c":');
-    writeFileSync(join(dir, 'c.log'), 'first INFO\n');
-    const r = rig([{ name: 'c', paths: [join(dir, 'c.log')], start_at: 'beginning', ship_lines: true, ...fast }], { stateDir: join(dir, 'state') });
-    await r.collector.start();
-    await waitFor(() => r.lines().length === 1, { what: 'line read despite the corrupt checkpoints' });
-    await r.stop();
-    const saved = JSON.parse(readFileSync(join(dir, 'state', 'logs', 'checkpoints.json'), 'utf8')) as { sources: { c: { files: Array<{ offset: number }> } } };
-    assert.equal(saved.sources.c.files[0]!.offset, 'first INFO\n'.length);
-  });
-
   it('config: a bad regex is an error naming the field', () => {
     const res = logsSchema.safeParse([{ name: 'x', paths: ['/x/*.log'], parser: { regex: '(?<ts>' }, multiline: { start: '[' }, rules: [{ name: 'r', threshold: 1, window: '1m' }] }]);
     assert.equal(res.success, false);
