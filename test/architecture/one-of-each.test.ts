@@ -27,8 +27,8 @@ test('one opsctl table and print setup: cli/format.ts', () => {
   assert.deepEqual(filesMatching(/function print\(/, ['cli']), ['cli/format.ts']);
 });
 
-test('one HTTP JSON body reader: controller/api/http-server.ts', () => {
-  assert.deepEqual(filesMatching(/for await \(const \w+ of req\b/), ['controller/api/http-server.ts']);
+test('one HTTP JSON body reader: controller/api/body-reader.ts', () => {
+  assert.deepEqual(filesMatching(/for await \(const \w+ of req\b|req\.on\('data'/), ['controller/api/body-reader.ts']);
 });
 
 test('one NATS connection-status loop: shared/nats/connect.ts', () => {
