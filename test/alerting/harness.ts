@@ -13,6 +13,7 @@ import { AuditLog } from '../../controller/audit/audit-log.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { waitFor } from '../helpers/wait.js';
+import { authHeaders } from '../helpers/daemons.js';
 
 /** A real AlertManager on a real SQLite file in `dir`, configured from YAML like the controller's `alerting:` section. */
 export async function startManager(yaml: string, dir: string, env: NodeJS.ProcessEnv = process.env, now?: () => number): Promise<{ am: AlertManager; db: Database.Database; cfg: AlertingConfig; close: () => Promise<void> }> {
@@ -90,7 +91,8 @@ export async function startApi(am: AlertManager): Promise<{ url: string; close: 
 
 /** POSTs JSON and returns the status and parsed answer (errors are answers too). */
 export async function postJson<T = unknown>(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: T }> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  // A controller started by the test helpers gets its bootstrap admin token, as every other API helper does.
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...authHeaders(new URL(url).origin), ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
   const text = await res.text();
   return { status: res.status, body: (text ? JSON.parse(text) : null) as T };
 }
