@@ -1,3 +1,4 @@
+import { withDeadline } from '../shared/deadline.js';
 import { readFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -91,14 +92,25 @@ export class ControllerClient {
 
   /** One JSON request; API errors become OpsError with the API's code. */
   async send<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const res = await this.open(method, path, body, AbortSignal.timeout(this.opts.timeoutMs ?? 15_000));
-    if ((res.statusCode ?? 0) >= 400) throw await this.errorFrom(res);
-    const text = await this.text(res);
-    try {
-      return JSON.parse(text) as T;
-    } catch {
-      throw new OpsError('OPS_ERR_CONTROLLER_RESPONSE', `controller at ${this.baseUrl} answered ${res.statusCode} with non-JSON: ${text.slice(0, 200)}`);
-    }
+    // shared/deadline: a timer we hold (not a bare AbortSignal.timeout) bounds the request and
+    // reading its answer, so neither garbage collection nor a slow body can outlive it.
+    return withDeadline(this.opts.timeoutMs ?? 15_000, undefined, async (signal, deadline) => {
+      const res = await this.open(method, path, body, signal);
+      if ((res.statusCode ?? 0) >= 400) throw await this.errorFrom(res);
+      let text: string;
+      try {
+        text = await this.text(res);
+      } catch (err) {
+        // A body cut by the deadline surfaces as a bare "aborted" from node:http: say what happened.
+        if (deadline.timedOut) throw new OpsError('OPS_ERR_CONTROLLER_UNREACHABLE', `controller at ${this.baseUrl} did not answer in time`, { retryable: true });
+        throw err;
+      }
+      try {
+        return JSON.parse(text) as T;
+      } catch {
+        throw new OpsError('OPS_ERR_CONTROLLER_RESPONSE', `controller at ${this.baseUrl} answered ${res.statusCode} with non-JSON: ${text.slice(0, 200)}`);
+      }
+    });
   }
 
   get<T>(path: string): Promise<T> {
