@@ -124,7 +124,7 @@ export class Controller {
     await this.alerts.start();
     this.onEvents(this.alerts.onEvents);
     // Metric history follows the events retention: the disk budget of docs/BENCHMARKS.md counts it at 7 days.
-    this.checks = new ChecksStore(this.db, this.logger, cfg.retention.events);
+    this.checks = new ChecksStore(this.db, this.logger);
     this.checks.start();
     this.onEvents(this.checks.onEvents);
     // Log statistics and lines: catches up on `log` events stored before a crash, then follows ingest.
