@@ -20,6 +20,8 @@ export const PROGRAMS = {
   opsctl: 'cli/opsctl.ts',
   // Forked by agent/backup/build-in-child.ts from beside the agent bundle.
   'snapshot-child': 'agent/backup/snapshot-child.ts',
+  // Forked by agent/facts/gather-in-child.ts from beside the agent bundle (host facts).
+  'facts-child': 'agent/facts/facts-child.ts',
   // Worker threads of `opsctl logs analyze` on large files (shared/logs/parallel-analyze.ts
   // starts it from beside the opsctl bundle).
   'analyze-worker': 'shared/logs/analyze-worker.ts',
@@ -49,6 +51,6 @@ const common = {
 // backup targets, the file watchers) stays in chunk files it never reads unless configured,
 // measured 85 MB idle RSS against 106 MB as one file. The controller and opsctl are one file
 // each: a shared chunk made opsctl's start slower, and they have little to load lazily.
-await build({ ...common, entryPoints: { 'opsfleet-agent': PROGRAMS['opsfleet-agent'], 'snapshot-child': PROGRAMS['snapshot-child'] }, splitting: true, chunkNames: 'chunks/agent-[name]-[hash]' });
+await build({ ...common, entryPoints: { 'opsfleet-agent': PROGRAMS['opsfleet-agent'], 'snapshot-child': PROGRAMS['snapshot-child'], 'facts-child': PROGRAMS['facts-child'] }, splitting: true, chunkNames: 'chunks/agent-[name]-[hash]' });
 for (const name of ['opsfleet-controller', 'opsctl']) await build({ ...common, entryPoints: { [name]: PROGRAMS[name] }, splitting: false });
 console.log(`build: ${Object.keys(PROGRAMS).length} programs in ${outdir} (${Date.now() - started} ms)`);

@@ -2,15 +2,15 @@ import { emitJson, type EventSink } from '../events/sink.js';
 import type { FactsDoc } from '../../shared/facts/facts.js';
 import type { ComponentStateName } from '../../shared/lifecycle.js';
 import type { Logger } from '../../shared/logger.js';
-import { gatherFacts } from './gather.js';
+import { gatherInChild } from './gather-in-child.js';
 
 export interface FactsCollectorDeps {
   sink: EventSink;
   logger: Logger;
   /** Wait before the first gathering, so the agent's own start (and its first heartbeat) goes first. */
   delayMs?: number;
-  /** Injected by tests; the real one spawns probes. */
-  gather?: () => Promise<FactsDoc>;
+  /** Injected by tests; the real one runs the probes in a child process. */
+  gather?: (signal: AbortSignal) => Promise<FactsDoc>;
 }
 
 /**
@@ -25,6 +25,7 @@ export class FactsCollector {
   private stopped = false;
   private last: FactsDoc | undefined;
   private lastError = '';
+  private readonly abort = new AbortController();
 
   constructor(private readonly d: FactsCollectorDeps) {
     this.log = d.logger.child({ component: 'facts' });
@@ -42,7 +43,7 @@ export class FactsCollector {
     if (this.stopped) return Promise.reject(new Error('facts collector stopped'));
     this.inflight ??= (async () => {
       try {
-        const doc = await (this.d.gather ?? gatherFacts)();
+        const doc = await (this.d.gather ?? gatherInChild)(this.abort.signal);
         if (this.stopped) return doc;
         emitJson(this.d.sink, 'facts', doc, doc.gatheredMs);
         this.last = doc;
@@ -50,6 +51,7 @@ export class FactsCollector {
         this.log.info({ tookMs: doc.tookMs, virtual: doc.facts.virtual, os: doc.facts.os, failedProbes: Object.keys(doc.errors) }, 'host facts gathered');
         return doc;
       } catch (err) {
+        if (this.stopped) throw err;
         this.lastError = (err as Error).message;
         this.log.error({ err }, 'host facts gathering failed');
         throw err;
@@ -69,5 +71,6 @@ export class FactsCollector {
   stop(): void {
     this.stopped = true;
     clearTimeout(this.timer);
+    this.abort.abort();
   }
 }
