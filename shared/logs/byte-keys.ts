@@ -21,7 +21,11 @@ const HEX_LETTER = 4;
 const WORD = 8; // [0-9A-Za-z_]
 const TOKEN = 16; // WORD and . : -
 const SPACE_LIKE = 32; // space \t , ) ] ; " '
+const STOP = 64; // where the scan stops: a digit, "/" or a byte >= 0x80
 const CLASS = new Uint8Array(256);
+for (let c = 48; c <= 57; c++) CLASS[c] |= STOP;
+CLASS[47] |= STOP;
+for (let c = 128; c < 256; c++) CLASS[c] |= STOP;
 for (let c = 48; c <= 57; c++) CLASS[c] |= DIGIT | WORD | TOKEN;
 for (let c = 65; c <= 90; c++) CLASS[c] |= LETTER | WORD | TOKEN;
 for (let c = 97; c <= 122; c++) CLASS[c] |= LETTER | WORD | TOKEN;
@@ -50,13 +54,10 @@ export function maskKeyBytes(b: Uint8Array, s: number, e: number, out: Uint8Arra
   let last = s;
   let i = s;
   for (;;) {
-    let c = 0;
-    for (; i < e; i++) {
-      c = b[i]!;
-      if (c >= 128) return -1;
-      if (c === 47 || (c >= 48 && c <= 57)) break;
-    }
+    while (i < e && (CLASS[b[i]!]! & STOP) === 0) i++;
     if (i >= e) break;
+    const c = b[i]!;
+    if (c >= 128) return -1;
     const prev = i > s ? b[i - 1]! : 32;
     if (c === 47) {
       // A path: "/a/b..." at a token start, up to the next space-like character.
@@ -147,7 +148,10 @@ export function maskKeyBytes(b: Uint8Array, s: number, e: number, out: Uint8Arra
       break;
     }
   }
-  if (!needs) return o;
+  if (!needs) {
+    lastHash = hashBytes(out, o);
+    return o;
+  }
   let w = 0;
   let pendingSpace = false;
   for (let k = 0; k < o; k++) {
@@ -162,14 +166,23 @@ export function maskKeyBytes(b: Uint8Array, s: number, e: number, out: Uint8Arra
     }
     out[w++] = d;
   }
+  lastHash = hashBytes(out, w);
   return w;
 }
 
-/** FNV-1a over bytes [0, n). */
+/** hashBytes of the key maskKeyBytes wrote last (computed in its final pass). */
+export let lastHash = 0;
+
+/**
+ * FNV-1a style over bytes [0, n), two bytes per step (half the multiply chain of one per byte;
+ * the table compares the bytes on a hash match, so this only spreads keys).
+ */
 export function hashBytes(b: Uint8Array, n: number): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < n; i++) h = Math.imul(h ^ b[i]!, 0x01000193);
-  return h | 0;
+  let h = 0x811c9dc5 ^ n;
+  let i = 0;
+  for (; i + 1 < n; i += 2) h = Math.imul(h ^ (b[i]! | (b[i + 1]! << 8)), 0x01000193);
+  if (i < n) h = Math.imul(h ^ b[i]!, 0x01000193);
+  return h ^ (h >>> 15);
 }
 
 /**
@@ -254,21 +267,28 @@ function grown(a: Int32Array, cap: number): Int32Array<ArrayBuffer> {
 export const NONE_LEVEL = LEVELS.length;
 
 /**
- * Level tokens by their bytes: up to 6 letters packed in one number, a small Map filled from
- * the one mapping table (normalizeLevel) the first time each token is seen. -1: not a level.
+ * Level tokens by their bytes: a small direct-mapped cache (tokens of up to 6 bytes packed into
+ * two small integers, no allocation) filled from the one mapping table (normalizeLevel) the
+ * first time each token is seen. -1: not a level.
  */
-const levelCache = new Map<number, number>();
+const LV_SLOTS = 256;
+const lvLo = new Int32Array(LV_SLOTS).fill(-1);
+const lvHi = new Int32Array(LV_SLOTS);
+const lvVal = new Int8Array(LV_SLOTS);
 export function levelIndexOfBytes(b: Uint8Array, s: number, e: number): number {
   const n = e - s;
   if (n <= 0) return -1;
   if (n > 6) return levelIndexOf(latin1(b, s, e));
-  let key = n;
-  for (let i = s; i < e; i++) key = key * 256 + b[i]!;
-  let v = levelCache.get(key);
-  if (v === undefined) {
-    v = levelIndexOf(latin1(b, s, e));
-    levelCache.set(key, v);
-  }
+  let lo = n;
+  let hi = 0;
+  for (let i = s; i < s + 3; i++) lo = (lo << 8) | (i < e ? b[i]! : 0);
+  for (let i = s + 3; i < s + 6; i++) hi = (hi << 8) | (i < e ? b[i]! : 0);
+  const slot = (lo ^ Math.imul(hi, 31) ^ (lo >>> 13)) & (LV_SLOTS - 1);
+  if (lvLo[slot] === lo && lvHi[slot] === hi) return lvVal[slot]!;
+  const v = levelIndexOf(latin1(b, s, e));
+  lvLo[slot] = lo;
+  lvHi[slot] = hi;
+  lvVal[slot] = v;
   return v;
 }
 

@@ -2,7 +2,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { LEVELS, type Level } from './levels.js';
 import type { LineParser } from './record.js';
 import { maskedKey } from './template-miner.js';
-import { ByteKeyTable, hashBytes, KEY_BUF_BYTES, MAX_KEY_BYTES, maskKeyBytes } from './byte-keys.js';
+import { ByteKeyTable, hashBytes, KEY_BUF_BYTES, lastHash, MAX_KEY_BYTES, maskKeyBytes } from './byte-keys.js';
 import { fastScannerFor, type FastScanner, type ScanResult } from './fast-scan.js';
 import { createParser, type ParserSpec } from './parser.js';
 import { createLockedParser, levelFromMessageHead } from './presets/auto.js';
@@ -41,6 +41,7 @@ export function chunkParsers(format: string | undefined, spec: ParserSpec | unde
 /** Reused across the chunks a thread analyzes: the key table and the key buffer. */
 const table = new ByteKeyTable();
 const kbuf = Buffer.allocUnsafe(KEY_BUF_BYTES);
+const readBuf = Buffer.allocUnsafe(READ);
 
 /**
  * Reads [start, end) of a file (both on line starts) and analyzes its lines with `parser`.
@@ -62,8 +63,7 @@ export function analyzeRange(file: string, start: number, end: number, parser: L
   table.reset();
   const fd = openSync(file, 'r');
   /** Counts the key in kb[0, n) when seen before in this chunk; false: new, the caller adds it. */
-  const counted = (n: number): boolean => {
-    const h = hashBytes(kb, n);
+  const counted = (n: number, h: number): boolean => {
     const k = table.find(kb, n, h);
     if (k >= 0) {
       counts[k]!++;
@@ -103,7 +103,7 @@ export function analyzeRange(file: string, start: number, end: number, parser: L
     const need = Buffer.byteLength(key, 'utf8');
     if (need > kb.length) kb = Buffer.allocUnsafe(need);
     const n = kb.write(key, 0, 'utf8');
-    if (!counted(n)) addKey(key, rec.message.slice(0, 500), rec.level);
+    if (!counted(n, hashBytes(kb, n))) addKey(key, rec.message.slice(0, 500), rec.level);
   };
   // The byte path; [s, e) without the newline.
   const onBytes = (b: Buffer, s: number, e: number): void => {
@@ -124,7 +124,7 @@ export function analyzeRange(file: string, start: number, end: number, parser: L
           if (ts < r.first) r.first = ts;
           if (ts > r.last) r.last = ts;
         }
-        if (templates && !counted(n)) addKey(kb.toString('latin1', 0, n), b.toString('latin1', sr.ms, Math.min(sr.me, sr.ms + 500)), lv < 0 ? undefined : LEVELS[lv]);
+        if (templates && !counted(n, lastHash)) addKey(kb.toString('latin1', 0, n), b.toString('latin1', sr.ms, Math.min(sr.me, sr.ms + 500)), lv < 0 ? undefined : LEVELS[lv]);
         return;
       }
     }
@@ -134,7 +134,7 @@ export function analyzeRange(file: string, start: number, end: number, parser: L
     // The partial last line of a block moves to the front of the buffer and the next read
     // lands after it (no concatenation of blocks). A line that fills the whole buffer is
     // cut there and the rest of it skipped up to its newline.
-    const buf = Buffer.allocUnsafe(READ);
+    const buf = readBuf;
     let have = 0;
     let skipping = false;
     let pos = start;

@@ -239,6 +239,7 @@ function syslogScanner(opts: ParserOptions, headerInMessage: boolean): FastScann
   const zone = compileZone(opts.timezone);
   const now = opts.now ?? Date.now;
   const cache = new TimeCache();
+  const years = new Map<number, number>();
   return (b, s, e, r) => {
     if (s + 16 > e || b[s] === 60) return false;
     const c0 = b[s]!;
@@ -291,7 +292,10 @@ function syslogScanner(opts: ParserOptions, headerInMessage: boolean): FastScann
     if (cache.same(b, s, t1)) r.ts = cache.value;
     else {
       const d = num(b, d0, d1);
-      const y = opts.year ?? inferYear(mo, d, now());
+      // inferYear per month and day, once per scanner (a Date per distinct second was most of the GC).
+      const yk = mo * 32 + d;
+      let y = opts.year ?? years.get(yk);
+      if (y === undefined) years.set(yk, (y = inferYear(mo, d, now())));
       r.ts = cache.set(b, s, t1, zone.toUtc(y, mo, d, num(b, h0, h0 + 2), num(b, h0 + 3, h0 + 5), num(b, h0 + 6, h0 + 8), 0));
     }
     return true;
