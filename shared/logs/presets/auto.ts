@@ -106,6 +106,8 @@ export function createLockedParser(format: string, opts: ParserOptions = {}): Li
 export interface AutoParser extends LineParser {
   /** The format chosen from the sample ("generic" when none fits), undefined while still sampling. */
   readonly format: string | undefined;
+  /** The format as decided so far, without forcing a decision while sampling (for callers that watch it per line). */
+  readonly decided: string | undefined;
 }
 
 /**
@@ -157,6 +159,9 @@ export function createAutoParser(opts: ParserOptions = {}): AutoParser {
     name: 'auto',
     get format() {
       if (format === undefined && seen > 0) decide();
+      return format;
+    },
+    get decided() {
       return format;
     },
     parse(line: string): LogRecord | undefined {
