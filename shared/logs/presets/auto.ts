@@ -1,3 +1,4 @@
+import { OpsError } from '../../errors.js';
 import { headerLevel, normalizeLevel } from '../levels.js';
 import type { LineParser, LogRecord, ParserOptions } from '../record.js';
 import { compileZone, parseIsoLike } from '../timestamps.js';
@@ -90,7 +91,7 @@ export function levelFromMessageHead(format: string): boolean {
 export function createLockedParser(format: string, opts: ParserOptions = {}): LineParser {
   const generic = createGenericParser(opts);
   const chosen = format === 'generic' ? generic : candidates(opts).find((p) => p.name === format);
-  if (!chosen) throw new Error(`no format "${format}" among auto's candidates`);
+  if (!chosen) throw new OpsError('OPS_ERR_LOGS_PRESET', `no format "${format}" among auto's candidates`);
   return {
     name: 'auto',
     parse(line: string): LogRecord | undefined {
