@@ -37,6 +37,8 @@ export interface PollResult {
 }
 
 const MAX_RETIRED = 256;
+/** The matched rules of every record of a source without rules: one frozen array, not a filter per line. */
+const NO_RULES: WindowRule[] = Object.freeze([]) as unknown as WindowRule[];
 const BIRTH_SLACK_MS = 20;
 const MAX_BYTES_PER_POLL = 16 << 20;
 
@@ -564,7 +566,7 @@ export class LogSource {
       j?.flushIfIdle(nowMs, joined);
       for (const rec of joined) {
         const parsed = this.parse(f, rec.text);
-        result.records.push({ file: f, rec, parsed, rules: this.rules.filter((r) => r.matches(parsed, rec.text)) });
+        result.records.push({ file: f, rec, parsed, rules: this.rules.length === 0 ? NO_RULES : this.rules.filter((r) => r.matches(parsed, rec.text)) });
       }
       result.commits.set(f, j?.pendingStart() ?? f.readPos);
       if (drop) result.drops.push(f);
@@ -658,7 +660,7 @@ export class LogSource {
       j.flushIfIdle(nowMs, joined, true);
       for (const rec of joined) {
         const parsed = this.parse(f, rec.text);
-        result.records.push({ file: f, rec, parsed, rules: this.rules.filter((r) => r.matches(parsed, rec.text)) });
+        result.records.push({ file: f, rec, parsed, rules: this.rules.length === 0 ? NO_RULES : this.rules.filter((r) => r.matches(parsed, rec.text)) });
       }
       result.commits.set(f, f.readPos);
     }
