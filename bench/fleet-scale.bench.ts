@@ -79,7 +79,7 @@ const bench: Bench = {
     const killCount = Math.max(1, Math.round(agents / 10));
     const mainWorkers = agents - killCount > 4000 ? 3 : 2;
     const dir = tempDir('opsfleet-bench-fleetscale-');
-    const nats = await NatsServer.start({ args: ['--max_payload', '1MB'] });
+    const nats = await NatsServer.start();
     const sink = new WebhookSink();
     await sink.start();
     const fleet = new SimFleet();
