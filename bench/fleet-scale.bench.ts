@@ -169,8 +169,10 @@ const bench: Bench = {
       const recap = JSON.parse(pr.stdout) as { runId: string; counts: Record<string, number> };
       const run = (await (await fetch(`${ctl.url}/api/v1/runs/${recap.runId}`, { headers: { authorization: `Bearer ${ctl.token}` } })).json()) as { startedAt: string; endedAt: string };
       const playbookAllMs = Date.parse(run.endedAt) - Date.parse(run.startedAt);
+      const breakdown = probe.runBreakdown(recap.runId, Date.parse(run.startedAt));
+      log(`run breakdown (ms): ${JSON.stringify(breakdown)}`);
       log(`playbook to ${agents}: ${playbookAllMs} ms controller-side, ${round(pr.ms)} ms whole CLI, ${JSON.stringify(recap.counts)}`);
-      rows.push({ name: `opsctl run trivial --target '*' --concurrency ${concurrency}`, rate: agents / (playbookAllMs / 1000), unit: 'hosts', count: agents, seconds: playbookAllMs / 1000, note: `controller-side; whole CLI ${(pr.ms / 1000).toFixed(2)} s; ${JSON.stringify(recap.counts)} (goal < 10 s)` });
+      rows.push({ name: `opsctl run trivial --target '*' --concurrency ${concurrency}`, rate: agents / (playbookAllMs / 1000), unit: 'hosts', count: agents, seconds: playbookAllMs / 1000, note: `controller-side; whole CLI ${(pr.ms / 1000).toFixed(2)} s; ${JSON.stringify(recap.counts)}; per host (ms) ${JSON.stringify(breakdown)} (goal < 10 s)` });
 
       // Mass death: one worker's agents SIGKILLed at once.
       const doomed = fleet.hostIds('doomed');

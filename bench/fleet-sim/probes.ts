@@ -67,6 +67,16 @@ export class DbProbe {
     return rows.map((r) => r.lag).sort((a, b) => a - b);
   }
 
+  /** Where a run's time went, per host: launch (run start → host start), connect+call (→ agent start), whole host. */
+  runBreakdown(runId: string, runStartMs: number): { launchP50: number; launchMax: number; toAgentP50: number; toAgentP99: number; hostP50: number; hostP99: number } {
+    const rows = this.db.prepare('SELECT started_ms AS s, ended_ms AS e, agent_started_ms AS a FROM run_hosts WHERE run_id = ?').all(runId) as Array<{ s: number | null; e: number | null; a: number | null }>;
+    const sorted = (xs: number[]) => xs.sort((x, y) => x - y);
+    const launch = sorted(rows.filter((r) => r.s !== null).map((r) => r.s! - runStartMs));
+    const toAgent = sorted(rows.filter((r) => r.s !== null && r.a !== null).map((r) => r.a! - r.s!));
+    const host = sorted(rows.filter((r) => r.s !== null && r.e !== null).map((r) => r.e! - r.s!));
+    return { launchP50: percentile(launch, 50), launchMax: launch.at(-1) ?? NaN, toAgentP50: percentile(toAgent, 50), toAgentP99: percentile(toAgent, 99), hostP50: percentile(host, 50), hostP99: percentile(host, 99) };
+  }
+
   eventCounts(): Record<string, number> {
     const rows = this.db.prepare('SELECT kind, count(*) AS n FROM events GROUP BY kind').all() as Array<{ kind: string; n: number }>;
     return Object.fromEntries(rows.map((r) => [r.kind, r.n]));
