@@ -165,11 +165,13 @@ const bench: Bench = {
       rows.push({ name: 'opsctl hosts --json (whole CLI)', rate: 1000 / percentile(cliMs, 50), unit: 'runs', count: cliMs.length, seconds: cliMs.reduce((a, b) => a + b, 0) / 1000, note: `median ${round(percentile(cliMs, 50))} ms, max ${round(cliMs.at(-1)!)} ms` });
 
       // A trivial playbook to every host; the controller's own start/end times are the figure.
+      const runCpu0 = procUsage(ctl.pid).cpuS;
       const pr = await opsctl(['run', 'trivial', '--target', '*', '--concurrency', String(concurrency), '--json'], ctl.url, ctl.token, 10 * 60_000);
       const recap = JSON.parse(pr.stdout) as { runId: string; counts: Record<string, number> };
       const run = (await (await fetch(`${ctl.url}/api/v1/runs/${recap.runId}`, { headers: { authorization: `Bearer ${ctl.token}` } })).json()) as { startedAt: string; endedAt: string };
       const playbookAllMs = Date.parse(run.endedAt) - Date.parse(run.startedAt);
-      const breakdown = probe.runBreakdown(recap.runId, Date.parse(run.startedAt));
+      const runCpuMsPerHost = ((procUsage(ctl.pid).cpuS - runCpu0) * 1000) / agents;
+      const breakdown = { ...probe.runBreakdown(recap.runId, Date.parse(run.startedAt)), controllerCpuMsPerHost: round(runCpuMsPerHost, 2) };
       log(`run breakdown (ms): ${JSON.stringify(breakdown)}`);
       log(`playbook to ${agents}: ${playbookAllMs} ms controller-side, ${round(pr.ms)} ms whole CLI, ${JSON.stringify(recap.counts)}`);
       rows.push({ name: `opsctl run trivial --target '*' --concurrency ${concurrency}`, rate: agents / (playbookAllMs / 1000), unit: 'hosts', count: agents, seconds: playbookAllMs / 1000, note: `controller-side; whole CLI ${(pr.ms / 1000).toFixed(2)} s; ${JSON.stringify(recap.counts)}; per host (ms) ${JSON.stringify(breakdown)} (goal < 10 s)` });
@@ -212,6 +214,8 @@ const bench: Bench = {
         opsctlHostsJsonMs: round(percentile(cliMs, 50)),
         playbookAllMs,
         playbookCounts: recap.counts,
+        playbookCpuMsPerHost: breakdown.controllerCpuMsPerHost,
+        controllerCpuMsPer1kEvents: round(((u1.cpuS - u0.cpuS) * 1000 * 1000) / Math.max(1, storedInWindow), 0),
         offlineDetectMs,
         offlineThresholdMs: thresholdMs,
         notificationsForMassOffline: msgs.length,
