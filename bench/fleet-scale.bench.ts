@@ -157,7 +157,7 @@ const bench: Bench = {
       // opsctl hosts --json: the whole CLI, start-up included.
       const cliMs: number[] = [];
       for (let i = 0; i < (quick ? 3 : 5); i++) {
-        const r = await opsctl(['hosts', '--json'], ctl.url, ctl.token, 60_000);
+        const r = await opsctl(['hosts', '--json'], ctl.url, ctl.token, 180_000);
         if (r.code !== 0) throw new Error(`opsctl hosts --json exited ${r.code}: ${r.stderr}`);
         cliMs.push(r.ms);
       }
