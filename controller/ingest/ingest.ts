@@ -200,7 +200,7 @@ export class Ingest {
     }
     for (const m of msgs) m.ack();
     const last = msgs[msgs.length - 1]!;
-    this.behindAtMs = last.info.pending > 0 ? Number(last.info.timestampNanos / 1_000_000n) : undefined;
+    this.behindAtMs = last.info.pending > 0 ? Math.floor(last.info.timestampNanos / 1e6) : undefined;
     this.stats.transactions++;
     this.stats.messages += msgs.length;
     this.stats.events += acc.events;
