@@ -19,7 +19,7 @@ import { REPO_ROOT } from '../test/helpers/process.js';
 import { tempDir } from '../test/helpers/tmp.js';
 import { ControllerProc } from './fleet-sim/controller-proc.js';
 import { SimFleet, type GroupSpec } from './fleet-sim/fleet.js';
-import { DbProbe, percentile, procUsage, WebhookSink } from './fleet-sim/probes.js';
+import { DbProbe, percentile, procUsage, schedStat, WebhookSink } from './fleet-sim/probes.js';
 import { DEFAULT_CADENCE } from './fleet-sim/virtual-agent.js';
 import type { Bench, BenchRow } from './types.js';
 
@@ -126,6 +126,7 @@ const bench: Bench = {
       // Steady window: ingest lag, CPU, RSS, database growth; API latency sampled meanwhile.
       const w0 = Date.now();
       const u0 = procUsage(ctl.pid);
+      const s0 = schedStat(ctl.pid);
       const b0 = probe.bytes();
       const e0 = probe.eventCounts();
       const hostsMs: number[] = [];
@@ -141,6 +142,7 @@ const bench: Bench = {
       }
       const w1 = Date.now();
       const u1 = procUsage(ctl.pid);
+      const s1 = schedStat(ctl.pid);
       const b1 = probe.bytes();
       const e1 = probe.eventCounts();
       const lags = probe.ingestLags(w0, w1);
@@ -215,6 +217,7 @@ const bench: Bench = {
         playbookAllMs,
         playbookCounts: recap.counts,
         playbookCpuMsPerHost: breakdown.controllerCpuMsPerHost,
+        controllerMainThreadRunqueueWaitPerRun: round((s1.waitS - s0.waitS) / Math.max(0.001, s1.runS - s0.runS), 1),
         controllerCpuMsPer1kEvents: round(((u1.cpuS - u0.cpuS) * 1000 * 1000) / Math.max(1, storedInWindow), 0),
         offlineDetectMs,
         offlineThresholdMs: thresholdMs,

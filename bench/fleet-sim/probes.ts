@@ -4,6 +4,15 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Database from 'better-sqlite3';
 
+/**
+ * Seconds the process's main thread ran and waited on a run queue (/proc/PID/schedstat): on a
+ * shared machine, a wait far above the run time says the process was starved, not idle.
+ */
+export function schedStat(pid: number): { runS: number; waitS: number } {
+  const [run, wait] = readFileSync(`/proc/${pid}/schedstat`, 'utf8').trim().split(' ').map(Number);
+  return { runS: (run ?? 0) / 1e9, waitS: (wait ?? 0) / 1e9 };
+}
+
 /** CPU seconds (user + system) and RSS of a process, from /proc. */
 export function procUsage(pid: number): { cpuS: number; rssMb: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
