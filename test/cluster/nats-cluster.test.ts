@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { writeFileSync } from 'node:fs';
-import { adoptControllerToken, startAgent, type AgentProc, type ControllerProc } from '../helpers/daemons.js';
+import { adoptControllerToken, type AgentProc, type ControllerProc } from '../helpers/daemons.js';
 import { Child, REPO_ROOT } from '../helpers/process.js';
 import { NatsCluster } from '../helpers/nats-cluster.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -25,6 +25,16 @@ async function startControllerSlowly(servers: string, dir: string): Promise<Cont
   return { child, url, configFile, token: adoptControllerToken(url, join(dir, 'controller-data')) };
 }
 
+/** startAgent with a longer wait for its start (same reason as above). */
+async function startAgentSlowly(servers: string, dir: string, id: string): Promise<AgentProc> {
+  const yaml = [`host: { id: ${id} }`, `nats: { servers: ["${servers}"] }`, `state_dir: ${join(dir, `agent-${id}`)}`, 'heartbeat_interval: 250ms', 'log: { level: debug }'].join('\n');
+  const configFile = join(dir, `agent-${id}.yaml`);
+  writeFileSync(configFile, yaml);
+  const child = new Child(process.execPath, [join(REPO_ROOT, 'bin', 'opsfleet-agent.js'), '--config', configFile]);
+  await child.waitForLog((l) => l.msg === 'agent started', 120_000, `agent ${id} started`);
+  return { child, id, configFile };
+}
+
 // Issue 18: the fleet on a three-node NATS cluster with the event stream replicated three times.
 // One node is SIGKILLed while agents publish; agents move to the other nodes, and the controller
 // ends with every event of every agent exactly once (seq 1..max, no gap, no second row).
@@ -41,7 +51,7 @@ describe('NATS cluster: three nodes, stream R3, one node killed mid-stream', () 
     const servers = cluster.urls.join('", "');
     ctl = await startControllerSlowly(servers, dir.path);
     await ctl.child.waitForLog((l) => l.msg === 'ingest running', 60_000, 'controller ingest on the cluster');
-    for (const id of ['c1', 'c2', 'c3', 'c4']) agents.push(await startAgent({ natsUrl: servers, dir: dir.path, id, heartbeat: '250ms' }));
+    for (const id of ['c1', 'c2', 'c3', 'c4']) agents.push(await startAgentSlowly(servers, dir.path, id));
     db = new Database(join(dir.path, 'controller-data', 'controller.db'), { readonly: true });
   });
 
