@@ -184,8 +184,14 @@ const bench: Bench = {
       const killedAt = await fleet.kill('doomed');
       log(`killed ${doomed.length} agents`);
       const thresholdMs = 3 * DEFAULT_CADENCE.heartbeatMs;
-      await until('the killed hosts offline', thresholdMs + 60_000, 250, () => probe!.countStatus(doomed, 'offline') === doomed.length);
-      const offlineDetectMs = probe.maxStatusSince(doomed) - killedAt;
+      // Liveness judges silence up to what ingest has read: a controller behind its stream detects late, by its lag.
+      const allOffline = await until('the killed hosts offline', thresholdMs + 180_000, 250, () => probe!.countStatus(doomed, 'offline') === doomed.length).then(
+        () => true,
+        () => false,
+      );
+      const offlineCount = probe.countStatus(doomed, 'offline');
+      const offlineDetectMs = allOffline ? probe.maxStatusSince(doomed) - killedAt : NaN;
+      if (!allOffline) notes.push(`Only ${offlineCount} of ${doomed.length} killed hosts were offline ${(thresholdMs + 180_000) / 1000} s after the kill: ingest was behind its stream (see the lag above), and liveness waits for what ingest has read.`);
       const othersOnline = probe.online() - 0;
       log(`all ${doomed.length} offline ${offlineDetectMs} ms after the kill (threshold ${thresholdMs} ms); ${othersOnline} still online`);
       // group_wait (30 s default) plus slack for the receiver worker.
@@ -221,6 +227,7 @@ const bench: Bench = {
         controllerCpuMsPer1kEvents: round(((u1.cpuS - u0.cpuS) * 1000 * 1000) / Math.max(1, storedInWindow), 0),
         offlineDetectMs,
         offlineThresholdMs: thresholdMs,
+        offlineCount,
         notificationsForMassOffline: msgs.length,
         controllerRssMb: round(u2.rssMb, 0),
         controllerCpuPctSteady: round(cpuPct, 0),
