@@ -281,7 +281,8 @@ export class Controller {
       }
       this.degraded.delete('nats');
       if (this.abort.signal.aborted) return;
-      this.liveness = new Liveness({ db: this.db!, hosts, events, offlineAfterMs: cfg.offline_after, logger: this.logger, onHostStatus: this.emitStatus });
+      const ingest = this.ingest!;
+      this.liveness = new Liveness({ db: this.db!, hosts, events, offlineAfterMs: cfg.offline_after, logger: this.logger, onHostStatus: this.emitStatus, readThrough: (now) => ingest.readThrough(now) });
       await this.liveness.start();
       this.log.info({ stream: cfg.stream.name }, 'ingest running');
       return;

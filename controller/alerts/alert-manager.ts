@@ -92,6 +92,7 @@ export class AlertManager {
       sendResolved: (r) => receiverCfg.get(r)?.send_resolved ?? true,
       enqueue: (r, n) => this.workers.get(r)?.enqueue(n),
       groups: this.groupStore,
+      stormGroups: d.cfg.storm_groups,
     });
     const fallback = d.cfg.fallback_receiver;
     for (const rc of d.cfg.receivers) {

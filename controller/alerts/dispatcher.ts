@@ -29,6 +29,12 @@ export interface DispatcherDeps {
   enqueue: (receiver: string, n: PendingNotification) => void;
   /** Persists when groups are due, so a restart keeps their timers (absent: in memory only). */
   groups?: GroupStore;
+  /**
+   * `alerting.storm_groups`: when a group's first flush finds at least this many groups of the
+   * same route (itself included) still waiting out group_wait, they all flush now and each
+   * receiver gets them as ONE message. 0 or absent: every group is its own message.
+   */
+  stormGroups?: number;
   now?: () => number;
 }
 
@@ -44,7 +50,7 @@ export class Dispatcher {
   private readonly log: Logger;
   private readonly now: () => number;
   private stopped = false;
-  readonly stats = { groupsCreated: 0, groupsRestored: 0, flushes: 0, notificationsQueued: 0, unrouted: 0, mutedByTime: 0 };
+  readonly stats = { groupsCreated: 0, groupsRestored: 0, flushes: 0, notificationsQueued: 0, unrouted: 0, mutedByTime: 0, storms: 0 };
 
   constructor(private readonly d: DispatcherDeps) {
     this.log = d.logger.child({ component: 'alerts.dispatch' });
@@ -100,7 +106,7 @@ export class Dispatcher {
     g.timer = setTimeout(() => {
       g.timer = undefined;
       try {
-        this.flush(g);
+        this.fire(g);
       } catch (err) {
         this.log.error({ err, group: g.key }, 'group flush failed');
         if (!this.stopped && this.groups.get(g.key) === g) this.schedule(g, g.route.groupIntervalMs);
@@ -108,8 +114,39 @@ export class Dispatcher {
     }, ms);
   }
 
+  /**
+   * A group's timer fired. On its first flush, a storm (many groups of one route born within
+   * one group_wait: 1,000 hosts offline at once under group_by [alertname, host]) is flushed
+   * together and tagged so the receiver worker sends it as one digest, not 1,000 messages; the
+   * groups stay separate (their own group_interval, resolutions and repeats).
+   */
+  private fire(g: AggrGroup): void {
+    const min = this.d.stormGroups ?? 0;
+    if (min > 1 && g.flushes === 0) {
+      const siblings = [...this.groups.values()].filter((o) => o !== g && o.route === g.route && o.flushes === 0 && o.timer !== undefined);
+      if (siblings.length + 1 >= min) {
+        const storm = `${g.key}@${this.now()}`;
+        this.stats.storms++;
+        this.log.info({ route: g.key, groups: siblings.length + 1 }, 'alert storm: groups of one route flushed together as one message');
+        this.flush(g, storm);
+        for (const o of siblings) {
+          clearTimeout(o.timer);
+          o.timer = undefined;
+          try {
+            this.flush(o, storm);
+          } catch (err) {
+            this.log.error({ err, group: o.key }, 'group flush failed');
+            if (!this.stopped && this.groups.get(o.key) === o) this.schedule(o, o.route.groupIntervalMs);
+          }
+        }
+        return;
+      }
+    }
+    this.flush(g);
+  }
+
   /** Decides, per receiver, whether this group needs a notification now. */
-  flush(g: AggrGroup): void {
+  flush(g: AggrGroup, storm?: string): void {
     if (this.stopped) return;
     const now = this.now();
     this.stats.flushes++;
@@ -160,6 +197,7 @@ export class Dispatcher {
         firingFps,
         resolvedFps: resFps,
         mentions: firing.length > 0 ? mentionsFor(g.route, firing.map((a) => a.labels.severity ?? '')) : undefined,
+        ...(storm ? { storm } : {}),
       });
     }
     this.cleanup(g);

@@ -103,3 +103,27 @@ describe('AuditLog anchor: cutting rows off the end is detected', () => {
     db.close();
   });
 });
+
+// Issue 18: a fleet-wide run appends one row per host in groups (one transaction, one anchor write).
+describe('AuditLog.appendMany', () => {
+  const d3 = tempDir('opsfleet-audit-many-');
+  after(() => d3.cleanup());
+
+  it('chains a group of rows exactly as single appends would, and anchors its last row', () => {
+    const db = openDatabase(d3.path);
+    const file = join(d3.path, 'audit-head.json');
+    const audit = new AuditLog(db, Date.now, { file, logger: pino({ level: 'silent' }) });
+    audit.append('alice', 'run.start', 'pb', {});
+    const rows = audit.appendMany(Array.from({ length: 300 }, (_, i) => ({ actor: 'alice', action: 'run.host', subject: `h${i}`, details: { i } })));
+    assert.equal(rows.length, 300);
+    assert.deepEqual(rows.map((r) => r.id).slice(0, 2), [2, 3]);
+    assert.equal(audit.appendMany([]).length, 0);
+    audit.append('alice', 'run.finish', 'pb', {});
+    const v = audit.verify();
+    assert.equal(v.ok, true, JSON.stringify(v));
+    assert.equal(v.rows, 302);
+    const head = JSON.parse(readFileSync(file, 'utf8')) as { rows: number };
+    assert.equal(head.rows, 302);
+    db.close();
+  });
+});

@@ -67,6 +67,10 @@ function amount(spec: string | undefined, total: number, what: string): number |
   return m[2] ? Math.max(1, Math.floor((total * n) / 100)) : n;
 }
 
+/** Per-host audit rows wait at most this long, or until this many are waiting (see execute). */
+const AUDIT_FLUSH_MS = 100;
+const AUDIT_FLUSH_ROWS = 500;
+
 /**
  * Runs a playbook on the hosts a target expression selects: a sliding window of `concurrency`
  * hosts (or batches), offline hosts reported unreachable at once, a max-fail brake, live
@@ -133,6 +137,23 @@ export class RunDispatcher {
     const results: Array<{ host: string; status: HostRunStatus; durationMs: number; error: string }> = [];
     let failures = 0;
     let stoppedEarly: string | null = null;
+    // Per-host audit rows are written in groups (one transaction, one anchor fsync each): one
+    // append per host cost an fsync per host on the event loop, which made a 10,000-host run
+    // slow and stalled ingest meanwhile. Each host's result is in run_hosts at once; its audit
+    // row follows within AUDIT_FLUSH_MS (a crash in between loses at most that window's rows).
+    let auditRows: Array<{ actor: string; action: string; subject: string; details: unknown }> = [];
+    let auditTimer: NodeJS.Timeout | undefined;
+    const flushAudit = () => {
+      if (auditTimer) clearTimeout(auditTimer);
+      auditTimer = undefined;
+      const rows = auditRows;
+      auditRows = [];
+      try {
+        this.d.audit.appendMany(rows);
+      } catch (err) {
+        this.log.error({ err, runId, rows: rows.length }, 'audit rows of run hosts not written');
+      }
+    };
     const finishSkipped = (h: HostRow, why: string) => {
       this.d.runs.finishHost(runId, { hostId: h.id, status: 'skipped', error: why, endedMs: Date.now(), agentStartedMs: null, agentEndedMs: null, steps: [], output: '', outputTruncated: false });
       results.push({ host: h.id, status: 'skipped', durationMs: 0, error: why });
@@ -145,7 +166,9 @@ export class RunDispatcher {
       if (req.jitterMs) await sleep(Math.random() * req.jitterMs, signal);
       const r = await this.runOnHost(runId, h, request, timeoutMs, emit, signal);
       results.push({ host: h.id, status: r.status, durationMs: r.durationMs, error: r.error });
-      this.d.audit.append(req.actor, 'run.host', h.id, { runId, status: r.status, error: r.error });
+      auditRows.push({ actor: req.actor, action: 'run.host', subject: h.id, details: { runId, status: r.status, error: r.error } });
+      if (auditRows.length >= AUDIT_FLUSH_ROWS) flushAudit();
+      else auditTimer ??= setTimeout(flushAudit, AUDIT_FLUSH_MS);
       if (r.status !== 'ok') {
         failures++;
         if (maxFail !== null && failures > maxFail && !stoppedEarly) {
@@ -158,7 +181,11 @@ export class RunDispatcher {
     const batches: HostRow[][] = [];
     const size = batchSize ?? hosts.length;
     for (let i = 0; i < hosts.length; i += size) batches.push(hosts.slice(i, i + size));
-    for (const batch of batches) await pool(batch, concurrency, runHost);
+    try {
+      for (const batch of batches) await pool(batch, concurrency, runHost);
+    } finally {
+      flushAudit();
+    }
 
     // A refusal is the agent's policy working (rpc.allow_shell, allow_playbooks), not a failure of the host.
     const counts: Record<string, number> = { ok: 0, failed: 0, refused: 0, unreachable: 0, skipped: 0 };

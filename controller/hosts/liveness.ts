@@ -14,6 +14,12 @@ export interface LivenessDeps {
   now?: () => number;
   checkEveryMs?: number;
   onHostStatus?: (c: HostStatusChange) => void;
+  /**
+   * Up to when the event stream has been read (Ingest.readThrough): silence is measured up to
+   * that instant, so hosts whose heartbeats wait in an ingest backlog are not marked offline.
+   * Absent: ingest is taken as caught up.
+   */
+  readThrough?: (now: number) => number;
 }
 
 /** Fallback when a host never told its interval. */
@@ -31,6 +37,7 @@ export class Liveness {
   private readonly now: () => number;
   private readonly startedAt: number;
   private readonly log: Logger;
+  private behindLogged = false;
 
   constructor(private readonly d: LivenessDeps) {
     this.now = d.now ?? Date.now;
@@ -56,12 +63,16 @@ export class Liveness {
   /** One pass; returns the changes it made. */
   check(): HostStatusChange[] {
     const now = this.now();
+    const read = this.d.readThrough?.(now) ?? now;
+    if (read < now - 1000 && !this.behindLogged) this.log.info({ behindMs: now - read }, 'ingest is behind the stream; silence is judged up to what it has read');
+    this.behindLogged = read < now - 1000;
     const changes: HostStatusChange[] = [];
     this.d.db.transaction(() => {
       for (const h of this.d.hosts.listOnline()) {
         const threshold = this.thresholdFor(h.hb_interval_ms);
         if (now - this.startedAt < threshold) continue;
-        if (now - h.last_seen_ms > threshold) {
+        // A host is silent only when nothing of it is in what ingest has read (a backlog is not silence).
+        if (read - h.last_seen_ms > threshold) {
           this.d.hosts.setStatus(h.id, 'offline', now);
           const reason = `no heartbeat for ${Math.round((now - h.last_seen_ms) / 1000)}s (threshold ${threshold / 1000}s)`;
           this.d.events.insertControllerEvent(h.id, 'host_status', now, { from: 'online', to: 'offline', reason });

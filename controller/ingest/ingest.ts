@@ -97,6 +97,11 @@ export class Ingest {
   private readonly lastInventory = new Map<string, string>();
   /** Set when the database reported corruption: the loop stops pulling (messages stay in the stream). */
   corrupt: Error | undefined;
+  /**
+   * While a backlog waits in the stream: the stream time (ms) of the newest message stored so
+   * far; undefined when ingest is caught up. Liveness judges silence up to this instant only.
+   */
+  private behindAtMs: number | undefined;
 
   constructor(private readonly d: IngestDeps) {
     this.log = d.logger.child({ component: 'ingest' });
@@ -194,6 +199,8 @@ export class Ingest {
       return;
     }
     for (const m of msgs) m.ack();
+    const last = msgs[msgs.length - 1]!;
+    this.behindAtMs = last.info.pending > 0 ? Math.floor(last.info.timestampNanos / 1e6) : undefined;
     this.stats.transactions++;
     this.stats.messages += msgs.length;
     this.stats.events += acc.events;
@@ -217,6 +224,15 @@ export class Ingest {
       this.d.onHostStatus?.(c);
     }
     if (acc.stored.length && this.d.onEvents) this.d.onEvents(acc.stored);
+  }
+
+  /**
+   * How far ingest has read, on the controller's clock: `now` when caught up, else the time the
+   * newest stored message entered the stream. A heartbeat still waiting in the backlog (a burst
+   * of 10,000 first heartbeats, a controller restarted after minutes) is not silence.
+   */
+  readThrough(now: number): number {
+    return this.behindAtMs === undefined ? now : Math.min(now, this.behindAtMs);
   }
 
   private shouldWarn(key: string, now: number): boolean {

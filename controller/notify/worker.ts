@@ -16,6 +16,8 @@ export interface PendingNotification {
   resolvedFps: string[];
   /** @mentions the route asks for (firing notifications only). */
   mentions?: Mentions | undefined;
+  /** Set on the groups of one alert storm (alerts/dispatcher.ts): they leave in one message. */
+  storm?: string;
 }
 
 export interface WorkerDeps {
@@ -149,6 +151,17 @@ export class ReceiverWorker {
     return q !== undefined && sameContent(q.item, item);
   }
 
+  /** Removes and returns every waiting notification of one alert storm (one message for all). */
+  private takeStorm(storm: string): Entry[] {
+    const out: Entry[] = [];
+    for (const [k, e] of this.queue) {
+      if (e.item.storm !== storm) continue;
+      out.push(e);
+      this.queue.delete(k);
+    }
+    return out;
+  }
+
   /** Removes and returns the `n` oldest waiting notifications. */
   private takeFront(n: number): Entry[] {
     const out: Entry[] = [];
@@ -180,7 +193,8 @@ export class ReceiverWorker {
         const max = this.d.maxPending ?? 10_000;
         const size = this.queue.size;
         const take = size > this.limiter.remaining(now) || size > max ? size : 1;
-        await this.deliver(this.takeFront(take));
+        const front = this.queue.values().next().value as Entry;
+        await this.deliver(take === 1 && front.item.storm !== undefined ? this.takeStorm(front.item.storm) : this.takeFront(take));
         // Let timers (group flushes, /healthz) run between two sends of a long backlog.
         await new Promise<void>((r) => setImmediate(r));
       }

@@ -260,6 +260,12 @@ export const alertingSchema = z
     group_wait: duration().prefault('30s'),
     group_interval: duration({ min: 1 }).prefault('5m'),
     repeat_interval: duration({ min: 1 }).prefault('4h'),
+    /**
+     * Alert storms: when a group's first notification is due while at least this many groups of
+     * the same route (itself included) are still in their group_wait, all of them go out now as
+     * one message per receiver (1,000 hosts offline at once → one message, not 1,000). 0 = off.
+     */
+    storm_groups: z.number().int().min(0).max(1_000_000).prefault(10),
     /** A firing alert not re-asserted for this long resolves itself (per-alert override in the event). */
     resolve_timeout: duration({ min: 1 }).prefault('5m'),
     /** How often expired alerts and silences are looked for. */

@@ -1,0 +1,28 @@
+/** Messages between the fleet simulator's parent (fleet.ts) and its worker processes (worker.ts), over the fork IPC channel. */
+import type { SimCadence, SimCounters, SimNatsOptions } from './virtual-agent.js';
+
+export interface WorkerSpec {
+  /** Index of the worker's first agent in the whole fleet (host ids are `<prefix><index>`). */
+  first: number;
+  count: number;
+  hostPrefix: string;
+  /** Tags every agent of this worker carries (e.g. `group: kill`): targets and route matchers use them. */
+  tags: Record<string, string>;
+  nats: SimNatsOptions;
+  /**
+   * Per-host NATS credentials: a path with `{host}` replaced by the host id (an enrolled
+   * agent's `<state_dir>/identity/nats.creds`). Unset: every agent uses `nats` as given.
+   */
+  credsFileTemplate?: string;
+  cadence: SimCadence;
+  /** Agents connected per second while starting (a fleet does not reconnect all in one instant). */
+  connectPerSecond: number;
+}
+
+export type ParentMessage = { type: 'stop' } | { type: 'stats' };
+
+export type WorkerMessage =
+  | { type: 'ready'; agents: number; ports: number; connectMs: number }
+  | { type: 'progress'; connected: number }
+  | { type: 'stats'; counters: SimCounters; rpcCalls: number; cpuUserMs: number; cpuSystemMs: number; rssMb: number }
+  | { type: 'error'; message: string };

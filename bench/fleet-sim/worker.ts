@@ -1,0 +1,121 @@
+/**
+ * A worker process of the fleet simulator: many virtual agents, each with its own NATS
+ * connection and its own gRPC port. One grpc-js Server listens on all of this worker's ports
+ * (a port per agent, as the controller keeps one channel per agent endpoint); a call is told
+ * apart by the port it came in on (`:authority`). Started by fleet.ts with fork(); the spec
+ * comes as argv[2] (JSON). SIGKILL of this process is the "hosts die at once" cue.
+ */
+import { Server, ServerCredentials, type ServerWritableStream } from '@grpc/grpc-js';
+import { CommandServiceService, type CommandServiceServer, type RunPlaybookRequest, type RunPlaybookResponse } from '../../shared/gen/opsfleet/v1/command.js';
+import { AgentServiceService, type AgentServiceServer } from '../../shared/gen/opsfleet/v1/agent.js';
+import { VERSION } from '../../shared/version.js';
+import type { ParentMessage, WorkerMessage, WorkerSpec } from './protocol.js';
+import { VirtualAgent, type SimCounters } from './virtual-agent.js';
+
+const spec = JSON.parse(process.argv[2]!) as WorkerSpec;
+const counters: SimCounters = { published: 0, publishErrors: 0, byKind: {} };
+const agents: VirtualAgent[] = [];
+const byPort = new Map<number, VirtualAgent>();
+let rpcCalls = 0;
+
+function send(m: WorkerMessage): void {
+  process.send?.(m);
+}
+
+/** Canned answers per built-in: the controller's side of a run is what the bench measures. */
+const BUILTIN_DATA: Record<string, unknown> = {
+  load: { load1: 0.42, load5: 0.38, load15: 0.3, cores: 8 },
+  memory: { total: 34359738368, available: 21000000000, used_percent: 38.9 },
+  disk_usage: { mounts: [{ mount: '/', used_percent: 46.5 }] },
+};
+
+const commands: CommandServiceServer = {
+  runPlaybook: (call: ServerWritableStream<RunPlaybookRequest, RunPlaybookResponse>) => {
+    rpcCalls++;
+    const started = Date.now();
+    const agent = byPort.get(Number(call.getHost().split(':').pop()));
+    const req = call.request;
+    if (!agent || agent.stopped) {
+      call.write({ tsMs: Date.now(), done: { status: 'failed', durationMs: 0, startedAtMs: started, endedAtMs: Date.now() } });
+      call.end();
+      return;
+    }
+    let failed = false;
+    req.steps.forEach((s, index) => {
+      const name = s.name || s.builtin || s.run;
+      call.write({ tsMs: Date.now(), stepStart: { index, name, kind: s.builtin ? 'builtin' : 'run' } });
+      const known = s.builtin !== '' && s.builtin in BUILTIN_DATA;
+      // Shell steps are refused as an agent without rpc.allow_shell does; the bench uses built-ins.
+      if (!known) failed = true;
+      call.write({
+        tsMs: Date.now(),
+        stepResult: { index, name, status: known ? 'ok' : 'refused', exitCode: known ? 0 : -1, durationMs: 0, dataJson: known ? JSON.stringify(BUILTIN_DATA[s.builtin]) : '', error: known ? '' : 'simulated agent answers built-in steps only', outputTruncated: false, outputBytes: 0 },
+      });
+    });
+    call.write({ tsMs: Date.now(), done: { status: failed ? 'refused' : 'ok', durationMs: Date.now() - started, startedAtMs: started, endedAtMs: Date.now() } });
+    call.end();
+  },
+};
+
+const status: Partial<AgentServiceServer> = {
+  getStatus: (call, cb) => {
+    rpcCalls++;
+    const agent = byPort.get(Number(call.getHost().split(':').pop()));
+    cb(null, { hostId: agent?.hostId ?? '', instanceId: agent?.instanceId ?? '', agentVersion: VERSION, uptimeS: process.uptime(), outboxDepth: 0, outboxEvicted: 0, lastSeq: 0, natsConnected: true, components: [], startedAtMs: Date.now() - process.uptime() * 1000 });
+  },
+};
+
+const server = new Server();
+server.addService(CommandServiceService, commands);
+server.addService(AgentServiceService, status as AgentServiceServer);
+
+function bind(): Promise<number> {
+  return new Promise((resolve, reject) => server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))));
+}
+
+async function main(): Promise<void> {
+  const t0 = Date.now();
+  for (let i = 0; i < spec.count; i++) {
+    const index = spec.first + i;
+    const hostId = `${spec.hostPrefix}${String(index).padStart(5, '0')}`;
+    const port = await bind();
+    const nats = spec.credsFileTemplate ? { ...spec.nats, credsFile: spec.credsFileTemplate.replaceAll('{host}', hostId) } : spec.nats;
+    const a = new VirtualAgent(hostId, index, nats, port, spec.cadence, counters, { ...spec.tags, rack: `r${index % 40}` });
+    agents.push(a);
+    byPort.set(port, a);
+  }
+  // Connect at the given rate; traffic of connected agents starts at once (the scheduler skips the rest).
+  const scheduler = setInterval(() => {
+    const now = Date.now();
+    for (const a of agents) a.tick(now);
+  }, 100);
+  let connected = 0;
+  const perTick = Math.max(1, Math.round(spec.connectPerSecond / 10));
+  for (let i = 0; i < agents.length; i += perTick) {
+    const slice = agents.slice(i, i + perTick);
+    const tick = Date.now();
+    await Promise.all(slice.map((a) => a.connect()));
+    connected += slice.length;
+    if (connected % 500 < perTick) send({ type: 'progress', connected });
+    const wait = 100 - (Date.now() - tick);
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  }
+  send({ type: 'ready', agents: agents.length, ports: byPort.size, connectMs: Date.now() - t0 });
+
+  process.on('message', (m: ParentMessage) => {
+    if (m.type === 'stats') {
+      const cpu = process.cpuUsage();
+      send({ type: 'stats', counters, rpcCalls, cpuUserMs: cpu.user / 1000, cpuSystemMs: cpu.system / 1000, rssMb: process.memoryUsage().rss / 2 ** 20 });
+    } else if (m.type === 'stop') {
+      clearInterval(scheduler);
+      void Promise.all(agents.map((a) => a.stop()))
+        .then(() => server.tryShutdown(() => process.exit(0)))
+        .catch(() => process.exit(1));
+    }
+  });
+}
+
+main().catch((err: unknown) => {
+  send({ type: 'error', message: (err as Error).stack ?? String(err) });
+  process.exit(1);
+});
