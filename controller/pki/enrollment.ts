@@ -186,7 +186,8 @@ export class Enrollment {
     // The row may have been removed while signing: then the certificate is not handed out.
     const changed = this.stmts.issued.run(info.serial, info.notBeforeMs, info.notAfterMs, nk ?? null, now, row.host_id, row.key_fp).changes;
     if (changed === 0) throw new OpsError('OPS_ERR_HOST_REVOKED', `host "${row.host_id}" was removed; enroll it again with a new token`);
-    const lifetime = info.notAfterMs - info.notBeforeMs;
+    // notBefore is backdated for skew; the schedule counts from now.
+    const lifetime = info.notAfterMs - now;
     return {
       status: 'enrolled',
       host_id: row.host_id,
@@ -194,7 +195,7 @@ export class Enrollment {
       ca_pem: this.d.ca.caPem,
       nats_jwt: natsJwt,
       // Two thirds into its life: a third of the lifetime is left to retry a failing renewal.
-      renew_after: new Date(info.notBeforeMs + Math.floor((lifetime * 2) / 3)).toISOString(),
+      renew_after: new Date(now + Math.floor((lifetime * 2) / 3)).toISOString(),
       not_after: new Date(info.notAfterMs).toISOString(),
       tags: JSON.parse(row.tags) as Record<string, string>,
     };
@@ -252,7 +253,7 @@ export class Enrollment {
     const now = this.now();
     return this.stmts.all
       .all()
-      .filter((r) => r.state === 'enrolled' && r.not_after_ms !== null && r.not_before_ms !== null && r.not_after_ms - now < (r.not_after_ms - r.not_before_ms) * fraction)
+      .filter((r) => r.state === 'enrolled' && r.not_after_ms !== null && r.renewed_ms !== null && r.not_after_ms - now < (r.not_after_ms - r.renewed_ms) * fraction)
       .map((r) => ({ hostId: r.host_id, notAfterMs: r.not_after_ms! }));
   }
 }

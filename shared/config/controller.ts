@@ -85,7 +85,7 @@ export const controllerConfigSchema = z
         ca_cert: z.string().min(1).optional(),
         ca_key: z.string().min(1).optional(),
         /** Lifetime of each host certificate; agents renew two thirds into it. */
-        cert_lifetime: duration({ min: 60_000 }).prefault('7d'),
+        cert_lifetime: duration({ min: 1000 }).prefault('7d'),
         /** How often certificates are checked for AgentCertExpiring (less than 20% of their life left). */
         expiry_check_interval: duration({ min: 100 }).prefault('5m'),
       })
