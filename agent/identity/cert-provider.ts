@@ -22,7 +22,9 @@ export class SwappableCertificates implements Provider {
 
   addCaCertificateListener(l: CaListener): void {
     this.caListeners.add(l);
-    l({ caCertificate: this.current.ca });
+    // Later, not now: grpc-js registers its watcher only after adding the listener, and an
+    // update delivered before that is never applied (the server would refuse every handshake).
+    setImmediate(() => this.caListeners.has(l) && l({ caCertificate: this.current.ca }));
   }
 
   removeCaCertificateListener(l: CaListener): void {
@@ -31,7 +33,7 @@ export class SwappableCertificates implements Provider {
 
   addIdentityCertificateListener(l: IdListener): void {
     this.idListeners.add(l);
-    l({ certificate: this.current.cert, privateKey: this.current.key });
+    setImmediate(() => this.idListeners.has(l) && l({ certificate: this.current.cert, privateKey: this.current.key }));
   }
 
   removeIdentityCertificateListener(l: IdListener): void {
