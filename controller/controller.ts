@@ -146,7 +146,11 @@ export class Controller {
     await this.pruner.start();
 
     // The fleet CA exists before the API: the first enrollment may come with the first request.
-    const ca = await FleetCa.loadOrCreate({ dataDir: cfg.data_dir, caCert: cfg.pki.ca_cert, caKey: cfg.pki.ca_key, logger: this.logger });
+    const ca = FleetCa.open({ dataDir: cfg.data_dir, caCert: cfg.pki.ca_cert, caKey: cfg.pki.ca_key, logger: this.logger });
+    ca.ready.catch((err: unknown) => {
+      this.log.error({ err }, 'creating the fleet CA failed: enrollment is refused');
+      this.degraded.set('pki', `fleet CA unavailable in ${ca.dir}: ${errorLine(err)}`);
+    });
     const enrollment = (this.enrollment = new Enrollment({ db: this.db, ca, audit, certLifetimeMs: cfg.pki.cert_lifetime, logger: this.logger }));
     this.certExpiry = new CertExpiryWatch({ enrollment, alerts: this.alerts, intervalMs: cfg.pki.expiry_check_interval, logger: this.logger });
     this.certExpiry.start();

@@ -1,6 +1,9 @@
 import { OpsError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
-import { createCsr, signRenewal } from '../../shared/pki/x509.js';
+import { signRenewal } from '../../shared/pki/identity.js';
+
+/** The X.509 library only when a CSR is made (enrollment, renewal), not at every agent start. */
+const createCsr = async (hostId: string, keyPem: string) => (await import('../../shared/pki/x509.js')).createCsr(hostId, keyPem);
 import { VERSION } from '../../shared/version.js';
 import { postJson } from './enroll-http.js';
 import { IdentityFiles, type IdentityMeta, type IssuedIdentity } from './identity-files.js';

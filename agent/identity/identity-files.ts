@@ -2,7 +2,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSy
 import { join } from 'node:path';
 import { createUser, fromSeed } from '@nats-io/nkeys';
 import { OpsError } from '../../shared/errors.js';
-import { certInfo, generateKeyPair } from '../../shared/pki/x509.js';
+import { certInfo, generateKeyPair } from '../../shared/pki/identity.js';
 
 /** What the controller answered to an enrollment or renewal. */
 export interface IssuedIdentity {

@@ -3,7 +3,7 @@ import { credentials, Metadata, status as GrpcStatus, type ChannelCredentials, t
 import { AgentServiceClient, type BackupNowResponse, type BackupRestoreRequest, type BackupRestoreResponse, type BackupVerifyResponse, type GetStatusResponse } from '../../shared/gen/opsfleet/v1/agent.js';
 import { CommandServiceClient } from '../../shared/gen/opsfleet/v1/command.js';
 import { OpsError } from '../../shared/errors.js';
-import { hostIdOf } from '../../shared/pki/x509.js';
+import { hostIdOf } from '../../shared/pki/identity.js';
 
 export interface AgentClientOptions {
   tls?: { ca?: string | undefined; cert?: string | undefined; key?: string | undefined; server_name?: string | undefined } | undefined;

@@ -1,7 +1,9 @@
 import type Database from 'better-sqlite3';
 import { OpsError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
-import { certInfo, keyFingerprint, verifiedCsrKey, verifyRenewal } from '../../shared/pki/x509.js';
+import { certInfo, keyFingerprint, verifyRenewal } from '../../shared/pki/identity.js';
+
+const verifiedCsrKey = async (csrPem: string) => (await import('../../shared/pki/x509.js')).verifiedCsrKey(csrPem);
 import type { AuditLog } from '../audit/audit-log.js';
 import { EnrollTokens } from './enroll-tokens.js';
 import type { FleetCa } from './fleet-ca.js';

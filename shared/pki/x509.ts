@@ -1,35 +1,22 @@
 // tsyringe (inside @peculiar/x509) needs the Reflect metadata API before it loads.
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
-import { createHash, createPrivateKey, createPublicKey, sign, verify, webcrypto, X509Certificate } from 'node:crypto';
+import { createPrivateKey, createPublicKey, webcrypto } from 'node:crypto';
 import { OpsError } from '../errors.js';
+import { ALG, generateKeyPair } from './identity.js';
+
+export { CONTROLLER_URI, HOST_URI_PREFIX } from './identity.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
 /**
- * Fleet identities are ECDSA P-256 keys and X.509 certificates. A host's certificate binds its
- * id as the URI SAN `opsfleet://host/<id>`; the controller's client certificate carries
- * `opsfleet://controller`. Host certificates are server-only (EKU serverAuth) and the
- * controller's client-only (clientAuth): OpenSSL refuses a host certificate offered as a client
- * certificate, so one agent cannot call another with its own identity.
+ * Making certificates and CSRs (@peculiar/x509 on Node's webcrypto). Host certificates are
+ * server-only (EKU serverAuth) and the controller's client-only (clientAuth): OpenSSL refuses a
+ * host certificate offered as a client certificate, so one agent cannot call another with its
+ * own identity. Load this module with a dynamic import where it is needed (see identity.ts).
  */
-export const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
-export const HOST_URI_PREFIX = 'opsfleet://host/';
-export const CONTROLLER_URI = 'opsfleet://controller';
 const EKU_SERVER = '1.3.6.1.5.5.7.3.1';
 const EKU_CLIENT = '1.3.6.1.5.5.7.3.2';
-
-export interface KeyPairPem {
-  privateKeyPem: string;
-  publicKeyPem: string;
-}
-
-export async function generateKeyPair(): Promise<KeyPairPem> {
-  const keys = await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']);
-  const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
-  const priv = createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' });
-  return { privateKeyPem: priv.export({ format: 'pem', type: 'pkcs8' }).toString(), publicKeyPem: createPublicKey(priv).export({ format: 'pem', type: 'spki' }).toString() };
-}
 
 type KeyPair = { privateKey: webcrypto.CryptoKey; publicKey: webcrypto.CryptoKey };
 
@@ -41,11 +28,6 @@ async function importKeys(privateKeyPem: string): Promise<KeyPair> {
     privateKey: await webcrypto.subtle.importKey('pkcs8', pkcs8, ALG, false, ['sign']),
     publicKey: await webcrypto.subtle.importKey('spki', spki, ALG, true, ['verify']),
   };
-}
-
-/** SHA-256 of the DER SubjectPublicKeyInfo, hex: what "the same key" means everywhere. */
-export function keyFingerprint(publicKeyPem: string): string {
-  return createHash('sha256').update(createPublicKey(publicKeyPem).export({ format: 'der', type: 'spki' })).digest('hex');
 }
 
 /** A PKCS#10 request for `hostId`, signed with the host's key (proves it holds the key). */
@@ -138,42 +120,3 @@ export async function issueCertificate(r: IssueRequest): Promise<string> {
   return cert.toString('pem');
 }
 
-/** URIs in a `subjectaltname` string as Node reports it ("URI:a, DNS:b"). */
-export function sanUris(subjectAltName: string | undefined): string[] {
-  return (subjectAltName ?? '')
-    .split(/,\s*/)
-    .filter((s) => s.startsWith('URI:'))
-    .map((s) => s.slice(4));
-}
-
-/** The host id a certificate binds, or undefined. */
-export function hostIdOf(cert: { subjectAltName?: string | undefined } | { subjectaltname?: string | undefined }): string | undefined {
-  const san = 'subjectAltName' in cert ? cert.subjectAltName : (cert as { subjectaltname?: string }).subjectaltname;
-  const uri = sanUris(san).find((u) => u.startsWith(HOST_URI_PREFIX));
-  return uri?.slice(HOST_URI_PREFIX.length);
-}
-
-export function certInfo(pem: string): { notBeforeMs: number; notAfterMs: number; hostId: string | undefined; fingerprint: string; serial: string } {
-  const c = new X509Certificate(pem);
-  return { notBeforeMs: Date.parse(c.validFrom), notAfterMs: Date.parse(c.validTo), hostId: hostIdOf(c), fingerprint: keyFingerprint(c.publicKey.export({ format: 'pem', type: 'spki' }).toString()), serial: c.serialNumber };
-}
-
-/**
- * Proof of possession for renewal: the host signs `opsfleet-renew\n<hostId>\n<ts>\n<sha256(csr)>`
- * with its current key; the controller checks it against the key it enrolled.
- */
-export function renewPayload(hostId: string, tsMs: number, csrPem: string): Buffer {
-  return Buffer.from(`opsfleet-renew\n${hostId}\n${tsMs}\n${createHash('sha256').update(csrPem).digest('hex')}`);
-}
-
-export function signRenewal(privateKeyPem: string, hostId: string, tsMs: number, csrPem: string): string {
-  return sign('sha256', renewPayload(hostId, tsMs, csrPem), privateKeyPem).toString('base64');
-}
-
-export function verifyRenewal(publicKeyPem: string, hostId: string, tsMs: number, csrPem: string, signature: string): boolean {
-  try {
-    return verify('sha256', renewPayload(hostId, tsMs, csrPem), publicKeyPem, Buffer.from(signature, 'base64'));
-  } catch {
-    return false;
-  }
-}

@@ -8,7 +8,7 @@ import { AgentClients } from '../../controller/dispatch/agent-clients.js';
 import { FleetCa } from '../../controller/pki/fleet-ca.js';
 import { OpsError } from '../../shared/errors.js';
 import { createRootLogger } from '../../shared/logger.js';
-import { generateKeyPair } from '../../shared/pki/x509.js';
+import { generateKeyPair } from '../../shared/pki/identity.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const log = createRootLogger({ name: 'test', level: 'silent' });
