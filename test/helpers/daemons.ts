@@ -84,7 +84,7 @@ export async function startController(o: {
   ].join('\n');
   const configFile = writeConfig(o.dir, o.configName ?? 'controller.yaml', yaml);
   const child = new Child(process.execPath, [BIN('opsfleet-controller'), '--config', configFile], { env: o.env ?? {} });
-  const line = await child.waitForLog((l) => l.msg === 'http api listening', 20_000, 'controller http api');
+  const line = await child.waitForLog((l) => l.msg === 'http api listening', 60_000, 'controller http api');
   const url = `http${line.tls ? 's' : ''}://127.0.0.1:${String(line.port)}`;
   const token = adoptControllerToken(url, join(o.dir, 'controller-data'));
   const proc = { child, url, configFile, token };
@@ -153,7 +153,7 @@ export async function startAgent(o: {
   ].join('\n');
   const configFile = writeConfig(o.dir, `agent-${o.id}.yaml`, yaml);
   const child = new Child(process.execPath, [BIN('opsfleet-agent'), '--config', configFile], { env: o.env ?? {} });
-  await child.waitForLog((l) => l.msg === 'agent started', 20_000, `agent ${o.id} started`);
+  await child.waitForLog((l) => l.msg === 'agent started', 60_000, `agent ${o.id} started`);
   return { child, id: o.id, configFile };
 }
 
