@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { OpsError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { signRenewal } from '../../shared/pki/identity.js';
@@ -60,7 +61,7 @@ export async function enroll(o: EnrollOptions): Promise<{ meta: IdentityMeta; al
   let toldPending = false;
   for (;;) {
     const r = await postJson(apiUrl(o.controllerUrl, 'api/v1/enroll'), body, { ca: o.ca, timeoutMs: o.timeoutMs ?? 15_000 });
-    if (r.body.status === 'enrolled') return { meta: files.write(r.body as unknown as IssuedIdentity, o.controllerUrl), already: false };
+    if (r.body.status === 'enrolled') return { meta: files.write(r.body as unknown as IssuedIdentity, o.controllerUrl, undefined, o.ca ? resolve(o.ca) : undefined), already: false };
     if (!toldPending) {
       toldPending = true;
       o.onPending?.();
@@ -84,7 +85,7 @@ export async function renew(stateDir: string, o: { ca?: string | undefined; time
   const r = await postJson(
     apiUrl(meta.controller_url, 'api/v1/enroll/renew'),
     { host_id: meta.host_id, csr_pem: csr, ts_ms: ts, signature: signRenewal(key, meta.host_id, ts, csr), nats_public_key: files.natsPublicKey() },
-    { ca: o.ca, timeoutMs: o.timeoutMs ?? 15_000 },
+    { ca: o.ca ?? meta.controller_ca, timeoutMs: o.timeoutMs ?? 15_000 },
   );
-  return files.write(r.body as unknown as IssuedIdentity, meta.controller_url, meta.enrolled_at);
+  return files.write(r.body as unknown as IssuedIdentity, meta.controller_url, meta.enrolled_at, meta.controller_ca);
 }

@@ -19,6 +19,8 @@ export interface IssuedIdentity {
 export interface IdentityMeta {
   host_id: string;
   controller_url: string;
+  /** CA file of an https controller's certificate given at enrollment; renewal uses it too. */
+  controller_ca?: string;
   enrolled_at: string;
   not_after: string;
   renew_after: string;
@@ -99,14 +101,14 @@ export class IdentityFiles {
   }
 
   /** Stores what the controller issued; the certificate must be for this host's key. */
-  write(issued: IssuedIdentity, controllerUrl: string, enrolledAt?: string): IdentityMeta {
+  write(issued: IssuedIdentity, controllerUrl: string, enrolledAt?: string, controllerCa?: string): IdentityMeta {
     this.ensureDir();
     const info = certInfo(issued.cert_pem);
     if (info.hostId !== issued.host_id) throw new OpsError('OPS_ERR_ENROLL_FAILED', `the controller issued a certificate for "${info.hostId}", not "${issued.host_id}"`);
     writeAtomic(this.caFile, issued.ca_pem, 0o644);
     writeAtomic(this.certFile, issued.cert_pem, 0o644);
     if (issued.nats_jwt) writeAtomic(this.credsFile, credsText(issued.nats_jwt, readFileSync(this.natsSeedFile, 'utf8').trim()), 0o600);
-    const meta: IdentityMeta = { host_id: issued.host_id, controller_url: controllerUrl, enrolled_at: enrolledAt ?? new Date().toISOString(), not_after: issued.not_after, renew_after: issued.renew_after, tags: issued.tags };
+    const meta: IdentityMeta = { host_id: issued.host_id, controller_url: controllerUrl, ...(controllerCa ? { controller_ca: controllerCa } : {}), enrolled_at: enrolledAt ?? new Date().toISOString(), not_after: issued.not_after, renew_after: issued.renew_after, tags: issued.tags };
     writeAtomic(this.metaFile, `${JSON.stringify(meta, null, 2)}\n`, 0o644);
     return meta;
   }
