@@ -100,9 +100,8 @@ alerting:
       dir: dir.path,
       id: 'app-host',
       heartbeat: '500ms',
-      rpc: false,
-      extraYaml: `rpc: { listen: "127.0.0.1:0", insecure: true, allow_shell: true }
-checks:
+      rpcExtra: 'allow_shell: true',
+      extraYaml: `checks:
   - { name: app-http, type: http, url: "http://127.0.0.1:${apps[0]!.port}/healthz", interval: 300ms, timeout: 1s, failures: 1, successes: 1 }
   - { name: app2-http, type: http, url: "http://127.0.0.1:${apps[1]!.port}/healthz", interval: 300ms, timeout: 1s, failures: 1, successes: 1 }`,
     });

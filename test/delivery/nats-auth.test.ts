@@ -32,7 +32,8 @@ describe('NATS credentials', () => {
   });
 
   it('a wrong password keeps the agent running with events queued in its outbox, and no secret reaches the logs', async () => {
-    const bad = await startAgent({ natsUrl: nats.url, dir: dir.path, id: 'bad', natsExtra: 'user: ops, password: "wrong-Zx9"', heartbeat: '200ms' });
+    // Plaintext on purpose: the test reads the agent's outbox straight over gRPC with a plaintext client (enrollment: test/identity).
+    const bad = await startAgent({ natsUrl: nats.url, dir: dir.path, id: 'bad', natsExtra: 'user: ops, password: "wrong-Zx9"', heartbeat: '200ms', enroll: false });
     agents.push(bad);
     await bad.child.waitForLog((l) => l.msg === 'nats connection failed; events stay in the outbox, retrying', 20_000);
     const endpoint = String(bad.child.logs().find((l) => l.msg === 'agent started')!.rpc);

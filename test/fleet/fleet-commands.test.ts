@@ -81,10 +81,12 @@ runs:
       );
       files.push(f);
     }
+    // The pool runs many agents in one process (memory on a loaded machine); they stay plaintext
+    // agents, while the single agents below go through enrollment and mTLS like real hosts.
     pool = new Child(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'test/fixtures/agent-pool.ts'), ...files]);
     await pool.waitForLog((l) => l.msg === 'pool ready', 60_000, 'agent pool');
-    singles.push(await startAgent({ natsUrl: nats.url, dir: dir.path, id: 'victim', tags: { role: 'web', env: 'prod' }, heartbeat: '1s', rpc: false, extraYaml: 'rpc: { listen: "127.0.0.1:0", insecure: true, allow_shell: true }' }));
-    singles.push(await startAgent({ natsUrl: nats.url, dir: dir.path, id: 'locked', tags: { role: 'locked' }, heartbeat: '1s', rpc: false, extraYaml: 'rpc: { listen: "127.0.0.1:0", insecure: true, allow_playbooks: [inspect-basic, slow] }' }));
+    singles.push(await startAgent({ natsUrl: nats.url, dir: dir.path, id: 'victim', tags: { role: 'web', env: 'prod' }, heartbeat: '1s', rpcExtra: 'allow_shell: true' }));
+    singles.push(await startAgent({ natsUrl: nats.url, dir: dir.path, id: 'locked', tags: { role: 'locked' }, heartbeat: '1s', rpcExtra: 'allow_playbooks: [inspect-basic, slow]' }));
     await waitFor(async () => (await api<Array<{ status: string }>>(ctl.url, '/api/v1/hosts')).filter((h) => h.status === 'online').length === POOL + 2, { timeout: 30_000, what: 'all agents online' });
   });
 
