@@ -35,6 +35,8 @@ import { Authenticator } from './auth/authenticator.js';
 import { ensureBootstrapToken } from './auth/bootstrap.js';
 import { TokenStore } from './auth/token-store.js';
 import { registerTokenRoutes } from './api/token-routes.js';
+import { registerDownloadRoutes } from './api/download-routes.js';
+import { defaultDownloadPaths, Downloads } from './downloads/downloads.js';
 import { processFaults } from '../shared/process-faults.js';
 import { EventsStore } from './store/events-store.js';
 import { HostsStore } from './store/hosts-store.js';
@@ -150,6 +152,12 @@ export class Controller {
       health: () => this.health(events),
     });
     registerTokenRoutes(this.http, { tokens, audit, playbooks: cfg.playbooks });
+    const dl = defaultDownloadPaths();
+    registerDownloadRoutes(
+      this.http,
+      new Downloads({ dir: cfg.downloads.dir ?? dl.dir, script: cfg.downloads.script ?? dl.script, natsServers: cfg.downloads.nats_servers ?? cfg.nats.servers, ...(cfg.downloads.public_url ? { publicUrl: cfg.downloads.public_url } : {}) }),
+      { tls: cfg.http.tls !== undefined },
+    );
     registerAlertRoutes(this.http, this.alerts, audit);
     registerLogRoutes(this.http, this.logIndex);
     registerBackupRoutes(this.http, backups);
