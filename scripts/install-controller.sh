@@ -151,9 +151,10 @@ if [ -e "$NATS_CONF" ] && [ "$FORCE" = 0 ]; then
 else
   # The identity work's generator (per-host NATS users) when this controller has it; a plain
   # JetStream config otherwise.
-  if [ "$DRY" = 0 ] && "$CTL" nats-config --help >/dev/null 2>&1; then
+  if [ "$DRY" = 0 ] && "$CTL" --help 2>/dev/null | grep -q '^ *nats-config'; then
     printf '+ %s nats-config --data-dir %s --port %s --store-dir %s > %s\n' "$CTL" "$DATA" "$NATS_PORT" "$NATS_STORE" "$NATS_CONF"
-    "$CTL" nats-config --data-dir "$DATA" --port "$NATS_PORT" --host "$NATS_HOST" --store-dir "$NATS_STORE" >"$NATS_CONF.tmp" && mv -f "$NATS_CONF.tmp" "$NATS_CONF"
+    "$CTL" nats-config --data-dir "$DATA" --port "$NATS_PORT" --store-dir "$NATS_STORE" >"$NATS_CONF.tmp" || die "opsfleet-controller nats-config failed (above)"
+    mv -f "$NATS_CONF.tmp" "$NATS_CONF"
   else
     write_file "$NATS_CONF" 0640 <<NATS
 # nats-server for opsfleet, written by install-controller.sh. JetStream keeps the agents' events
@@ -276,5 +277,5 @@ for d in ${DONE[@]+"${DONE[@]}"}; do say "  - $d"; done
 say "configs:      $CONF, $NATS_CONF"
 say "admin token:  $DATA/admin.token (written at the first start, mode 0600; then: opsctl login --controller URL --token-file $DATA/admin.token)"
 say "fleet CA:     $DATA/pki/ca.crt (created at the first start)"
-say "agent install on a host: curl -fsSL ${PUBLIC_URL:-http://$LISTEN}/install.sh | sudo bash -s -- --token \$(opsctl tokens create --enroll ...)"
+say "agent install on a host: curl -fsSL ${PUBLIC_URL:-http(s)://THIS-HOST:PORT}/install.sh | sudo bash -s -- --token \$(opsctl tokens create --enroll ...)"
 say "logs:         journalctl -u opsfleet-controller -u opsfleet-nats -f"
