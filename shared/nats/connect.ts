@@ -34,13 +34,22 @@ export async function connectNats(
   }
   if (cfg.token !== undefined) options.token = cfg.token;
   if (cfg.creds_file !== undefined) {
+    const file = cfg.creds_file;
     let creds: Uint8Array;
     try {
-      creds = readFileSync(cfg.creds_file);
+      creds = readFileSync(file);
     } catch (err) {
-      throw new OpsError('OPS_ERR_NATS_CREDS', `cannot read nats.creds_file ${cfg.creds_file}`, { cause: err });
+      throw new OpsError('OPS_ERR_NATS_CREDS', `cannot read nats.creds_file ${file}`, { cause: err });
     }
-    options.authenticator = credsAuthenticator(creds);
+    // Read again at every (re)connect: an agent's renewal rewrites the file with a fresh JWT.
+    options.authenticator = credsAuthenticator(() => {
+      try {
+        creds = readFileSync(file);
+      } catch {
+        // keep the last good one; the connect error says the rest
+      }
+      return creds;
+    });
   }
   if (cfg.tls || cfg.servers.some((s) => s.startsWith('tls://'))) {
     options.tls = {
