@@ -13,7 +13,8 @@
 #   --nats URL          NATS server the agent publishes to (repeatable; default: what the controller says)
 #   --version V         agent version to install (default: the newest the controller serves)
 #   --bundle FILE       install from a local opsfleet-agent-*.tar.gz (FILE.sha256 beside it) instead of downloading
-#   --rpc-listen ADDR   gRPC listen address for controller commands (default 0.0.0.0:7443 once enrolled)
+#   --rpc-listen ADDR   gRPC listen address for controller commands (default 0.0.0.0:7443; with --token the
+#                       listener serves the enrolled host certificate: rpc.identity)
 #   --rpc-insecure      plaintext gRPC listener (tests on loopback only)
 #   --rpc-tls CA,CERT,KEY  mutual-TLS files for the gRPC listener (instead of the enrollment certificate)
 #   --user USER         user the service runs as (default root: health checks restart services)
@@ -254,7 +255,13 @@ config() {
   case "$RPC_MODE" in
     insecure) printf 'rpc:\n  listen: %s\n  insecure: true\n' "$(yaml_str "${RPC_LISTEN:-127.0.0.1:7443}")" ;;
     tls) printf 'rpc:\n  listen: %s\n  tls:\n    ca: %s\n    cert: %s\n    key: %s\n' "$(yaml_str "${RPC_LISTEN:-0.0.0.0:7443}")" "$(yaml_str "$TLS_CA")" "$(yaml_str "$TLS_CERT")" "$(yaml_str "$TLS_KEY")" ;;
-    default) echo "# rpc: the enrollment decides (identity certificate); --rpc-tls/--rpc-insecure write one here" ;;
+    default)
+      if [ -n "$TOKEN" ] || [ -f "$STATE/identity/identity.json" ]; then
+        # gRPC served with the enrolled host certificate; only the controller's certificate is accepted.
+        printf 'rpc:\n  listen: %s\n  identity: true\n' "$(yaml_str "${RPC_LISTEN:-0.0.0.0:7443}")"
+      else
+        echo "# rpc: none (not enrolled: re-run with --token, or --rpc-tls CA,CERT,KEY)"
+      fi ;;
   esac
   echo "heartbeat_interval: 10s"
 }

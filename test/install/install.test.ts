@@ -4,8 +4,7 @@ import { copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkS
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse } from 'yaml';
-import { api, createToken, runCommand, startController, type ControllerProc } from '../helpers/daemons.js';
-import { makePki } from '../helpers/certs.js';
+import { api, createEnrollToken, createToken, runCommand, startController, type ControllerProc } from '../helpers/daemons.js';
 import { NatsServer } from '../helpers/nats-server.js';
 import { Child, REPO_ROOT } from '../helpers/process.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -53,7 +52,6 @@ describe('one-line install: release bundle served by the controller, installed i
   const versionN1 = nextPatch(PKG_VERSION);
   const prefix = join(tmp.path, 'root');
   const agents: Child[] = [];
-  let pki: ReturnType<typeof makePki>;
   let adminToken = '';
 
   before(async () => {
@@ -63,12 +61,10 @@ describe('one-line install: release bundle served by the controller, installed i
     bundleN1 = await buildRelease(join(tmp.path, 'rel-n1'), versionN1);
     mkdirSync(served);
     for (const f of [bundleN, `${bundleN}.sha256`]) copyFileSync(f, join(served, f.split('/').at(-1)!));
-    pki = makePki(tmp.path);
     nats = await NatsServer.start();
     ctl = await startController({
       natsUrl: nats.url,
       dir: tmp.path,
-      rpcClient: `{ tls: { ca: "${pki.ca}", cert: "${pki.clientCert}", key: "${pki.clientKey}" } }`,
       extraYaml: `${PLAYBOOKS}\ndownloads: { dir: "${served}" }`,
     });
     adminToken = await createToken(ctl.url, { name: 'installer-test', role: 'admin' });
@@ -157,13 +153,20 @@ describe('one-line install: release bundle served by the controller, installed i
     assert.equal(existsSync(join(root, 'opt/opsfleet/versions')), false);
   });
 
-  it('installs from the served script, and the installed agent on its bundled Node 24 comes online and runs a playbook over mTLS', async () => {
-    const r = await bash(await fetchScript(), ['--prefix', prefix, '--no-enable', '--id', 'inst-01', '--tag', 'role=web', '--rpc-tls', `${pki.ca},${pki.serverCert},${pki.serverKey}`, '--rpc-listen', '127.0.0.1:0']);
+  it('installs from the served script with an enrollment token; the installed agent on its bundled Node 24 enrolls, comes online and runs a playbook over mTLS', async () => {
+    const token = await createEnrollToken(ctl.url, { ttl: '1h', uses: 5 });
+    const r = await bash(await fetchScript(), ['--prefix', prefix, '--no-enable', '--id', 'inst-01', '--tag', 'role=web', '--token', token, '--rpc-listen', '127.0.0.1:0']);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /done: agent .* on inst-01/);
+    assert.match(r.stdout, /enrolled with .* as inst-01/);
+    assert.doesNotMatch(r.stdout + r.stderr, new RegExp(token), 'the token is never printed');
+    const identity = JSON.parse(readFileSync(join(prefix, 'var/lib/opsfleet/identity/identity.json'), 'utf8')) as { host_id: string };
+    assert.equal(identity.host_id, 'inst-01');
+    assert.equal(statSync(join(prefix, 'var/lib/opsfleet/identity/key.pem')).mode & 0o777, 0o600);
     const app = join(prefix, 'opt/opsfleet');
     assert.equal(readlinkSync(join(app, 'current')), `versions/${PKG_VERSION}`);
-    const cfg = parse(readFileSync(join(prefix, 'etc/opsfleet/agent.yaml'), 'utf8')) as { host: { id: string; tags: Record<string, string> }; nats: { servers: string[] }; state_dir: string };
+    const cfg = parse(readFileSync(join(prefix, 'etc/opsfleet/agent.yaml'), 'utf8')) as { host: { id: string; tags: Record<string, string> }; nats: { servers: string[] }; state_dir: string; rpc: { identity: boolean } };
+    assert.equal(cfg.rpc.identity, true, 'gRPC served with the enrolled certificate');
     assert.deepEqual(cfg.host, { id: 'inst-01', tags: { role: 'web' } });
     assert.deepEqual(cfg.nats.servers, [nats.url], 'the NATS URL baked by the controller');
     assert.equal(statSync(join(prefix, 'etc/opsfleet/agent.yaml')).mode & 0o777, 0o640);
@@ -195,12 +198,18 @@ describe('one-line install: release bundle served by the controller, installed i
     const confBefore = readFileSync(join(prefix, 'etc/opsfleet/agent.yaml'), 'utf8');
     const outbox = join(prefix, 'var/lib/opsfleet/outbox.db');
     const outboxIno = statSync(outbox).ino;
+    const identityBefore = readFileSync(join(prefix, 'var/lib/opsfleet/identity/identity.json'), 'utf8');
+    const certBefore = readFileSync(join(prefix, 'var/lib/opsfleet/identity/cert.pem'), 'utf8');
 
     for (const f of [bundleN1, `${bundleN1}.sha256`]) copyFileSync(f, join(served, f.split('/').at(-1)!));
     const script = await fetchScript();
     assert.match(readFileSync(script, 'utf8'), new RegExp(`^BAKED_VERSION='${versionN1.replace(/\./g, '\\.')}'$`, 'm'), 'the newest bundle is baked');
-    const r = await bash(script, ['--prefix', prefix, '--no-enable', '--id', 'inst-01']);
+    // The same line as the first install, token included: an upgrade must not re-enroll.
+    const r = await bash(script, ['--prefix', prefix, '--no-enable', '--id', 'inst-01', '--token', 'opsf_unused_on_upgrade']);
     assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /already enrolled .*identity kept/);
+    assert.equal(readFileSync(join(prefix, 'var/lib/opsfleet/identity/identity.json'), 'utf8'), identityBefore, 'identity kept');
+    assert.equal(readFileSync(join(prefix, 'var/lib/opsfleet/identity/cert.pem'), 'utf8'), certBefore, 'certificate kept');
     const app = join(prefix, 'opt/opsfleet');
     assert.equal(readlinkSync(join(app, 'current')), `versions/${versionN1}`);
     assert.equal(readlinkSync(join(app, 'previous')), `versions/${PKG_VERSION}`);
