@@ -13,6 +13,7 @@
 // Usage: node scripts/release.mjs [--version V] [--out DIR] [--only agent|controller] [--runtime-version 24.x.y]
 //   --version V   the version written into the bundles (default: package.json's); tests build N+1 with it
 //   --fast        gzip -1 instead of -9 (tests)
+//   --prepare     only fetch the runtime and compile the addons into the cache (test.sh warms it)
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, cpSync, createReadStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -280,6 +281,10 @@ const addons = [
   ['better-sqlite3', '', 'better_sqlite3.node', addon(rt, 'better-sqlite3', '', 'better_sqlite3.node')],
   ['ssh2', 'lib/protocol/crypto', 'sshcrypto.node', addon(rt, 'ssh2', 'lib/protocol/crypto', 'sshcrypto.node', ['--real_openssl_major=3'])],
 ];
+if (process.argv.includes('--prepare')) {
+  log(`runtime ${runtimeVersion} and addons ready in ${relative(root, cacheDir) || cacheDir} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+  process.exit(0);
+}
 const files = [];
 for (const kind of ['agent', 'controller']) if (!only || only === kind) files.push(await bundle(kind, rt, addons));
 log(`done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
