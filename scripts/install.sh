@@ -69,7 +69,10 @@ while [ $# -gt 0 ]; do
     --rollback) MODE=rollback; shift ;;
     --uninstall) MODE=uninstall; shift ;;
     --purge) PURGE=1; shift ;;
-    -h|--help) sed -n '2,32p' "$0" 2>/dev/null | sed 's/^# \{0,1\}//' || true; exit 0 ;;
+    -h|--help)
+      # Piped through bash (curl | bash) there is no file to read the header from.
+      if [ -f "$0" ]; then sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; else echo "options: see the header of ${BAKED_CONTROLLER_URL:-CONTROLLER}/install.sh (curl -fsSL URL/install.sh | head -40)"; fi
+      exit 0 ;;
     *) die "unknown argument: $1 (see --help)" ;;
   esac
 done
