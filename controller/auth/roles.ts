@@ -28,6 +28,9 @@ const admin: RoutePolicy = { need: 'admin' };
 
 export const ROUTE_POLICIES: Readonly<Record<string, RoutePolicy>> = Object.freeze({
   'GET /healthz': open,
+  // The one-line install: a new host has no credential yet (docs/api-auth.md says why this is safe).
+  'GET /install.sh': open,
+  'GET /downloads/:file': open,
   'GET /metrics': { need: 'viewer', metrics: true },
   'GET /api/v1/whoami': { need: 'viewer', intake: true },
 

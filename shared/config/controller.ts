@@ -120,6 +120,20 @@ export const controllerConfigSchema = z
       .prefault({}),
     log: logSchema.prefault({}),
     shutdown_grace: duration().prefault('8s'),
+    /** The one-line agent install: GET /install.sh and GET /downloads/<bundle> (docs/install.md). */
+    downloads: z
+      .object({
+        /** Bundles and their .sha256 files. Absent: dist/release in a checkout, share/downloads in an installed controller bundle. */
+        dir: z.string().min(1).optional(),
+        /** The installer template. Absent: scripts/install.sh in a checkout, share/install.sh in a bundle. */
+        script: z.string().min(1).optional(),
+        /** The controller address baked into install.sh (e.g. https://ops.example.com:8080). Absent: the address the host fetched the script from. */
+        public_url: z.string().regex(/^https?:\/\/[A-Za-z0-9.:[\]-]+(\/[A-Za-z0-9._\/-]*)?$/, 'expected http(s)://host[:port][/path]').optional(),
+        /** The NATS servers baked into install.sh for agents. Absent: this controller's nats.servers (right when agents reach NATS at the same address). */
+        nats_servers: z.array(z.string().regex(/^(nats|tls):\/\/[A-Za-z0-9.:[\]@_-]+$/, 'expected a URL like "nats://10.0.0.5:4222"')).min(1).optional(),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();
 
