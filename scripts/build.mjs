@@ -8,6 +8,7 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
+import { buildUi } from './build-ui.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 const i = process.argv.indexOf('--outdir');
@@ -50,4 +51,6 @@ const common = {
 // each: a shared chunk made opsctl's start slower, and they have little to load lazily.
 await build({ ...common, entryPoints: { 'opsfleet-agent': PROGRAMS['opsfleet-agent'], 'snapshot-child': PROGRAMS['snapshot-child'] }, splitting: true, chunkNames: 'chunks/agent-[name]-[hash]' });
 for (const name of ['opsfleet-controller', 'opsctl']) await build({ ...common, entryPoints: { [name]: PROGRAMS[name] }, splitting: false });
-console.log(`build: ${Object.keys(PROGRAMS).length} programs in ${outdir} (${Date.now() - started} ms)`);
+// The dashboard's static files beside the controller bundle (dist/web/), where it looks first.
+await buildUi(join(outdir, 'web'));
+console.log(`build: ${Object.keys(PROGRAMS).length} programs and the dashboard in ${outdir} (${Date.now() - started} ms)`);
