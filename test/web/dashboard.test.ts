@@ -130,7 +130,7 @@ describe('web dashboard in headless chromium (real controller, two real agents)'
       assert.ok(painted > 100, `${id}: ${painted} painted pixels`);
       assert.ok(Number(await page.getByTestId(id).getAttribute('data-points')) > 0);
     }
-    await page.getByText('Inventory').waitFor();
+    await page.getByRole('heading', { name: 'Inventory' }).waitFor();
     await shot(page, 'host');
   });
 

@@ -106,7 +106,7 @@ async function loadTimeline(id: string): Promise<Timeline> {
   return {
     alerts: alerts.filter((a) => a.labels.host === id).slice(0, 50),
     events: events
-      .filter((e) => e.kind !== 'heartbeat' && e.kind !== 'metric' && e.kind !== 'metrics')
+      .filter((e) => !['hb', 'heartbeat', 'metric', 'metrics'].includes(e.kind))
       .slice(-50)
       .reverse()
       .map((e) => ({ ts: e.ts, kind: e.kind, summary: JSON.stringify(e.payload).slice(0, 160) })),
