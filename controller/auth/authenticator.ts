@@ -86,6 +86,16 @@ export class Authenticator {
     return id === undefined ? undefined : this.sessions.get(id);
   }
 
+  /** The cookie's session when it is open and its token still active (no failure counted otherwise). */
+  activeSession(req: IncomingMessage): Session | undefined {
+    const s = this.sessionOf(req);
+    if (!s) return undefined;
+    const t = this.tokens.get(s.principal.name);
+    if (t?.state === 'active') return s;
+    this.sessions.close(s.id);
+    return undefined;
+  }
+
   /** The dashboard's token login form: the same checks and failure limit as a bearer token. */
   login(addr: string, secret: string): Principal {
     const wait = this.limiter.blockedFor(addr);

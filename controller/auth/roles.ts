@@ -37,7 +37,7 @@ export const ROUTE_POLICIES: Readonly<Record<string, RoutePolicy>> = Object.free
   'GET /login': open,
   'POST /api/v1/dashboard/login': open,
   'POST /api/v1/dashboard/logout': viewer,
-  'GET /api/v1/dashboard/session': viewer,
+  'GET /api/v1/dashboard/session': open,
   'POST /api/v1/dashboard/tickets': viewer,
   'POST /api/v1/dashboard/silences/preview': viewer,
 

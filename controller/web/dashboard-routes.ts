@@ -30,7 +30,7 @@ function sessionCookie(s: Session, tls: boolean): string {
 
 const clearCookie = (tls: boolean) => `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0${tls ? '; Secure' : ''}`;
 
-const sessionView = (s: Session) => ({ name: s.principal.name, role: s.principal.role, csrf: s.csrf, expiresAt: new Date(s.expiresMs).toISOString(), ...(s.principal.target ? { target: s.principal.target } : {}), ...(s.principal.playbooks ? { playbooks: s.principal.playbooks } : {}) });
+const sessionView = (s: Session) => ({ loggedIn: true, name: s.principal.name, role: s.principal.role, csrf: s.csrf, expiresAt: new Date(s.expiresMs).toISOString(), ...(s.principal.target ? { target: s.principal.target } : {}), ...(s.principal.playbooks ? { playbooks: s.principal.playbooks } : {}) });
 
 /** The host part of the login URL: what the caller reached us by (opsctl prints it as is). */
 function baseUrl(req: IncomingMessage, tls: boolean): string {
@@ -86,10 +86,11 @@ export function registerDashboardRoutes(http: HttpServer, d: DashboardDeps): voi
     return { loggedOut: true };
   });
 
-  http.route('GET', '/api/v1/dashboard/session', ({ req, principal }) => {
-    const s = auth.sessionOf(req);
-    if (!s) throw new HttpError(400, 'OPS_ERR_DASHBOARD_NO_SESSION', `${principal.name} is authenticated by a bearer token, not a dashboard session`);
-    return sessionView(s);
+  // Open, and 200 either way: the page asks on every load, and a visitor not yet logged in is
+  // no failed authentication (counting it would lock the login form out of the address).
+  http.route('GET', '/api/v1/dashboard/session', ({ req }) => {
+    const s = auth.activeSession(req);
+    return s ? sessionView(s) : { loggedIn: false };
   });
 
   // `opsctl dashboard`: a login URL for the browser, standing for the caller's own token.

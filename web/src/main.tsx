@@ -2,7 +2,7 @@ import 'uplot/dist/uPlot.min.css';
 import './app.css';
 import { render } from 'preact';
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import { ApiError, get, send, setCsrf, whenUnauthorized } from './api.js';
+import { get, send, setCsrf, whenUnauthorized } from './api.js';
 import { I18n, initialLang, LANG_NAMES, rememberLang, translator, useI18n, type Lang } from './i18n.js';
 import { startLive, stopLive, useLiveState } from './live.js';
 import { Session, type SessionInfo } from './session.js';
@@ -54,15 +54,13 @@ function App() {
       setExpired(true);
       stopLive();
     });
-    get<SessionInfo>('/api/v1/dashboard/session').then(
+    get<SessionInfo | { loggedIn: false }>('/api/v1/dashboard/session').then(
       (s) => {
+        if (!s.loggedIn) return setSession(null);
         setCsrf(s.csrf);
         setSession(s);
       },
-      (err: unknown) => {
-        if (err instanceof ApiError && err.status === 401) setSession(null);
-        else setSession(null);
-      },
+      () => setSession(null),
     );
   }, []);
   useEffect(() => {

@@ -3,6 +3,7 @@ import { useContext } from 'preact/hooks';
 
 export type Role = 'viewer' | 'operator' | 'admin';
 export interface SessionInfo {
+  loggedIn: true;
   name: string;
   role: Role;
   csrf: string;
