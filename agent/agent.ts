@@ -20,6 +20,7 @@ import type { OutboxStore } from './outbox/outbox-store.js';
 import { OutboxPublisher } from './outbox/publisher.js';
 import { DiskFullGuard } from './outbox/disk-full.js';
 import { RpcServer } from './rpc/server.js';
+import { FactsCollector } from './facts/facts-collector.js';
 import type { StateDir } from './state/state-dir.js';
 import { openOutboxWithIdentity } from './outbox/open-outbox.js';
 
@@ -36,6 +37,7 @@ export class Agent {
   private rpc: RpcServer | undefined;
   private heartbeat!: Heartbeat;
   private health: HealthChecks | undefined;
+  private facts: FactsCollector | undefined;
   private backups: BackupManager | undefined;
   private metrics: MetricsSampler | undefined;
   private prom: PrometheusExporter | undefined;
@@ -62,6 +64,7 @@ export class Agent {
     const opened = openOutboxWithIdentity(cfg.state_dir, cfg.host.id, { maxEvents: cfg.outbox.max_events, maxBytes: cfg.outbox.max_bytes });
     this.stateDir = opened.stateDir;
     this.outbox = opened.outbox;
+    this.facts = new FactsCollector({ sink: this.outbox, logger: this.logger, delayMs: cfg.facts.delay });
     if (this.stateDir.replacedCorrupt) this.log.warn({ reason: this.stateDir.replacedCorrupt }, 'state identity unreadable; made a new instance id');
     if (this.stateDir.newBoot) this.log.info({ instanceId: this.stateDir.instanceId }, 'host booted since the last start; new instance id so no event id can repeat');
     if (this.outbox.movedCorrupt) this.log.error({ movedTo: this.outbox.movedCorrupt }, 'outbox database was corrupt; moved aside and started a new one (its unpublished events are lost)');
@@ -88,7 +91,7 @@ export class Agent {
     const record = new ProcessGroupRecord(cfg.state_dir);
     record.reapLeftovers(this.log);
     if (cfg.rpc) {
-      this.rpc = new RpcServer({ host: cfg.rpc.listen.host, port: cfg.rpc.listen.port, insecure: cfg.rpc.insecure, acceptAnyClient: cfg.rpc.accept_any_client, tls: cfg.rpc.tls }, { getStatus: () => this.status(), sweep: sweepHandler(this.logger), resetRestarts: (check) => this.health?.resetRestarts(check) ?? { found: false, state: '', restarting: false }, backup: new BackupRemoteOps(() => this.backups, this.logger) }, this.logger);
+      this.rpc = new RpcServer({ host: cfg.rpc.listen.host, port: cfg.rpc.listen.port, insecure: cfg.rpc.insecure, acceptAnyClient: cfg.rpc.accept_any_client, tls: cfg.rpc.tls }, { getStatus: () => this.status(), sweep: sweepHandler(this.logger), resetRestarts: (check) => this.health?.resetRestarts(check) ?? { found: false, state: '', restarting: false }, refreshFacts: async () => JSON.stringify(await this.facts!.refresh()), backup: new BackupRemoteOps(() => this.backups, this.logger) }, this.logger);
       const commands = commandService(
         { allowShell: cfg.rpc.allow_shell, allowPlaybooks: cfg.rpc.allow_playbooks, shell: cfg.rpc.shell.path, cwd: cfg.rpc.shell.cwd, record },
         this.logger,
@@ -118,6 +121,7 @@ export class Agent {
     // A backup set that cannot start is reported and left out; start() never throws.
     this.backups = new BackupManager({ sets: cfg.backups, hostId: cfg.host.id, stateDir: cfg.state_dir, sink: this.outbox, logger: this.logger });
     await this.backups.start();
+    if (cfg.facts.gather_on_start) this.facts.start();
 
     // NATS may be down (or refuse us) when the agent starts: events wait in the outbox while
     // this loop keeps connecting with backoff, for as long as the agent runs.
@@ -171,6 +175,7 @@ export class Agent {
         ...(this.metrics ? [{ name: 'metrics', ...this.metrics.state() }] : []),
         ...(this.logs ? [{ name: 'logs', ...this.logs.state() }] : []),
         ...(this.backups ? [{ name: 'backup', ...this.backups.state() }] : []),
+        ...(this.facts ? [{ name: 'facts', ...this.facts.state() }] : []),
         { name: 'rpc', state: this.rpc ? 'running' : 'stopped', detail: this.rpcEndpoint },
       ],
     };
@@ -188,6 +193,7 @@ export class Agent {
     const grace = this.cfg.shutdown_grace;
     const deadline = Date.now() + grace;
     const left = () => Math.max(0, deadline - Date.now());
+    this.facts?.stop();
     await this.backups?.stop(Math.min(5000, left() / 2));
     await this.logs?.stop();
     await this.prom?.stop();

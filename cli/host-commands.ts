@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { HostView } from '../controller/api/wire.js';
+import type { FactsView, HostView } from '../controller/api/wire.js';
 import { ago, bytes, type ClientOf, print, table, tagsText, uptime } from './format.js';
 
 /** What `opsctl host status` shows: the agent's live status, fetched by the controller over gRPC. */
@@ -68,5 +68,41 @@ export function registerHostCommands(program: Command, client: ClientOf): void {
         ['agent', h.agentVersion], ['rpc', h.rpcEndpoint || '(none)'], ['tags', tagsText(h.tags)],
       ];
       for (const [k, v] of rows) print(`${k.padEnd(10)} ${v}`);
+    });
+
+  host
+    .command('facts <id>')
+    .description("the host's facts (inventory gathered by the agent with systeminformation); keys usable in --target, see docs/facts.md")
+    .option('--refresh', 'ask the agent to gather them now (over gRPC; takes seconds: it runs lsblk, df...)')
+    .option('--json', 'print JSON')
+    .action(async (id: string, opts: { refresh?: boolean; json?: boolean }, cmd: Command) => {
+      const path = `api/v1/hosts/${encodeURIComponent(id)}/facts`;
+      // The controller waits up to 120 s for the agent; opsctl waits a little longer than that.
+      const f = opts.refresh ? await client(cmd).withTimeout(130_000).send<FactsView>('POST', `${path}/refresh`, {}) : await client(cmd).get<FactsView>(path);
+      if (opts.json) return print(JSON.stringify(f, null, 2));
+      print(`host ${f.host}, gathered ${f.gatheredAt} (${ago(f.gatheredAt)}) in ${f.tookMs} ms`);
+      const keys = Object.keys(f.facts).sort();
+      const w = Math.max(...keys.map((k) => k.length));
+      for (const k of keys) {
+        const v = f.facts[k]!;
+        print(`${k.padEnd(w)}  ${typeof v === 'number' && k.endsWith('_bytes') ? `${bytes(v)} (${v})` : String(v)}`);
+      }
+      if (f.filesystems.length) {
+        const t = table(['FILESYSTEM', 'TYPE', 'MOUNT', 'SIZE', 'USED']);
+        for (const x of f.filesystems) t.push([x.fs, x.type, x.mount, bytes(x.sizeBytes), bytes(x.usedBytes)]);
+        print(t.toString());
+      }
+      if (f.disks.length) {
+        const t = table(['DISK', 'NAME', 'TYPE', 'SIZE']);
+        for (const x of f.disks) t.push([x.device, x.name, x.type, bytes(x.sizeBytes)]);
+        print(t.toString());
+      }
+      if (f.interfaces.length) {
+        const t = table(['INTERFACE', 'STATE', 'MAC', 'IPV4', 'SPEED']);
+        for (const x of f.interfaces) t.push([x.name, x.operstate, x.mac, x.ip4.join(','), x.speedMbps ? `${x.speedMbps} Mb/s` : '']);
+        print(t.toString());
+      }
+      const failed = Object.entries(f.errors);
+      if (failed.length) print(`not gathered: ${failed.map(([k, v]) => `${k} (${v})`).join('; ')}`);
     });
 }

@@ -27,7 +27,13 @@ import { registerAutomationRoutes } from './api/automation-routes.js';
 import { Automation } from './automation/automation.js';
 import { RunsStore } from './dispatch/runs-store.js';
 import { registerRoutes } from './api/routes.js';
-import { registerDashboardRoutes } from './web/dashboard-routes.js';
+import { registerWebDashboard } from './web/dashboard-routes.js';
+import { registerDashboardRoutes } from './api/dashboard-routes.js';
+import { MetricSeriesReader } from './checks/metric-series.js';
+import { FleetView } from './dashboard/fleet-view.js';
+import { HostHistory } from './dashboard/host-history.js';
+import { LiveFeed } from './dashboard/live-feed.js';
+import { FactsStore } from './facts/facts-store.js';
 import { AgentClients } from './dispatch/agent-clients.js';
 import { Liveness } from './hosts/liveness.js';
 import { Ingest, type HostStatusChange, type SeqRegression } from './ingest/ingest.js';
@@ -56,6 +62,7 @@ export class Controller {
   private alerts: AlertManager | undefined;
   private logIndex: LogIndexer | undefined;
   private checks: ChecksStore | undefined;
+  private live: LiveFeed | undefined;
   private backups: BackupCatalog | undefined;
   private readonly eventListeners = new Set<(events: readonly Event[]) => void>();
   private http: HttpServer | undefined;
@@ -124,8 +131,8 @@ export class Controller {
     this.onHostStatus(this.alerts.onHostStatus);
     await this.alerts.start();
     this.onEvents(this.alerts.onEvents);
-    // Metric history follows the events retention: the disk budget of docs/BENCHMARKS.md counts it at 7 days.
-    this.checks = new ChecksStore(this.db, this.logger, cfg.retention.events);
+    // Metric history in two bounded tiers (1-minute for a day, 10-minute for 30 days), whatever the events retention.
+    this.checks = new ChecksStore(this.db, this.logger);
     this.checks.start();
     this.onEvents(this.checks.onEvents);
     // Log statistics and lines: catches up on `log` events stored before a crash, then follows ingest.
@@ -136,6 +143,15 @@ export class Controller {
     const backups = (this.backups = new BackupCatalog(this.db, this.logger));
     backups.start();
     this.onEvents(backups.onEvents);
+
+    // Host facts (the agent's inventory) and the dashboard's live stream, fed by the same hooks.
+    const facts = new FactsStore(this.db, this.logger);
+    this.onEvents(facts.onEvents);
+    const live = (this.live = new LiveFeed({ db: this.db, logger: this.logger }));
+    live.start();
+    facts.onStored(live.factsStored);
+    this.onEvents(live.onEvents);
+    this.onHostStatus(live.hostStatus);
 
     this.pruner = new Pruner({ events, intervalMs: cfg.retention.prune_interval, logger: this.logger });
     await this.pruner.start();
@@ -155,6 +171,16 @@ export class Controller {
     registerLogRoutes(this.http, this.logIndex);
     registerBackupRoutes(this.http, backups);
     registerCheckRoutes(this.http, { checks: this.checks, hosts, agents: this.agents, events, auth, audit });
+    registerDashboardRoutes(this.http, {
+      hosts,
+      facts,
+      agents: this.agents,
+      series: new MetricSeriesReader(this.db),
+      fleet: new FleetView(this.db),
+      history: new HostHistory(this.db),
+      live,
+      alerts: this.alerts,
+    });
     const runs = new RunsStore(this.db);
     const interrupted = runs.markInterrupted(Date.now());
     if (interrupted > 0) this.log.warn({ runs: interrupted }, 'runs cut by the last stop marked interrupted');
@@ -185,7 +211,7 @@ export class Controller {
     this.automation = new Automation({ cfg, db: this.db, dispatcher, audit, alerts: this.alerts, logger: this.logger });
     await this.automation.start();
     registerAutomationRoutes(this.http, this.automation, audit);
-    registerDashboardRoutes(this.http, { auth, alerts: this.alerts, audit, tls: cfg.http.tls !== undefined });
+    registerWebDashboard(this.http, { auth, alerts: this.alerts, audit, tls: cfg.http.tls !== undefined });
     const addr = await this.http.listen(cfg.http.listen.host, cfg.http.listen.port);
     this.httpPort = addr.port;
     this.st = 'running';
@@ -320,6 +346,8 @@ export class Controller {
 
   private async doStop(): Promise<void> {
     this.st = 'stopping';
+    // Live streams never end by themselves: end them so the HTTP server closes at once.
+    this.live?.stop();
     await this.http?.close(1000);
     await within(this.connecting ?? Promise.resolve(), 3000);
     await this.automation?.stop();

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Metadata, Server, ServerCredentials, status as GrpcStatus, type ServerUnaryCall, type ServerWritableStream, type ServiceDefinition, type UntypedServiceImplementation, type sendUnaryData } from '@grpc/grpc-js';
-import { AgentServiceService, type AgentServiceServer, type BackupNowRequest, type BackupNowResponse, type BackupRestoreRequest, type BackupRestoreResponse, type BackupVerifyRequest, type BackupVerifyResponse, type GetStatusRequest, type GetStatusResponse, type ResetRestartsRequest, type ResetRestartsResponse, type SweepRequest, type SweepResponse } from '../../shared/gen/opsfleet/v1/agent.js';
+import { AgentServiceService, type AgentServiceServer, type BackupNowRequest, type BackupNowResponse, type BackupRestoreRequest, type BackupRestoreResponse, type BackupVerifyRequest, type BackupVerifyResponse, type GetStatusRequest, type GetStatusResponse, type RefreshFactsRequest, type RefreshFactsResponse, type ResetRestartsRequest, type ResetRestartsResponse, type SweepRequest, type SweepResponse } from '../../shared/gen/opsfleet/v1/agent.js';
 import { OpsError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { within } from '../../shared/lifecycle.js';
@@ -26,6 +26,8 @@ export interface RpcHandlers {
     verify(set: string, readData: boolean): Promise<BackupVerifyResponse>;
     restore(req: BackupRestoreRequest, signal: AbortSignal): Promise<BackupRestoreResponse>;
   };
+  /** Gathers host facts now (agent/facts) and answers them as JSON text. */
+  refreshFacts?(): Promise<string>;
 }
 
 /** gRPC status of a failed backup action, by OpsError code; the code itself travels in the "ops-code" trailer. */
@@ -100,6 +102,17 @@ export class RpcServer {
         const ac = new AbortController();
         call.on('cancelled', () => ac.abort());
         this.backupCall('BackupRestore', cb, (b) => b.restore(call.request, ac.signal));
+      },
+      refreshFacts: (_call: ServerUnaryCall<RefreshFactsRequest, RefreshFactsResponse>, cb: sendUnaryData<RefreshFactsResponse>) => {
+        const refresh = this.handlers.refreshFacts;
+        if (!refresh) return cb({ code: GrpcStatus.UNIMPLEMENTED, details: 'this agent does not gather facts' });
+        refresh().then(
+          (json) => cb(null, { json }),
+          (err: unknown) => {
+            this.log.error({ err }, 'RefreshFacts failed');
+            cb({ code: GrpcStatus.INTERNAL, details: (err as Error).message });
+          },
+        );
       },
       sweep: (call: ServerWritableStream<SweepRequest, SweepResponse>) => {
         const handler = this.handlers.sweep;

@@ -11,3 +11,7 @@ export type { CheckView } from '../checks/checks-store.js';
 export type { RunStreamEvent } from '../dispatch/run-dispatcher.js';
 export type { HostRunRecord, RunRecord } from '../dispatch/runs-store.js';
 export type { HostView } from '../store/hosts-store.js';
+export type { FactsView } from '../facts/facts-store.js';
+export type { FleetPage, FleetRow } from '../dashboard/fleet-view.js';
+export type { MetricSeries } from '../checks/metric-series.js';
+export type { CheckHistoryEntry, LogLevelSeries, TimelineEvent } from '../dashboard/host-history.js';

@@ -49,6 +49,15 @@ export const ROUTE_POLICIES: Readonly<Record<string, RoutePolicy>> = Object.free
   'GET /api/v1/checks': viewer,
   'GET /api/v1/hosts/:id/metrics': viewer,
   'GET /api/v1/hosts/:id/metrics/history': viewer,
+  // The web dashboard's reads (controller/api/dashboard-routes.ts, docs/api-dashboard.md).
+  'GET /api/v1/fleet': viewer,
+  'GET /api/v1/hosts/:id/facts': viewer,
+  'POST /api/v1/hosts/:id/facts/refresh': operator,
+  'GET /api/v1/hosts/:id/metrics/series': viewer,
+  'GET /api/v1/hosts/:id/checks/history': viewer,
+  'GET /api/v1/hosts/:id/logs/levels': viewer,
+  'GET /api/v1/hosts/:id/timeline': viewer,
+  'GET /api/v1/stream': viewer,
   'GET /api/v1/hosts/:id/sweep': operator,
   'POST /api/v1/hosts/:id/checks/:name/reset-restarts': operator,
 

@@ -1,5 +1,5 @@
 import { compileTarget } from '../dispatch/target.js';
-import { toHostView, type HostRow } from '../store/hosts-store.js';
+import { toTargetHost, type HostRow } from '../store/hosts-store.js';
 import { AuthError } from './auth-error.js';
 import type { Principal } from './principal.js';
 
@@ -15,7 +15,7 @@ export function scopedTarget(p: Principal, target: string): string {
 /** Refuses a host outside the token's target scope (403, naming the scope). */
 export function requireHostInScope(p: Principal, h: HostRow): void {
   if (!p.target) return;
-  if (!compileTarget(p.target)(toHostView(h))) throw new AuthError(403, 'OPS_ERR_AUTH_SCOPE', `token "${p.name}" is scoped to hosts matching "${p.target}"; host "${h.id}" is outside it`);
+  if (!compileTarget(p.target)(toTargetHost(h))) throw new AuthError(403, 'OPS_ERR_AUTH_SCOPE', `token "${p.name}" is scoped to hosts matching "${p.target}"; host "${h.id}" is outside it`);
 }
 
 /** Refuses a playbook the token may not run: outside its list, or (below admin) one with shell steps. */

@@ -4,6 +4,19 @@ import type { Logger } from '../../shared/logger.js';
 
 /** Width of one downsampled metric history bucket. */
 export const HISTORY_BUCKET_MS = 60_000;
+/** Width of the coarse tier's bucket (charts over 7 and 30 days). */
+export const HISTORY_10M_BUCKET_MS = 600_000;
+
+/**
+ * How long each metric tier is kept. Raw samples live in `events` (retention.samples); the
+ * 1-minute tier serves the last day and the 10-minute tier a month, so a host costs at most
+ * ~1,500 + ~4,320 rows however long the controller runs.
+ */
+export interface HistoryTiers {
+  minuteMs: number;
+  tenMinuteMs: number;
+}
+export const DEFAULT_HISTORY_TIERS: HistoryTiers = { minuteMs: 25 * 3_600_000, tenMinuteMs: 30 * 86_400_000 };
 
 export interface CheckRow {
   host_id: string;
@@ -106,7 +119,7 @@ export class ChecksStore {
   constructor(
     private readonly db: Database.Database,
     logger: Logger,
-    private readonly historyRetentionMs = 30 * 86_400_000,
+    private readonly tiers: HistoryTiers = DEFAULT_HISTORY_TIERS,
   ) {
     this.log = logger.child({ component: 'checks' });
     this.stmts = {
@@ -130,8 +143,19 @@ export class ChecksStore {
            rx_bps_avg = (rx_bps_avg * n + excluded.rx_bps_avg) / (n + 1), tx_bps_avg = (tx_bps_avg * n + excluded.tx_bps_avg) / (n + 1),
            n = n + 1`,
       ),
+      history10m: db.prepare(
+        `INSERT INTO metric_history_10m (host_id, bucket_ms, n, cpu_avg, cpu_max, mem_avg, mem_max, load1_avg, disk_max, rx_bps_avg, tx_bps_avg)
+         VALUES (@host, @bucket, 1, @cpu, @cpu, @mem, @mem, @load1, @disk, @rx, @tx)
+         ON CONFLICT (host_id, bucket_ms) DO UPDATE SET
+           cpu_avg = (cpu_avg * n + excluded.cpu_avg) / (n + 1), cpu_max = max(cpu_max, excluded.cpu_max),
+           mem_avg = (mem_avg * n + excluded.mem_avg) / (n + 1), mem_max = max(mem_max, excluded.mem_max),
+           load1_avg = (load1_avg * n + excluded.load1_avg) / (n + 1), disk_max = max(disk_max, excluded.disk_max),
+           rx_bps_avg = (rx_bps_avg * n + excluded.rx_bps_avg) / (n + 1), tx_bps_avg = (tx_bps_avg * n + excluded.tx_bps_avg) / (n + 1),
+           n = n + 1`,
+      ),
       getHistory: db.prepare<[string, number, number], HistoryRow>('SELECT bucket_ms, n, cpu_avg, cpu_max, mem_avg, mem_max, load1_avg, disk_max, rx_bps_avg, tx_bps_avg FROM metric_history WHERE host_id = ? AND bucket_ms >= ? ORDER BY bucket_ms LIMIT ?'),
       pruneHistory: db.prepare('DELETE FROM metric_history WHERE bucket_ms < ?'),
+      pruneHistory10m: db.prepare('DELETE FROM metric_history_10m WHERE bucket_ms < ?'),
       forget: db.prepare("DELETE FROM check_state WHERE host_id = ? AND last_ts_ms <= ? AND name NOT IN (SELECT value FROM json_each(?))"),
     };
   }
@@ -218,7 +242,7 @@ export class ChecksStore {
     this.stats.metricEvents++;
     this.stmts.latest.run(e.hostId, e.tsMs, e.json);
     const net = (s.net ?? []).filter((n) => n.iface !== 'lo');
-    this.stmts.history.run({
+    const point = {
       host: e.hostId,
       bucket: Math.floor(e.tsMs / HISTORY_BUCKET_MS) * HISTORY_BUCKET_MS,
       cpu: num(s.cpu?.percent),
@@ -227,7 +251,11 @@ export class ChecksStore {
       disk: Math.max(0, ...(s.disks ?? []).map((d) => num(d.used_percent))),
       rx: net.reduce((a, n) => a + num(n.rx_bps), 0),
       tx: net.reduce((a, n) => a + num(n.tx_bps), 0),
-    });
+    };
+    this.stmts.history.run(point);
+    // Both tiers are fed from the sample itself (not rolled up later): the 10-minute averages
+    // stay exact, and no rollup job can fall behind or be lost at a restart.
+    this.stmts.history10m.run({ ...point, bucket: Math.floor(e.tsMs / HISTORY_10M_BUCKET_MS) * HISTORY_10M_BUCKET_MS });
   }
 
   list(q: { host?: string | undefined; state?: string | undefined } = {}): CheckRow[] {
@@ -253,11 +281,16 @@ export class ChecksStore {
     return this.stmts.getHistory.all(host, sinceMs, limit);
   }
 
+  /** Deletes each tier's buckets older than the tier keeps; the number of rows deleted. */
+  pruneHistory(nowMs: number): number {
+    return this.stmts.pruneHistory.run(nowMs - this.tiers.minuteMs).changes + this.stmts.pruneHistory10m.run(nowMs - this.tiers.tenMinuteMs).changes;
+  }
+
   /** Prunes downsampled history past its retention once an hour. */
   start(): void {
     const prune = () => {
       try {
-        const n = this.stmts.pruneHistory.run(Date.now() - this.historyRetentionMs).changes;
+        const n = this.pruneHistory(Date.now());
         if (n) this.log.info({ rows: n }, 'metric history pruned');
       } catch (err) {
         this.log.error({ err }, 'metric history prune failed');

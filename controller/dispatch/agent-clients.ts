@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { credentials, Metadata, status as GrpcStatus, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
-import { AgentServiceClient, type BackupNowResponse, type BackupRestoreRequest, type BackupRestoreResponse, type BackupVerifyResponse, type GetStatusResponse } from '../../shared/gen/opsfleet/v1/agent.js';
+import { AgentServiceClient, type BackupNowResponse, type BackupRestoreRequest, type BackupRestoreResponse, type BackupVerifyResponse, type GetStatusResponse, type RefreshFactsResponse } from '../../shared/gen/opsfleet/v1/agent.js';
 import { CommandServiceClient } from '../../shared/gen/opsfleet/v1/command.js';
 import { OpsError } from '../../shared/errors.js';
 
@@ -115,6 +115,11 @@ export class AgentClients {
 
   backupRestore(endpoint: string, tls: boolean, req: BackupRestoreRequest, timeoutMs: number, signal?: AbortSignal): Promise<BackupRestoreResponse> {
     return this.unary(endpoint, signal, (c, md, opts, cb) => c.backupRestore(req, md, opts, cb), timeoutMs, tls);
+  }
+
+  /** Asks the agent to gather its facts now; answers the FactsDoc JSON text. Gathering spawns probes: give it time. */
+  refreshFacts(endpoint: string, tls: boolean, timeoutMs: number, signal?: AbortSignal): Promise<RefreshFactsResponse> {
+    return this.unary(endpoint, signal, (c, md, opts, cb) => c.refreshFacts({}, md, opts, cb), timeoutMs, tls);
   }
 
   private unary<T>(

@@ -7,7 +7,7 @@ import type { Logger } from '../../shared/logger.js';
 import { OpsError } from '../../shared/errors.js';
 import { sleep } from '../../shared/lifecycle.js';
 import type { AuditLog } from '../audit/audit-log.js';
-import { toHostView, type HostRow, type HostsStore } from '../store/hosts-store.js';
+import { toTargetHost, type HostRow, type HostsStore } from '../store/hosts-store.js';
 import { unreachableReason, type AgentClients } from './agent-clients.js';
 import { compileTarget } from './target.js';
 import type { HostRunStatus, RunsStore, StepRecord } from './runs-store.js';
@@ -102,7 +102,7 @@ export class RunDispatcher {
     } catch (err) {
       throw new RunRequestError(400, (err as OpsError).code, (err as Error).message);
     }
-    const hosts = this.d.hosts.list().filter((h) => match(toHostView(h)));
+    const hosts = this.d.hosts.list().filter((h) => match(toTargetHost(h)));
     return { playbook: name, pb, hosts };
   }
 

@@ -71,3 +71,42 @@ describe('target expression bounds (issue 12 item 7)', () => {
     assert.equal(match({ id: 'web-1', hostname: '', status: 'online', tags: {} }), true);
   });
 });
+
+describe('target expressions on host facts (issue 16)', () => {
+  const fleet: TargetHost[] = [
+    { id: 'kvm-deb', hostname: 'a', status: 'online', os: 'linux', tags: { role: 'web' }, facts: { os: 'debian', virtual: 'kvm', cpu_cores: 8, mem_total_bytes: 16 * 1024 ** 3, serial: 'S-1' } },
+    { id: 'kvm-ubu', hostname: 'b', status: 'online', os: 'linux', tags: { role: 'db', virtual: 'tagged' }, facts: { os: 'ubuntu', virtual: 'kvm', cpu_cores: 2, mem_total_bytes: 4 * 1024 ** 3 } },
+    { id: 'metal', hostname: 'c', status: 'offline', os: 'linux', tags: { role: 'db', prio: '3' }, facts: { os: 'debian', virtual: 'physical', cpu_cores: 64, mem_total_bytes: 512 * 1024 ** 3 } },
+    { id: 'nofacts', hostname: 'd', status: 'online', os: 'linux', tags: {} },
+  ];
+  const m = (e: string) => fleet.filter(compileTarget(e)).map((h) => h.id);
+
+  it('matches facts by bare key, with globs, and keeps os=linux working', () => {
+    assert.deepEqual(m('virtual=kvm and os=debian'), ['kvm-deb']);
+    assert.deepEqual(m('os=linux'), ['kvm-deb', 'kvm-ubu', 'metal', 'nofacts']);
+    assert.deepEqual(m('os=*buntu'), ['kvm-ubu']);
+    assert.deepEqual(m('serial=S-*'), ['kvm-deb']);
+  });
+
+  it('a tag wins over a fact of the same name; fact: and tag: say which', () => {
+    assert.deepEqual(m('virtual=kvm'), ['kvm-deb']);
+    assert.deepEqual(m('fact:virtual=kvm'), ['kvm-deb', 'kvm-ubu']);
+    assert.deepEqual(m('tag:virtual=tagged'), ['kvm-ubu']);
+  });
+
+  it('compares numbers with size units, and != is the negation', () => {
+    assert.deepEqual(m('cpu_cores>=8'), ['kvm-deb', 'metal']);
+    assert.deepEqual(m('cpu_cores<8'), ['kvm-ubu']);
+    assert.deepEqual(m('mem_total_bytes>8GiB'), ['kvm-deb', 'metal']);
+    assert.deepEqual(m('mem_total_bytes<=4Gi'), ['kvm-ubu']);
+    assert.deepEqual(m('prio>2'), ['metal']);
+    assert.deepEqual(m('virtual!=kvm'), ['kvm-ubu', 'metal', 'nofacts']);
+    assert.deepEqual(m('fact:virtual!=kvm and status=online'), ['nofacts']);
+  });
+
+  it('refuses a comparison with a non-number, naming the column', () => {
+    assert.throws(() => compileTarget('virtual=kvm and cpu_cores>many'), (err: unknown) => err instanceof OpsError && err.code === 'OPS_ERR_TARGET_SYNTAX' && /"many" is not a number .* at column 27/.test(err.message));
+    assert.throws(() => compileTarget('cpu_cores>='), /missing value after "cpu_cores>=" at column 12/);
+    assert.throws(() => compileTarget('ke$y>=3'), /bad key "ke\$y" at column 1/);
+  });
+});

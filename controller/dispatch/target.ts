@@ -8,17 +8,32 @@ export interface TargetHost {
   tags: Record<string, string>;
   os?: string;
   arch?: string;
+  /** Flat host facts (shared/facts/facts.ts), matched by bare keys no tag has and by `fact:` keys. */
+  facts?: Readonly<Record<string, string | number | boolean>>;
 }
 
 type Node =
   | { t: 'all' }
   | { t: 'ids'; globs: RegExp[]; text: string }
   | { t: 'kv'; key: string; value: RegExp; text: string }
+  | { t: 'cmp'; key: string; op: '>' | '>=' | '<' | '<='; n: number; text: string }
   | { t: 'not'; a: Node }
   | { t: 'and' | 'or'; a: Node; b: Node };
 
 /** Host fields addressable as key=value besides tags (tags win only with the `tag:` prefix). */
 const HOST_FIELDS = new Set(['id', 'hostname', 'status', 'os', 'arch']);
+
+const KEY_RE = /^(tag:|fact:)?[A-Za-z0-9_.-]+$/;
+/** `key<op>value`; the longest operator first so `>=` is not read as `>` then `=...`. */
+const OP_RE = /^([^=!<>]*)(!=|>=|<=|=|>|<)(.*)$/;
+const UNITS: Readonly<Record<string, number>> = { '': 1, k: 1e3, K: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, Ti: 1024 ** 4 };
+
+/** A number with an optional size unit (`4`, `2.5`, `8GiB`, `512Mi`, `16G`); undefined when it is none. */
+export function parseTargetNumber(text: string): number | undefined {
+  const m = /^(-?\d+(?:\.\d+)?)(k|K|M|G|T|Ki|Mi|Gi|Ti)?B?$/.exec(text);
+  if (!m) return undefined;
+  return Number(m[1]) * UNITS[m[2] ?? '']!;
+}
 
 function globToRegExp(glob: string): RegExp {
   const body = glob.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
@@ -55,8 +70,10 @@ export const TARGET_LIMITS = { maxLength: 4096, maxDepth: 32, maxTerms: 512 } as
 
 /**
  * Compiles a target expression: `*`, host id globs and lists (`web-*`, `web-1,web-2`), tags
- * (`role=web`, `tag:role=web`, values may be globs), host fields (`status=online`), combined
- * with `and`, `or`, `not` and parentheses. `not` binds tightest, then `and`, then `or`.
+ * (`role=web`, `tag:role=web`, values may be globs), host fields (`status=online`), host facts
+ * (`virtual=kvm`, `fact:os=debian`, docs/facts.md), `key!=value`, numeric comparisons
+ * (`cpu_cores>=4`, `mem_total_bytes>8GiB`), combined with `and`, `or`, `not` and parentheses.
+ * `not` binds tightest, then `and`, then `or`.
  */
 export function compileTarget(expr: string): (h: TargetHost) => boolean {
   if (expr.length > TARGET_LIMITS.maxLength) throw new TargetSyntaxError(`${expr.slice(0, 40)}…`, TARGET_LIMITS.maxLength + 1, `expression is ${expr.length} characters, more than ${TARGET_LIMITS.maxLength}`);
@@ -119,13 +136,19 @@ export function compileTarget(expr: string): (h: TargetHost) => boolean {
   function atom(tok: Token): Node {
     const text = tok.text;
     if (text === '*') return { t: 'all' };
-    const eq = text.indexOf('=');
-    if (eq >= 0) {
-      const key = text.slice(0, eq);
-      const value = text.slice(eq + 1);
-      if (!/^(tag:)?[A-Za-z0-9_.-]+$/.test(key)) throw new TargetSyntaxError(expr, tok.col, `bad key "${key}"`);
-      if (value === '') throw new TargetSyntaxError(expr, tok.col + eq + 1, `missing value after "${key}="`);
-      return { t: 'kv', key, value: globToRegExp(value), text };
+    const m = OP_RE.exec(text);
+    if (m) {
+      const [, key, op, value] = m as unknown as [string, string, '!=' | '>=' | '<=' | '=' | '>' | '<', string];
+      const valueCol = tok.col + key.length + op.length;
+      if (!KEY_RE.test(key)) throw new TargetSyntaxError(expr, tok.col, `bad key "${key}"`);
+      if (value === '') throw new TargetSyntaxError(expr, valueCol, `missing value after "${key}${op}"`);
+      if (op === '=' || op === '!=') {
+        const kv: Node = { t: 'kv', key, value: globToRegExp(value), text };
+        return op === '=' ? kv : { t: 'not', a: kv };
+      }
+      const n = parseTargetNumber(value);
+      if (n === undefined) throw new TargetSyntaxError(expr, valueCol, `"${op}" compares numbers; "${value}" is not a number (like 4, 2.5, 8GiB)`);
+      return { t: 'cmp', key, op, n, text };
     }
     const parts = text.split(',');
     if (parts.some((p) => !/^[A-Za-z0-9_*?.-]+$/.test(p))) throw new TargetSyntaxError(expr, tok.col, `"${text}" is not a host id, glob or list`);
@@ -137,6 +160,14 @@ export function compileTarget(expr: string): (h: TargetHost) => boolean {
   return (h) => evaluate(tree, h);
 }
 
+/** The value a key names: `tag:` and `fact:` say where; a bare key is a host field, else a tag, else a fact. */
+function lookup(key: string, h: TargetHost): string | number | boolean | undefined {
+  if (key.startsWith('tag:')) return h.tags[key.slice(4)];
+  if (key.startsWith('fact:')) return h.facts?.[key.slice(5)];
+  if (HOST_FIELDS.has(key)) return (h as unknown as Record<string, string | undefined>)[key];
+  return h.tags[key] ?? h.facts?.[key];
+}
+
 function evaluate(n: Node, h: TargetHost): boolean {
   switch (n.t) {
     case 'all':
@@ -144,11 +175,17 @@ function evaluate(n: Node, h: TargetHost): boolean {
     case 'ids':
       return n.globs.some((g) => g.test(h.id));
     case 'kv': {
-      let v: string | undefined;
-      if (n.key.startsWith('tag:')) v = h.tags[n.key.slice(4)];
-      else if (HOST_FIELDS.has(n.key)) v = (h as unknown as Record<string, string | undefined>)[n.key];
-      else v = h.tags[n.key];
-      return v !== undefined && n.value.test(v);
+      // `os` is the platform on the host record (linux) and the distribution among the facts
+      // (debian, like Salt's os grain): either matching keeps `os=linux` targets working.
+      if (n.key === 'os' && h.facts?.os !== undefined && n.value.test(String(h.facts.os))) return true;
+      const v = lookup(n.key, h);
+      return v !== undefined && n.value.test(String(v));
+    }
+    case 'cmp': {
+      const raw = lookup(n.key, h);
+      const v = typeof raw === 'number' ? raw : typeof raw === 'string' ? parseTargetNumber(raw) : undefined;
+      if (v === undefined) return false;
+      return n.op === '>' ? v > n.n : n.op === '>=' ? v >= n.n : n.op === '<' ? v < n.n : v <= n.n;
     }
     case 'not':
       return !evaluate(n.a, h);

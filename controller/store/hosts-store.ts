@@ -23,6 +23,8 @@ export interface HostRow {
   last_hb_received_ms: number;
   /** Agent clock minus controller clock at the last heartbeat (ms); flagged beyond the bound. */
   clock_skew_ms: number;
+  /** Flat host facts (JSON object, `{}` before the agent sent any), joined from host_facts. */
+  facts?: string;
 }
 
 /** The API's view of a host (camelCase, ISO times). */
@@ -112,14 +114,22 @@ export interface HeartbeatOutcome {
   skewChanged?: { skewMs: number; flagged: boolean };
 }
 
+/** Host rows with their flat facts: what target expressions match. */
+const WITH_FACTS = "h.*, coalesce(f.facts, '{}') AS facts FROM hosts h LEFT JOIN host_facts f ON f.host_id = h.id";
+
+/** What a target expression sees of a host: its view plus its facts. */
+export function toTargetHost(r: HostRow): HostView & { facts: Record<string, string | number | boolean> } {
+  return { ...toHostView(r), facts: JSON.parse(r.facts ?? '{}') as Record<string, string | number | boolean> };
+}
+
 /** Hosts table access; every method runs inside the caller's transaction when there is one. */
 export class HostsStore {
   private readonly stmts;
 
   constructor(private readonly db: Database.Database) {
     this.stmts = {
-      get: db.prepare<[string], HostRow>('SELECT * FROM hosts WHERE id = ?'),
-      list: db.prepare<[], HostRow>('SELECT * FROM hosts ORDER BY id'),
+      get: db.prepare<[string], HostRow>(`SELECT ${WITH_FACTS} WHERE h.id = ?`),
+      list: db.prepare<[], HostRow>(`SELECT ${WITH_FACTS} ORDER BY h.id`),
       online: db.prepare<[], HostRow>("SELECT * FROM hosts WHERE status = 'online'"),
       insert: db.prepare(
         `INSERT INTO hosts (id, hostname, status, status_since_ms, first_seen_ms, last_seen_ms, last_hb_ts_ms, tags, agent_version, rpc_endpoint, rpc_tls, instance_id, last_hb_seq, hb_interval_ms, inventory, last_hb_received_ms, clock_skew_ms)

@@ -307,4 +307,32 @@ export const MIGRATIONS: readonly string[] = [
      revoked_ms INTEGER,
      last_used_ms INTEGER
    );`,
+  // Dashboard data (issue 16): the host facts the agent gathers with systeminformation (the
+  // flat keys target expressions match apart from the full document, so host listings join
+  // only the small part), and a 10-minute metric tier so charts cover 30 days while the
+  // 1-minute tier keeps only a day (bounded: at most ~1,500 + 4,320 rows per host). The bucket
+  // indexes keep the hourly prune from scanning every host's rows.
+  `CREATE TABLE host_facts (
+     host_id TEXT PRIMARY KEY,
+     gathered_ms INTEGER NOT NULL,
+     received_ms INTEGER NOT NULL,
+     facts TEXT NOT NULL,
+     doc TEXT NOT NULL
+   );
+   CREATE TABLE metric_history_10m (
+     host_id TEXT NOT NULL,
+     bucket_ms INTEGER NOT NULL,
+     n INTEGER NOT NULL,
+     cpu_avg REAL NOT NULL,
+     cpu_max REAL NOT NULL,
+     mem_avg REAL NOT NULL,
+     mem_max REAL NOT NULL,
+     load1_avg REAL NOT NULL,
+     disk_max REAL NOT NULL,
+     rx_bps_avg REAL NOT NULL,
+     tx_bps_avg REAL NOT NULL,
+     PRIMARY KEY (host_id, bucket_ms)
+   );
+   CREATE INDEX metric_history_bucket ON metric_history (bucket_ms);
+   CREATE INDEX metric_history_10m_bucket ON metric_history_10m (bucket_ms);`,
 ];

@@ -43,7 +43,7 @@ function baseUrl(req: IncomingMessage, tls: boolean): string {
  * or by token, the session cookie, and the few reads only the pages need (the silence preview).
  * Everything else the pages show comes from the same JSON API opsctl uses.
  */
-export function registerDashboardRoutes(http: HttpServer, d: DashboardDeps): void {
+export function registerWebDashboard(http: HttpServer, d: DashboardDeps): void {
   const assets = d.assets ?? new StaticAssets();
   const { auth, tls } = d;
 

@@ -96,6 +96,16 @@ export const agentConfigSchema = z
       })
       .strict()
       .prefault({}),
+    /** Host facts (agent/facts): gathered with systeminformation after start and on `opsctl host facts --refresh`. */
+    facts: z
+      .object({
+        /** Off: no gathering at start; a refresh still gathers on request. */
+        gather_on_start: z.boolean().prefault(true),
+        /** Wait after start before gathering, so the first heartbeat and events go first. */
+        delay: duration().prefault('2s'),
+      })
+      .strict()
+      .prefault({}),
     /** Bound on a clean stop (SIGTERM) before the process exits anyway. */
     shutdown_grace: duration().prefault('8s'),
   })

@@ -94,7 +94,7 @@ describe('event decoder: nonsense is rejected with a reason', () => {
         for (const x of r.rejected) assert.ok(x.reason.length > 0);
         // Well-formed by construction (a JSON kind with a JSON object, a sane time, its own id) is always stored.
         const isObj = (t: string) => { try { const v: unknown = JSON.parse(t); return typeof v === 'object' && v !== null && !Array.isArray(v); } catch { return false; } };
-        const wellFormed = specs.filter((s) => !s.forgeId && s.hostId && s.instanceId && s.seq > 0 && ['metric', 'check', 'log', 'backup', 'action'].includes(s.kind) && s.tsMs >= TS_MIN_MS && s.tsMs < TS_MAX_MS && isObj(s.json));
+        const wellFormed = specs.filter((s) => !s.forgeId && s.hostId && s.instanceId && s.seq > 0 && ['metric', 'check', 'log', 'backup', 'action', 'facts'].includes(s.kind) && s.tsMs >= TS_MIN_MS && s.tsMs < TS_MAX_MS && isObj(s.json));
         for (const s of wellFormed) assert.ok(r.events.some((e) => e.id === eventId(s.hostId, s.instanceId, s.seq)), `well-formed event ${s.hostId}:${s.seq} not stored`);
         for (const e of r.events) {
           assert.ok((EVENT_KINDS as readonly string[]).includes(e.kind));

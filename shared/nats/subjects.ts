@@ -1,5 +1,5 @@
 /** Kinds of events agents publish; each is a subject token. */
-export const EVENT_KINDS = ['hb', 'metric', 'check', 'log', 'alert', 'backup', 'action'] as const;
+export const EVENT_KINDS = ['hb', 'metric', 'check', 'log', 'alert', 'backup', 'action', 'facts'] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];
 
 export const EVENT_SUBJECT_PREFIX = 'opsfleet.ev';

@@ -21,7 +21,8 @@ playbooks:
 `;
 
 /** A concrete path for a route pattern; ids name nothing, so allowed calls end in 404/400, never in side effects on hosts. */
-const concrete = (pattern: string) => pattern.replace(/:([a-zA-Z]+)/g, (_m, k: string) => `no-such-${k}`);
+// The live stream never ends by itself: an unknown topic makes it answer 400 right after auth.
+const concrete = (pattern: string) => (pattern === '/api/v1/stream' ? '/api/v1/stream?topics=no-such-topic' : pattern.replace(/:([a-zA-Z]+)/g, (_m, k: string) => `no-such-${k}`));
 
 type Caller = 'none' | Role | 'expired' | 'revoked';
 

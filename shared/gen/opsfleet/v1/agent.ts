@@ -25,6 +25,14 @@ export const protobufPackage = "opsfleet.v1";
 
 export const protobufFileName = "opsfleet/v1/agent.proto";
 
+export interface RefreshFactsRequest {
+}
+
+export interface RefreshFactsResponse {
+  /** The FactsDoc (shared/facts/facts.ts) as JSON text: its keys grow without a proto change. */
+  json: string;
+}
+
 export interface GetStatusRequest {
 }
 
@@ -185,6 +193,125 @@ export interface BackupRestoreResponse {
   failed: number;
   failures: BackupRestoreFailure[];
 }
+
+function createBaseRefreshFactsRequest(): RefreshFactsRequest {
+  return {};
+}
+
+export const RefreshFactsRequest: MessageFns<RefreshFactsRequest> = {
+  encode(_: RefreshFactsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RefreshFactsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRefreshFactsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): RefreshFactsRequest {
+    return {};
+  },
+
+  toJSON(_: RefreshFactsRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<RefreshFactsRequest>): RefreshFactsRequest {
+    return RefreshFactsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<RefreshFactsRequest>): RefreshFactsRequest {
+    const message = createBaseRefreshFactsRequest();
+    return message;
+  },
+};
+
+function createBaseRefreshFactsResponse(): RefreshFactsResponse {
+  return { json: "" };
+}
+
+export const RefreshFactsResponse: MessageFns<RefreshFactsResponse> = {
+  encode(message: RefreshFactsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.json !== "") {
+      writer.uint32(10).string(message.json);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RefreshFactsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRefreshFactsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.json = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RefreshFactsResponse {
+    return { json: isSet(object.json) ? globalThis.String(object.json) : "" };
+  },
+
+  toJSON(message: RefreshFactsResponse): unknown {
+    const obj: any = {};
+    if (message.json !== "") {
+      obj.json = message.json;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RefreshFactsResponse>): RefreshFactsResponse {
+    return RefreshFactsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RefreshFactsResponse>): RefreshFactsResponse {
+    const message = createBaseRefreshFactsResponse();
+    message.json = object.json ?? "";
+    return message;
+  },
+};
 
 function createBaseGetStatusRequest(): GetStatusRequest {
   return {};
@@ -2550,6 +2677,20 @@ export const AgentServiceService = {
       Buffer.from(BackupRestoreResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): BackupRestoreResponse => BackupRestoreResponse.decode(value),
   },
+  /**
+   * Gathers the host's facts now (systeminformation, agent/facts), sends them as a `facts`
+   * event and answers them too, so the caller need not wait for the event to travel.
+   */
+  refreshFacts: {
+    path: "/opsfleet.v1.AgentService/RefreshFacts" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RefreshFactsRequest): Buffer => Buffer.from(RefreshFactsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RefreshFactsRequest => RefreshFactsRequest.decode(value),
+    responseSerialize: (value: RefreshFactsResponse): Buffer =>
+      Buffer.from(RefreshFactsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RefreshFactsResponse => RefreshFactsResponse.decode(value),
+  },
 } as const;
 
 export interface AgentServiceServer extends UntypedServiceImplementation {
@@ -2576,6 +2717,11 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
   backupVerify: handleUnaryCall<BackupVerifyRequest, BackupVerifyResponse>;
   /** Restores a snapshot of the set into a folder on the agent's host (as `opsfleet-agent restore`). */
   backupRestore: handleUnaryCall<BackupRestoreRequest, BackupRestoreResponse>;
+  /**
+   * Gathers the host's facts now (systeminformation, agent/facts), sends them as a `facts`
+   * event and answers them too, so the caller need not wait for the event to travel.
+   */
+  refreshFacts: handleUnaryCall<RefreshFactsRequest, RefreshFactsResponse>;
 }
 
 export interface AgentServiceClient extends Client {
@@ -2676,6 +2822,25 @@ export interface AgentServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: BackupRestoreResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Gathers the host's facts now (systeminformation, agent/facts), sends them as a `facts`
+   * event and answers them too, so the caller need not wait for the event to travel.
+   */
+  refreshFacts(
+    request: RefreshFactsRequest,
+    callback: (error: ServiceError | null, response: RefreshFactsResponse) => void,
+  ): ClientUnaryCall;
+  refreshFacts(
+    request: RefreshFactsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RefreshFactsResponse) => void,
+  ): ClientUnaryCall;
+  refreshFacts(
+    request: RefreshFactsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RefreshFactsResponse) => void,
   ): ClientUnaryCall;
 }
 
