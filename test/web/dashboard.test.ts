@@ -46,22 +46,29 @@ describe('web dashboard in headless chromium (real controller, two real agents)'
     buildDashboard();
     nats = await NatsServer.start();
     ctl = await startController({ natsUrl: nats.url, dir: dir.path, extraYaml: PLAYBOOKS });
-    for (const [id, role] of [
-      ['web-1', 'web'],
-      ['db-1', 'db'],
-    ] as const) {
-      agents.push(
-        await startAgent({
-          natsUrl: nats.url,
-          dir: dir.path,
-          id,
-          tags: { role, env: 'test' },
-          rpc: false,
-          extraYaml: ['rpc: { listen: "127.0.0.1:0", insecure: true, allow_shell: true }', 'metrics: { interval: 300ms }'].join('\n'),
-          env: { OPSFLEET_TEST_HOST: id },
-        }),
-      );
-    }
+    // Started side by side: on a loaded machine each agent's start (tsx compile) takes seconds.
+    const started = await Promise.allSettled(
+        (
+          [
+            ['web-1', 'web'],
+            ['db-1', 'db'],
+          ] as const
+        ).map(([id, role]) =>
+          startAgent({
+            natsUrl: nats.url,
+            dir: dir.path,
+            id,
+            tags: { role, env: 'test' },
+            rpc: false,
+            extraYaml: ['rpc: { listen: "127.0.0.1:0", insecure: true, allow_shell: true }', 'metrics: { interval: 300ms }'].join('\n'),
+            env: { OPSFLEET_TEST_HOST: id },
+          }),
+        ),
+    );
+    // Every agent that did start is stopped in after(), also when the other one failed.
+    for (const r of started) if (r.status === 'fulfilled') agents.push(r.value);
+    const failed = started.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
     await waitFor(async () => (await api<Array<{ status: string }>>(ctl.url, '/api/v1/hosts')).filter((h) => h.status === 'online').length === 2, { timeout: 30_000, what: 'both agents online' });
     const b = await startBrowser();
     stopBrowser = b.stop;
