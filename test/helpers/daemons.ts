@@ -109,6 +109,8 @@ export async function startAgent(o: {
   /** Extra keys inside the nats mapping, e.g. `user: u, password: p`. */
   natsExtra?: string;
   env?: NodeJS.ProcessEnv;
+  /** How long to wait for "agent started" (default 20 s; the browser tests start under load). */
+  startTimeoutMs?: number;
 }): Promise<AgentProc> {
   const tags = Object.entries(o.tags ?? {}).map(([k, v]) => `${k}: ${v}`).join(', ');
   const yaml = [
@@ -122,7 +124,7 @@ export async function startAgent(o: {
   ].join('\n');
   const configFile = writeConfig(o.dir, `agent-${o.id}.yaml`, yaml);
   const child = new Child(process.execPath, [BIN('opsfleet-agent'), '--config', configFile], { env: o.env ?? {} });
-  await child.waitForLog((l) => l.msg === 'agent started', 20_000, `agent ${o.id} started`);
+  await child.waitForLog((l) => l.msg === 'agent started', o.startTimeoutMs ?? 20_000, `agent ${o.id} started`);
   return { child, id: o.id, configFile };
 }
 

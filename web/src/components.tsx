@@ -141,7 +141,7 @@ export function Chart({ title, ts, series, height = 160, testId }: { title: stri
     };
   }, [ts, series]);
   return (
-    <figure class="chart" data-testid={testId} data-points={ts.length}>
+    <figure class="chart" data-testid={testId} data-points={ts.length} data-max={Math.max(0, ...series.flatMap((s) => s.values.map((v) => v ?? 0)))}>
       <figcaption>{title}</figcaption>
       <div ref={ref} />
     </figure>
