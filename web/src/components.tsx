@@ -115,7 +115,7 @@ export interface Series {
 }
 
 /** A uPlot line chart; `ts` in ms. Redrawn when the data changes, resized with its container. */
-export function Chart({ title, ts, series, height = 160, testId }: { title: string; ts: number[]; series: Series[]; height?: number; testId?: string }) {
+export function Chart({ title, ts, series, height = 160, testId, fromMs, toMs }: { title: string; ts: number[]; series: Series[]; height?: number; testId?: string; fromMs?: number; toMs?: number }) {
   const ref = useRef<HTMLDivElement>(null);
   useEffect(() => {
     const el = ref.current;
@@ -126,7 +126,8 @@ export function Chart({ title, ts, series, height = 160, testId }: { title: stri
         width,
         height,
         legend: { show: true },
-        scales: { x: { time: true } },
+        // The whole range on the x axis (a new host's few points sit at the right end, not spread over years).
+        scales: { x: fromMs !== undefined && toMs !== undefined ? { time: true, range: [fromMs / 1000, toMs / 1000] } : { time: true } },
         axes: [{ stroke: '#889' }, { stroke: '#889', size: 50 }],
         series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.color, width: 1.5, fill: `${s.color}22` }))],
       },

@@ -166,6 +166,9 @@ export function HostPage({ id }: { id: string }) {
     }
   };
 
+  // Recomputed on each refresh (the series' data changes), so the axis follows the clock.
+  const xTo = useMemo(() => Date.now(), [series.data]);
+  const xFrom = xTo - RANGES[range];
   const h = host.data;
   const f = facts.data?.facts ?? {};
   const inv: Array<[string, string]> = h
@@ -265,15 +268,15 @@ export function HostPage({ id }: { id: string }) {
           <ErrorBox error={series.error} />
           {charts && series.data!.ts.length > 0 ? (
             <div class="charts">
-              <Chart title={t('host.chart.cpu')} ts={series.data!.ts} series={charts.cpu} testId="chart-cpu" />
-              <Chart title={t('host.chart.mem')} ts={series.data!.ts} series={charts.mem} testId="chart-mem" />
-              <Chart title={t('host.chart.disk')} ts={series.data!.ts} series={charts.disk} testId="chart-disk" />
-              <Chart title={t('host.chart.net')} ts={series.data!.ts} series={charts.net} testId="chart-net" />
+              <Chart title={t('host.chart.cpu')} ts={series.data!.ts} series={charts.cpu} testId="chart-cpu" fromMs={xFrom} toMs={xTo} />
+              <Chart title={t('host.chart.mem')} ts={series.data!.ts} series={charts.mem} testId="chart-mem" fromMs={xFrom} toMs={xTo} />
+              <Chart title={t('host.chart.disk')} ts={series.data!.ts} series={charts.disk} testId="chart-disk" fromMs={xFrom} toMs={xTo} />
+              <Chart title={t('host.chart.net')} ts={series.data!.ts} series={charts.net} testId="chart-net" fromMs={xFrom} toMs={xTo} />
             </div>
           ) : (
             series.data && <p class="muted">{t('host.chart.noData')}</p>
           )}
-          {levelSeries && levelSeries.length > 0 && <Chart title={t('host.logLevels')} ts={levels.data!.ts} series={levelSeries} testId="chart-levels" />}
+          {levelSeries && levelSeries.length > 0 && <Chart title={t('host.logLevels')} ts={levels.data!.ts} series={levelSeries} testId="chart-levels" fromMs={xTo - Math.min(RANGES[range], RANGES['24h'])} toMs={xTo} />}
         </Section>
         <Section title={t('host.checks')}>
           <ErrorBox error={checks.error} />
