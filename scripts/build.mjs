@@ -27,7 +27,8 @@ export const PROGRAMS = {
 };
 
 // Native addons and packages that load files beside themselves stay in node_modules.
-const EXTERNAL = ['better-sqlite3', 'ssh2', 'ssh2-sftp-client', 'cpu-features', '@parcel/watcher'];
+// systeminformation is loaded per facts gathering through createRequire (agent/facts/gather.ts), never bundled.
+const EXTERNAL = ['better-sqlite3', 'ssh2', 'ssh2-sftp-client', 'cpu-features', '@parcel/watcher', 'systeminformation'];
 
 const started = Date.now();
 rmSync(outdir, { recursive: true, force: true });

@@ -42,8 +42,11 @@ interface Raw {
   cpu_cores: number | null;
   mem: number | null;
   facts: string | null;
+  facts_ms: number | null;
   virtual: string | null;
 }
+
+type Facts = Record<string, string | number | boolean>;
 
 /**
  * The dashboard's fleet list. What makes it fast with thousands of hosts: SQLite extracts the
@@ -54,6 +57,10 @@ interface Raw {
  */
 export class FleetView {
   private readonly stmts;
+  /** Parsed facts by host, valid while the stored row's receive time is the same (facts change rarely). */
+  private readonly factsCache = new Map<string, { ms: number; facts: Facts }>();
+  /** Parsed tags by their JSON text: most hosts of a fleet share a few tag sets. */
+  private tagsCache = new Map<string, Record<string, string>>();
 
   constructor(db: Database.Database) {
     this.stmts = {
@@ -61,7 +68,7 @@ export class FleetView {
         `SELECT h.id, h.hostname, h.status, h.status_since_ms, h.last_seen_ms, h.agent_version, h.tags,
            json_extract(h.inventory, '$.os') AS os, json_extract(h.inventory, '$.distro') AS distro, json_extract(h.inventory, '$.arch') AS arch,
            json_extract(h.inventory, '$.cpuCores') AS cpu_cores, json_extract(h.inventory, '$.memoryTotalBytes') AS mem,
-           f.facts AS facts, json_extract(f.facts, '$.virtual') AS virtual
+           f.facts AS facts, f.received_ms AS facts_ms, json_extract(f.facts, '$.virtual') AS virtual
          FROM hosts h LEFT JOIN host_facts f ON f.host_id = h.id ORDER BY h.id`,
       ),
       version: db.prepare<[], { n: number; a: number; b: number; c: number; fn: number; fg: number }>(
@@ -91,7 +98,7 @@ export class FleetView {
     let total = 0;
     let matched = 0;
     for (const r of this.stmts.rows.all()) {
-      const th = targetHostOf(r);
+      const th = this.targetHostOf(r);
       if (scope && !scope(th)) continue;
       total++;
       if (q.status && r.status !== q.status) continue;
@@ -105,21 +112,32 @@ export class FleetView {
     }
     return { total, matched, counts, columns: FLEET_COLUMNS, rows, offset: q.offset, limit: q.limit };
   }
-}
 
-/** A target host whose facts are parsed only when the expression asks for one. */
-function targetHostOf(r: Raw): TargetHost {
-  let facts: Record<string, string | number | boolean> | undefined;
-  return {
-    id: r.id,
-    hostname: r.hostname,
-    status: r.status,
-    tags: JSON.parse(r.tags) as Record<string, string>,
-    os: r.os ?? '',
-    arch: r.arch ?? '',
-    get facts() {
-      facts ??= r.facts ? (JSON.parse(r.facts) as Record<string, string | number | boolean>) : {};
-      return facts;
-    },
-  };
+  /** A target host whose facts are parsed only when the expression asks for one, and then cached. */
+  private targetHostOf(r: Raw): TargetHost {
+    let tags = this.tagsCache.get(r.tags);
+    if (!tags) {
+      if (this.tagsCache.size > 50_000) this.tagsCache = new Map();
+      tags = JSON.parse(r.tags) as Record<string, string>;
+      this.tagsCache.set(r.tags, tags);
+    }
+    const cache = this.factsCache;
+    return {
+      id: r.id,
+      hostname: r.hostname,
+      status: r.status,
+      tags,
+      os: r.os ?? '',
+      arch: r.arch ?? '',
+      get facts(): Facts {
+        if (!r.facts) return {};
+        const hit = cache.get(r.id);
+        if (hit && hit.ms === r.facts_ms) return hit.facts;
+        const facts = JSON.parse(r.facts) as Facts;
+        if (cache.size > 100_000) cache.clear();
+        cache.set(r.id, { ms: r.facts_ms ?? 0, facts });
+        return facts;
+      },
+    };
+  }
 }

@@ -311,7 +311,8 @@ export const MIGRATIONS: readonly string[] = [
   // flat keys target expressions match apart from the full document, so host listings join
   // only the small part), and a 10-minute metric tier so charts cover 30 days while the
   // 1-minute tier keeps only a day (bounded: at most ~1,500 + 4,320 rows per host). The bucket
-  // indexes keep the hourly prune from scanning every host's rows.
+  // indexes keep the hourly prune from scanning every host's rows; the live stream looks for
+  // changed alerts by updated_ms every second.
   `CREATE TABLE host_facts (
      host_id TEXT PRIMARY KEY,
      gathered_ms INTEGER NOT NULL,
@@ -334,5 +335,6 @@ export const MIGRATIONS: readonly string[] = [
      PRIMARY KEY (host_id, bucket_ms)
    );
    CREATE INDEX metric_history_bucket ON metric_history (bucket_ms);
-   CREATE INDEX metric_history_10m_bucket ON metric_history_10m (bucket_ms);`,
+   CREATE INDEX metric_history_10m_bucket ON metric_history_10m (bucket_ms);
+   CREATE INDEX alerts_updated ON alerts (updated_ms);`,
 ];
