@@ -123,6 +123,20 @@ export function registerAuthCommands(program: Command, client: ClientOf): void {
       print(`expires:   ${me.expiresAt ?? 'never'}`);
     });
 
+  program
+    .command('dashboard')
+    .description('print a one-time login URL for the web dashboard (valid 60 s, one use, as this token)')
+    .option('--json', 'print {"url", "expiresAt", "ttlSeconds"}')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const c = client(cmd);
+      const t = await c.send<{ url: string; expiresAt: string; ttlSeconds: number }>('POST', 'api/v1/dashboard/tickets', {});
+      // The controller names itself by the Host header we sent; keep the URL we were given (a proxy's name stays).
+      const url = `${c.baseUrl.replace(/\/+$/, '')}${new URL(t.url).pathname}${new URL(t.url).search}`;
+      if (opts.json) return print(JSON.stringify({ ...t, url }, null, 2));
+      print(`open this URL within ${t.ttlSeconds} s (it works once):`);
+      print(url);
+    });
+
   const tokens = program.command('tokens').description('API tokens (admin)');
   tokens
     .command('create')

@@ -27,6 +27,7 @@ import { registerAutomationRoutes } from './api/automation-routes.js';
 import { Automation } from './automation/automation.js';
 import { RunsStore } from './dispatch/runs-store.js';
 import { registerRoutes } from './api/routes.js';
+import { registerWebDashboard } from './web/dashboard-routes.js';
 import { registerDashboardRoutes } from './api/dashboard-routes.js';
 import { MetricSeriesReader } from './checks/metric-series.js';
 import { FleetView } from './dashboard/fleet-view.js';
@@ -240,6 +241,7 @@ export class Controller {
     this.automation = new Automation({ cfg, db: this.db, dispatcher, audit, alerts: this.alerts, logger: this.logger });
     await this.automation.start();
     registerAutomationRoutes(this.http, this.automation, audit);
+    registerWebDashboard(this.http, { auth, alerts: this.alerts, audit, tls: cfg.http.tls !== undefined });
     const addr = await this.http.listen(cfg.http.listen.host, cfg.http.listen.port);
     this.httpPort = addr.port;
     this.st = 'running';

@@ -8,6 +8,7 @@
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
+import { buildUi } from './build-ui.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 const i = process.argv.indexOf('--outdir');
@@ -57,4 +58,6 @@ for (const name of ['opsfleet-controller', 'opsctl']) await build({ ...common, e
 // Beside opsctl.js, where parallel-analyze.ts looks for it: workers then start on a bundle
 // instead of registering tsx and compiling the sources in every thread.
 await build({ ...common, entryPoints: { 'analyze-worker': PROGRAMS['analyze-worker'] }, splitting: false });
-console.log(`build: ${Object.keys(PROGRAMS).length} programs in ${outdir} (${Date.now() - started} ms)`);
+// The dashboard's static files beside the controller bundle (dist/web/), where it looks first.
+await buildUi(join(outdir, 'web'));
+console.log(`build: ${Object.keys(PROGRAMS).length} programs and the dashboard in ${outdir} (${Date.now() - started} ms)`);

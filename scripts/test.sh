@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up a fresh machine and runs the whole test suite. Used by .ci/run.
-#   - installs Debian packages the tests need (nats-server, openssh-server) when missing and apt-get is usable
+#   - installs Debian packages the tests need (nats-server, openssh-server, chromium for the dashboard's
+#     browser tests) when missing and apt-get is usable
 #   - installs npm dependencies from the lock file
 #   - checks the generated protobuf code is in sync with proto/, type-checks, builds dist/, runs every test
 set -euo pipefail
@@ -11,6 +12,8 @@ if ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ]; t
 if [ ! -x /usr/sbin/sshd ]; then need_apt+=(openssh-server); fi
 # The release bundle (test/install/) compiles its native addons for the bundled Node with node-gyp and strips the runtime.
 for t in g++:g++ make:make python3:python3 strip:binutils; do command -v "${t%%:*}" >/dev/null 2>&1 || need_apt+=("${t#*:}"); done
+# test/web/ drives Debian's chromium with playwright-core (never a browser playwright downloads).
+if [ ! -x /usr/bin/chromium ]; then need_apt+=(chromium); fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "test.sh: installing ${need_apt[*]} with apt-get"
@@ -35,6 +38,7 @@ echo "test.sh: proto check"
 bash scripts/gen-proto.sh --check
 echo "test.sh: type check"
 node_modules/.bin/tsc --noEmit -p .
+node_modules/.bin/tsc --noEmit -p web
 # test/compiled/ and the install test run the compiled programs (dist/); they rebuild it
 # themselves, this build only fails early and fast (esbuild: seconds) when bundling breaks.
 echo "test.sh: build"

@@ -4,6 +4,7 @@ import { AuthError } from './auth-error.js';
 import { FailureLimiter } from './failure-limiter.js';
 import type { Principal } from './principal.js';
 import { roleAllows, ROUTE_POLICIES, type RoutePolicy } from './roles.js';
+import { cookieValue, CSRF_HEADER, SESSION_COOKIE, SessionStore, type Session } from './sessions.js';
 import type { TokenStore } from './token-store.js';
 
 export interface AuthConfig {
@@ -27,12 +28,14 @@ export class Authenticator {
   private readonly limiter: FailureLimiter;
   private readonly log: Logger;
   /** Refusals by reason, for /metrics. */
-  readonly refused = { missing: 0, malformed: 0, unknown: 0, expired: 0, revoked: 0, forbidden: 0, rate_limited: 0 };
+  readonly refused = { missing: 0, malformed: 0, unknown: 0, expired: 0, revoked: 0, forbidden: 0, rate_limited: 0, csrf: 0 };
 
   constructor(
     private readonly cfg: AuthConfig,
     private readonly tokens: TokenStore,
     logger: Logger,
+    /** Dashboard sessions: a request without Authorization may carry the session cookie instead. */
+    readonly sessions: SessionStore = new SessionStore(),
   ) {
     this.limiter = new FailureLimiter(cfg.max_failures, cfg.failure_window);
     this.log = logger.child({ component: 'api.auth' });
@@ -56,6 +59,8 @@ export class Authenticator {
       throw new AuthError(429, 'OPS_ERR_AUTH_RATE_LIMITED', `too many failed authentications from ${addr}; retry in ${Math.ceil(wait / 1000)}s`, { 'retry-after': String(Math.ceil(wait / 1000)) });
     }
     const header = req.headers.authorization;
+    const sessionId = header === undefined ? cookieValue(req.headers.cookie, SESSION_COOKIE) : undefined;
+    if (sessionId !== undefined) return this.checkSession(req, key, p, addr, sessionId);
     const m = header === undefined ? null : /^Bearer[ ]+(\S+)\s*$/i.exec(header);
     if (!m) {
       this.fail(addr, header === undefined ? 'missing' : 'malformed', key);
@@ -73,6 +78,71 @@ export class Authenticator {
       throw new AuthError(403, 'OPS_ERR_AUTH_FORBIDDEN', `token "${r.principal.name}" (role ${r.principal.role}) may not ${key}: it needs ${p.need}${p.intake ? ' or intake' : ''}`);
     }
     return r.principal;
+  }
+
+  /** The session a request's cookie names, if it is open (for the dashboard's own routes). */
+  sessionOf(req: IncomingMessage): Session | undefined {
+    const id = cookieValue(req.headers.cookie, SESSION_COOKIE);
+    return id === undefined ? undefined : this.sessions.get(id);
+  }
+
+  /** The cookie's session when it is open and its token still active (no failure counted otherwise). */
+  activeSession(req: IncomingMessage): Session | undefined {
+    const s = this.sessionOf(req);
+    if (!s) return undefined;
+    const t = this.tokens.get(s.principal.name);
+    if (t?.state === 'active') return s;
+    this.sessions.close(s.id);
+    return undefined;
+  }
+
+  /** The dashboard's token login form: the same checks and failure limit as a bearer token. */
+  login(addr: string, secret: string): Principal {
+    const wait = this.limiter.blockedFor(addr);
+    if (wait > 0) {
+      this.refused.rate_limited++;
+      throw new AuthError(429, 'OPS_ERR_AUTH_RATE_LIMITED', `too many failed authentications from ${addr}; retry in ${Math.ceil(wait / 1000)}s`, { 'retry-after': String(Math.ceil(wait / 1000)) });
+    }
+    const r = this.tokens.authenticate(secret.trim());
+    if (!r.ok) {
+      this.fail(addr, r.why, 'dashboard login', r.name);
+      throw new AuthError(401, r.why === 'expired' ? 'OPS_ERR_AUTH_EXPIRED' : r.why === 'revoked' ? 'OPS_ERR_AUTH_REVOKED' : 'OPS_ERR_AUTH_INVALID', r.why === 'expired' ? `token "${r.name}" has expired` : r.why === 'revoked' ? `token "${r.name}" was revoked` : 'the token is not valid');
+    }
+    if (r.principal.role === 'intake') throw new AuthError(403, 'OPS_ERR_AUTH_FORBIDDEN', `token "${r.principal.name}" has role intake, which may only push alerts: the dashboard needs viewer or above`);
+    return r.principal;
+  }
+
+  /**
+   * A browser request: the session cookie (HttpOnly, SameSite=Strict) stands for the token it was
+   * opened with, re-checked here so a revoked token ends its sessions at once. Mutations must also
+   * carry the session's CSRF secret in a header, which another site's page cannot read or send.
+   */
+  private checkSession(req: IncomingMessage, key: string, p: RoutePolicy, addr: string, id: string): Principal {
+    const s = this.sessions.get(id);
+    if (!s) {
+      // Not counted against the address: a stale cookie is no guess (session ids are 256 random bits).
+      this.refused.expired++;
+      throw new AuthError(401, 'OPS_ERR_AUTH_SESSION', 'the dashboard session has expired or was closed: log in again');
+    }
+    const t = this.tokens.get(s.principal.name);
+    if (!t || t.state !== 'active') {
+      this.sessions.close(id);
+      this.refused[t?.state === 'revoked' ? 'revoked' : 'expired']++;
+      throw new AuthError(401, t?.state === 'revoked' ? 'OPS_ERR_AUTH_REVOKED' : 'OPS_ERR_AUTH_EXPIRED', `the session's token "${s.principal.name}" is ${t?.state ?? 'gone'}: log in again`);
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      const h = req.headers[CSRF_HEADER];
+      if (!SessionStore.csrfMatches(s, typeof h === 'string' ? h : undefined)) {
+        this.refused.csrf++;
+        this.log.warn({ addr, route: key, token: s.principal.name }, 'session request without its CSRF header refused');
+        throw new AuthError(403, 'OPS_ERR_AUTH_CSRF', `${req.method} with a session cookie needs the ${CSRF_HEADER} header of the session (the dashboard sends it; other sites cannot)`);
+      }
+    }
+    if (!roleAllows(s.principal.role, p)) {
+      this.refused.forbidden++;
+      throw new AuthError(403, 'OPS_ERR_AUTH_FORBIDDEN', `token "${s.principal.name}" (role ${s.principal.role}) may not ${key}: it needs ${p.need}`);
+    }
+    return s.principal;
   }
 
   private fail(addr: string, why: keyof Authenticator['refused'], route: string, name?: string): void {

@@ -34,6 +34,16 @@ export const ROUTE_POLICIES: Readonly<Record<string, RoutePolicy>> = Object.free
   'GET /metrics': { need: 'viewer', metrics: true },
   'GET /api/v1/whoami': { need: 'viewer', intake: true },
 
+  // The web dashboard (controller/web/): its files and login are open, the rest is the API's.
+  'GET /': open,
+  'GET /ui/:file': open,
+  'GET /login': open,
+  'POST /api/v1/dashboard/login': open,
+  'POST /api/v1/dashboard/logout': viewer,
+  'GET /api/v1/dashboard/session': open,
+  'POST /api/v1/dashboard/tickets': viewer,
+  'POST /api/v1/dashboard/silences/preview': viewer,
+
   'GET /api/v1/hosts': viewer,
   'GET /api/v1/hosts/:id': viewer,
   'GET /api/v1/hosts/:id/status': viewer,

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { checkDependencyRule, importsOf, runtimeCodeOf, scanTree, twoWayFolderTies, WIRE_MODULE, type ImportEdge } from './imports.js';
 
 const root = new URL('../..', import.meta.url).pathname;
-const PROGRAMS = ['agent', 'controller', 'cli', 'shared'];
+const PROGRAMS = ['agent', 'controller', 'cli', 'shared', 'web'];
 const show = (e: ImportEdge) => `${e.from}:${e.line} imports ${e.to}`;
 
 test('the tree keeps the dependency rule (agent and controller side by side on shared, cli on shared and the wire types)', () => {
@@ -40,6 +40,8 @@ test('the scanner reports each kind of violation with file and line', () => {
     ['cli/x.ts', "import { parseMatcher } from '../controller/alerts/matchers.js';", 'cli/ imports only shared/ and controller/api/wire.ts'],
     ['cli/x.ts', "import type { HostView } from '../controller/store/hosts-store.js';", 'cli/ imports only shared/ and controller/api/wire.ts'],
     ['cli/x.ts', "import { HostView } from '../controller/api/wire.js';", 'cli/ imports controller/api/wire.ts with "import type" only'],
+    ['web/src/x.tsx', "import { compileTarget } from '../../controller/dispatch/target.js';", 'web/ imports only web/ (and controller/api/wire.ts with "import type")'],
+    ['controller/web/x.ts', "import { en } from '../../web/src/i18n/en.js';", 'controller/ never imports web/ (browser code)'],
   ];
   for (const [file, line, rule] of bad) {
     const edges = importsOf(file, `// header\n${line}\n`);

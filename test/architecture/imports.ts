@@ -19,7 +19,7 @@ export interface Violation {
   rule: string;
 }
 
-const SOURCE = /\.(ts|mts|mjs|js)$/;
+const SOURCE = /\.(ts|tsx|mts|mjs|js)$/;
 
 /** Every relative import of one source text; bare specifiers (packages, node:) are not ours. */
 export function importsOf(file: string, text: string): ImportEdge[] {
@@ -87,6 +87,15 @@ export function checkDependencyRule(edges: readonly ImportEdge[]): Violation[] {
     const from = programOf(e.from);
     const to = programOf(e.to);
     if (from === to || to === 'node_modules') continue;
+    // web/ is the dashboard's browser code: it talks to the controller over HTTP only.
+    if (from === 'web') {
+      if (withoutExt(e.to) !== WIRE_MODULE || !e.typeOnly) out.push({ edge: e, rule: `web/ imports only web/ (and ${WIRE_MODULE}.ts with "import type")` });
+      continue;
+    }
+    if (to === 'web') {
+      out.push({ edge: e, rule: `${from}/ never imports web/ (browser code)` });
+      continue;
+    }
     if (from === 'agent' && (to === 'controller' || to === 'cli')) out.push({ edge: e, rule: `agent/ never imports ${to}/` });
     else if (from === 'controller' && (to === 'agent' || to === 'cli')) out.push({ edge: e, rule: `controller/ never imports ${to}/` });
     else if (from === 'shared' && (to === 'agent' || to === 'controller' || to === 'cli')) out.push({ edge: e, rule: `shared/ never imports ${to}/` });

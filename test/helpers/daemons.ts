@@ -135,6 +135,8 @@ export async function startAgent(o: {
   enroll?: ControllerProc | false;
   /** Extra keys inside the rpc mapping (e.g. `allow_shell: true`). */
   rpcExtra?: string;
+  /** How long to wait for "agent started" (default 60 s; the browser tests start under load). */
+  startTimeoutMs?: number;
 }): Promise<AgentProc> {
   const tags = Object.entries(o.tags ?? {}).map(([k, v]) => `${k}: ${v}`).join(', ');
   const ctl = o.enroll === false || o.rpc === false || !ENROLL_BY_DEFAULT ? undefined : (o.enroll ?? controllersByNats.get(o.natsUrl));
@@ -153,7 +155,7 @@ export async function startAgent(o: {
   ].join('\n');
   const configFile = writeConfig(o.dir, `agent-${o.id}.yaml`, yaml);
   const child = new Child(process.execPath, [BIN('opsfleet-agent'), '--config', configFile], { env: o.env ?? {} });
-  await child.waitForLog((l) => l.msg === 'agent started', 60_000, `agent ${o.id} started`);
+  await child.waitForLog((l) => l.msg === 'agent started', o.startTimeoutMs ?? 60_000, `agent ${o.id} started`);
   return { child, id: o.id, configFile };
 }
 
