@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { storedEventBody } from '../store/event-body.js';
 import { HISTORY_10M_BUCKET_MS, HISTORY_BUCKET_MS } from './checks-store.js';
 
 /** The chart ranges the dashboard offers and the tier each one reads. */
@@ -90,13 +91,8 @@ export class MetricSeriesReader {
   private raw(host: string, from: number): Omit<MetricSeries, 'host' | 'range' | 'resolution' | 'stepMs' | 'from' | 'to'> {
     const out = empty();
     for (const r of this.stmts.raw.all(host, from, MAX_POINTS)) {
-      let s: RawSample;
-      try {
-        s = JSON.parse(r.payload) as RawSample;
-      } catch {
-        continue;
-      }
-      if (s === null || typeof s !== 'object') continue;
+      const s = storedEventBody(r.payload) as RawSample | undefined;
+      if (!s) continue;
       const net = (Array.isArray(s.net) ? s.net : []).filter((n) => n.iface !== 'lo');
       const cpu = num(s.cpu?.percent);
       const mem = num(s.mem?.used_percent);

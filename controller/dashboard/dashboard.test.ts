@@ -14,6 +14,7 @@ import { openDatabase } from '../store/db.js';
 import { EventsStore } from '../store/events-store.js';
 import { HostsStore } from '../store/hosts-store.js';
 import { FleetView, FLEET_COLUMNS } from './fleet-view.js';
+import { storedJsonPayload } from '../store/event-body.js';
 import { HostHistory } from './host-history.js';
 
 const dir = tempDir('opsfleet-dash-');
@@ -181,7 +182,7 @@ describe('metric history tiers: bounded rows, chart series per range', () => {
   it('serves 1h from raw samples in the events table, falling back to 1-minute buckets', () => {
     for (let k = 0; k < 6; k++) {
       const t = now - 600_000 + k * 10_000;
-      events.insert({ id: `m-1:r:${k}`, host_id: 'm-1', kind: 'metric', instance_id: 'r', seq: k, ts_ms: t, received_ms: t, payload: JSON.stringify(sample(k)) });
+      events.insert({ id: `m-1:r:${k}`, host_id: 'm-1', kind: 'metric', instance_id: 'r', seq: k, ts_ms: t, received_ms: t, payload: storedJsonPayload(JSON.stringify(sample(k))) });
     }
     const hour = reader.read('m-1', '1h', now);
     assert.equal(hour.resolution, 'raw');
@@ -200,7 +201,7 @@ describe('host history: check transitions, log levels, timeline', () => {
   const history = new HostHistory(db);
   const put = (kind: string, t: number, body: unknown) => {
     const e = ev('c-1', kind, t, body);
-    events.insert({ id: e.id, host_id: 'c-1', kind, instance_id: 'i', seq: e.seq, ts_ms: t, received_ms: t, payload: e.json! });
+    events.insert({ id: e.id, host_id: 'c-1', kind, instance_id: 'i', seq: e.seq, ts_ms: t, received_ms: t, payload: storedJsonPayload(e.json!) });
   };
   put('check', T0, { check: 'web', event: 'transition', state: 'up' });
   put('check', T0 + 1000, { check: 'web', event: 'result', state: 'up', status: 'ok' });

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { storedBodyField, storedEventBody } from '../store/event-body.js';
 
 /** One change of a check as the host page lists it. */
 export interface CheckHistoryEntry {
@@ -45,7 +46,7 @@ export class HostHistory {
     this.stmts = {
       checks: db.prepare<[string, number, string, number], { ts_ms: number; payload: string }>(
         `SELECT ts_ms, payload FROM events WHERE host_id = ? AND kind = 'check' AND ts_ms >= ?
-           AND json_extract(payload, '$.event') IN (SELECT value FROM json_each(?)) ORDER BY ts_ms DESC LIMIT ?`,
+           AND ${storedBodyField('event')} IN (SELECT value FROM json_each(?)) ORDER BY ts_ms DESC LIMIT ?`,
       ),
       levels: db.prepare<[string, number], Record<string, number>>(
         `SELECT minute_ms, ${LEVELS.map((l) => `sum(${l}) AS ${l}`).join(', ')} FROM log_stats WHERE host_id = ? AND minute_ms >= ? GROUP BY minute_ms ORDER BY minute_ms`,
@@ -64,12 +65,8 @@ export class HostHistory {
     const rows = this.stmts.checks.all(host, q.sinceMs, JSON.stringify(HISTORY_EVENTS), q.limit * 4 + 1);
     const entries: CheckHistoryEntry[] = [];
     for (const r of rows) {
-      let b: Record<string, unknown>;
-      try {
-        b = JSON.parse(r.payload) as Record<string, unknown>;
-      } catch {
-        continue;
-      }
+      const b = storedEventBody(r.payload);
+      if (!b) continue;
       const check = str(b.check) ?? '';
       if (q.check && check !== q.check) continue;
       const e: CheckHistoryEntry = { ts: new Date(r.ts_ms).toISOString(), check, event: str(b.event) ?? '', state: str(b.state) ?? '' };
@@ -106,12 +103,8 @@ export class HostHistory {
 
   timeline(host: string, limit: number): TimelineEvent[] {
     return this.stmts.timeline.all(host, limit).map((r) => {
-      let payload: unknown = r.payload;
-      try {
-        payload = JSON.parse(r.payload) as unknown;
-      } catch {
-        // stored as text; shown as is
-      }
+      // JSON-bodied kinds show their body; alert events (no json field) their stored object.
+      const payload: unknown = storedEventBody(r.payload) ?? r.payload;
       return { ts: new Date(r.ts_ms).toISOString(), kind: r.kind, summary: summarize(r.kind, payload), payload };
     });
   }
