@@ -14,7 +14,7 @@ import { backoffDelay } from '../retry.js';
  */
 export async function connectNats(
   cfg: NatsConfig,
-  opts: { name: string; logger: Logger; waitOnFirstConnect?: boolean; onConnectedChange?: (connected: boolean) => void },
+  opts: { name: string; logger: Logger; waitOnFirstConnect?: boolean; onConnectedChange?: (connected: boolean) => void; inboxPrefix?: string },
 ): Promise<NatsConnection> {
   const options: NodeConnectionOptions = {
     servers: cfg.servers.map((s) => s.replace(/^nats:\/\//, '').replace(/^tls:\/\//, '')),
@@ -27,6 +27,8 @@ export async function connectNats(
     waitOnFirstConnect: opts.waitOnFirstConnect ?? true,
     // Keep reconnecting through auth errors (credentials may be fixed server-side).
     ignoreAuthErrorAbort: true,
+    // An agent's user may subscribe only to its own inbox (controller/natsauth/permissions.ts).
+    ...(opts.inboxPrefix ? { inboxPrefix: opts.inboxPrefix } : {}),
   };
   if (cfg.user !== undefined) {
     options.user = cfg.user;
@@ -34,13 +36,23 @@ export async function connectNats(
   }
   if (cfg.token !== undefined) options.token = cfg.token;
   if (cfg.creds_file !== undefined) {
+    const file = cfg.creds_file;
     let creds: Uint8Array;
     try {
-      creds = readFileSync(cfg.creds_file);
+      creds = readFileSync(file);
     } catch (err) {
-      throw new OpsError('OPS_ERR_NATS_CREDS', `cannot read nats.creds_file ${cfg.creds_file}`, { cause: err });
+      throw new OpsError('OPS_ERR_NATS_CREDS', `cannot read nats.creds_file ${file}`, { cause: err });
     }
-    options.authenticator = credsAuthenticator(creds);
+    // Read again at every (re)connect: a renewed user JWT (short-lived, written over the file
+    // by enrollment renewal) is used without restarting; an unreadable file keeps the last one.
+    options.authenticator = credsAuthenticator(() => {
+      try {
+        creds = readFileSync(file);
+      } catch {
+        /* keep the last readable credentials */
+      }
+      return creds;
+    });
   }
   if (cfg.tls || cfg.servers.some((s) => s.startsWith('tls://'))) {
     options.tls = {
@@ -69,12 +81,12 @@ export async function connectNats(
  */
 export async function connectNatsWithRetry(
   cfg: NatsConfig,
-  opts: { name: string; logger: Logger; signal: AbortSignal; what: string; onConnectedChange?: (connected: boolean) => void; onError?: (err: Error, attempt: number) => void },
+  opts: { name: string; logger: Logger; signal: AbortSignal; what: string; inboxPrefix?: string; onConnectedChange?: (connected: boolean) => void; onError?: (err: Error, attempt: number) => void },
 ): Promise<NatsConnection | undefined> {
   let attempt = 0;
   while (!opts.signal.aborted) {
     try {
-      const nc = await connectNats(cfg, { name: opts.name, logger: opts.logger, waitOnFirstConnect: false, onConnectedChange: opts.onConnectedChange });
+      const nc = await connectNats(cfg, { name: opts.name, logger: opts.logger, waitOnFirstConnect: false, onConnectedChange: opts.onConnectedChange, inboxPrefix: opts.inboxPrefix });
       if (opts.signal.aborted) {
         await nc.close();
         return undefined;

@@ -1,5 +1,7 @@
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { NatsAuthority } from '../../controller/natsauth/authority.js';
+import { writeCredsFile } from '../../shared/nats/creds.js';
 import { Child } from './process.js';
 import { freePort } from './ports.js';
 import { tempDir } from './tmp.js';
@@ -40,8 +42,18 @@ export class NatsServer {
   /** Extra server flags, e.g. ['--user', 'u', '--pass', 'p']. */
   args: string[] = [];
 
-  static async start(opts: { args?: string[] } = {}): Promise<NatsServer> {
+  /**
+   * Operator mode (decentralized JWT auth, what production runs): the authority lives in
+   * `authorityDir` (a controller's `<data_dir>/nats-auth` when a test shares it, else this
+   * server's temp dir) and the server config is rendered from it at every (re)start.
+   */
+  authority: NatsAuthority | undefined;
+  /** Operator mode: start from this config file as it is instead of rendering a fresh one (stale-config tests). */
+  configFile: string | undefined;
+
+  static async start(opts: { args?: string[]; operator?: boolean | { authorityDir: string } } = {}): Promise<NatsServer> {
     const s = NatsServer.create(await freePort(), opts);
+    if (opts.operator) await s.useOperator(typeof opts.operator === 'object' ? opts.operator.authorityDir : undefined);
     await s.restart();
     return s;
   }
@@ -54,10 +66,39 @@ export class NatsServer {
     return s;
   }
 
+  /** Switches a not-yet-started server to operator mode with the authority of `authorityDir`. */
+  async useOperator(authorityDir = join(this.dir.path, 'nats-auth')): Promise<NatsAuthority> {
+    this.authority = await NatsAuthority.loadOrCreate(authorityDir);
+    return this.authority;
+  }
+
+  /** Operator mode: the controller's own (unrestricted) .creds file. */
+  get controllerCreds(): string {
+    if (!this.authority) throw new Error('nats-server is not in operator mode');
+    return this.authority.controllerCredsFile();
+  }
+
+  /** Operator mode: writes a .creds file for one agent host (its key made here) and returns its path. */
+  async agentCreds(hostId: string, opts: { ttlSeconds?: number; file?: string } = {}): Promise<{ file: string; publicKey: string }> {
+    if (!this.authority) throw new Error('nats-server is not in operator mode');
+    const { creds, publicKey } = await this.authority.issueAgentCreds(hostId, opts.ttlSeconds ?? 3600);
+    const file = opts.file ?? join(this.dir.path, `agent-${hostId}-${publicKey.slice(0, 8)}.creds`);
+    writeCredsFile(file, creds);
+    return { file, publicKey };
+  }
+
   /** Starts the server (again) on the same port and store dir. */
   async restart(): Promise<void> {
     if (this.child?.running) throw new Error('nats-server already running');
-    this.child = new Child(natsServerBinary(), ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', join(this.dir.path, 'js'), ...this.args]);
+    let args = ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', join(this.dir.path, 'js'), ...this.args];
+    if (this.configFile) {
+      args = ['-c', this.configFile, ...this.args];
+    } else if (this.authority) {
+      const conf = join(this.dir.path, 'nats.conf');
+      writeFileSync(conf, this.authority.serverConfig({ port: this.port, storeDir: join(this.dir.path, 'js'), maxFileStore: '1GB', maxMemoryStore: '64MB' }));
+      args = ['-c', conf, ...this.args];
+    }
+    this.child = new Child(natsServerBinary(), args);
     await waitFor(
       async () => {
         if (!this.child!.running) throw new Error(`nats-server exited: ${this.child!.stderr}`);
