@@ -7,6 +7,7 @@ import { errorLine } from '../shared/errors.js';
 import { sleep, within, type ComponentStateName } from '../shared/lifecycle.js';
 import type { Logger } from '../shared/logger.js';
 import { connectNatsWithRetry } from '../shared/nats/connect.js';
+import { ControllerNatsAuth } from './natsauth/controller-nats-auth.js';
 import { redactUrlCredentials } from '../shared/redact-url.js';
 import { ensureEventStream } from '../shared/nats/stream.js';
 import { VERSION } from '../shared/version.js';
@@ -66,6 +67,8 @@ export class Controller {
   /** Why the controller is degraded, by part (nats, database); empty when all is well. */
   private readonly degraded = new Map<string, string>();
   private readonly abort = new AbortController();
+  /** Per-host NATS identities (nats_auth); undefined when off. */
+  natsAuth: ControllerNatsAuth | undefined;
   private readonly log: Logger;
   private readonly statusListeners = new Set<(c: HostStatusChange) => void>();
   httpPort = 0;
@@ -123,6 +126,9 @@ export class Controller {
     this.onHostStatus(this.alerts.onHostStatus);
     await this.alerts.start();
     this.onEvents(this.alerts.onEvents);
+    // NATS identities before NATS: the controller connects with the authority's creds.
+    this.natsAuth = await ControllerNatsAuth.open(cfg, this.logger, (list) => this.alerts?.push(list));
+    this.natsAuth?.start();
     // Metric history follows the events retention: the disk budget of docs/BENCHMARKS.md counts it at 7 days.
     this.checks = new ChecksStore(this.db, this.logger, cfg.retention.events);
     this.checks.start();
@@ -204,7 +210,7 @@ export class Controller {
     this.log.info({ servers: cfg.nats.servers.map(redactUrlCredentials) }, 'connecting to nats');
     let attempt = 0;
     while (!this.abort.signal.aborted) {
-      const nc = await connectNatsWithRetry(cfg.nats, {
+      const nc = await connectNatsWithRetry(this.natsAuth?.natsConfig(cfg.nats) ?? cfg.nats, {
         name: 'opsfleet-controller',
         logger: this.log,
         signal: this.abort.signal,
@@ -298,6 +304,7 @@ export class Controller {
       status: reasons.length ? 'degraded' : 'ok',
       ...(reasons.length ? { reasons } : {}),
       nats: this.natsConnected ? 'connected' : 'disconnected',
+      ...(this.natsAuth ? { natsAuth: { ...this.natsAuth.state(), ...this.natsAuth.counters, refused: Object.fromEntries(this.natsAuth.refused) } } : {}),
       ingest: this.ingest?.stats,
       counters,
       unhandledRejections: processFaults.unhandledRejections,
@@ -331,6 +338,7 @@ export class Controller {
     this.backups?.stop();
     this.agents?.close();
     if (this.nc && !(await within(this.nc.drain(), 2000))) await this.nc.close();
+    await within(this.natsAuth?.stop() ?? Promise.resolve(), 2000);
     this.db?.close();
     this.st = 'stopped';
   }
