@@ -22,6 +22,13 @@ import { DiskFullGuard } from './outbox/disk-full.js';
 import { RpcServer } from './rpc/server.js';
 import type { StateDir } from './state/state-dir.js';
 import { openOutboxWithIdentity } from './outbox/open-outbox.js';
+import { readFileSync } from 'node:fs';
+import { OpsError } from '../shared/errors.js';
+import type { NatsConfig } from '../shared/config/common.js';
+import { SwappableCertificates } from './identity/cert-provider.js';
+import { enroll } from './identity/enroll.js';
+import { IdentityFiles, type IdentityMeta } from './identity/identity-files.js';
+import { IdentityRenewer } from './identity/renewer.js';
 
 /**
  * The agent daemon: wires state dir → outbox → publisher → rpc → heartbeat, and stops them in
@@ -45,6 +52,9 @@ export class Agent {
   private readonly startedAt = Date.now();
   private stopping: Promise<void> | undefined;
   private natsLoop: Promise<void> | undefined;
+  private renewer: IdentityRenewer | undefined;
+  private certs: SwappableCertificates | undefined;
+  private natsCfg!: NatsConfig;
   private readonly abort = new AbortController();
   private readonly log: Logger;
   rpcEndpoint = '';
@@ -84,11 +94,19 @@ export class Agent {
     );
     this.publisher.start();
 
+    const identity = await this.identity();
+    const tags = { ...cfg.host.tags, ...(identity?.tags ?? {}) };
+    this.natsCfg = this.natsConfig(identity);
+
     // Shell steps a killed agent left running (their group outlived it) are killed first.
     const record = new ProcessGroupRecord(cfg.state_dir);
     record.reapLeftovers(this.log);
     if (cfg.rpc) {
-      this.rpc = new RpcServer({ host: cfg.rpc.listen.host, port: cfg.rpc.listen.port, insecure: cfg.rpc.insecure, acceptAnyClient: cfg.rpc.accept_any_client, tls: cfg.rpc.tls }, { getStatus: () => this.status(), sweep: sweepHandler(this.logger), resetRestarts: (check) => this.health?.resetRestarts(check) ?? { found: false, state: '', restarting: false }, backup: new BackupRemoteOps(() => this.backups, this.logger) }, this.logger);
+      if (cfg.rpc.identity) {
+        if (!identity) throw new OpsError('OPS_ERR_IDENTITY_MISSING', `rpc.identity is true but ${new IdentityFiles(cfg.state_dir).dir} holds no identity: run opsfleet-agent enroll, or add an enroll section`);
+        this.certs = new SwappableCertificates(this.identityPem());
+      }
+      this.rpc = new RpcServer({ host: cfg.rpc.listen.host, port: cfg.rpc.listen.port, insecure: cfg.rpc.insecure, acceptAnyClient: cfg.rpc.accept_any_client, tls: cfg.rpc.tls, identity: this.certs }, { getStatus: () => this.status(), sweep: sweepHandler(this.logger), resetRestarts: (check) => this.health?.resetRestarts(check) ?? { found: false, state: '', restarting: false }, backup: new BackupRemoteOps(() => this.backups, this.logger) }, this.logger);
       const commands = commandService(
         { allowShell: cfg.rpc.allow_shell, allowPlaybooks: cfg.rpc.allow_playbooks, shell: cfg.rpc.shell.path, cwd: cfg.rpc.shell.cwd, record },
         this.logger,
@@ -100,7 +118,11 @@ export class Agent {
       this.log.warn('no rpc section: the controller cannot reach this agent (add rpc: { listen, tls } to enable)');
     }
 
-    const inventory = collectInventory({ hostId: cfg.host.id, tags: cfg.host.tags, rpcEndpoint: this.rpcEndpoint, rpcTls: !!cfg.rpc?.tls });
+    if (identity) {
+      this.renewer = new IdentityRenewer({ stateDir: cfg.state_dir, meta: identity, ca: cfg.enroll?.ca, logger: this.logger, onRenewed: () => this.certs?.update(this.identityPem()) });
+      this.renewer.start();
+    }
+    const inventory = collectInventory({ hostId: cfg.host.id, tags, rpcEndpoint: this.rpcEndpoint, rpcTls: !!cfg.rpc?.tls || !!cfg.rpc?.identity });
     this.heartbeat = new Heartbeat({ outbox: this.outbox, inventory, intervalMs: cfg.heartbeat_interval, logger: this.logger });
     await this.heartbeat.start();
     this.health = new HealthChecks({ checks: this.cfg.checks, sink: this.outbox, logger: this.logger });
@@ -130,9 +152,42 @@ export class Agent {
     );
   }
 
+  /**
+   * The host's enrolled identity: read from <state_dir>/identity, or obtained at this first start
+   * through the `enroll` section (a pending host waits up to enroll.wait, then the start fails
+   * and the service manager tries again).
+   */
+  private async identity(): Promise<IdentityMeta | undefined> {
+    const files = new IdentityFiles(this.cfg.state_dir);
+    const meta = files.read();
+    if (meta) {
+      if (meta.host_id !== this.cfg.host.id) throw new OpsError('OPS_ERR_IDENTITY_MISSING', `${files.dir} holds the identity of host "${meta.host_id}" but host.id is "${this.cfg.host.id}": keep the id, or move the folder aside and enroll again`);
+      return meta;
+    }
+    const e = this.cfg.enroll;
+    if (!e) return undefined;
+    this.log.info({ controller: e.controller, hostId: this.cfg.host.id }, 'enrolling with the controller');
+    const r = await enroll({ stateDir: this.cfg.state_dir, hostId: this.cfg.host.id, controllerUrl: e.controller, token: e.token, tags: this.cfg.host.tags, ca: e.ca, waitMs: e.wait, signal: this.abort.signal, logger: this.log });
+    this.log.info({ hostId: r.meta.host_id, notAfter: r.meta.not_after }, 'enrolled');
+    return r.meta;
+  }
+
+  private identityPem(): { ca: Buffer; cert: Buffer; key: Buffer } {
+    const f = new IdentityFiles(this.cfg.state_dir);
+    return { ca: readFileSync(f.caFile), cert: readFileSync(f.certFile), key: readFileSync(f.keyFile) };
+  }
+
+  /** NATS credentials: the config's, or else the per-host .creds the controller issued at enrollment. */
+  private natsConfig(identity: IdentityMeta | undefined): NatsConfig {
+    const n = this.cfg.nats;
+    if (!identity || n.user !== undefined || n.token !== undefined || n.creds_file !== undefined) return n;
+    const files = new IdentityFiles(this.cfg.state_dir);
+    return files.hasCreds() ? { ...n, creds_file: files.credsFile } : n;
+  }
+
   private async runNats(): Promise<void> {
     while (!this.stopping) {
-      const nc = await connectNatsWithRetry(this.cfg.nats, {
+      const nc = await connectNatsWithRetry(this.natsCfg, {
         name: `opsfleet-agent ${this.cfg.host.id}`,
         logger: this.log,
         signal: this.abort.signal,
@@ -172,6 +227,7 @@ export class Agent {
         ...(this.logs ? [{ name: 'logs', ...this.logs.state() }] : []),
         ...(this.backups ? [{ name: 'backup', ...this.backups.state() }] : []),
         { name: 'rpc', state: this.rpc ? 'running' : 'stopped', detail: this.rpcEndpoint },
+        ...(this.renewer ? [{ name: 'identity', ...this.renewer.state() }] : []),
       ],
     };
   }
@@ -194,6 +250,7 @@ export class Agent {
     await this.metrics?.stop();
     await this.health?.stop(Math.min(6000, left()));
     await this.heartbeat?.stop();
+    this.renewer?.stop();
     if (this.rpc) await this.rpc.stop(Math.min(1000, left()));
     if (this.nc && this.natsConnected) {
       const flushed = await this.publisher.flush(Math.min(left() / 2, 3000));

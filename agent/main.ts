@@ -2,6 +2,7 @@ import { agentConfigSchema } from '../shared/config/agent.js';
 import { runDaemonCli } from '../shared/daemon-cli.js';
 import { Agent } from './agent.js';
 import { registerRestoreCommand } from './backup/restore-cli.js';
+import { registerEnrollCommand } from './identity/enroll-cli.js';
 
 await runDaemonCli({
   command: 'opsfleet-agent',
@@ -12,5 +13,8 @@ await runDaemonCli({
   level: (cfg) => cfg.log.level,
   graceMs: (cfg) => cfg.shutdown_grace + 2000,
   repeatInterval: (cfg) => cfg.log.repeat_interval,
-  extraCommands: (program, done) => registerRestoreCommand(program, done, '/etc/opsfleet/agent.yaml'),
+  extraCommands: (program, done) => {
+    registerRestoreCommand(program, done, '/etc/opsfleet/agent.yaml');
+    registerEnrollCommand(program, done, '/etc/opsfleet/agent.yaml');
+  },
 });

@@ -42,6 +42,39 @@ function readSecret(opts: { token?: string; tokenFile?: string }): string {
   throw new OpsError('OPS_ERR_USAGE', 'give the token with --token-file FILE (e.g. <data_dir>/admin.token), --token or OPSFLEET_TOKEN');
 }
 
+interface EnrollTokenView {
+  name: string;
+  tags: Record<string, string>;
+  approve: string;
+  uses: number;
+  maxUses: number;
+  expiresAt: string;
+  lastUsedAt: string | null;
+  state: string;
+}
+
+/** `tokens create --enroll`: the secret is what install.sh --token and opsfleet-agent enroll --token take. */
+async function createEnrollToken(opts: { name?: string; ttl?: string; tags?: string; uses?: string; approve?: string; json?: boolean; role?: string; playbooks?: string; target?: string }, c: ControllerClient): Promise<void> {
+  if (opts.role || opts.playbooks || opts.target) throw new OpsError('OPS_ERR_USAGE', '--role, --playbooks and --target are for API tokens, not --enroll');
+  const tags: Record<string, string> = {};
+  for (const pair of (opts.tags ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+    const m = /^([A-Za-z0-9_.-]+)=(.*)$/.exec(pair);
+    if (!m) throw new OpsError('OPS_ERR_USAGE', `--tags: expected name=value[,name=value], got "${pair}"`);
+    tags[m[1]!] = m[2]!;
+  }
+  let uses: number | undefined;
+  if (opts.uses !== undefined) {
+    uses = Number(opts.uses);
+    if (!Number.isInteger(uses) || uses < 1) throw new OpsError('OPS_ERR_USAGE', `--uses: expected a whole number >= 1, got "${opts.uses}"`);
+  }
+  if (opts.approve !== undefined && opts.approve !== 'auto' && opts.approve !== 'manual') throw new OpsError('OPS_ERR_USAGE', `--approve: auto or manual, got "${opts.approve}"`);
+  const body = { ...(opts.name ? { name: opts.name } : {}), tags, ...(opts.ttl ? { ttl: opts.ttl } : {}), ...(uses ? { uses } : {}), ...(opts.approve ? { approve: opts.approve } : {}) };
+  const t = await c.send<EnrollTokenView & { secret: string }>('POST', 'api/v1/enroll-tokens', body);
+  if (opts.json) return print(JSON.stringify(t, null, 2));
+  print(`enrollment token "${t.name}" created: ${t.maxUses} host(s), ${t.approve === 'manual' ? 'each waits for opsctl hosts accept' : 'accepted at once'}, expires ${t.expiresAt}. The secret is shown this once:`);
+  print(t.secret);
+}
+
 /** login / logout / whoami and the admin's `tokens` commands. */
 export function registerAuthCommands(program: Command, client: ClientOf): void {
   program
@@ -94,13 +127,20 @@ export function registerAuthCommands(program: Command, client: ClientOf): void {
   tokens
     .command('create')
     .description('create a token; its secret is printed once')
-    .requiredOption('--name <name>', 'who or what uses it (the audit log names it)')
-    .requiredOption('--role <role>', 'viewer, operator, admin or intake')
-    .option('--ttl <duration>', 'expires after this long, like 90d (default: never)')
+    .option('--name <name>', 'who or what uses it (the audit log names it); required for API tokens')
+    .option('--role <role>', 'viewer, operator, admin or intake; required for API tokens')
+    .option('--ttl <duration>', 'expires after this long, like 90d (default: never; enrollment tokens: 24h)')
     .option('--playbooks <list>', 'only these playbooks (comma-separated)')
     .option('--target <expr>', 'only hosts matching this target expression')
+    .option('--enroll', 'an enrollment token for agents (opsfleet-agent enroll / install.sh --token) instead of an API token')
+    .option('--tags <list>', '--enroll: tags every host enrolled with it gets, like role=web,env=prod')
+    .option('--uses <n>', '--enroll: how many hosts may enroll with it (default 1)')
+    .option('--approve <mode>', '--enroll: auto (default) or manual (hosts wait in opsctl hosts pending)')
     .option('--json', 'print {"name", "role", "secret", ...}')
-    .action(async (opts: { name: string; role: string; ttl?: string; playbooks?: string; target?: string; json?: boolean }, cmd: Command) => {
+    .action(async (opts: { name?: string; role?: string; ttl?: string; playbooks?: string; target?: string; enroll?: boolean; tags?: string; uses?: string; approve?: string; json?: boolean }, cmd: Command) => {
+      if (opts.enroll) return createEnrollToken(opts, client(cmd));
+      if (opts.tags || opts.uses || opts.approve) throw new OpsError('OPS_ERR_USAGE', '--tags, --uses and --approve go with --enroll');
+      if (!opts.name || !opts.role) throw new OpsError('OPS_ERR_USAGE', 'an API token needs --name and --role (or write --enroll for an enrollment token)');
       const body = {
         name: opts.name,
         role: opts.role,
@@ -116,8 +156,16 @@ export function registerAuthCommands(program: Command, client: ClientOf): void {
   tokens
     .command('list')
     .description('tokens with role, scope and state (never their secrets)')
+    .option('--enroll', 'list enrollment tokens instead')
     .option('--json', 'print JSON')
-    .action(async (opts: { json?: boolean }, cmd: Command) => {
+    .action(async (opts: { json?: boolean; enroll?: boolean }, cmd: Command) => {
+      if (opts.enroll) {
+        const list = await client(cmd).get<EnrollTokenView[]>('api/v1/enroll-tokens');
+        if (opts.json) return print(JSON.stringify(list, null, 2));
+        const t = table(['NAME', 'STATE', 'USES', 'APPROVE', 'EXPIRES', 'LAST USED', 'TAGS']);
+        for (const x of list) t.push([x.name, x.state, `${x.uses}/${x.maxUses}`, x.approve, x.expiresAt, x.lastUsedAt ?? '-', Object.entries(x.tags).map(([k, v]) => `${k}=${v}`).join(',') || '-']);
+        return print(t.toString());
+      }
       const list = await client(cmd).get<TokenView[]>('api/v1/tokens');
       if (opts.json) return print(JSON.stringify(list, null, 2));
       const t = table(['NAME', 'ROLE', 'STATE', 'EXPIRES', 'LAST USED', 'PLAYBOOKS', 'TARGET']);
@@ -127,8 +175,9 @@ export function registerAuthCommands(program: Command, client: ClientOf): void {
   tokens
     .command('revoke <name>')
     .description('revoke a token at once (its name stays taken)')
-    .action(async (name: string, _opts: unknown, cmd: Command) => {
-      await client(cmd).send('DELETE', `api/v1/tokens/${encodeURIComponent(name)}`);
-      print(`token "${name}" revoked`);
+    .option('--enroll', 'revoke an enrollment token (hosts enrolled with it stay enrolled)')
+    .action(async (name: string, opts: { enroll?: boolean }, cmd: Command) => {
+      await client(cmd).send('DELETE', `api/v1/${opts.enroll ? 'enroll-tokens' : 'tokens'}/${encodeURIComponent(name)}`);
+      print(`${opts.enroll ? 'enrollment token' : 'token'} "${name}" revoked`);
     });
 }

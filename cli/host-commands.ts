@@ -17,9 +17,33 @@ interface HostStatusView {
   components: Array<{ name: string; state: string; detail: string }>;
 }
 
-/** `opsctl hosts` and `opsctl host status|show`. */
+/** A host identity as GET /api/v1/identities lists it (controller/pki). */
+interface IdentityView {
+  hostId: string;
+  state: string;
+  keyFingerprint: string;
+  tags: Record<string, string>;
+  token: string;
+  version: string;
+  requestedAt: string;
+  enrolledAt: string | null;
+  certNotAfter: string | null;
+  removedAt: string | null;
+}
+
+/** "enrolled (cert 5d)" / "pending" / "removed" / "-" for a host that reports without an identity. */
+function identityText(state: string | undefined, notAfter: string | null | undefined): string {
+  if (!state || state === 'none') return '-';
+  if (state !== 'enrolled' || !notAfter) return state;
+  const left = Date.parse(notAfter) - Date.now();
+  if (left <= 0) return 'enrolled (cert EXPIRED)';
+  const h = left / 3_600_000;
+  return `enrolled (cert ${h >= 48 ? `${Math.floor(h / 24)}d` : h >= 1 ? `${Math.floor(h)}h` : `${Math.max(1, Math.floor(left / 60_000))}m`})`;
+}
+
+/** `opsctl hosts` (+ pending, accept, remove) and `opsctl host status|show`. */
 export function registerHostCommands(program: Command, client: ClientOf): void {
-  program
+  const hostsCmd = program
     .command('hosts')
     .description('list hosts and whether they are online')
     .option('--json', 'print a JSON array')
@@ -27,13 +51,43 @@ export function registerHostCommands(program: Command, client: ClientOf): void {
       const hosts = await client(cmd).get<HostView[]>('api/v1/hosts');
       if (opts.json) return print(JSON.stringify(hosts, null, 2));
       if (hosts.length === 0) return print('no hosts have reported yet');
-      const t = table(['ID', 'STATUS', 'LAST SEEN', 'HOSTNAME', 'OS', 'IP', 'VERSION', 'TAGS']);
+      const t = table(['ID', 'STATUS', 'LAST SEEN', 'HOSTNAME', 'OS', 'IP', 'VERSION', 'IDENTITY', 'TAGS']);
       for (const h of hosts) {
-        t.push([h.id, h.status, ago(h.lastSeen), h.hostname, h.distro || h.os, h.ipAddresses[0] ?? '', h.agentVersion, tagsText(h.tags)]);
+        t.push([h.id, h.status, ago(h.lastSeen), h.hostname, h.distro || h.os, h.ipAddresses[0] ?? '', h.agentVersion, identityText(h.identity, h.certNotAfter), tagsText(h.tags)]);
       }
       print(t.toString());
       const offline = hosts.filter((h) => h.status !== 'online').length;
       print(`${hosts.length} host(s), ${hosts.length - offline} online, ${offline} offline`);
+    });
+
+  hostsCmd
+    .command('pending')
+    .description('hosts that enrolled with a manual-approval token and wait for opsctl hosts accept')
+    .option('--json', 'print a JSON array')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const list = await client(cmd).get<IdentityView[]>('api/v1/identities?state=pending');
+      if (opts.json) return print(JSON.stringify(list, null, 2));
+      if (list.length === 0) return print('no host waits for acceptance');
+      const t = table(['ID', 'REQUESTED', 'TOKEN', 'KEY', 'VERSION', 'TAGS']);
+      for (const i of list) t.push([i.hostId, ago(i.requestedAt), i.token, `${i.keyFingerprint.slice(0, 16)}…`, i.version, tagsText(i.tags)]);
+      print(t.toString());
+      print(`accept one with: opsctl hosts accept ID (compare KEY with the host's: opsfleet-agent enroll --json prints it)`);
+    });
+
+  hostsCmd
+    .command('accept <id>')
+    .description('accept a pending host: it gets its certificate at its next poll')
+    .action(async (id: string, _opts: unknown, cmd: Command) => {
+      const i = await client(cmd).send<IdentityView>('POST', `api/v1/identities/${encodeURIComponent(id)}/accept`);
+      print(`host "${i.hostId}" accepted (key ${i.keyFingerprint.slice(0, 16)}…)`);
+    });
+
+  hostsCmd
+    .command('remove <id>')
+    .description("revoke a host's identity at once: gRPC and renewal refused, its events rejected, its NATS user revoked; it may enroll again with a new token")
+    .action(async (id: string, _opts: unknown, cmd: Command) => {
+      const i = await client(cmd).send<IdentityView>('DELETE', `api/v1/identities/${encodeURIComponent(id)}`);
+      print(`host "${i.hostId}" removed: its certificate and NATS credential are no longer accepted`);
     });
 
   const host = program.command('host').description('one host');
@@ -65,7 +119,7 @@ export function registerHostCommands(program: Command, client: ClientOf): void {
         ['id', h.id], ['status', `${h.status} since ${h.statusSince}`], ['last seen', `${h.lastSeen} (${ago(h.lastSeen)})`],
         ['hostname', h.hostname], ['os', `${h.distro} (${h.os} ${h.kernel}, ${h.arch})`], ['cpu', `${h.cpuCores} x ${h.cpuModel}`],
         ['memory', bytes(h.memoryTotalBytes)], ['ip', h.ipAddresses.join(', ')], ['uptime', uptime(h.uptimeS)],
-        ['agent', h.agentVersion], ['rpc', h.rpcEndpoint || '(none)'], ['tags', tagsText(h.tags)],
+        ['agent', h.agentVersion], ['rpc', h.rpcEndpoint || '(none)'], ['identity', identityText(h.identity, h.certNotAfter) + (h.certNotAfter ? `, expires ${h.certNotAfter}` : '')], ['tags', tagsText(h.tags)],
       ];
       for (const [k, v] of rows) print(`${k.padEnd(10)} ${v}`);
     });

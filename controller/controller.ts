@@ -36,6 +36,10 @@ import { Authenticator } from './auth/authenticator.js';
 import { ensureBootstrapToken } from './auth/bootstrap.js';
 import { TokenStore } from './auth/token-store.js';
 import { registerTokenRoutes } from './api/token-routes.js';
+import { registerPkiRoutes } from './api/pki-routes.js';
+import { Enrollment } from './pki/enrollment.js';
+import { FleetCa } from './pki/fleet-ca.js';
+import { CertExpiryWatch } from './pki/cert-expiry.js';
 import { processFaults } from '../shared/process-faults.js';
 import { EventsStore } from './store/events-store.js';
 import { HostsStore } from './store/hosts-store.js';
@@ -63,6 +67,8 @@ export class Controller {
   private stopping: Promise<void> | undefined;
   private automation: Automation | undefined;
   private runsPruneTimer: NodeJS.Timeout | undefined;
+  private enrollment: Enrollment | undefined;
+  private certExpiry: CertExpiryWatch | undefined;
   private connecting: Promise<void> | undefined;
   /** Why the controller is degraded, by part (nats, database); empty when all is well. */
   private readonly degraded = new Map<string, string>();
@@ -145,7 +151,17 @@ export class Controller {
     this.pruner = new Pruner({ events, intervalMs: cfg.retention.prune_interval, logger: this.logger });
     await this.pruner.start();
 
-    this.agents = new AgentClients({ tls: cfg.rpc_client.tls, insecure: cfg.rpc_client.insecure, timeoutMs: cfg.rpc_client.timeout });
+    // The fleet CA exists before the API: the first enrollment may come with the first request.
+    const ca = await FleetCa.loadOrCreate({ dataDir: cfg.data_dir, caCert: cfg.pki.ca_cert, caKey: cfg.pki.ca_key, logger: this.logger });
+    const enrollment = (this.enrollment = new Enrollment({ db: this.db, ca, audit, certLifetimeMs: cfg.pki.cert_lifetime, logger: this.logger }));
+    this.certExpiry = new CertExpiryWatch({ enrollment, alerts: this.alerts, intervalMs: cfg.pki.expiry_check_interval, logger: this.logger });
+    this.certExpiry.start();
+    this.agents = new AgentClients({
+      tls: cfg.rpc_client.tls,
+      insecure: cfg.rpc_client.insecure,
+      timeoutMs: cfg.rpc_client.timeout,
+      identity: { ca: ca.caCertFile, cert: ca.controllerCertFile, key: ca.controllerKeyFile, stateOf: (id) => (enrollment.isRemoved(id) ? 'removed' : enrollment.state(id)) },
+    });
     if (!cfg.http.auth.enabled) this.log.warn({ listen: cfg.http.listen.text }, 'http.auth.enabled is false: every API caller is an anonymous admin');
     const auth = new Authenticator(cfg.http.auth, tokens, this.logger);
     this.http = new HttpServer(this.logger, { guard: auth, ...(cfg.http.tls ? { tls: cfg.http.tls } : {}) });
@@ -154,8 +170,10 @@ export class Controller {
       events,
       agents: this.agents,
       health: () => this.health(events),
+      identity: (id) => enrollment.get(id),
     });
     registerTokenRoutes(this.http, { tokens, audit, playbooks: cfg.playbooks });
+    registerPkiRoutes(this.http, { enrollment, audit });
     registerAlertRoutes(this.http, this.alerts, audit);
     registerLogRoutes(this.http, this.logIndex);
     registerBackupRoutes(this.http, backups);
@@ -243,6 +261,7 @@ export class Controller {
           onHostStatus: this.emitStatus,
           onEvents: this.emitEvents,
           onSeqRegression: this.onSeqRegression,
+          isRemoved: (id) => this.enrollment?.isRemoved(id) ?? false,
           onCorrupt: (err) => this.onCorrupt(err),
           retention: { eventsMs: cfg.retention.events, samplesMs: cfg.retention.samples },
         });
@@ -330,6 +349,7 @@ export class Controller {
     await this.automation?.stop();
     if (this.runsPruneTimer) clearInterval(this.runsPruneTimer);
     await this.liveness?.stop();
+    this.certExpiry?.stop();
     if (this.ingest) await within(this.ingest.stop(), 3000);
     await this.pruner?.stop();
     await this.alerts?.stop();

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Metadata, Server, ServerCredentials, status as GrpcStatus, type ServerUnaryCall, type ServerWritableStream, type ServiceDefinition, type UntypedServiceImplementation, type sendUnaryData } from '@grpc/grpc-js';
+import { experimental, Metadata, Server, ServerCredentials, status as GrpcStatus, type ServerUnaryCall, type ServerWritableStream, type ServiceDefinition, type UntypedServiceImplementation, type sendUnaryData } from '@grpc/grpc-js';
 import { AgentServiceService, type AgentServiceServer, type BackupNowRequest, type BackupNowResponse, type BackupRestoreRequest, type BackupRestoreResponse, type BackupVerifyRequest, type BackupVerifyResponse, type GetStatusRequest, type GetStatusResponse, type ResetRestartsRequest, type ResetRestartsResponse, type SweepRequest, type SweepResponse } from '../../shared/gen/opsfleet/v1/agent.js';
 import { OpsError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
@@ -12,6 +12,8 @@ export interface RpcServerOptions {
   /** TLS without a CA (no client verification) is allowed only with this explicit opt-out. */
   acceptAnyClient?: boolean;
   tls?: { ca?: string | undefined; cert?: string | undefined; key?: string | undefined } | undefined;
+  /** The enrolled identity (agent/identity): clients need a certificate from the fleet CA; renewals swap in live. */
+  identity?: experimental.CertificateProvider | undefined;
 }
 
 export interface RpcHandlers {
@@ -141,6 +143,9 @@ export class RpcServer {
   }
 
   private credentials(): ServerCredentials {
+    // Host certificates are server-only (EKU): OpenSSL refuses one offered as a client
+    // certificate, so of all fleet-CA certificates only the controller's can call.
+    if (this.opts.identity) return experimental.createCertificateProviderServerCredentials(this.opts.identity, this.opts.identity, true);
     if (this.opts.tls?.cert && this.opts.tls.key) {
       if (!this.opts.tls.ca && !this.opts.acceptAnyClient) {
         throw new OpsError('OPS_ERR_RPC_TLS', 'rpc.tls without ca would accept any client: set rpc.tls.ca, or rpc.accept_any_client: true');
@@ -162,8 +167,8 @@ export class RpcServer {
         else resolve(port);
       });
     });
-    const clientAuth = !this.opts.tls ? 'none (plaintext)' : this.opts.tls.ca ? 'client certificate signed by rpc.tls.ca' : 'NONE: any client accepted';
-    this.log.info({ host: this.opts.host, port: this.boundPort, tls: !!this.opts.tls, clientAuth }, 'rpc listening');
+    const clientAuth = this.opts.identity ? "the controller's certificate from the fleet CA" : !this.opts.tls ? 'none (plaintext)' : this.opts.tls.ca ? 'client certificate signed by rpc.tls.ca' : 'NONE: any client accepted';
+    this.log.info({ host: this.opts.host, port: this.boundPort, tls: !!this.opts.tls || !!this.opts.identity, clientAuth }, 'rpc listening');
     if (this.opts.tls && !this.opts.tls.ca) {
       this.log.warn({ host: this.opts.host, port: this.boundPort }, 'RPC ACCEPTS ANY CLIENT (rpc.accept_any_client: true, no rpc.tls.ca): anyone who can reach this port can run commands on this host');
     }

@@ -68,7 +68,7 @@ function fromAgent(host: string, err: unknown): unknown {
  */
 export function registerBackupActionRoutes(http: HttpServer, d: BackupActionDeps): void {
   const action =
-    (name: 'now' | 'verify' | 'restore', run: (a: { endpoint: string; tls: boolean; set: string; body: ActionBody; actor: string; signal: AbortSignal }) => Promise<unknown>) =>
+    (name: 'now' | 'verify' | 'restore', run: (a: { hostId: string; endpoint: string; tls: boolean; set: string; body: ActionBody; actor: string; signal: AbortSignal }) => Promise<unknown>) =>
     async ({ res, params, body, principal }: RequestContext<ActionBody>) => {
       const h = d.hosts.get(params.id!);
       if (!h) throw new HttpError(404, 'OPS_ERR_HOST_NOT_FOUND', `no host "${params.id}"`);
@@ -83,7 +83,7 @@ export function registerBackupActionRoutes(http: HttpServer, d: BackupActionDeps
       const subject = `${h.id}/${set}`;
       const asked = name === 'restore' ? { to: body.to, snapshot: body.snapshot, at_ms: body.at_ms, path: body.path, overwrite: body.overwrite ?? 'never' } : name === 'verify' ? { read_data: body.read_data === true } : {};
       try {
-        const result = await run({ endpoint: h.rpc_endpoint, tls: h.rpc_tls === 1, set, body, actor, signal: ac.signal });
+        const result = await run({ hostId: h.id, endpoint: h.rpc_endpoint, tls: h.rpc_tls === 1, set, body, actor, signal: ac.signal });
         // A restore that left paths out answered, but did not succeed.
         const ok = !(Number((result as { failed?: unknown }).failed ?? 0) > 0);
         d.audit.append(actor, `backup.${name}`, subject, { ...asked, ok, result });
@@ -98,13 +98,13 @@ export function registerBackupActionRoutes(http: HttpServer, d: BackupActionDeps
   http.route(
     'POST',
     '/api/v1/hosts/:id/backups/:set/now',
-    action('now', (a) => d.agents.backupNow(a.endpoint, a.tls, a.set, BACKUP_DEADLINES_MS.now, a.signal)),
+    action('now', (a) => d.agents.backupNow(a.endpoint, a.tls, a.set, BACKUP_DEADLINES_MS.now, a.signal, a.hostId)),
     { body: actionBody, bodyCode: 'OPS_ERR_USAGE' },
   );
   http.route(
     'POST',
     '/api/v1/hosts/:id/backups/:set/verify',
-    action('verify', (a) => d.agents.backupVerify(a.endpoint, a.tls, a.set, a.body.read_data === true, BACKUP_DEADLINES_MS.verify, a.signal)),
+    action('verify', (a) => d.agents.backupVerify(a.endpoint, a.tls, a.set, a.body.read_data === true, BACKUP_DEADLINES_MS.verify, a.signal, a.hostId)),
     { body: actionBody, bodyCode: 'OPS_ERR_USAGE' },
   );
   http.route(
@@ -122,7 +122,7 @@ export function registerBackupActionRoutes(http: HttpServer, d: BackupActionDeps
         overwrite: a.body.overwrite ?? '',
       };
       if (req.overwrite && !['never', 'older', 'always'].includes(req.overwrite)) throw new HttpError(400, 'OPS_ERR_USAGE', `overwrite: expected never, older or always, got ${JSON.stringify(req.overwrite)}`);
-      return d.agents.backupRestore(a.endpoint, a.tls, req, BACKUP_DEADLINES_MS.restore, a.signal);
+      return d.agents.backupRestore(a.endpoint, a.tls, req, BACKUP_DEADLINES_MS.restore, a.signal, a.hostId);
     }),
     { body: actionBody, bodyCode: 'OPS_ERR_USAGE' },
   );

@@ -1,5 +1,5 @@
 import type { EventsStore } from '../store/events-store.js';
-import { toHostView, type HostsStore } from '../store/hosts-store.js';
+import { toHostView, type HostsStore, type HostView } from '../store/hosts-store.js';
 import type { AgentClients } from '../dispatch/agent-clients.js';
 import { HttpError, type HttpServer } from './http-server.js';
 import { VERSION } from '../../shared/version.js';
@@ -9,6 +9,8 @@ export interface ApiDeps {
   events: EventsStore;
   agents: AgentClients;
   health: () => Record<string, unknown>;
+  /** A host's identity (controller/pki), merged into the host views. */
+  identity?: (hostId: string) => { state: 'pending' | 'enrolled' | 'removed'; certNotAfter: string | null } | undefined;
 }
 
 function intParam(q: URLSearchParams, name: string, dflt: number, max: number): number {
@@ -23,19 +25,25 @@ function intParam(q: URLSearchParams, name: string, dflt: number, max: number): 
 export function registerRoutes(http: HttpServer, d: ApiDeps): void {
   http.route('GET', '/healthz', () => ({ status: 'ok', version: VERSION, ...d.health() }));
 
-  http.route('GET', '/api/v1/hosts', () => d.hosts.list().map(toHostView));
+  const withIdentity = (v: HostView): HostView => {
+    if (!d.identity) return v;
+    const i = d.identity(v.id);
+    return { ...v, identity: i?.state ?? 'none', certNotAfter: i?.certNotAfter ?? null };
+  };
+
+  http.route('GET', '/api/v1/hosts', () => d.hosts.list().map((h) => withIdentity(toHostView(h))));
 
   http.route('GET', '/api/v1/hosts/:id', ({ params }) => {
     const h = d.hosts.get(params.id!);
     if (!h) throw new HttpError(404, 'OPS_ERR_HOST_NOT_FOUND', `no host "${params.id}"`);
-    return toHostView(h);
+    return withIdentity(toHostView(h));
   });
 
   http.route('GET', '/api/v1/hosts/:id/status', async ({ params }) => {
     const h = d.hosts.get(params.id!);
     if (!h) throw new HttpError(404, 'OPS_ERR_HOST_NOT_FOUND', `no host "${params.id}"`);
     if (!h.rpc_endpoint) throw new HttpError(409, 'OPS_ERR_HOST_NO_RPC', `host "${h.id}" announces no RPC endpoint (its config has no rpc section)`);
-    const st = await d.agents.getStatus(h.rpc_endpoint, h.rpc_tls === 1);
+    const st = await d.agents.getStatus(h.rpc_endpoint, h.rpc_tls === 1, undefined, h.id);
     return { host: h.id, rpcEndpoint: h.rpc_endpoint, ...st, startedAt: new Date(st.startedAtMs).toISOString() };
   });
 

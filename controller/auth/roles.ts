@@ -89,6 +89,16 @@ export const ROUTE_POLICIES: Readonly<Record<string, RoutePolicy>> = Object.free
   'GET /api/v1/tokens': admin,
   'POST /api/v1/tokens': admin,
   'DELETE /api/v1/tokens/:name': admin,
+
+  // Enrollment proves itself with the enrollment token or the host's key (controller/pki).
+  'POST /api/v1/enroll': open,
+  'POST /api/v1/enroll/renew': open,
+  'GET /api/v1/enroll-tokens': admin,
+  'POST /api/v1/enroll-tokens': admin,
+  'DELETE /api/v1/enroll-tokens/:name': admin,
+  'GET /api/v1/identities': viewer,
+  'POST /api/v1/identities/:id/accept': admin,
+  'DELETE /api/v1/identities/:id': admin,
 });
 
 export const routeKey = (method: string, path: string): string => `${method} ${path}`;

@@ -3,13 +3,23 @@ import { credentials, Metadata, status as GrpcStatus, type ChannelCredentials, t
 import { AgentServiceClient, type BackupNowResponse, type BackupRestoreRequest, type BackupRestoreResponse, type BackupVerifyResponse, type GetStatusResponse } from '../../shared/gen/opsfleet/v1/agent.js';
 import { CommandServiceClient } from '../../shared/gen/opsfleet/v1/command.js';
 import { OpsError } from '../../shared/errors.js';
+import { hostIdOf } from '../../shared/pki/x509.js';
 
 export interface AgentClientOptions {
   tls?: { ca?: string | undefined; cert?: string | undefined; key?: string | undefined; server_name?: string | undefined } | undefined;
   /** Allow agents that offer plaintext gRPC (both sides must say insecure). */
   insecure?: boolean;
   timeoutMs: number;
+  /**
+   * Fleet identity (controller/pki): an enrolled host is dialled with the controller's client
+   * certificate, trusting only the fleet CA, and its certificate must bind the host id the
+   * controller meant to dial, whatever endpoint its events announced.
+   */
+  identity?: { ca: string; cert: string; key: string; stateOf: (hostId: string) => 'pending' | 'enrolled' | 'removed' | undefined } | undefined;
 }
+
+/** Name the TLS layer is given for enrolled agents: never an IP (Node warns) and never checked (the host id is). */
+const IDENTITY_SERVER_NAME = 'opsfleet-agent';
 
 /**
  * Why a connection to an agent failed, in plain words. grpc-js says things like "No connection
@@ -22,6 +32,7 @@ export function unreachableReason(err: Pick<ServiceError, 'code' | 'details' | '
   if (/EHOSTUNREACH|ENETUNREACH/.test(text)) return 'no route to the host (network or firewall)';
   if (/ENOTFOUND|EAI_AGAIN|Name resolution failed|DNS resolution failed/i.test(text)) return 'the host name does not resolve';
   if (/ECONNRESET|EPIPE/.test(text)) return 'the connection was closed by the agent (TLS settings of agent and controller disagree?)';
+  if (/opsfleet host id/.test(text)) return /opsfleet host id[^.]*\./.exec(text)![0];
   if (/certificate|handshake|SSL|TLS/i.test(text)) return 'TLS handshake failed (certificates of agent and controller do not match)';
   if (err.code === GrpcStatus.DEADLINE_EXCEEDED || /ETIMEDOUT|Deadline exceeded/i.test(text)) return 'no answer in time (agent busy, or packets dropped on the way)';
   return 'no connection could be made';
@@ -30,9 +41,10 @@ export function unreachableReason(err: Pick<ServiceError, 'code' | 'details' | '
 /** gRPC failures as typed errors; retryable when the agent may simply be restarting. */
 export function rpcError(endpoint: string, err: ServiceError): OpsError {
   const unavailable = err.code === GrpcStatus.UNAVAILABLE || err.code === GrpcStatus.DEADLINE_EXCEEDED;
-  const code = unavailable ? 'OPS_ERR_RPC_UNAVAILABLE' : err.code === GrpcStatus.UNAUTHENTICATED ? 'OPS_ERR_RPC_AUTH' : 'OPS_ERR_RPC_FAILED';
+  const identity = /opsfleet host id/.test(`${err.details ?? ''} ${err.message ?? ''}`);
+  const code = identity ? 'OPS_ERR_RPC_IDENTITY' : unavailable ? 'OPS_ERR_RPC_UNAVAILABLE' : err.code === GrpcStatus.UNAUTHENTICATED ? 'OPS_ERR_RPC_AUTH' : 'OPS_ERR_RPC_FAILED';
   const why = unavailable ? `not reachable: ${unreachableReason(err)}` : err.details || err.message;
-  return new OpsError(code, `agent at ${endpoint}: ${why}`, { cause: err, retryable: unavailable });
+  return new OpsError(code, `agent at ${endpoint}: ${why}`, { cause: err, retryable: unavailable && !identity });
 }
 
 /** One channel per agent endpoint, reused across calls; closed on stop. */
@@ -40,8 +52,39 @@ export class AgentClients {
   private readonly clients = new Map<string, AgentServiceClient>();
   private readonly commandClients = new Map<string, CommandServiceClient>();
   private tlsCreds: ChannelCredentials | undefined;
+  private readonly identityCreds = new Map<string, ChannelCredentials>();
+  private identityFiles: { ca: Buffer; cert: Buffer; key: Buffer } | undefined;
 
   constructor(private readonly opts: AgentClientOptions) {}
+
+  /** Whether `hostId` is dialled with the fleet identity; throws for a removed host (never dialled again). */
+  private usesIdentity(hostId: string | undefined): hostId is string {
+    if (!hostId || !this.opts.identity) return false;
+    const state = this.opts.identity.stateOf(hostId);
+    if (state === 'removed') throw new OpsError('OPS_ERR_HOST_REVOKED', `host "${hostId}" was removed (opsctl hosts remove): the controller no longer calls it`);
+    return state === 'enrolled';
+  }
+
+  private hostCreds(hostId: string): ChannelCredentials {
+    let c = this.identityCreds.get(hostId);
+    if (!c) {
+      const id = this.opts.identity!;
+      try {
+        this.identityFiles ??= { ca: readFileSync(id.ca), cert: readFileSync(id.cert), key: readFileSync(id.key) };
+      } catch (err) {
+        throw new OpsError('OPS_ERR_RPC_TLS', `cannot load the controller identity in ${id.cert}: ${(err as Error).message}`, { cause: err });
+      }
+      const f = this.identityFiles;
+      c = credentials.createSsl(f.ca, f.key, f.cert, {
+        checkServerIdentity: (_name, cert) => {
+          const got = hostIdOf(cert);
+          return got === hostId ? undefined : new Error(`opsfleet host id mismatch: dialled host "${hostId}" but its certificate is for ${got ? `"${got}"` : 'no opsfleet host'}.`);
+        },
+      });
+      this.identityCreds.set(hostId, c);
+    }
+    return c;
+  }
 
   private creds(tls: boolean): ChannelCredentials {
     if (!tls) {
@@ -68,31 +111,42 @@ export class AgentClients {
     return options;
   }
 
-  client(endpoint: string, tls: boolean): AgentServiceClient {
-    const key = `${tls ? 'tls' : 'plain'}|${endpoint}`;
-    let c = this.clients.get(key);
+  /** Channel key, credentials and options for one agent; `hostId` (the host the caller means) selects the fleet identity. */
+  private dial(endpoint: string, tls: boolean, hostId: string | undefined): { key: string; creds: () => ChannelCredentials; options: Record<string, string | number> } {
+    if (tls && this.usesIdentity(hostId)) {
+      const options: Record<string, string | number> = { 'grpc.keepalive_time_ms': 60_000, 'grpc.ssl_target_name_override': IDENTITY_SERVER_NAME };
+      return { key: `id:${hostId}|${endpoint}`, creds: () => this.hostCreds(hostId), options };
+    }
+    if (hostId && this.opts.identity?.stateOf(hostId) === 'removed') this.usesIdentity(hostId);
+    return { key: `${tls ? 'tls' : 'plain'}|${endpoint}`, creds: () => this.creds(tls), options: this.channelOptions(tls) };
+  }
+
+  /** `hostId`: the host the caller means to reach (its certificate must say so when it is enrolled). */
+  client(endpoint: string, tls: boolean, hostId?: string): AgentServiceClient {
+    const d = this.dial(endpoint, tls, hostId);
+    let c = this.clients.get(d.key);
     if (!c) {
-      c = new AgentServiceClient(endpoint, this.creds(tls), this.channelOptions(tls));
-      this.clients.set(key, c);
+      c = new AgentServiceClient(endpoint, d.creds(), d.options);
+      this.clients.set(d.key, c);
     }
     return c;
   }
 
   /** Client of the agent's CommandService (playbooks); same credentials as status calls. */
-  commands(endpoint: string, tls: boolean): CommandServiceClient {
-    const key = `${tls ? 'tls' : 'plain'}|${endpoint}`;
-    let c = this.commandClients.get(key);
+  commands(endpoint: string, tls: boolean, hostId?: string): CommandServiceClient {
+    const d = this.dial(endpoint, tls, hostId);
+    let c = this.commandClients.get(d.key);
     if (!c) {
-      c = new CommandServiceClient(endpoint, this.creds(tls), this.channelOptions(tls));
-      this.commandClients.set(key, c);
+      c = new CommandServiceClient(endpoint, d.creds(), d.options);
+      this.commandClients.set(d.key, c);
     }
     return c;
   }
 
-  getStatus(endpoint: string, tls: boolean, timeoutMs = this.opts.timeoutMs): Promise<GetStatusResponse> {
+  getStatus(endpoint: string, tls: boolean, timeoutMs = this.opts.timeoutMs, hostId?: string): Promise<GetStatusResponse> {
     return new Promise((resolve, reject) => {
       // Inside the executor: a local refusal (plaintext, TLS files) becomes a rejection.
-      const c = this.client(endpoint, tls);
+      const c = this.client(endpoint, tls, hostId);
       c.getStatus({}, new Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => {
         if (err) reject(rpcError(endpoint, err));
         else resolve(res);
@@ -105,16 +159,16 @@ export class AgentClients {
    * rpcError(...) whose `cause` is the ServiceError: its status and "ops-code" trailer say why.
    * `signal` cancels the call (the operator went away).
    */
-  backupNow(endpoint: string, tls: boolean, set: string, timeoutMs: number, signal?: AbortSignal): Promise<BackupNowResponse> {
-    return this.unary(endpoint, signal, (c, md, opts, cb) => c.backupNow({ set }, md, opts, cb), timeoutMs, tls);
+  backupNow(endpoint: string, tls: boolean, set: string, timeoutMs: number, signal?: AbortSignal, hostId?: string): Promise<BackupNowResponse> {
+    return this.unary(endpoint, signal, (c, md, opts, cb) => c.backupNow({ set }, md, opts, cb), timeoutMs, tls, hostId);
   }
 
-  backupVerify(endpoint: string, tls: boolean, set: string, readData: boolean, timeoutMs: number, signal?: AbortSignal): Promise<BackupVerifyResponse> {
-    return this.unary(endpoint, signal, (c, md, opts, cb) => c.backupVerify({ set, readData }, md, opts, cb), timeoutMs, tls);
+  backupVerify(endpoint: string, tls: boolean, set: string, readData: boolean, timeoutMs: number, signal?: AbortSignal, hostId?: string): Promise<BackupVerifyResponse> {
+    return this.unary(endpoint, signal, (c, md, opts, cb) => c.backupVerify({ set, readData }, md, opts, cb), timeoutMs, tls, hostId);
   }
 
-  backupRestore(endpoint: string, tls: boolean, req: BackupRestoreRequest, timeoutMs: number, signal?: AbortSignal): Promise<BackupRestoreResponse> {
-    return this.unary(endpoint, signal, (c, md, opts, cb) => c.backupRestore(req, md, opts, cb), timeoutMs, tls);
+  backupRestore(endpoint: string, tls: boolean, req: BackupRestoreRequest, timeoutMs: number, signal?: AbortSignal, hostId?: string): Promise<BackupRestoreResponse> {
+    return this.unary(endpoint, signal, (c, md, opts, cb) => c.backupRestore(req, md, opts, cb), timeoutMs, tls, hostId);
   }
 
   private unary<T>(
@@ -123,9 +177,10 @@ export class AgentClients {
     call: (c: AgentServiceClient, md: Metadata, opts: { deadline: number }, cb: (err: ServiceError | null, res: T) => void) => { cancel(): void },
     timeoutMs: number,
     tls: boolean,
+    hostId?: string,
   ): Promise<T> {
     return new Promise((resolve, reject) => {
-      const c = this.client(endpoint, tls);
+      const c = this.client(endpoint, tls, hostId);
       const onAbort = () => handle.cancel();
       const handle = call(c, new Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => {
         signal?.removeEventListener('abort', onAbort);
@@ -141,5 +196,6 @@ export class AgentClients {
     for (const c of [...this.clients.values(), ...this.commandClients.values()]) c.close();
     this.clients.clear();
     this.commandClients.clear();
+    this.identityCreds.clear();
   }
 }

@@ -34,6 +34,8 @@ export interface IngestDeps {
   onEvents?: (events: Event[]) => void;
   /** Hears agents whose sequence went backwards (lost outbox, forgery) after commit. */
   onSeqRegression?: (r: SeqRegression) => void;
+  /** Hosts whose identity was removed (opsctl hosts remove): their messages are rejected whole. */
+  isRemoved?: (hostId: string) => boolean;
   /** Called once when the database reports corruption: ingest stops, the owner degrades. */
   onCorrupt?: (err: Error) => void;
   /**
@@ -231,6 +233,7 @@ export class Ingest {
   private storeMessage(m: JsMsg, now: number, acc: Accumulator): string | undefined {
     const subj = parseEventSubject(m.subject);
     if (!subj) return `subject ${m.subject} is not opsfleet.ev.<kind>.<hostId>`;
+    if (this.d.isRemoved?.(subj.hostId)) return `host ${subj.hostId} was removed (opsctl hosts remove): its events are rejected`;
     let decoded: ReturnType<typeof decodeAndValidateBatch>;
     try {
       decoded = decodeAndValidateBatch(m.data);

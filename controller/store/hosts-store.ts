@@ -54,6 +54,10 @@ export interface HostView {
   clockSkewMs: number;
   /** True when that skew exceeds the accepted bound (the host's timestamps are not trusted). */
   clockSkewFlagged: boolean;
+  /** Identity state (controller/pki): `none` for a host that reports without having enrolled. Set by the API. */
+  identity?: 'pending' | 'enrolled' | 'removed' | 'none';
+  /** When its certificate expires (enrolled hosts). */
+  certNotAfter?: string | null;
 }
 
 export function toHostView(r: HostRow): HostView {

@@ -307,4 +307,40 @@ export const MIGRATIONS: readonly string[] = [
      revoked_ms INTEGER,
      last_used_ms INTEGER
    );`,
+  // Agent identities (controller/pki, issue 14): enrollment tokens (only the SHA-256 of each
+  // secret; uses counted in the row so expiry and use limits are enforced in one UPDATE) and
+  // each host's enrolled key, certificate and state (pending, enrolled, removed).
+  `CREATE TABLE enroll_tokens (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL UNIQUE,
+     hash TEXT NOT NULL,
+     tags TEXT NOT NULL,
+     approve TEXT NOT NULL,
+     max_uses INTEGER NOT NULL,
+     uses INTEGER NOT NULL DEFAULT 0,
+     created_by TEXT NOT NULL,
+     created_ms INTEGER NOT NULL,
+     expires_ms INTEGER NOT NULL,
+     revoked_ms INTEGER,
+     last_used_ms INTEGER
+   );
+   CREATE TABLE host_identities (
+     host_id TEXT PRIMARY KEY,
+     state TEXT NOT NULL,
+     key_fp TEXT NOT NULL,
+     public_key TEXT NOT NULL,
+     nats_key TEXT,
+     tags TEXT NOT NULL,
+     token_name TEXT NOT NULL,
+     version TEXT NOT NULL DEFAULT '',
+     requested_ms INTEGER NOT NULL,
+     enrolled_ms INTEGER,
+     accepted_by TEXT,
+     cert_serial TEXT,
+     not_before_ms INTEGER,
+     not_after_ms INTEGER,
+     renewed_ms INTEGER,
+     removed_ms INTEGER,
+     removed_by TEXT
+   );`,
 ];

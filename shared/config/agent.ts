@@ -24,6 +24,11 @@ const rpcSchema = z
     insecure: z.boolean().prefault(false),
     tls: tlsFiles.optional(),
     /**
+     * Serve with the enrolled identity (<state_dir>/identity: the host's certificate, clients
+     * must hold the controller's certificate from the fleet CA) instead of `tls` files.
+     */
+    identity: z.boolean().prefault(false),
+    /**
      * TLS without `tls.ca` verifies no client: anyone reaching the port could run commands. Such
      * a listener is refused unless this is true (logged as a warning at every start).
      */
@@ -53,10 +58,27 @@ const rpcSchema = z
         message: 'tls without ca verifies no client certificate, so anyone reaching the port can run commands: set tls.ca to the CA that signs the controller\'s certificate, or write accept_any_client: true to allow it knowingly',
       });
     }
-    if (!rpc.tls && !rpc.insecure) {
+    if (rpc.identity && rpc.tls) {
+      ctx.addIssue({ code: 'custom', path: ['identity'], message: 'identity: true serves with the enrolled certificate: leave out tls' });
+    }
+    if (!rpc.tls && !rpc.insecure && !rpc.identity) {
       ctx.addIssue({ code: 'custom', path: ['listen'], message: 'plaintext RPC listener refused: configure tls { ca, cert, key } or write insecure: true' });
     }
   });
+
+/** First-start self-enrollment (docs/identity.md); ignored once <state_dir>/identity holds an identity. */
+const enrollSchema = z
+  .object({
+    /** The controller's base URL, e.g. https://controller.example:8080. */
+    controller: z.string().regex(/^https?:\/\/[^\s]+$/, 'expected a URL like "https://controller:8080"'),
+    /** An enrollment token (opsctl tokens create --enroll). */
+    token: z.string().min(1),
+    /** CA file that signs the controller's HTTPS certificate (private CA). */
+    ca: z.string().min(1).optional(),
+    /** How long the start waits while the host is pending manual acceptance. */
+    wait: duration().prefault('10m'),
+  })
+  .strict();
 
 const outboxSchema = z
   .object({
@@ -79,6 +101,7 @@ export const agentConfigSchema = z
     state_dir: z.string().min(1).prefault('/var/lib/opsfleet'),
     /** Absent: no RPC server (the agent still reports). Present: plaintext needs insecure: true. */
     rpc: rpcSchema.optional(),
+    enroll: enrollSchema.optional(),
     heartbeat_interval: duration({ min: 100 }).prefault('10s'),
     outbox: outboxSchema.prefault({}),
     /** Health checks (agent/health), each on its own timer. */

@@ -92,6 +92,20 @@ export const controllerConfigSchema = z
       })
       .strict()
       .prefault({}),
+    /** The fleet CA and agent identities (controller/pki, docs/identity.md). */
+    pki: z
+      .object({
+        /** An operator-supplied CA (both or neither); absent: one is created in <data_dir>/pki on first start. */
+        ca_cert: z.string().min(1).optional(),
+        ca_key: z.string().min(1).optional(),
+        /** Lifetime of each host certificate; agents renew two thirds into it. */
+        cert_lifetime: duration({ min: 1000 }).prefault('7d'),
+        /** How often certificates are checked for AgentCertExpiring (less than 20% of their life left). */
+        expiry_check_interval: duration({ min: 100 }).prefault('5m'),
+      })
+      .strict()
+      .refine((p) => (p.ca_cert === undefined) === (p.ca_key === undefined), { message: 'ca_cert and ca_key go together', path: ['ca_cert'] })
+      .prefault({}),
     ingest: z
       .object({
         /** JetStream messages per SQLite transaction at most. */

@@ -43,13 +43,12 @@ export async function connectNats(
     } catch (err) {
       throw new OpsError('OPS_ERR_NATS_CREDS', `cannot read nats.creds_file ${file}`, { cause: err });
     }
-    // Read again at every (re)connect: a renewed user JWT (short-lived, written over the file
-    // by enrollment renewal) is used without restarting; an unreadable file keeps the last one.
+    // Read again at every (re)connect: an agent's renewal rewrites the file with a fresh JWT.
     options.authenticator = credsAuthenticator(() => {
       try {
         creds = readFileSync(file);
       } catch {
-        /* keep the last readable credentials */
+        // keep the last good one; the connect error says the rest
       }
       return creds;
     });

@@ -87,7 +87,25 @@ export async function startController(o: {
   const line = await child.waitForLog((l) => l.msg === 'http api listening', 20_000, 'controller http api');
   const url = `http${line.tls ? 's' : ''}://127.0.0.1:${String(line.port)}`;
   const token = adoptControllerToken(url, join(o.dir, 'controller-data'));
-  return { child, url, configFile, token };
+  const proc = { child, url, configFile, token };
+  controllersByNats.set(o.natsUrl, proc);
+  return proc;
+}
+
+/**
+ * The controller a test started on each NATS URL: agents started on the same NATS enroll with
+ * it by default (docs/identity.md), so the secure path is the tested path.
+ */
+const controllersByNats = new Map<string, ControllerProc>();
+
+/** Whether startAgent enrolls by default; OPSFLEET_TEST_ENROLL=0 switches back to plaintext agents. */
+const ENROLL_BY_DEFAULT = process.env.OPSFLEET_TEST_ENROLL !== '0';
+
+/** Creates an enrollment token through the API (admin token of a controller started here). */
+export async function createEnrollToken(url: string, body: { name?: string; tags?: Record<string, string>; ttl?: string; uses?: number; approve?: 'auto' | 'manual' } = {}): Promise<string> {
+  const res = await fetch(`${url}/api/v1/enroll-tokens`, { method: 'POST', headers: { 'content-type': 'application/json', ...authHeaders(url) }, body: JSON.stringify(body) });
+  if (!res.ok) throw new Error(`create enroll token: HTTP ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { secret: string }).secret;
 }
 
 export interface AgentProc {
@@ -109,13 +127,26 @@ export async function startAgent(o: {
   /** Extra keys inside the nats mapping, e.g. `user: u, password: p`. */
   natsExtra?: string;
   env?: NodeJS.ProcessEnv;
+  /**
+   * Enroll with this controller (default: the one started here on the same NATS URL): the
+   * agent gets a certificate from the fleet CA and serves gRPC with it (mTLS both ways).
+   * `false`: a plaintext agent (a test that does so says why).
+   */
+  enroll?: ControllerProc | false;
+  /** Extra keys inside the rpc mapping (e.g. `allow_shell: true`). */
+  rpcExtra?: string;
 }): Promise<AgentProc> {
   const tags = Object.entries(o.tags ?? {}).map(([k, v]) => `${k}: ${v}`).join(', ');
+  const ctl = o.enroll === false || o.rpc === false || !ENROLL_BY_DEFAULT ? undefined : (o.enroll ?? controllersByNats.get(o.natsUrl));
+  const live = ctl && ctl.child.running ? ctl : undefined;
+  const enrollYaml = live ? `enroll: { controller: "${live.url}", token: "${await createEnrollToken(live.url, { ttl: '1h' })}", wait: 30s }` : '';
+  const rpcExtra = o.rpcExtra ? `, ${o.rpcExtra}` : '';
   const yaml = [
     `host: { id: ${o.id}, tags: { ${tags} } }`,
     `nats: { servers: ["${o.natsUrl}"]${o.natsExtra ? `, ${o.natsExtra}` : ''} }`,
     `state_dir: ${o.stateDir ?? join(o.dir, `agent-${o.id}`)}`,
-    o.rpc === false ? '' : 'rpc: { listen: "127.0.0.1:0", insecure: true }',
+    o.rpc === false ? '' : live ? `rpc: { listen: "127.0.0.1:0", identity: true${rpcExtra} }` : `rpc: { listen: "127.0.0.1:0", insecure: true${rpcExtra} }`,
+    enrollYaml,
     `heartbeat_interval: ${o.heartbeat ?? '500ms'}`,
     'log: { level: debug }',
     o.extraYaml ?? '',
