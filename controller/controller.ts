@@ -153,7 +153,7 @@ export class Controller {
 
     // The fleet CA exists before the API: the first enrollment may come with the first request.
     const ca = await FleetCa.loadOrCreate({ dataDir: cfg.data_dir, caCert: cfg.pki.ca_cert, caKey: cfg.pki.ca_key, logger: this.logger });
-    const enrollment = (this.enrollment = new Enrollment({ db: this.db, ca, audit, certLifetimeMs: cfg.pki.cert_lifetime, logger: this.logger }));
+    const enrollment = (this.enrollment = new Enrollment({ db: this.db, ca, audit, certLifetimeMs: cfg.pki.cert_lifetime, logger: this.logger, nats: this.natsAuth?.issuer() }));
     this.certExpiry = new CertExpiryWatch({ enrollment, alerts: this.alerts, intervalMs: cfg.pki.expiry_check_interval, logger: this.logger });
     this.certExpiry.start();
     this.agents = new AgentClients({

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ControllerConfig } from '../../shared/config/controller.js';
 import type { NatsConfig } from '../../shared/config/common.js';
+import { OpsError } from '../../shared/errors.js';
 import type { ComponentStateName } from '../../shared/lifecycle.js';
 import type { Logger } from '../../shared/logger.js';
 import { AUTHORITY_FILE, NatsAuthority } from './authority.js';
@@ -58,9 +59,20 @@ export class ControllerNatsAuth {
     return { ...nats, creds_file: this.authority.controllerCredsFile() };
   }
 
-  /** Agent user JWT lifetime in seconds (for enrollment and renewal). */
-  get agentTtlSeconds(): number {
-    return Math.floor(this.cfg.nats_auth.agent_ttl / 1000);
+  /**
+   * What enrollment (controller/pki) calls: issue at enroll/renewal, revoke at removal. A
+   * revocation that could not be pushed is saved and goes out when the system connection is
+   * back; enrollment records that as "not pushed" in the audit log.
+   */
+  issuer(): { issueAgentUser(hostId: string, userPublicNkey: string, ttlSeconds: number): Promise<string>; revokeUser(userPublicNkey: string): Promise<void> } {
+    const a = this.authority;
+    return {
+      issueAgentUser: (hostId, key, ttl) => a.issueAgentUser(hostId, key, ttl),
+      revokeUser: async (key) => {
+        const r = await a.revokeUser(key);
+        if (!r.pushed) throw new OpsError('OPS_ERR_NATS_AUTHORITY', `revocation saved but not on the NATS server yet (${r.error ?? 'no system connection'}); it is pushed when the controller's system connection is back`, { retryable: true });
+      },
+    };
   }
 
   start(): void {

@@ -60,8 +60,6 @@ export const controllerConfigSchema = z
         enabled: z.boolean().optional(),
         /** Default `<data_dir>/nats-auth`. */
         dir: z.string().min(1).optional(),
-        /** Lifetime of an agent's user JWT; renewal issues a new one. Bounds a revocation that never reached a server. */
-        agent_ttl: duration({ min: 60_000 }).prefault('24h'),
       })
       .strict()
       .prefault({}),
