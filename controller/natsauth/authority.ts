@@ -131,6 +131,7 @@ export class NatsAuthority {
     }
     if (!userPublicNkey.startsWith('U')) throw new OpsError('OPS_ERR_NATS_AUTHORITY', `"${userPublicNkey}" is not a NATS user public key (it must start with U)`);
     const exp = ttlSeconds > 0 ? Math.floor(Date.now() / 1000) + ttlSeconds : 0;
+    this.reload();
     const jwt = await encodeUser(hostId, userKp, this.accountPublicKey, agentPermissions(hostId), { signer: seedKp(this.state.account.signerSeed), ...(exp ? { exp } : {}) });
     const prev = this.state.users[userPublicNkey];
     this.state.users[userPublicNkey] = { hostId, exp: prev && (prev.exp === 0 || exp === 0) ? 0 : Math.max(exp, prev?.exp ?? 0) };
@@ -163,6 +164,7 @@ export class NatsAuthority {
    */
   async revokeUser(userPublicNkey: string): Promise<PushOutcome> {
     const now = Math.floor(Date.now() / 1000);
+    this.reload();
     this.state.revocations[userPublicNkey] = now;
     this.pruneRevocations(now);
     await this.reissueAccount();
@@ -172,6 +174,7 @@ export class NatsAuthority {
 
   /** Revokes every key ever issued to `hostId` (opsctl hosts remove). */
   async revokeHost(hostId: string): Promise<PushOutcome & { users: number }> {
+    this.reload();
     const keys = Object.entries(this.state.users).filter(([, u]) => u.hostId === hostId).map(([k]) => k);
     if (!keys.length) return { users: 0, pushed: false };
     const now = Math.floor(Date.now() / 1000);
@@ -235,6 +238,15 @@ export class NatsAuthority {
     if (decode(jwt).iat < prev.iat) throw new OpsError('OPS_ERR_NATS_AUTHORITY', 'the clock went backwards: the new account JWT would be older than the one the servers have');
     this.state.account.jwt = jwt;
     this.save();
+  }
+
+  /**
+   * Re-reads the file before a change: another process (the `nats-creds` command beside a
+   * running controller, a test harness) may have issued users or revoked since this one loaded.
+   */
+  private reload(): void {
+    const file = join(this.dir, AUTHORITY_FILE);
+    if (existsSync(file)) this.state = readState(file);
   }
 
   private save(): void {

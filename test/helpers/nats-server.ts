@@ -1,4 +1,5 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { credsAuthenticator } from '@nats-io/transport-node';
 import { join } from 'node:path';
 import { NatsAuthority } from '../../controller/natsauth/authority.js';
 import { writeCredsFile } from '../../shared/nats/creds.js';
@@ -24,6 +25,8 @@ function portOpen(port: number): Promise<boolean> {
     s.once('error', () => resolve(false));
   });
 }
+
+const byUrl = new Map<string, NatsServer>();
 
 /**
  * A private nats-server with JetStream for one test file: random port, store in a temp dir,
@@ -51,11 +54,30 @@ export class NatsServer {
   /** Operator mode: start from this config file as it is instead of rendering a fresh one (stale-config tests). */
   configFile: string | undefined;
 
+  /**
+   * Starts a server for one test file. Operator mode (per-host JWT auth) is the default, so
+   * the secure path is the tested path: startController shares the authority with the
+   * controller and startAgent gets its creds by enrollment (or from `agentCreds`). Plain mode
+   * when `operator: false`, when custom `args` are given (a test of another auth says why) or
+   * with OPSFLEET_TEST_NATS_AUTH=0.
+   */
   static async start(opts: { args?: string[]; operator?: boolean | { authorityDir: string } } = {}): Promise<NatsServer> {
     const s = NatsServer.create(await freePort(), opts);
-    if (opts.operator) await s.useOperator(typeof opts.operator === 'object' ? opts.operator.authorityDir : undefined);
+    const operator = opts.operator ?? (!opts.args?.length && process.env.OPSFLEET_TEST_NATS_AUTH !== '0');
+    if (operator) await s.useOperator(typeof operator === 'object' ? operator.authorityDir : undefined);
     await s.restart();
     return s;
+  }
+
+  /** The operator-mode server a test started on `url` (startController/startAgent look it up). */
+  static forUrl(url: string): NatsServer | undefined {
+    const s = byUrl.get(url);
+    return s?.authority ? s : undefined;
+  }
+
+  /** Options for a test's own nats.js connection: the controller's (unrestricted) creds in operator mode. */
+  connectOptions(): { servers: string; authenticator?: ReturnType<typeof credsAuthenticator> } {
+    return { servers: `127.0.0.1:${this.port}`, ...(this.authority ? { authenticator: credsAuthenticator(readFileSync(this.controllerCreds)) } : {}) };
   }
 
   /** A server object on `port` that is not started yet (for daemons started before their broker). */
@@ -63,6 +85,7 @@ export class NatsServer {
     const s = new NatsServer();
     s.args = opts.args ?? [];
     s.port = port;
+    byUrl.set(s.url, s);
     return s;
   }
 
