@@ -38,6 +38,11 @@ export class NatsServer {
   port = 0;
   log = '';
 
+  /** The running server's PID (benchmarks read its CPU time from /proc). */
+  get pid(): number | undefined {
+    return this.child?.running ? this.child.pid : undefined;
+  }
+
   get url(): string {
     return `nats://127.0.0.1:${this.port}`;
   }
