@@ -64,7 +64,9 @@ export function registerHostCommands(program: Command, client: ClientOf): void {
     .command('pending')
     .description('hosts that enrolled with a manual-approval token and wait for opsctl hosts accept')
     .option('--json', 'print a JSON array')
-    .action(async (opts: { json?: boolean }, cmd: Command) => {
+    .action(async (_opts: unknown, cmd: Command) => {
+      // `hosts` has its own --json, which commander hands to the parent: read both.
+      const opts = cmd.optsWithGlobals<{ json?: boolean }>();
       const list = await client(cmd).get<IdentityView[]>('api/v1/identities?state=pending');
       if (opts.json) return print(JSON.stringify(list, null, 2));
       if (list.length === 0) return print('no host waits for acceptance');

@@ -1,5 +1,4 @@
 import { OpsError } from '../../shared/errors.js';
-import { sleep } from '../../shared/lifecycle.js';
 import type { Logger } from '../../shared/logger.js';
 import { createCsr, signRenewal } from '../../shared/pki/x509.js';
 import { VERSION } from '../../shared/version.js';
@@ -22,6 +21,19 @@ export interface EnrollOptions {
   logger?: Logger;
   /** Told once when the controller parks the host (manual approval). */
   onPending?: () => void;
+}
+
+/** A wait that keeps the process alive (shared sleep is unref'd: the `enroll` command would exit 13 mid-wait). */
+function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }
 
 const apiUrl = (base: string, path: string) => `${base.replace(/\/+$/, '')}/${path}`;
@@ -54,7 +66,7 @@ export async function enroll(o: EnrollOptions): Promise<{ meta: IdentityMeta; al
     if (Date.now() >= deadline || o.signal?.aborted) {
       throw new OpsError('OPS_ERR_ENROLL_PENDING', `host "${o.hostId}" waits for an operator: run opsctl hosts accept ${o.hostId}, then run this again (or start the agent: it keeps asking)`, { retryable: true });
     }
-    await sleep(Math.min(o.pollMs ?? 2000, Math.max(0, deadline - Date.now())), o.signal);
+    await pause(Math.min(o.pollMs ?? 2000, Math.max(0, deadline - Date.now())), o.signal);
   }
 }
 

@@ -147,7 +147,7 @@ export class HttpServer {
       return;
     }
     if (err instanceof HttpError || err instanceof AuthError) send(res, err.status, { error: { code: err.code, message: err.message } }, err.headers);
-    else if (err instanceof OpsError) send(res, err.code === 'OPS_ERR_RPC_UNAVAILABLE' ? 504 : 502, { error: { code: err.code, message: err.message } });
+    else if (err instanceof OpsError) send(res, err.code === 'OPS_ERR_RPC_UNAVAILABLE' ? 504 : err.code === 'OPS_ERR_HOST_REVOKED' ? 403 : 502, { error: { code: err.code, message: err.message } });
     else {
       this.log.error({ err, path }, 'request failed');
       send(res, 500, { error: { code: 'OPS_ERR_INTERNAL', message: 'internal error' } });
