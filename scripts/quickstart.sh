@@ -204,6 +204,11 @@ if grep -q 'creds_file' "$DATA/agent.yaml"; then
     die "cannot write the NATS config (opsfleet-controller nats-config failed above)"
   node bin/opsfleet-controller.js nats-creds --config "$DATA/controller.yaml" --host-id "$HOST_ID" --out "$DATA/agent-nats.creds" --ttl 30d >/dev/null ||
     die "cannot issue the agent's NATS credentials (opsfleet-controller nats-creds failed above)"
+  # Generating took a few seconds: another program may have taken the port meanwhile.
+  if ! port_free "$NATS_PORT"; then
+    NATS_PORT=$(free_port); NATS_URL="nats://127.0.0.1:$NATS_PORT"; export OPSFLEET_QS_NATS_URL="$NATS_URL"
+    sed -i "s/^port: .*/port: $NATS_PORT/" "$DATA/nats.conf"
+  fi
   NATS_ARGS=(-c "$DATA/nats.conf")
   say "starting nats-server on $NATS_URL (JWT auth: one NATS user per host; JetStream store in $SHOW/nats)"
 else
