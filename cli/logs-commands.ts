@@ -50,8 +50,9 @@ export async function analyzeFiles(files: string[], opts: AnalyzeOpts, onRecord?
   let truncated = 0;
   const maxLineChars = opts.maxLine ? Number(opts.maxLine) : 1 << 20;
   for (const [i, file] of files.entries()) {
-    // A large plain file without --records: worker threads over chunks of it.
-    if (!onRecord && (opts.workers === undefined || Number(opts.workers) > 1) && canSplit(file)) {
+    // A large plain file without --records: worker threads over chunks of it (--workers 1: the
+    // same chunked byte path in this thread).
+    if (!onRecord && canSplit(file)) {
       const { format, truncated: cut } = await analyzeParallel(file, spec, popts, analyzer, { templates: opts.templates !== false, maxLineChars, ...(opts.workers ? { workers: Number(opts.workers) } : {}) });
       analyzer.setFormat(file, format);
       truncated += cut;

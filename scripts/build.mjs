@@ -50,4 +50,7 @@ const common = {
 // each: a shared chunk made opsctl's start slower, and they have little to load lazily.
 await build({ ...common, entryPoints: { 'opsfleet-agent': PROGRAMS['opsfleet-agent'], 'snapshot-child': PROGRAMS['snapshot-child'] }, splitting: true, chunkNames: 'chunks/agent-[name]-[hash]' });
 for (const name of ['opsfleet-controller', 'opsctl']) await build({ ...common, entryPoints: { [name]: PROGRAMS[name] }, splitting: false });
+// Beside opsctl.js, where parallel-analyze.ts looks for it: workers then start on a bundle
+// instead of registering tsx and compiling the sources in every thread.
+await build({ ...common, entryPoints: { 'analyze-worker': PROGRAMS['analyze-worker'] }, splitting: false });
 console.log(`build: ${Object.keys(PROGRAMS).length} programs in ${outdir} (${Date.now() - started} ms)`);

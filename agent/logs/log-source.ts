@@ -4,7 +4,8 @@ import type { LogSourceConfig } from '../../shared/config/logs.js';
 import type { Logger } from '../../shared/logger.js';
 import type { SafeRegex } from '../../shared/regex.js';
 import { createParser } from '../../shared/logs/parser.js';
-import type { LineParser, LogRecord } from '../../shared/logs/record.js';
+import { createAutoParser, type AutoParser } from '../../shared/logs/presets/auto.js';
+import type { LineParser, LogRecord, ParserOptions } from '../../shared/logs/record.js';
 import { compileLogRegex } from '../../shared/logs/user-regex.js';
 import type { StatePut } from '../events/sink.js';
 import { rows, type FileCheckpoint, type SourceState } from './checkpoint-store.js';
@@ -36,6 +37,8 @@ export interface PollResult {
 }
 
 const MAX_RETIRED = 256;
+/** The matched rules of every record of a source without rules: one frozen array, not a filter per line. */
+const NO_RULES: WindowRule[] = Object.freeze([]) as unknown as WindowRule[];
 const BIRTH_SLACK_MS = 20;
 const MAX_BYTES_PER_POLL = 16 << 20;
 
@@ -48,6 +51,10 @@ export class LogSource {
   readonly name: string;
   private readonly discovery: FileDiscovery;
   private readonly parser: LineParser;
+  private readonly parserOpts: ParserOptions;
+  /** No preset or regex: each file gets its own auto parser, which detects that file's format. */
+  private readonly auto: boolean;
+  private readonly autoParsers = new WeakMap<TailedFile, { parser: AutoParser; logged: string | undefined }>();
   readonly rules: WindowRule[];
   readonly stats: LevelStats;
   /** Open files by "dev:ino". */
@@ -97,7 +104,9 @@ export class LogSource {
     this.log = logger.child({ component: 'logs.source', source: cfg.name });
     this.discovery = new FileDiscovery(cfg.paths, cfg.exclude);
     const p = cfg.parser;
-    this.parser = createParser(p.regex !== undefined ? { regex: p.regex } : p.preset !== undefined ? { preset: p.preset } : undefined, { timezone: p.timezone, ...(p.year ? { year: p.year } : {}) });
+    this.parserOpts = { timezone: p.timezone, ...(p.year ? { year: p.year } : {}) };
+    this.auto = p.regex === undefined && p.preset === undefined;
+    this.parser = createParser(p.regex !== undefined ? { regex: p.regex } : p.preset !== undefined ? { preset: p.preset } : undefined, this.parserOpts);
     this.rules = cfg.rules.map((r) => new WindowRule(r));
     this.stats = new LevelStats(state?.pending ?? []);
     this.orphans = state ? [...state.files] : [];
@@ -122,6 +131,26 @@ export class LogSource {
     if (this.reported.has(key)) return;
     this.reported.add(key);
     this.log.warn(fields, msg);
+  }
+
+  /**
+   * Parses a record of file `f`. With auto, per file: a rotated-in file may be another program's
+   * log. The format chosen is logged when first decided and whenever it changes (auto looks at
+   * the file again after a run of lines its format misses), so "why are my levels NONE" can be
+   * answered from the agent's log.
+   */
+  private parse(f: TailedFile, text: string): LogRecord | undefined {
+    if (!this.auto) return this.parser.parse(text);
+    let a = this.autoParsers.get(f);
+    if (!a) this.autoParsers.set(f, (a = { parser: createAutoParser(this.parserOpts), logged: undefined }));
+    const rec = a.parser.parse(text);
+    const format = a.parser.decided;
+    if (format !== undefined && format !== a.logged) {
+      if (a.logged === undefined) this.log.info({ path: f.cp.path, format }, 'log format detected');
+      else this.log.info({ path: f.cp.path, format, previous: a.logged }, 'log format changed');
+      a.logged = format;
+    }
+    return rec;
   }
 
   /** Expands the globs: opens new files, notices files rotated away. */
@@ -536,8 +565,8 @@ export class LogSource {
       } else if (lines.length > 0) f.eofSinceMs = undefined;
       j?.flushIfIdle(nowMs, joined);
       for (const rec of joined) {
-        const parsed = this.parser.parse(rec.text);
-        result.records.push({ file: f, rec, parsed, rules: this.rules.filter((r) => r.matches(parsed, rec.text)) });
+        const parsed = this.parse(f, rec.text);
+        result.records.push({ file: f, rec, parsed, rules: this.rules.length === 0 ? NO_RULES : this.rules.filter((r) => r.matches(parsed, rec.text)) });
       }
       result.commits.set(f, j?.pendingStart() ?? f.readPos);
       if (drop) result.drops.push(f);
@@ -630,8 +659,8 @@ export class LogSource {
       const joined: JoinedRecord[] = [];
       j.flushIfIdle(nowMs, joined, true);
       for (const rec of joined) {
-        const parsed = this.parser.parse(rec.text);
-        result.records.push({ file: f, rec, parsed, rules: this.rules.filter((r) => r.matches(parsed, rec.text)) });
+        const parsed = this.parse(f, rec.text);
+        result.records.push({ file: f, rec, parsed, rules: this.rules.length === 0 ? NO_RULES : this.rules.filter((r) => r.matches(parsed, rec.text)) });
       }
       result.commits.set(f, f.readPos);
     }

@@ -1,7 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { analyzeRange } from './chunk-analysis.js';
-import { createParser, type ParserSpec } from './parser.js';
-import { createGenericParser } from './presets/auto.js';
+import { analyzeRange, chunkParsers } from './chunk-analysis.js';
+import type { ParserSpec } from './parser.js';
 import type { ParserOptions } from './record.js';
 
 /** A worker of `analyzeParallel`: one parser for the file's format, then ranges on request. */
@@ -16,10 +15,10 @@ interface Init {
 }
 
 const init = workerData as Init;
-const parser = init.format === 'generic' ? createGenericParser(init.popts) : createParser(init.format ? { preset: init.format } : init.spec, init.popts);
+const { parser, fast } = chunkParsers(init.format, init.spec, init.popts);
 parentPort!.on('message', (m: { id: number; start: number; end: number }) => {
   try {
-    const r = analyzeRange(init.file, m.start, m.end, parser, { templates: init.templates, maxLineChars: init.maxLineChars });
+    const r = analyzeRange(init.file, m.start, m.end, parser, { templates: init.templates, maxLineChars: init.maxLineChars, fast });
     parentPort!.postMessage({ id: m.id, result: r });
   } catch (err) {
     parentPort!.postMessage({ id: m.id, error: (err as Error).message });

@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { OpsError } from '../errors.js';
 import type { Analyzer } from './analyzer.js';
-import type { ChunkResult } from './chunk-analysis.js';
+import { analyzeRange, chunkParsers, type ChunkResult } from './chunk-analysis.js';
 import { createParser, type ParserSpec } from './parser.js';
 import type { AutoParser } from './presets/auto.js';
 import type { ParserOptions } from './record.js';
@@ -95,6 +95,18 @@ export async function analyzeParallel(file: string, spec: ParserSpec | undefined
   const ranges = boundaries(file, size, opts.chunkBytes ?? CHUNK_BYTES);
   const chunks = ranges.length - 1;
   const nWorkers = Math.max(1, Math.min(opts.workers ?? availableParallelism(), chunks));
+  if (nWorkers === 1) {
+    // One thread: the same chunked byte path in this thread, without starting a worker.
+    const { parser, fast } = chunkParsers(format, spec, popts);
+    let cut = 0;
+    for (let id = 0; id < chunks; id++) {
+      const r = analyzeRange(file, ranges[id]!, ranges[id + 1]!, parser, { templates: opts.templates, maxLineChars: opts.maxLineChars, fast });
+      cut += r.truncated;
+      analyzer.mergeChunk(r);
+    }
+    analyzer.countBytes(size);
+    return { format: format ?? spec?.preset ?? (spec?.regex !== undefined ? 'regex' : 'auto'), truncated: cut };
+  }
   const { url, data } = workerUrl();
   const workers: Worker[] = [];
   const done = new Map<number, ChunkResult>();

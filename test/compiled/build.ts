@@ -12,7 +12,7 @@ const ROOT = new URL('../../', import.meta.url).pathname;
 export function useCompiledPrograms(): void {
   const r = spawnSync(process.execPath, [join(ROOT, 'scripts/build.mjs')], { cwd: ROOT, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`npm run build failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
-  for (const name of ['opsfleet-agent', 'opsfleet-controller', 'opsctl', 'snapshot-child']) {
+  for (const name of ['opsfleet-agent', 'opsfleet-controller', 'opsctl', 'snapshot-child', 'analyze-worker']) {
     if (!existsSync(join(ROOT, 'dist', `${name}.js`))) throw new Error(`the build did not write dist/${name}.js`);
   }
   process.env.OPSFLEET_RUNTIME = 'dist';

@@ -50,6 +50,24 @@ describe('analyze in worker threads over chunks', () => {
     assert.deepEqual([seq.truncated, truncated], [1, 1]);
   });
 
+  it('syslog through the byte fast path: message-head levels, non-ASCII and odd lines equal the single pass, in threads and in one', { timeout: 120_000 }, async () => {
+    const body = ['Linux/Linux_2k.log', 'OpenSSH/OpenSSH_2k.log'].flatMap((f) => readFileSync(join(FIX, 'loghub', f), 'utf8').split('\n').filter(Boolean));
+    const odd = ['Jun  9 06:06:20 combo kernel: error: disk sd\u00e9 failed', 'Jun  9 06:06:20 combo kernel: [warn] 12 ms', 'not syslog at all', '2024-01-02 03:04:05 WARN generic line', 'Jun  9 06:06:20 c\u00f6mbo kernel: host', 'Jun  9 06:06:20 combo kernel: ALERT exited abnormally'];
+    const lines: string[] = [];
+    for (let r = 0; r < 3; r++) for (const [i, l] of body.entries()) lines.push(i % 50 === 0 ? odd[(i / 50) % odd.length]! : l);
+    const file = join(tmp.path, 'syslog.log');
+    writeFileSync(file, `${lines.join('\n')}\n`);
+    const seq = await sequential(file, 10_000);
+    assert.ok(seq.levels.ERROR > 0 && seq.levels.WARN > 0, 'the sample has message-head levels');
+    for (const workers of [2, 1]) {
+      const a = new Analyzer(createParser(undefined, { timezone: 'UTC' }), { topTemplates: 10_000 });
+      const { format } = await analyzeParallel(file, undefined, { timezone: 'UTC' }, a, { templates: true, maxLineChars: 10_000, workers, chunkBytes: 16 << 10 });
+      assert.equal(format, 'syslog');
+      const par = a.summary();
+      for (const k of ['lines', 'parsed', 'unparsed', 'bytes', 'levels', 'timeRange', 'templates', 'templatesOther'] as const) assert.deepEqual(par[k], seq[k], `${k}, ${workers} workers`);
+    }
+  });
+
   it('stdin, gzip and small files are not split', () => {
     assert.equal(canSplit('-', 1), false);
     const gz = join(tmp.path, 'x.gz');

@@ -1,3 +1,4 @@
+import { OpsError } from '../../errors.js';
 import { headerLevel, normalizeLevel } from '../levels.js';
 import type { LineParser, LogRecord, ParserOptions } from '../record.js';
 import { compileZone, parseIsoLike } from '../timestamps.js';
@@ -62,9 +63,52 @@ function candidates(opts: ParserOptions): LineParser[] {
 /** Formats whose header has no level: the message's own first token may carry one ("error: …", "[warn] …"). */
 const HEADER_IN_MESSAGE = new Set(['syslog', 'journald', 'go_log']);
 
+/** What auto adds to a record of the format it chose: the format's name, and a level from the message head where the format has none. */
+function finish(rec: LogRecord, via: string): LogRecord {
+  rec.fields.detected = via;
+  if (!rec.level && HEADER_IN_MESSAGE.has(via)) {
+    const h = headerLevel(rec.message);
+    if (h) {
+      rec.level = h.level;
+      rec.fields.level_raw = h.raw;
+    }
+  }
+  return rec;
+}
+
+/** True when auto takes a level from the message head for this format (syslog, journald, go_log). */
+export function levelFromMessageHead(format: string): boolean {
+  return HEADER_IN_MESSAGE.has(format);
+}
+
+/**
+ * Auto with its format already chosen (by the caller, from the file's head): what the worker
+ * threads of `opsctl logs analyze` run, so every chunk parses as the single pass does after
+ * its sample — the format, then the generic header scan for the lines it misses. Unlike auto
+ * it never looks at the file again after RELEARN_AFTER_MISSES misses (a chunk cannot know the
+ * misses before it).
+ */
+export function createLockedParser(format: string, opts: ParserOptions = {}): LineParser {
+  const generic = createGenericParser(opts);
+  const chosen = format === 'generic' ? generic : candidates(opts).find((p) => p.name === format);
+  if (!chosen) throw new OpsError('OPS_ERR_LOGS_PRESET', `no format "${format}" among auto's candidates`);
+  return {
+    name: 'auto',
+    parse(line: string): LogRecord | undefined {
+      const r = chosen.parse(line);
+      if (r) return finish(r, format);
+      if (chosen === generic) return undefined;
+      const g = generic.parse(line);
+      return g ? finish(g, 'generic') : undefined;
+    },
+  };
+}
+
 export interface AutoParser extends LineParser {
   /** The format chosen from the sample ("generic" when none fits), undefined while still sampling. */
   readonly format: string | undefined;
+  /** The format as decided so far, without forcing a decision while sampling (for callers that watch it per line). */
+  readonly decided: string | undefined;
 }
 
 /**
@@ -84,17 +128,6 @@ export function createAutoParser(opts: ParserOptions = {}): AutoParser {
   let misses = 0;
   const generic = createGenericParser(opts);
 
-  const finish = (rec: LogRecord, via: string): LogRecord => {
-    rec.fields.detected = via;
-    if (!rec.level && HEADER_IN_MESSAGE.has(via)) {
-      const h = headerLevel(rec.message);
-      if (h) {
-        rec.level = h.level;
-        rec.fields.level_raw = h.raw;
-      }
-    }
-    return rec;
-  };
 
   const sampleLine = (line: string): LogRecord | undefined => {
     all ??= candidates(opts);
@@ -127,6 +160,9 @@ export function createAutoParser(opts: ParserOptions = {}): AutoParser {
     name: 'auto',
     get format() {
       if (format === undefined && seen > 0) decide();
+      return format;
+    },
+    get decided() {
       return format;
     },
     parse(line: string): LogRecord | undefined {

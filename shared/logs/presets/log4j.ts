@@ -12,7 +12,7 @@ const LOG4J = /^\[?(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d{1,9})?(?:Z|[
 const SLASH = /^(\d{4})\/(\d{2})\/(\d{2}) (\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,3}))?$/;
 const COMPACT = /^(\d{2})(\d{2})(\d{2}) (\d{2})(\d{2})(\d{2})(?:[.,](\d{1,3}))?$/;
 
-function parseLog4jTime(text: string, zone: Zone): number | undefined {
+export function parseLog4jTime(text: string, zone: Zone): number | undefined {
   // Pick the form by its shape first: this runs once per distinct second of the file.
   const sep = text.charCodeAt(4);
   if (sep === 45 /* - */) return parseIsoLike(text, zone);
