@@ -4,6 +4,8 @@ import type { GetStatusResponse } from '../shared/gen/opsfleet/v1/agent.js';
 import { within, type ComponentStateName } from '../shared/lifecycle.js';
 import type { Logger } from '../shared/logger.js';
 import { connectNatsWithRetry } from '../shared/nats/connect.js';
+import { agentInboxPrefix } from '../shared/nats/subjects.js';
+import { NatsPermissionAlert } from './nats/permission-alert.js';
 import { VERSION } from '../shared/version.js';
 import { BackupManager } from './backup/backup-manager.js';
 import { BackupRemoteOps } from './backup/remote-ops.js';
@@ -51,6 +53,7 @@ export class Agent {
   private logs: LogCollector | undefined;
   private nc: NatsConnection | undefined;
   private natsConnected = false;
+  private permissionAlert: NatsPermissionAlert | undefined;
   private readonly startedAt = Date.now();
   private stopping: Promise<void> | undefined;
   private natsLoop: Promise<void> | undefined;
@@ -147,6 +150,7 @@ export class Agent {
 
     // NATS may be down (or refuse us) when the agent starts: events wait in the outbox while
     // this loop keeps connecting with backoff, for as long as the agent runs.
+    this.permissionAlert = new NatsPermissionAlert({ sink: this.outbox, hostId: cfg.host.id, logger: this.logger });
     this.natsLoop = this.runNats().catch((err: unknown) => this.log.error({ err }, 'nats loop failed'));
 
     this.st = 'running';
@@ -196,7 +200,10 @@ export class Agent {
         logger: this.log,
         signal: this.abort.signal,
         what: 'events stay in the outbox, retrying',
+        // The agent's NATS user may subscribe only under its own inbox prefix (docs/identity.md).
+        inboxPrefix: agentInboxPrefix(this.cfg.host.id),
         onConnectedChange: (up) => (this.natsConnected = up),
+        onAsyncError: this.permissionAlert?.onError,
       });
       if (!nc) return;
       this.nc = nc;

@@ -32,7 +32,7 @@ const bench: Bench = {
     const windowMs = quick ? 20_000 : 120_000;
     const warmupMs = 10_000;
     const tmp = tempDir('opsfleet-footprint-');
-    const nats = await NatsServer.start();
+    const nats = await NatsServer.start({ operator: false }); // plain NATS: comparable with the figures recorded before per-host JWT auth (its cost: bench/nats-auth)
     const http = createServer((_req, res) => res.end('ok'));
     await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
     const port = (http.address() as { port: number }).port;

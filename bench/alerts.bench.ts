@@ -123,7 +123,7 @@ async function latencyInProcess(dir: string, n: number): Promise<{ row: BenchRow
 
 /** (c) JetStream publish → Ingest → AlertManager → webhook, group_wait 0s. */
 async function latencyEndToEnd(dir: string, n: number): Promise<{ row: BenchRow; p50: number; p99: number }> {
-  const nats = await NatsServer.start();
+  const nats = await NatsServer.start({ operator: false }); // plain NATS: comparable with the figures recorded before per-host JWT auth (its cost: bench/nats-auth)
   const pending = new Map<string, { t0: number; resolve: (ms: number) => void }>();
   const s = await sink((name) => {
     const p = pending.get(name);

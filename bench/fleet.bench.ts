@@ -59,7 +59,7 @@ const bench: Bench = {
   name: 'fleet commands: trivial playbook across 50 and 200 agents vs an ssh loop',
   async run({ quick }) {
     const dir = tempDir('opsfleet-bench-fleet-');
-    const nats = await NatsServer.start();
+    const nats = await NatsServer.start({ operator: false }); // plain NATS: comparable with the figures recorded before per-host JWT auth (its cost: bench/nats-auth)
     const pools: Child[] = [];
     const sizes = quick ? [50] : [50, 200];
     const total = Math.max(...sizes);

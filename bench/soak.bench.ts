@@ -56,7 +56,7 @@ function checkout(ref: string, into: string): string {
 
 async function soak(label: string, root: string, minutes: number): Promise<PhaseResult> {
   const dir = tempDir('opsfleet-soak-');
-  const nats = await NatsServer.start();
+  const nats = await NatsServer.start({ operator: false }); // plain NATS: comparable with the figures recorded before per-host JWT auth (its cost: bench/nats-auth)
   const agents: Child[] = [];
   let ctl: Child | undefined;
   try {

@@ -7,6 +7,7 @@ import { errorLine } from '../shared/errors.js';
 import { sleep, within, type ComponentStateName } from '../shared/lifecycle.js';
 import type { Logger } from '../shared/logger.js';
 import { connectNatsWithRetry } from '../shared/nats/connect.js';
+import { ControllerNatsAuth } from './natsauth/controller-nats-auth.js';
 import { redactUrlCredentials } from '../shared/redact-url.js';
 import { ensureEventStream } from '../shared/nats/stream.js';
 import { VERSION } from '../shared/version.js';
@@ -82,6 +83,8 @@ export class Controller {
   /** Why the controller is degraded, by part (nats, database); empty when all is well. */
   private readonly degraded = new Map<string, string>();
   private readonly abort = new AbortController();
+  /** Per-host NATS identities (nats_auth); undefined when off. */
+  natsAuth: ControllerNatsAuth | undefined;
   private readonly log: Logger;
   private readonly statusListeners = new Set<(c: HostStatusChange) => void>();
   httpPort = 0;
@@ -139,6 +142,9 @@ export class Controller {
     this.onHostStatus(this.alerts.onHostStatus);
     await this.alerts.start();
     this.onEvents(this.alerts.onEvents);
+    // NATS identities before NATS: the controller connects with the authority's creds.
+    this.natsAuth = await ControllerNatsAuth.open(cfg, this.logger, (list) => this.alerts?.push(list));
+    this.natsAuth?.start();
     // Metric history in two bounded tiers (1-minute for a day, 10-minute for 30 days), whatever the events retention.
     this.checks = new ChecksStore(this.db, this.logger);
     this.checks.start();
@@ -170,7 +176,7 @@ export class Controller {
       this.log.error({ err }, 'creating the fleet CA failed: enrollment is refused');
       this.degraded.set('pki', `fleet CA unavailable in ${ca.dir}: ${errorLine(err)}`);
     });
-    const enrollment = (this.enrollment = new Enrollment({ db: this.db, ca, audit, certLifetimeMs: cfg.pki.cert_lifetime, logger: this.logger }));
+    const enrollment = (this.enrollment = new Enrollment({ db: this.db, ca, audit, certLifetimeMs: cfg.pki.cert_lifetime, logger: this.logger, nats: this.natsAuth?.issuer() }));
     this.certExpiry = new CertExpiryWatch({ enrollment, alerts: this.alerts, intervalMs: cfg.pki.expiry_check_interval, logger: this.logger });
     this.certExpiry.start();
     this.agents = new AgentClients({
@@ -262,7 +268,7 @@ export class Controller {
     this.log.info({ servers: cfg.nats.servers.map(redactUrlCredentials) }, 'connecting to nats');
     let attempt = 0;
     while (!this.abort.signal.aborted) {
-      const nc = await connectNatsWithRetry(cfg.nats, {
+      const nc = await connectNatsWithRetry(this.natsAuth?.natsConfig(cfg.nats) ?? cfg.nats, {
         name: 'opsfleet-controller',
         logger: this.log,
         signal: this.abort.signal,
@@ -358,6 +364,7 @@ export class Controller {
       status: reasons.length ? 'degraded' : 'ok',
       ...(reasons.length ? { reasons } : {}),
       nats: this.natsConnected ? 'connected' : 'disconnected',
+      ...(this.natsAuth ? { natsAuth: { ...this.natsAuth.state(), ...this.natsAuth.counters, refused: Object.fromEntries(this.natsAuth.refused) } } : {}),
       ingest: this.ingest?.stats,
       counters,
       unhandledRejections: processFaults.unhandledRejections,
@@ -394,6 +401,7 @@ export class Controller {
     this.backups?.stop();
     this.agents?.close();
     if (this.nc && !(await within(this.nc.drain(), 2000))) await this.nc.close();
+    await within(this.natsAuth?.stop() ?? Promise.resolve(), 2000);
     this.db?.close();
     this.st = 'stopped';
   }

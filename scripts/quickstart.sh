@@ -141,6 +141,7 @@ install_config examples/quickstart/tasks.yaml "$DATA/tasks.d/demo.yaml"
 
 export OPSFLEET_QS_ROOT="$ROOT" OPSFLEET_QS_DATA="$DATA" OPSFLEET_QS_HOST_ID="$HOST_ID" \
   OPSFLEET_QS_NATS_URL="$NATS_URL" OPSFLEET_QS_HTTP_LISTEN="127.0.0.1:$HTTP_PORT" \
+  OPSFLEET_QS_NATS_CREDS="$DATA/agent-nats.creds" \
   OPSFLEET_QS_RPC_LISTEN="127.0.0.1:$RPC_PORT" OPSFLEET_QS_DEMO_PORT="$DEMO_PORT"
 for d in controller agent; do
   if ! out=$(node "bin/opsfleet-$d.js" validate "$DATA/$d.yaml" 2>&1); then
@@ -195,8 +196,27 @@ stop_all() {
 trap 'stop_all 0' INT TERM
 trap 'stop_all 1' ERR
 
-say "starting nats-server on $NATS_URL (JetStream store in $SHOW/nats)"
-setsid "$NATS_BIN" -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$DATA/nats" >"$LOGS/nats.log" 2>&1 &
+# NATS in operator mode (docs/identity.md): the controller's authority (made on the first run in
+# its data_dir/nats-auth) signs one user per host; the agent may publish only on its own subjects.
+# An agent.yaml from before this (no creds_file) gets the old open server, with a note.
+if grep -q 'creds_file' "$DATA/agent.yaml"; then
+  node bin/opsfleet-controller.js nats-config --config "$DATA/controller.yaml" --port "$NATS_PORT" --store-dir "$DATA/nats" >"$DATA/nats.conf" ||
+    die "cannot write the NATS config (opsfleet-controller nats-config failed above)"
+  node bin/opsfleet-controller.js nats-creds --config "$DATA/controller.yaml" --host-id "$HOST_ID" --out "$DATA/agent-nats.creds" --ttl 30d >/dev/null ||
+    die "cannot issue the agent's NATS credentials (opsfleet-controller nats-creds failed above)"
+  # Generating took a few seconds: another program may have taken the port meanwhile.
+  if ! port_free "$NATS_PORT"; then
+    NATS_PORT=$(free_port); NATS_URL="nats://127.0.0.1:$NATS_PORT"; export OPSFLEET_QS_NATS_URL="$NATS_URL"
+    sed -i "s/^port: .*/port: $NATS_PORT/" "$DATA/nats.conf"
+  fi
+  NATS_ARGS=(-c "$DATA/nats.conf")
+  say "starting nats-server on $NATS_URL (JWT auth: one NATS user per host; JetStream store in $SHOW/nats)"
+else
+  NATS_ARGS=(-a 127.0.0.1 -p "$NATS_PORT" -js -sd "$DATA/nats")
+  say "$SHOW/agent.yaml has no nats.creds_file (an older copy): NATS runs WITHOUT per-host credentials; delete it to get the secure demo config"
+  say "starting nats-server on $NATS_URL (JetStream store in $SHOW/nats)"
+fi
+setsid "$NATS_BIN" "${NATS_ARGS[@]}" >"$LOGS/nats.log" 2>&1 &
 NATS_PID=$!
 for _ in $(seq 1 100); do
   grep -q 'Server is ready' "$LOGS/nats.log" 2>/dev/null && break

@@ -86,6 +86,9 @@ describe('scripts/quickstart.sh', () => {
       const agentCfg = loadConfigFile(join(data, 'agent.yaml'), agentConfigSchema, { ...process.env, ...demoEnv(r.out, data) });
       const inside = (p: string) => p === data || p.startsWith(`${data}/`);
       assert.ok(inside(agentCfg.state_dir));
+      // NATS runs in operator mode: the agent connects with its own per-host user.
+      assert.match(r.out, /JWT auth: one NATS user per host/);
+      assert.ok(agentCfg.nats.creds_file && inside(agentCfg.nats.creds_file));
       for (const c of agentCfg.checks) {
         if ('path' in c) assert.ok(inside(String(c.path)), `check ${c.name} reads ${String(c.path)}`);
         if ('url' in c) assert.match(String(c.url), /^http:\/\/127\.0\.0\.1:\d+\/healthz$/);
@@ -155,6 +158,7 @@ function demoEnv(out: string, data: string): NodeJS.ProcessEnv {
     OPSFLEET_QS_DATA: data,
     OPSFLEET_QS_HOST_ID: 'h',
     OPSFLEET_QS_NATS_URL: 'nats://127.0.0.1:4222',
+    OPSFLEET_QS_NATS_CREDS: `${data}/agent-nats.creds`,
     OPSFLEET_QS_HTTP_LISTEN: '127.0.0.1:0',
     OPSFLEET_QS_RPC_LISTEN: '127.0.0.1:0',
     OPSFLEET_QS_DEMO_PORT: port,

@@ -51,6 +51,18 @@ const httpSchema = z
 export const controllerConfigSchema = z
   .object({
     nats: natsSchema,
+    /**
+     * Per-host NATS identities (decentralized JWT auth, docs/identity.md). Absent `enabled`:
+     * on when `<dir>/authority.json` exists (made by `opsfleet-controller nats-config`).
+     */
+    nats_auth: z
+      .object({
+        enabled: z.boolean().optional(),
+        /** Default `<data_dir>/nats-auth`. */
+        dir: z.string().min(1).optional(),
+      })
+      .strict()
+      .prefault({}),
     data_dir: z.string().min(1).prefault('/var/lib/opsfleet-controller'),
     http: httpSchema.prefault({}),
     /** Absent: 3 x each agent's own heartbeat interval. */

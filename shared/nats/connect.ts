@@ -14,7 +14,7 @@ import { backoffDelay } from '../retry.js';
  */
 export async function connectNats(
   cfg: NatsConfig,
-  opts: { name: string; logger: Logger; waitOnFirstConnect?: boolean; onConnectedChange?: (connected: boolean) => void },
+  opts: { name: string; logger: Logger; waitOnFirstConnect?: boolean; onConnectedChange?: (connected: boolean) => void; inboxPrefix?: string; onAsyncError?: (err: Error) => void },
 ): Promise<NatsConnection> {
   const options: NodeConnectionOptions = {
     servers: cfg.servers.map((s) => s.replace(/^nats:\/\//, '').replace(/^tls:\/\//, '')),
@@ -27,6 +27,8 @@ export async function connectNats(
     waitOnFirstConnect: opts.waitOnFirstConnect ?? true,
     // Keep reconnecting through auth errors (credentials may be fixed server-side).
     ignoreAuthErrorAbort: true,
+    // An agent's user may subscribe only to its own inbox (controller/natsauth/permissions.ts).
+    ...(opts.inboxPrefix ? { inboxPrefix: opts.inboxPrefix } : {}),
   };
   if (cfg.user !== undefined) {
     options.user = cfg.user;
@@ -67,7 +69,7 @@ export async function connectNats(
   }
   const log = opts.logger.child({ component: 'nats' });
   log.info({ server: nc.getServer() }, 'nats connected');
-  watchConnection(nc, log, opts.onConnectedChange);
+  watchConnection(nc, log, opts.onConnectedChange, opts.onAsyncError);
   return nc;
 }
 
@@ -78,12 +80,22 @@ export async function connectNats(
  */
 export async function connectNatsWithRetry(
   cfg: NatsConfig,
-  opts: { name: string; logger: Logger; signal: AbortSignal; what: string; onConnectedChange?: (connected: boolean) => void; onError?: (err: Error, attempt: number) => void },
+  opts: {
+    name: string;
+    logger: Logger;
+    signal: AbortSignal;
+    what: string;
+    inboxPrefix?: string;
+    onConnectedChange?: (connected: boolean) => void;
+    onError?: (err: Error, attempt: number) => void;
+    /** Errors the server sends on a live connection (permission violations, credential expiry). */
+    onAsyncError?: (err: Error) => void;
+  },
 ): Promise<NatsConnection | undefined> {
   let attempt = 0;
   while (!opts.signal.aborted) {
     try {
-      const nc = await connectNats(cfg, { name: opts.name, logger: opts.logger, waitOnFirstConnect: false, onConnectedChange: opts.onConnectedChange });
+      const nc = await connectNats(cfg, { name: opts.name, logger: opts.logger, waitOnFirstConnect: false, onConnectedChange: opts.onConnectedChange, inboxPrefix: opts.inboxPrefix, onAsyncError: opts.onAsyncError });
       if (opts.signal.aborted) {
         await nc.close();
         return undefined;
@@ -106,7 +118,7 @@ export async function connectNatsWithRetry(
  * here): logs disconnects, reconnects and errors, and tells `onConnectedChange` whether the
  * connection is up. Ends when the connection closes.
  */
-export function watchConnection(nc: NatsConnection, log: Logger, onConnectedChange?: (connected: boolean) => void): void {
+export function watchConnection(nc: NatsConnection, log: Logger, onConnectedChange?: (connected: boolean) => void, onAsyncError?: (err: Error) => void): void {
   void (async () => {
     for await (const s of nc.status()) {
       if (s.type === 'disconnect') {
@@ -115,7 +127,14 @@ export function watchConnection(nc: NatsConnection, log: Logger, onConnectedChan
       } else if (s.type === 'reconnect') {
         log.info({ server: s.server }, 'nats reconnected');
         onConnectedChange?.(true);
-      } else if (s.type === 'error') log.warn({ err: s.error }, 'nats error');
+      } else if (s.type === 'error') {
+        log.warn({ err: s.error }, 'nats error');
+        try {
+          onAsyncError?.(s.error);
+        } catch (err) {
+          log.error({ err }, 'nats error listener failed');
+        }
+      }
     }
   })().catch((err: unknown) => log.error({ err }, 'nats status loop failed'));
 }

@@ -26,3 +26,11 @@ export function eventId(hostId: string, instanceId: string, seq: number): string
 export function batchMsgId(hostId: string, instanceId: string, firstSeq: number, lastSeq: number): string {
   return `${hostId}:${instanceId}:${firstSeq}-${lastSeq}`;
 }
+
+/**
+ * Reply-inbox prefix of one agent's connection. JetStream publish acks come back on it, so the
+ * agent's NATS user may subscribe here and nowhere else: another host cannot read its acks.
+ */
+export function agentInboxPrefix(hostId: string): string {
+  return `_INBOX_${hostId}`;
+}

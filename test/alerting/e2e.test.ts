@@ -100,7 +100,7 @@ describe('alerting end to end: real NATS, controller and agent processes', () =>
   });
 
   it('alert events from NATS are deduplicated and routed; a malformed one is counted and skipped', async () => {
-    nc = await connect({ servers: `127.0.0.1:${nats.port}` });
+    nc = await connect(nats.connectOptions());
     let seq = 0;
     const ev = (labels: Record<string, string>, extra: Partial<Event> = {}): Event => {
       seq++;

@@ -94,7 +94,7 @@ describe('delivery guarantees', () => {
 
   it('a malformed message on the event subjects is counted and skipped; ingest goes on', async () => {
     agent = await startAgent({ natsUrl: nats.url, dir: dir.path, id: 'beater', heartbeat: '300ms' });
-    const nc = await connect({ servers: `127.0.0.1:${nats.port}` });
+    const nc = await connect(nats.connectOptions());
     try {
       const js = jetstream(nc);
       await js.publish('opsfleet.ev.hb.evil', new TextEncoder().encode('not protobuf at all \u0000\u00ff'));

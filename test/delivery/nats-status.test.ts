@@ -17,7 +17,7 @@ describe('connectNats: onConnectedChange follows the connection', () => {
 
   it('reports false when the broker stops and true when it is back on the same port', async () => {
     const seen: boolean[] = [];
-    const cfg = natsSchema.parse({ servers: [nats.url] });
+    const cfg = natsSchema.parse({ servers: [nats.url], ...(nats.authority ? { creds_file: nats.controllerCreds } : {}) });
     const nc = await connectNats(cfg, { name: 'status-test', logger: pino({ level: 'silent' }), onConnectedChange: (up) => seen.push(up) });
     try {
       await nats.stop();

@@ -69,11 +69,13 @@ runs:
     for (let i = 1; i <= POOL; i++) {
       const id = `${i % 2 ? 'web' : 'db'}-${String(i).padStart(2, '0')}`;
       const f = join(dir.path, `pool-${id}.yaml`);
+      // Operator-mode NATS (the harness default): each pooled agent gets its own per-host user.
+      const creds = nats.authority ? `, creds_file: ${JSON.stringify((await nats.agentCreds(id)).file)}` : '';
       writeFileSync(
         f,
         [
           `host: { id: ${id}, tags: { role: ${i % 2 ? 'web' : 'db'}, env: prod } }`,
-          `nats: { servers: ["${nats.url}"] }`,
+          `nats: { servers: ["${nats.url}"]${creds} }`,
           `state_dir: ${join(dir.path, `state-${id}`)}`,
           'rpc: { listen: "127.0.0.1:0", insecure: true, allow_shell: true }',
           'heartbeat_interval: 1s',

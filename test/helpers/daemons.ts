@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
+import { NatsServer } from './nats-server.js';
 import { Child, REPO_ROOT } from './process.js';
 
 const BIN = (name: string) => join(REPO_ROOT, 'bin', `${name}.js`);
@@ -73,8 +74,12 @@ export async function startController(o: {
   /** More keys inside the http mapping, e.g. `auth: { max_failures: 1000 }` or `tls: {...}`. */
   httpExtra?: string;
 }): Promise<ControllerProc> {
+  // Operator-mode NATS (the default of NatsServer.start): the controller shares the test's
+  // NATS authority, connects with its creds and issues agents' user JWTs at enrollment.
+  const natsAuth = NatsServer.forUrl(o.natsUrl)?.authority;
   const yaml = [
     `nats: { servers: ["${o.natsUrl}"]${o.natsExtra ? `, ${o.natsExtra}` : ''} }`,
+    natsAuth ? `nats_auth: { enabled: true, dir: ${JSON.stringify(natsAuth.dir)} }` : '',
     `data_dir: ${join(o.dir, 'controller-data')}`,
     `http: { listen: "127.0.0.1:0"${o.httpExtra ? `, ${o.httpExtra}` : ''} }`,
     o.offlineAfter ? `offline_after: ${o.offlineAfter}` : '',
@@ -143,9 +148,17 @@ export async function startAgent(o: {
   const live = ctl && ctl.child.running ? ctl : undefined;
   const enrollYaml = live ? `enroll: { controller: "${live.url}", token: "${await createEnrollToken(live.url, { ttl: '1h' })}", wait: 30s }` : '';
   const rpcExtra = o.rpcExtra ? `, ${o.rpcExtra}` : '';
+  // Operator-mode NATS without enrollment: per-host creds issued here (what `opsfleet-controller
+  // nats-creds` does for a hand-installed host), so the agent is still confined to its subjects.
+  const nats = NatsServer.forUrl(o.natsUrl);
+  let natsExtra = o.natsExtra ?? '';
+  if (nats && !live && !/creds_file|user:|token:/.test(natsExtra)) {
+    const { file } = await nats.agentCreds(o.id, { file: join(o.dir, `nats-${o.id}.creds`) });
+    natsExtra = [natsExtra, `creds_file: ${JSON.stringify(file)}`].filter(Boolean).join(', ');
+  }
   const yaml = [
     `host: { id: ${o.id}, tags: { ${tags} } }`,
-    `nats: { servers: ["${o.natsUrl}"]${o.natsExtra ? `, ${o.natsExtra}` : ''} }`,
+    `nats: { servers: ["${o.natsUrl}"]${natsExtra ? `, ${natsExtra}` : ''} }`,
     `state_dir: ${o.stateDir ?? join(o.dir, `agent-${o.id}`)}`,
     o.rpc === false ? '' : live ? `rpc: { listen: "127.0.0.1:0", identity: true${rpcExtra} }` : `rpc: { listen: "127.0.0.1:0", insecure: true${rpcExtra} }`,
     enrollYaml,

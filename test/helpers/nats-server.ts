@@ -1,5 +1,8 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { credsAuthenticator } from '@nats-io/transport-node';
 import { join } from 'node:path';
+import { NatsAuthority } from '../../controller/natsauth/authority.js';
+import { writeCredsFile } from '../../shared/nats/creds.js';
 import { Child } from './process.js';
 import { freePort } from './ports.js';
 import { tempDir } from './tmp.js';
@@ -23,6 +26,8 @@ function portOpen(port: number): Promise<boolean> {
   });
 }
 
+const byUrl = new Map<string, NatsServer>();
+
 /**
  * A private nats-server with JetStream for one test file: random port, store in a temp dir,
  * stoppable and restartable on the same port with the same store. Its log is kept for failures.
@@ -33,6 +38,11 @@ export class NatsServer {
   port = 0;
   log = '';
 
+  /** The running server's PID (benchmarks read its CPU time from /proc). */
+  get pid(): number | undefined {
+    return this.child?.running ? this.child.pid : undefined;
+  }
+
   get url(): string {
     return `nats://127.0.0.1:${this.port}`;
   }
@@ -40,10 +50,39 @@ export class NatsServer {
   /** Extra server flags, e.g. ['--user', 'u', '--pass', 'p']. */
   args: string[] = [];
 
-  static async start(opts: { args?: string[] } = {}): Promise<NatsServer> {
+  /**
+   * Operator mode (decentralized JWT auth, what production runs): the authority lives in
+   * `authorityDir` (a controller's `<data_dir>/nats-auth` when a test shares it, else this
+   * server's temp dir) and the server config is rendered from it at every (re)start.
+   */
+  authority: NatsAuthority | undefined;
+  /** Operator mode: start from this config file as it is instead of rendering a fresh one (stale-config tests). */
+  configFile: string | undefined;
+
+  /**
+   * Starts a server for one test file. Operator mode (per-host JWT auth) is the default, so
+   * the secure path is the tested path: startController shares the authority with the
+   * controller and startAgent gets its creds by enrollment (or from `agentCreds`). Plain mode
+   * when `operator: false`, when custom `args` are given (a test of another auth says why) or
+   * with OPSFLEET_TEST_NATS_AUTH=0.
+   */
+  static async start(opts: { args?: string[]; operator?: boolean | { authorityDir: string } } = {}): Promise<NatsServer> {
     const s = NatsServer.create(await freePort(), opts);
+    const operator = opts.operator ?? (!opts.args?.length && process.env.OPSFLEET_TEST_NATS_AUTH !== '0');
+    if (operator) await s.useOperator(typeof operator === 'object' ? operator.authorityDir : undefined);
     await s.restart();
     return s;
+  }
+
+  /** The operator-mode server a test started on `url` (startController/startAgent look it up). */
+  static forUrl(url: string): NatsServer | undefined {
+    const s = byUrl.get(url);
+    return s?.authority ? s : undefined;
+  }
+
+  /** Options for a test's own nats.js connection: the controller's (unrestricted) creds in operator mode. */
+  connectOptions(): { servers: string; authenticator?: ReturnType<typeof credsAuthenticator> } {
+    return { servers: `127.0.0.1:${this.port}`, ...(this.authority ? { authenticator: credsAuthenticator(readFileSync(this.controllerCreds)) } : {}) };
   }
 
   /** A server object on `port` that is not started yet (for daemons started before their broker). */
@@ -51,13 +90,43 @@ export class NatsServer {
     const s = new NatsServer();
     s.args = opts.args ?? [];
     s.port = port;
+    byUrl.set(s.url, s);
     return s;
+  }
+
+  /** Switches a not-yet-started server to operator mode with the authority of `authorityDir`. */
+  async useOperator(authorityDir = join(this.dir.path, 'nats-auth')): Promise<NatsAuthority> {
+    this.authority = await NatsAuthority.loadOrCreate(authorityDir);
+    return this.authority;
+  }
+
+  /** Operator mode: the controller's own (unrestricted) .creds file. */
+  get controllerCreds(): string {
+    if (!this.authority) throw new Error('nats-server is not in operator mode');
+    return this.authority.controllerCredsFile();
+  }
+
+  /** Operator mode: writes a .creds file for one agent host (its key made here) and returns its path. */
+  async agentCreds(hostId: string, opts: { ttlSeconds?: number; file?: string } = {}): Promise<{ file: string; publicKey: string }> {
+    if (!this.authority) throw new Error('nats-server is not in operator mode');
+    const { creds, publicKey } = await this.authority.issueAgentCreds(hostId, opts.ttlSeconds ?? 3600);
+    const file = opts.file ?? join(this.dir.path, `agent-${hostId}-${publicKey.slice(0, 8)}.creds`);
+    writeCredsFile(file, creds);
+    return { file, publicKey };
   }
 
   /** Starts the server (again) on the same port and store dir. */
   async restart(): Promise<void> {
     if (this.child?.running) throw new Error('nats-server already running');
-    this.child = new Child(natsServerBinary(), ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', join(this.dir.path, 'js'), ...this.args]);
+    let args = ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', join(this.dir.path, 'js'), ...this.args];
+    if (this.configFile) {
+      args = ['-c', this.configFile, ...this.args];
+    } else if (this.authority) {
+      const conf = join(this.dir.path, 'nats.conf');
+      writeFileSync(conf, this.authority.serverConfig({ port: this.port, storeDir: join(this.dir.path, 'js'), maxFileStore: '1GB', maxMemoryStore: '64MB' }));
+      args = ['-c', conf, ...this.args];
+    }
+    this.child = new Child(natsServerBinary(), args);
     await waitFor(
       async () => {
         if (!this.child!.running) throw new Error(`nats-server exited: ${this.child!.stderr}`);

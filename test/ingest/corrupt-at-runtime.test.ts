@@ -28,7 +28,7 @@ describe('SQLITE_CORRUPT at run time', () => {
 
   it('stops ingest once (no retry every second), leaves the messages in the stream and tells the owner', async () => {
     nats = await NatsServer.start();
-    nc = await connect({ servers: `127.0.0.1:${nats.port}` });
+    nc = await connect(nats.connectOptions());
     const jsm = await ensureEventStream(nc, { name: 'EV', maxAgeMs: 3_600_000, maxBytes: -1, duplicateWindowMs: 60_000, replicas: 1 });
     const db = openDatabase(dir.path);
     // The file is damaged under a running controller: every write transaction fails the way SQLite reports it.

@@ -32,7 +32,7 @@ describe('storage per event', () => {
 
   it('heartbeats keep the inventory only when it changed (the host uptime aside); samples expire after retention.samples, the rest after retention.events', async () => {
     nats = await NatsServer.start();
-    nc = await connect({ servers: `127.0.0.1:${nats.port}` });
+    nc = await connect(nats.connectOptions());
     const jsm = await ensureEventStream(nc, { name: 'EV', maxAgeMs: HOUR, maxBytes: -1, duplicateWindowMs: 60_000, replicas: 1 });
     const db = openDatabase(dir.path);
     const events = new EventsStore(db, WEEK);

@@ -43,7 +43,7 @@ describe('ingest trusts nothing in a message', () => {
     ctl = await startController({ natsUrl: nats.url, dir: dir.path, offlineAfter: '60s' });
     agent = await startAgent({ natsUrl: nats.url, dir: dir.path, id: 'host-1', heartbeat: '500ms' });
     real = await waitFor(async () => (await api<HostJson[]>(ctl.url, '/api/v1/hosts')).find((h) => h.id === 'host-1' && h.rpcEndpoint), { timeout: 20_000, what: 'host-1 registered' });
-    nc = await connect({ servers: `127.0.0.1:${nats.port}` });
+    nc = await connect(nats.connectOptions());
   });
 
   after(async () => {

@@ -63,7 +63,7 @@ describe('a FIFO, a socket-like or device name beside a tailed log never blocks 
     const lines = () => api<Array<{ message: string }>>(ctl.url, '/api/v1/logs/lines?source=app&limit=1000');
     await waitFor(async () => (await lines()).length === 5, { timeout: 30_000, what: 'the 5 first lines at the controller' });
 
-    nc = await connect({ servers: nats.url });
+    nc = await connect(nats.connectOptions());
     const beats = new Set<number>();
     const sub = nc.subscribe(eventSubject('hb', 'fifo-host'));
     void (async () => {
