@@ -307,4 +307,13 @@ export const MIGRATIONS: readonly string[] = [
      revoked_ms INTEGER,
      last_used_ms INTEGER
    );`,
+  // Which migrations ran, when, and by which controller version (openDatabase fills it; rows for
+  // versions applied before this table existed are back-filled at the first start that has it).
+  // A controller older than the database names the version that wrote it from here.
+  `CREATE TABLE schema_migrations (
+     version INTEGER PRIMARY KEY,
+     hash TEXT NOT NULL,
+     applied_ms INTEGER NOT NULL,
+     controller_version TEXT NOT NULL
+   );`,
 ];
