@@ -1,6 +1,7 @@
 import { controllerConfigSchema } from '../shared/config/controller.js';
 import { runDaemonCli } from '../shared/daemon-cli.js';
 import { Controller } from './controller.js';
+import { registerSelfBackupCommands } from './selfbackup/cli.js';
 
 await runDaemonCli({
   command: 'opsfleet-controller',
@@ -10,4 +11,5 @@ await runDaemonCli({
   create: (cfg, logger) => new Controller(cfg, logger),
   level: (cfg) => cfg.log.level,
   graceMs: (cfg) => cfg.shutdown_grace,
+  extraCommands: (program, done) => registerSelfBackupCommands(program, done, '/etc/opsfleet/controller.yaml'),
 });
