@@ -28,6 +28,7 @@ const admin: RoutePolicy = { need: 'admin' };
 
 export const ROUTE_POLICIES: Readonly<Record<string, RoutePolicy>> = Object.freeze({
   'GET /healthz': open,
+  'GET /readyz': open,
   'GET /metrics': { need: 'viewer', metrics: true },
   'GET /api/v1/whoami': { need: 'viewer', intake: true },
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { alertingSchema } from './alerting.js';
+import { backupTargetSchema } from './backup.js';
 import { byteSize, duration, listenAddress, logSchema, natsSchema, tlsFiles } from './common.js';
 import { playbooksSchema, runsSchema } from './playbooks.js';
 
@@ -104,6 +105,38 @@ export const controllerConfigSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * The controller's own free-space guard on the data_dir's file system: below `min_free`,
+     * events are pruned oldest first (ahead of their retention) so SQLite reuses their pages
+     * instead of growing the file, `ControllerDiskLow` fires and /readyz answers 503.
+     */
+    disk_guard: z
+      .object({
+        min_free: byteSize().prefault('1GiB'),
+        check_interval: duration({ min: 100 }).prefault('30s'),
+        /** Share of the stored events dropped per check while space stays low (oldest first). */
+        prune_fraction: z.number().gt(0).max(1).prefault(0.1),
+      })
+      .strict()
+      .prefault({}),
+    /**
+     * Scheduled `opsfleet-controller backup` to the same kinds of targets as agent backups;
+     * absent: no scheduled backup (the command still works by hand or from a timer).
+     */
+    self_backup: z
+      .object({
+        /** Cron expression (5 or 6 fields), e.g. "0 3 * * *". */
+        schedule: z.string().min(1),
+        /** Archives go to `<target path>/<prefix>/controller-<time>.tar.gz`; `{host}` is the controller's hostname, `{name}` "controller". */
+        target: backupTargetSchema,
+        /** Newest archives kept on the target; older ones are removed after each good backup. */
+        keep: z.number().int().min(1).prefault(7),
+        method: z.enum(['vacuum-into', 'backup-api']).prefault('vacuum-into'),
+        /** Where the archive is assembled before upload (default: data_dir/.self-backup; never carried in a backup). */
+        work_dir: z.string().min(1).optional(),
+      })
+      .strict()
+      .optional(),
     log: logSchema.prefault({}),
     shutdown_grace: duration().prefault('8s'),
   })
