@@ -55,7 +55,7 @@ export class Controller {
   private liveness: Liveness | undefined;
   private pruner: Pruner | undefined;
   private diskGuard: DiskGuard | undefined;
-  private selfBackup: SelfBackupScheduler | undefined;
+  private readonly selfBackups: SelfBackupScheduler[] = [];
   private dbProbe: { atMs: number; ok: boolean; detail: string } | undefined;
   private alerts: AlertManager | undefined;
   private logIndex: LogIndexer | undefined;
@@ -165,22 +165,23 @@ export class Controller {
         ]),
     });
     this.diskGuard.start();
-    if (cfg.self_backup) {
-      this.selfBackup = new SelfBackupScheduler({
-        cfg: cfg.self_backup,
+    for (const b of cfg.self_backup) {
+      const s = new SelfBackupScheduler({
+        cfg: b,
         dataDir: cfg.data_dir,
         logger: this.logger,
         timezone: cfg.scheduler.timezone,
         onFailure: (error) =>
           alerts.push([
             {
-              labels: { alertname: 'ControllerBackupFailed', severity: 'warning', component: 'controller' },
+              labels: { alertname: 'ControllerBackupFailed', severity: 'warning', component: 'controller', backup: b.name },
               annotations: { summary: `scheduled controller backup failed: ${error}`, description: 'The next scheduled run tries again; `opsfleet-controller backup --to FILE` takes one by hand.' },
               resolveTimeoutS: 86_400,
             },
           ]),
       });
-      this.selfBackup.start();
+      s.start();
+      this.selfBackups.push(s);
     }
 
     this.agents = new AgentClients({ tls: cfg.rpc_client.tls, insecure: cfg.rpc_client.insecure, timeoutMs: cfg.rpc_client.timeout });
@@ -399,7 +400,7 @@ export class Controller {
     if (this.ingest) await within(this.ingest.stop(), 3000);
     await this.pruner?.stop();
     this.diskGuard?.stop();
-    await this.selfBackup?.stop();
+    await Promise.all(this.selfBackups.map((s) => s.stop()));
     await this.alerts?.stop();
     this.checks?.stop();
     this.logIndex?.stop();

@@ -19,7 +19,7 @@ describe('scheduled controller backup (controller/selfbackup/scheduler.ts)', () 
     const target = join(dir.path, 'target');
     let t = Date.UTC(2026, 11, 2, 3, 0, 0);
     const s = new SelfBackupScheduler({
-      cfg: { schedule: '0 3 * * *', target: { type: 'dir', path: target, prefix: '{host}/{name}' }, keep: 2, method: 'vacuum-into' },
+      cfg: { name: 'controller', schedule: '0 3 * * *', target: { type: 'dir', path: target, prefix: '{host}/{name}' }, keep: 2, method: 'vacuum-into' },
       dataDir,
       logger: pino({ level: 'silent' }),
       now: () => (t += 86_400_000),
@@ -30,7 +30,7 @@ describe('scheduled controller backup (controller/selfbackup/scheduler.ts)', () 
     const names = readdirSync(where).sort();
     assert.deepEqual(names, ['controller-20261204T030000000Z.tar.gz', 'controller-20261205T030000000Z.tar.gz'], 'the oldest of three removed');
     for (const n of names) assert.equal((await verifyBackup(join(where, n))).ok, true);
-    assert.deepEqual(readdirSync(join(dataDir, '.self-backup')), [], 'the local copy is removed after upload');
+    assert.deepEqual(readdirSync(join(dataDir, '.self-backup', 'controller')), [], 'the local copy is removed after upload');
   });
 
   it('a failing target is reported (ControllerBackupFailed) and the next run tries again', async () => {
@@ -41,7 +41,7 @@ describe('scheduled controller backup (controller/selfbackup/scheduler.ts)', () 
     writeFileSync(blocker, 'x');
     const failures: string[] = [];
     const s = new SelfBackupScheduler({
-      cfg: { schedule: '0 3 * * *', target: { type: 'dir', path: blocker, prefix: '' }, keep: 2, method: 'vacuum-into' },
+      cfg: { name: 'controller', schedule: '0 3 * * *', target: { type: 'dir', path: blocker, prefix: '' }, keep: 2, method: 'vacuum-into' },
       dataDir,
       logger: pino({ level: 'silent' }),
       onFailure: (e) => failures.push(e),

@@ -8,7 +8,7 @@ import { errorLine } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { createBackup, sha256File } from './create-backup.js';
 
-type SelfBackupConfig = NonNullable<ControllerConfig['self_backup']>;
+type SelfBackupConfig = ControllerConfig['self_backup'][number];
 
 /** Archive names on the target, under `controller/`: sortable by time. */
 export const ARCHIVE_DIR = 'controller/';
@@ -45,7 +45,7 @@ export class SelfBackupScheduler {
       now?: () => number;
     },
   ) {
-    this.log = d.logger.child({ component: 'self-backup' });
+    this.log = d.logger.child({ component: 'self-backup', backup: d.cfg.name });
   }
 
   start(): void {
@@ -65,13 +65,13 @@ export class SelfBackupScheduler {
     const cfg = this.d.cfg;
     const now = (this.d.now ?? Date.now)();
     const name = `controller-${new Date(now).toISOString().replace(/[-:]/g, '').replace(/\.(\d{3})Z$/, '$1Z')}.tar.gz`;
-    const work = resolve(cfg.work_dir ?? join(this.d.dataDir, '.self-backup'));
+    const work = resolve(cfg.work_dir ?? join(this.d.dataDir, '.self-backup', cfg.name));
     const file = join(work, name);
     this.status.runs++;
     let target;
     try {
       const r = await createBackup({ dataDir: this.d.dataDir, to: file, method: cfg.method, exclude: [work], ...(this.d.configFile ? { configFile: this.d.configFile } : {}) });
-      target = await createTarget(cfg.target, { host: hostname(), set: 'controller' });
+      target = await createTarget(cfg.target, { host: hostname(), set: cfg.name });
       await target.put(`${ARCHIVE_DIR}${name}`, { file }, await sha256File(file));
       const removed = await this.applyRetention(target);
       this.status.last = { atMs: now, ok: true, name, bytes: r.bytes };

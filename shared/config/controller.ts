@@ -120,23 +120,36 @@ export const controllerConfigSchema = z
       .strict()
       .prefault({}),
     /**
-     * Scheduled `opsfleet-controller backup` to the same kinds of targets as agent backups;
-     * absent: no scheduled backup (the command still works by hand or from a timer).
+     * Scheduled `opsfleet-controller backup`s, each to its own target of the kinds agent backups
+     * use (e.g. a local folder nightly and S3 weekly); empty: none (the command still works by
+     * hand or from a timer).
      */
     self_backup: z
-      .object({
-        /** Cron expression (5 or 6 fields), e.g. "0 3 * * *". */
-        schedule: z.string().min(1),
-        /** Archives go to `<target path>/<prefix>/controller-<time>.tar.gz`; `{host}` is the controller's hostname, `{name}` "controller". */
-        target: backupTargetSchema,
-        /** Newest archives kept on the target; older ones are removed after each good backup. */
-        keep: z.number().int().min(1).prefault(7),
-        method: z.enum(['vacuum-into', 'backup-api']).prefault('vacuum-into'),
-        /** Where the archive is assembled before upload (default: data_dir/.self-backup; never carried in a backup). */
-        work_dir: z.string().min(1).optional(),
-      })
-      .strict()
-      .optional(),
+      .array(
+        z
+          .object({
+            /** Names this schedule in logs and alerts, and `{name}` in the target prefix. */
+            name: z.string().regex(/^[A-Za-z0-9_.-]+$/).prefault('controller'),
+            /** Cron expression (5 or 6 fields), e.g. "0 3 * * *". */
+            schedule: z.string().min(1),
+            /** Archives go to `<target path>/<prefix>/controller/controller-<time>.tar.gz`; `{host}` is the controller's hostname. */
+            target: backupTargetSchema,
+            /** Newest archives kept on the target; older ones are removed after each good backup. */
+            keep: z.number().int().min(1).prefault(7),
+            method: z.enum(['vacuum-into', 'backup-api']).prefault('vacuum-into'),
+            /** Where the archive is assembled before upload (default: data_dir/.self-backup; never carried in a backup). */
+            work_dir: z.string().min(1).optional(),
+          })
+          .strict(),
+      )
+      .prefault([])
+      .superRefine((list, ctx) => {
+        const seen = new Set<string>();
+        list.forEach((b, i) => {
+          if (seen.has(b.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `two self_backup entries are named "${b.name}"` });
+          seen.add(b.name);
+        });
+      }),
     log: logSchema.prefault({}),
     shutdown_grace: duration().prefault('8s'),
   })
