@@ -63,14 +63,28 @@ export function openForSnapshot(file: string): Database.Database {
  * A consistent copy of the live database, taken by this process while the controller writes.
  * `vacuum-into` is one read transaction (WAL: writers go on, the copy is the state at its start,
  * compacted); `backup-api` is SQLite's online backup, page by page, restarting when another
- * connection writes between steps (bench/ctl-backup.bench.ts compares what each costs ingest).
+ * connection writes between steps, so after two restarts it copies the rest in one step
+ * (bench/ctl-backup.bench.ts compares what each costs ingest).
  */
 export async function snapshotDatabase(src: string, dest: string, method: SnapshotMethod): Promise<number> {
   const t0 = performance.now();
   const db = openForSnapshot(src);
   try {
     if (method === 'vacuum-into') db.prepare('VACUUM INTO ?').run(dest);
-    else await db.backup(dest);
+    else {
+      // Page by page the copy restarts whenever the controller commits between two steps,
+      // which under steady ingest is forever (bench/ctl-backup.bench.ts: not done after 120 s).
+      // After two restarts the rest goes in one step: one read transaction, as vacuum-into.
+      let last = Infinity;
+      let restarts = 0;
+      await db.backup(dest, {
+        progress: ({ totalPages, remainingPages }) => {
+          if (remainingPages > last) restarts++;
+          last = remainingPages;
+          return restarts >= 2 ? Math.max(totalPages, 1) : 100;
+        },
+      });
+    }
   } catch (err) {
     throw new OpsError('OPS_ERR_CTL_BACKUP', `snapshot of ${src} (${method}) failed: ${errorLine(err)}`, { cause: err });
   } finally {
