@@ -16,7 +16,7 @@ import { tempDir } from '../test/helpers/tmp.js';
 import { waitFor } from '../test/helpers/wait.js';
 import type { Bench, BenchRow } from './types.js';
 
-async function sshBaseline(dir: string, n: number, parallel: number): Promise<{ seconds: number; ok: boolean; note: string }> {
+export async function sshBaseline(dir: string, n: number, parallel: number): Promise<{ seconds: number; ok: boolean; note: string }> {
   if (!existsSync('/usr/sbin/sshd')) return { seconds: NaN, ok: false, note: 'sshd not installed (apt-get install openssh-server)' };
   const port = await freePort();
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'hostkey')]);

@@ -2,7 +2,7 @@
  * Writes test/fixtures/controller-db/<name>.sql: a controller database with the schema of an
  * earlier commit (its controller/store/migrations.ts, read with `git show`) and a few rows in
  * each table an upgrade must carry (hosts, alerts, silences, runs, audit, tokens), as a SQL dump
- * (reviewable text, unlike a binary .db). controller/store/upgrade.test.ts upgrades it.
+ * (reviewable text, unlike a binary .db). test/ops/upgrade.test.ts upgrades it.
  *
  *   node --import tsx scripts/make-release-db-fixture.ts COMMIT NAME
  */

@@ -3,11 +3,11 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { runCommand } from '../../test/helpers/daemons.js';
-import { tempDir } from '../../test/helpers/tmp.js';
-import { AuditLog } from '../audit/audit-log.js';
-import { migrationHash, openDatabase, SCHEMA_VERSION } from './db.js';
-import { MIGRATIONS } from './migrations.js';
+import { runCommand } from '../helpers/daemons.js';
+import { tempDir } from '../helpers/tmp.js';
+import { AuditLog } from '../../controller/audit/audit-log.js';
+import { migrationHash, openDatabase, SCHEMA_VERSION } from '../../controller/store/db.js';
+import { MIGRATIONS } from '../../controller/store/migrations.js';
 import { VERSION } from '../../shared/version.js';
 
 const dir = tempDir('opsfleet-upgrade-');
@@ -16,7 +16,7 @@ after(() => dir.cleanup());
 // The previous release's database: the schema of commit 28a089c (package version 0.1.0, the
 // base of the first release with schema_migrations) with rows in each table an upgrade must
 // carry, made by scripts/make-release-db-fixture.ts from that commit's migrations.ts.
-const FIXTURE = new URL('../../test/fixtures/controller-db/release-0.1.0.sql', import.meta.url);
+const FIXTURE = new URL('../fixtures/controller-db/release-0.1.0.sql', import.meta.url);
 const FIXTURE_VERSION = 11;
 
 const schemaOf = (db: Database.Database) =>
