@@ -53,6 +53,8 @@ import { processFaults } from '../shared/process-faults.js';
 import { EventsStore } from './store/events-store.js';
 import { HostsStore } from './store/hosts-store.js';
 import { Pruner } from './store/pruner.js';
+import { DiskGuard } from './store/disk-guard.js';
+import { SelfBackupScheduler } from './selfbackup/scheduler.js';
 
 /**
  * The controller daemon. Start order: database → NATS + stream → ingest → liveness → pruner →
@@ -66,6 +68,9 @@ export class Controller {
   private ingest: Ingest | undefined;
   private liveness: Liveness | undefined;
   private pruner: Pruner | undefined;
+  private diskGuard: DiskGuard | undefined;
+  private readonly selfBackups: SelfBackupScheduler[] = [];
+  private dbProbe: { atMs: number; ok: boolean; detail: string } | undefined;
   private alerts: AlertManager | undefined;
   private logIndex: LogIndexer | undefined;
   private checks: ChecksStore | undefined;
@@ -169,6 +174,46 @@ export class Controller {
 
     this.pruner = new Pruner({ events, intervalMs: cfg.retention.prune_interval, logger: this.logger });
     await this.pruner.start();
+    const alerts = this.alerts;
+    this.diskGuard = new DiskGuard({
+      dir: cfg.data_dir,
+      db: this.db,
+      events,
+      minFreeBytes: cfg.disk_guard.min_free,
+      intervalMs: cfg.disk_guard.check_interval,
+      pruneFraction: cfg.disk_guard.prune_fraction,
+      logger: this.logger,
+      raise: (s, resolveTimeoutS) =>
+        alerts.push([
+          {
+            labels: { alertname: 'ControllerDiskLow', severity: 'critical', component: 'controller' },
+            annotations: {
+              summary: `controller data_dir ${cfg.data_dir}: ${Math.floor(s.freeBytes / 1048576)} MiB free, below disk_guard.min_free ${Math.floor(s.minFreeBytes / 1048576)} MiB`,
+              description: `The oldest events are being dropped ahead of retention (${s.tightened} so far) so the database stops growing. Free space on that file system, or lower retention.events.`,
+            },
+            resolveTimeoutS,
+          },
+        ]),
+    });
+    this.diskGuard.start();
+    for (const b of cfg.self_backup) {
+      const s = new SelfBackupScheduler({
+        cfg: b,
+        dataDir: cfg.data_dir,
+        logger: this.logger,
+        timezone: cfg.scheduler.timezone,
+        onFailure: (error) =>
+          alerts.push([
+            {
+              labels: { alertname: 'ControllerBackupFailed', severity: 'warning', component: 'controller', backup: b.name },
+              annotations: { summary: `scheduled controller backup failed: ${error}`, description: 'The next scheduled run tries again; `opsfleet-controller backup --to FILE` takes one by hand.' },
+              resolveTimeoutS: 86_400,
+            },
+          ]),
+      });
+      s.start();
+      this.selfBackups.push(s);
+    }
 
     // The fleet CA exists before the API: the first enrollment may come with the first request.
     const ca = FleetCa.open({ dataDir: cfg.data_dir, caCert: cfg.pki.ca_cert, caKey: cfg.pki.ca_key, logger: this.logger });
@@ -194,6 +239,7 @@ export class Controller {
       agents: this.agents,
       health: () => this.health(events),
       identity: (id) => enrollment.get(id),
+      ready: () => this.readiness(),
     });
     registerTokenRoutes(this.http, { tokens, audit, playbooks: cfg.playbooks });
     const dl = defaultDownloadPaths();
@@ -371,6 +417,34 @@ export class Controller {
     };
   }
 
+  /** What /readyz shows: each part the controller needs, ok or why not. */
+  private readiness(): { ready: boolean; checks: Record<string, { ok: boolean; detail: string }> } {
+    const nats = this.natsConnected && this.ingest !== undefined && !this.degraded.has('nats');
+    const checks: Record<string, { ok: boolean; detail: string }> = {
+      nats: { ok: nats, detail: nats ? 'connected, ingest running' : (this.degraded.get('nats') ?? 'disconnected from NATS; reconnecting') },
+      database: this.probeDatabase(),
+    };
+    const disk = this.diskGuard?.state();
+    if (disk) checks.disk = { ok: disk.ok, detail: disk.error ?? `${Math.floor(disk.freeBytes / 1048576)} MiB free under ${this.cfg.data_dir} (disk_guard.min_free ${Math.floor(disk.minFreeBytes / 1048576)} MiB)` };
+    return { ready: Object.values(checks).every((c) => c.ok), checks };
+  }
+
+  /** One real write (a single-row table) at most once a second: an open route must not write per request. */
+  private probeDatabase(): { ok: boolean; detail: string } {
+    const now = Date.now();
+    if (this.degraded.has('database')) return { ok: false, detail: this.degraded.get('database')! };
+    if (this.dbProbe && now - this.dbProbe.atMs < 1000) return this.dbProbe;
+    let r: { ok: boolean; detail: string };
+    try {
+      this.db!.prepare('INSERT INTO readiness_probe (id, at_ms) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET at_ms = excluded.at_ms').run(now);
+      r = { ok: true, detail: 'writable' };
+    } catch (err) {
+      r = { ok: false, detail: `database write failed: ${errorLine(err)}` };
+    }
+    this.dbProbe = { atMs: now, ...r };
+    return r;
+  }
+
   /** SIGHUP: reload tasks_dir and the receivers' template files (the rest of controller.yaml needs a restart). */
   async reload(): Promise<void> {
     this.automation?.reload();
@@ -395,6 +469,8 @@ export class Controller {
     this.certExpiry?.stop();
     if (this.ingest) await within(this.ingest.stop(), 3000);
     await this.pruner?.stop();
+    this.diskGuard?.stop();
+    await Promise.all(this.selfBackups.map((s) => s.stop()));
     await this.alerts?.stop();
     this.checks?.stop();
     this.logIndex?.stop();

@@ -2,6 +2,7 @@ import { controllerConfigSchema } from '../shared/config/controller.js';
 import { runDaemonCli } from '../shared/daemon-cli.js';
 import { Controller } from './controller.js';
 import { registerNatsCommands } from './natsauth/nats-config-cli.js';
+import { registerSelfBackupCommands } from './selfbackup/cli.js';
 
 await runDaemonCli({
   command: 'opsfleet-controller',
@@ -11,5 +12,8 @@ await runDaemonCli({
   create: (cfg, logger) => new Controller(cfg, logger),
   level: (cfg) => cfg.log.level,
   graceMs: (cfg) => cfg.shutdown_grace,
-  extraCommands: (program, done) => registerNatsCommands(program, done, '/etc/opsfleet/controller.yaml'),
+  extraCommands: (program, done) => {
+    registerNatsCommands(program, done, '/etc/opsfleet/controller.yaml');
+    registerSelfBackupCommands(program, done, '/etc/opsfleet/controller.yaml');
+  },
 });

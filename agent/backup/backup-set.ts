@@ -13,7 +13,7 @@ import { selectRetention } from './retention.js';
 import { buildInChild, type ChildBuild } from './build-in-child.js';
 import { Excluder } from './scan.js';
 import { buildSnapshot, type BuildInput } from './snapshot-builder.js';
-import { createTarget } from './targets/index.js';
+import { createTarget } from '../../shared/backup/targets/index.js';
 import { archiveName, manifestName, snapshotId, type BackupTarget, type Manifest } from './types.js';
 import { verifySet, type VerifyResult } from './verify.js';
 import { withRetry } from './uploader.js';

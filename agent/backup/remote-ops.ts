@@ -6,7 +6,7 @@ import type { BackupManager } from './backup-manager.js';
 import { OVERWRITE_POLICIES, restoreSnapshot, type OverwritePolicy } from './restore.js';
 import { safeRelPath } from './safe-path.js';
 import { toArchivePath } from './scan.js';
-import { createTarget } from './targets/index.js';
+import { createTarget } from '../../shared/backup/targets/index.js';
 import type { BackupTarget } from './types.js';
 import { verifySet } from './verify.js';
 

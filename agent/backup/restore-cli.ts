@@ -5,7 +5,7 @@ import { errorLine, OpsError, printConfigError } from '../../shared/errors.js';
 import { listSnapshots } from './catalog.js';
 import { OVERWRITE_POLICIES, restoreSnapshot, type OverwritePolicy } from './restore.js';
 import { reportLines } from './restore-report.js';
-import { createTarget } from './targets/index.js';
+import { createTarget } from '../../shared/backup/targets/index.js';
 import { verifySet } from './verify.js';
 import { summarize } from './types.js';
 

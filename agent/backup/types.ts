@@ -1,4 +1,3 @@
-import type { Readable } from 'node:stream';
 
 /**
  * The on-target format (docs/backup.md): under the set's prefix, `snapshots/<id>.tar.gz` holds
@@ -87,22 +86,4 @@ export function snapshotId(nowMs: number, rand: string): string {
   return `${new Date(nowMs).toISOString().replace(/[-:.]/g, '')}-${rand}`;
 }
 
-export type PutSource = { file: string } | { data: Buffer };
-
-/**
- * Where snapshots go. Names are relative to the set's prefix (`snapshots/<id>.json`). `put`
- * writes under a temporary name, verifies the stored bytes against `sha256`, and only then
- * gives the object its final name, so a reader never sees a partial object.
- */
-export interface BackupTarget {
-  readonly type: string;
-  /** Human description without secrets, for logs and errors. */
-  readonly where: string;
-  put(name: string, src: PutSource, sha256: string, signal?: AbortSignal): Promise<void>;
-  get(name: string): Promise<Readable>;
-  /** Names (relative to the prefix) of the objects directly under `dir` (e.g. "snapshots/"). */
-  list(dir: string): Promise<string[]>;
-  /** Removes an object; a missing object is not an error. */
-  remove(name: string): Promise<void>;
-  close(): Promise<void>;
-}
+export type { BackupTarget, PutSource } from '../../shared/backup/target.js';

@@ -11,6 +11,8 @@ export interface ApiDeps {
   health: () => Record<string, unknown>;
   /** A host's identity (controller/pki), merged into the host views. */
   identity?: (hostId: string) => { state: 'pending' | 'enrolled' | 'removed'; certNotAfter: string | null } | undefined;
+  /** /readyz: whether this controller can do its work now (NATS and ingest, a writable database, disk space). */
+  ready?: () => { ready: boolean; checks: Record<string, { ok: boolean; detail: string }> };
 }
 
 function intParam(q: URLSearchParams, name: string, dflt: number, max: number): number {
@@ -24,6 +26,17 @@ function intParam(q: URLSearchParams, name: string, dflt: number, max: number): 
 /** The operators' JSON API (v1). */
 export function registerRoutes(http: HttpServer, d: ApiDeps): void {
   http.route('GET', '/healthz', () => ({ status: 'ok', version: VERSION, ...d.health() }));
+  // Liveness stays /healthz (200 while the process answers); readiness is 503 with the reasons
+  // when a part the controller needs is missing, for load balancers and systemd/k8s probes.
+  if (d.ready) {
+    const ready = d.ready;
+    http.route('GET', '/readyz', ({ res }) => {
+      const r = ready();
+      const body = JSON.stringify({ status: r.ready ? 'ready' : 'not_ready', version: VERSION, checks: r.checks });
+      res.writeHead(r.ready ? 200 : 503, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+      res.end(body);
+    });
+  }
 
   const withIdentity = (v: HostView): HostView => {
     if (!d.identity) return v;

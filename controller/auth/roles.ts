@@ -31,6 +31,7 @@ export const ROUTE_POLICIES: Readonly<Record<string, RoutePolicy>> = Object.free
   // The one-line install: a new host has no credential yet (docs/api-auth.md says why this is safe).
   'GET /install.sh': open,
   'GET /downloads/:file': open,
+  'GET /readyz': open,
   'GET /metrics': { need: 'viewer', metrics: true },
   'GET /api/v1/whoami': { need: 'viewer', intake: true },
 

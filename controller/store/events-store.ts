@@ -48,6 +48,8 @@ export class EventsStore {
       content: db.prepare<[string], { kind: string; ts_ms: number; payload: string }>('SELECT kind, ts_ms, payload FROM events WHERE id = ?'),
       insert: db.prepare('INSERT OR IGNORE INTO events (id, host_id, kind, instance_id, seq, ts_ms, received_ms, payload, expires_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
       pruneChunk: db.prepare('DELETE FROM events WHERE rowid IN (SELECT rowid FROM events WHERE expires_ms < ? LIMIT ?)'),
+      pruneOldest: db.prepare('DELETE FROM events WHERE rowid IN (SELECT rowid FROM events ORDER BY received_ms LIMIT ?)'),
+      count: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM events'),
       addCounter: db.prepare('INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value'),
       counters: db.prepare<[], { name: string; value: number }>('SELECT name, value FROM counters'),
       reject: db.prepare('INSERT INTO rejected_messages (received_ms, subject, stream_seq, reason, size) VALUES (?, ?, ?, ?, ?)'),
@@ -101,6 +103,15 @@ export class EventsStore {
   /** Deletes up to `chunk` events whose expiry is before `nowMs`; returns how many went. */
   pruneChunk(nowMs: number, chunk: number): number {
     return this.stmts.pruneChunk.run(nowMs, chunk).changes;
+  }
+
+  /** The disk guard's tightening: the `n` oldest events by arrival, whatever their expiry. */
+  pruneOldest(n: number): number {
+    return this.stmts.pruneOldest.run(n).changes;
+  }
+
+  count(): number {
+    return this.stmts.count.get()!.n;
   }
 
   addCounter(name: string, delta: number): void {

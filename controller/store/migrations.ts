@@ -373,4 +373,15 @@ export const MIGRATIONS: readonly string[] = [
      removed_ms INTEGER,
      removed_by TEXT
    );`,
+  // Which migrations ran, when, and by which controller version (openDatabase fills it; rows for
+  // versions applied before this table existed are back-filled at the first start that has it).
+  // A controller older than the database names the version that wrote it from here.
+  // readiness_probe: the one row /readyz rewrites to prove the database takes writes.
+  `CREATE TABLE schema_migrations (
+     version INTEGER PRIMARY KEY,
+     hash TEXT NOT NULL,
+     applied_ms INTEGER NOT NULL,
+     controller_version TEXT NOT NULL
+   );
+   CREATE TABLE readiness_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at_ms INTEGER NOT NULL);`,
 ];

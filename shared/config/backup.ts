@@ -69,6 +69,8 @@ const targetSchema = z.discriminatedUnion('type', [s3Target, sftpTarget, dirTarg
   error: (iss) => (iss.code === 'invalid_union' ? 'target type must be one of s3, sftp, dir' : undefined),
 });
 export type BackupTargetConfig = z.output<typeof targetSchema>;
+/** The same targets for the controller's own scheduled backups (shared/config/controller.ts). */
+export const backupTargetSchema = targetSchema;
 export type S3TargetConfig = z.output<typeof s3Target>;
 export type SftpTargetConfig = z.output<typeof sftpTarget>;
 export type DirTargetConfig = z.output<typeof dirTarget>;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { alertingSchema } from './alerting.js';
+import { backupTargetSchema } from './backup.js';
 import { byteSize, duration, listenAddress, logSchema, natsSchema, tlsFiles } from './common.js';
 import { playbooksSchema, runsSchema } from './playbooks.js';
 
@@ -130,6 +131,51 @@ export const controllerConfigSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * The controller's own free-space guard on the data_dir's file system: below `min_free`,
+     * events are pruned oldest first (ahead of their retention) so SQLite reuses their pages
+     * instead of growing the file, `ControllerDiskLow` fires and /readyz answers 503.
+     */
+    disk_guard: z
+      .object({
+        min_free: byteSize().prefault('1GiB'),
+        check_interval: duration({ min: 100 }).prefault('30s'),
+        /** Share of the stored events dropped per check while space stays low (oldest first). */
+        prune_fraction: z.number().gt(0).max(1).prefault(0.1),
+      })
+      .strict()
+      .prefault({}),
+    /**
+     * Scheduled `opsfleet-controller backup`s, each to its own target of the kinds agent backups
+     * use (e.g. a local folder nightly and S3 weekly); empty: none (the command still works by
+     * hand or from a timer).
+     */
+    self_backup: z
+      .array(
+        z
+          .object({
+            /** Names this schedule in logs and alerts, and `{name}` in the target prefix. */
+            name: z.string().regex(/^[A-Za-z0-9_.-]+$/).prefault('controller'),
+            /** Cron expression (5 or 6 fields), e.g. "0 3 * * *". */
+            schedule: z.string().min(1),
+            /** Archives go to `<target path>/<prefix>/controller/controller-<time>.tar.gz`; `{host}` is the controller's hostname. */
+            target: backupTargetSchema,
+            /** Newest archives kept on the target; older ones are removed after each good backup. */
+            keep: z.number().int().min(1).prefault(7),
+            method: z.enum(['vacuum-into', 'backup-api']).prefault('vacuum-into'),
+            /** Where the archive is assembled before upload (default: data_dir/.self-backup; never carried in a backup). */
+            work_dir: z.string().min(1).optional(),
+          })
+          .strict(),
+      )
+      .prefault([])
+      .superRefine((list, ctx) => {
+        const seen = new Set<string>();
+        list.forEach((b, i) => {
+          if (seen.has(b.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `two self_backup entries are named "${b.name}"` });
+          seen.add(b.name);
+        });
+      }),
     log: logSchema.prefault({}),
     shutdown_grace: duration().prefault('8s'),
     /** The one-line agent install: GET /install.sh and GET /downloads/<bundle> (docs/install.md). */

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { BackupSet } from '../../agent/backup/backup-set.js';
 import { restoreSnapshot } from '../../agent/backup/restore.js';
-import { DirTarget } from '../../agent/backup/targets/dir.js';
+import { DirTarget } from '../../shared/backup/targets/dir.js';
 import { verifySet } from '../../agent/backup/verify.js';
 import { createRootLogger } from '../../shared/logger.js';
 import { Child } from '../helpers/process.js';

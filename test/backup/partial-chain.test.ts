@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BackupSet } from '../../agent/backup/backup-set.js';
 import { restoreSnapshot } from '../../agent/backup/restore.js';
-import { DirTarget } from '../../agent/backup/targets/dir.js';
+import { DirTarget } from '../../shared/backup/targets/dir.js';
 import type { Manifest } from '../../agent/backup/types.js';
 import { Alert_State } from '../../shared/gen/opsfleet/v1/events.js';
 import { createRootLogger } from '../../shared/logger.js';

@@ -5,7 +5,7 @@ import { after, describe, it } from 'node:test';
 import { BackupSet } from '../../agent/backup/backup-set.js';
 import { restoreSnapshot } from '../../agent/backup/restore.js';
 import { selectRetention, type RetainedSnapshot } from '../../agent/backup/retention.js';
-import { DirTarget } from '../../agent/backup/targets/dir.js';
+import { DirTarget } from '../../shared/backup/targets/dir.js';
 import { createRootLogger } from '../../shared/logger.js';
 import { tempDir } from '../helpers/tmp.js';
 import { RecordingSink } from '../health/recording-sink.js';

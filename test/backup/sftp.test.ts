@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { BackupSet } from '../../agent/backup/backup-set.js';
 import { listSnapshots } from '../../agent/backup/catalog.js';
 import { restoreSnapshot } from '../../agent/backup/restore.js';
-import { SftpTarget } from '../../agent/backup/targets/sftp.js';
+import { SftpTarget } from '../../shared/backup/targets/sftp.js';
 import type { Manifest } from '../../agent/backup/types.js';
 import { createRootLogger } from '../../shared/logger.js';
 import { tempDir } from '../helpers/tmp.js';

@@ -6,7 +6,7 @@ import Database from 'better-sqlite3';
 import { BackupSet } from '../../agent/backup/backup-set.js';
 import { LocalState, RESCAN_ALL } from '../../agent/backup/local-state.js';
 import { restoreSnapshot } from '../../agent/backup/restore.js';
-import { DirTarget } from '../../agent/backup/targets/dir.js';
+import { DirTarget } from '../../shared/backup/targets/dir.js';
 import { createRootLogger } from '../../shared/logger.js';
 import { startAgent, runCommand } from '../helpers/daemons.js';
 import { freePort } from '../helpers/ports.js';

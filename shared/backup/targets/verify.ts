@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { OpsError } from '../../../shared/errors.js';
+import { OpsError } from '../../errors.js';
 
 /** sha256 (hex) and length of a stream. */
 export async function hashStream(s: Readable): Promise<{ sha256: string; size: number }> {

@@ -1,5 +1,5 @@
-import type { BackupTargetConfig } from '../../../shared/config/backup.js';
-import type { BackupTarget } from '../types.js';
+import type { BackupTargetConfig } from '../../config/backup.js';
+import type { BackupTarget } from '../target.js';
 
 type Ctx = { host: string; set: string };
 

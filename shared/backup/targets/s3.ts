@@ -2,9 +2,9 @@ import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import type { S3TargetConfig } from '../../../shared/config/backup.js';
-import { OpsError } from '../../../shared/errors.js';
-import type { BackupTarget, PutSource } from '../types.js';
+import type { S3TargetConfig } from '../../config/backup.js';
+import { OpsError } from '../../errors.js';
+import type { BackupTarget, PutSource } from '../target.js';
 import { expandPrefix, tmpSuffix } from './prefix.js';
 import { expectSha, hashStream } from './verify.js';
 

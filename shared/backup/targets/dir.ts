@@ -2,9 +2,9 @@ import { createReadStream } from 'node:fs';
 import { copyFile, mkdir, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import type { DirTargetConfig } from '../../../shared/config/backup.js';
-import { OpsError } from '../../../shared/errors.js';
-import type { BackupTarget, PutSource } from '../types.js';
+import type { DirTargetConfig } from '../../config/backup.js';
+import { OpsError } from '../../errors.js';
+import type { BackupTarget, PutSource } from '../target.js';
 import { expandPrefix, tmpSuffix } from './prefix.js';
 import { expectSha, hashStream } from './verify.js';
 

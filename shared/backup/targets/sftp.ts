@@ -3,9 +3,9 @@ import { readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import SftpClient from 'ssh2-sftp-client';
-import type { SftpTargetConfig } from '../../../shared/config/backup.js';
-import { OpsError } from '../../../shared/errors.js';
-import type { BackupTarget, PutSource } from '../types.js';
+import type { SftpTargetConfig } from '../../config/backup.js';
+import { OpsError } from '../../errors.js';
+import type { BackupTarget, PutSource } from '../target.js';
 import { expandPrefix, tmpSuffix } from './prefix.js';
 import { expectSha, hashStream } from './verify.js';
 
