@@ -19,6 +19,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, cpSync, createReadStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { build } from 'esbuild';
+import { buildUi } from './build-ui.mjs';
 
 const root = new URL('..', import.meta.url).pathname.replace(/\/$/, '');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
@@ -187,11 +188,13 @@ async function buildPrograms(kind, stage) {
   const outdir = join(stage, 'dist');
   const metas = [];
   if (kind === 'agent') {
-    metas.push(await build({ ...SHARED_BUILD, external: EXTERNAL, outdir, entryPoints: { 'opsfleet-agent': 'agent/main.ts', 'snapshot-child': 'agent/backup/snapshot-child.ts' }, splitting: true, chunkNames: 'chunks/agent-[name]-[hash]' }));
+    metas.push(await build({ ...SHARED_BUILD, external: EXTERNAL, outdir, entryPoints: { 'opsfleet-agent': 'agent/main.ts', 'snapshot-child': 'agent/backup/snapshot-child.ts', 'facts-child': 'agent/facts/facts-child.ts' }, splitting: true, chunkNames: 'chunks/agent-[name]-[hash]' }));
   } else {
     for (const [name, entry] of [['opsfleet-controller', 'controller/main.ts'], ['opsctl', 'cli/opsctl.ts'], ['analyze-worker', 'shared/logs/analyze-worker.ts']]) {
       metas.push(await build({ ...SHARED_BUILD, external: EXTERNAL, outdir, entryPoints: { [name]: entry }, splitting: false }));
     }
+    // The dashboard's static files, where the controller bundle looks first (dist/web/).
+    await buildUi(join(outdir, 'web'));
   }
   const ext = new Set();
   for (const m of metas) for (const out of Object.values(m.metafile.outputs)) for (const imp of out.imports) {
