@@ -172,8 +172,8 @@ export class AgentClients {
   }
 
   /** Asks the agent to gather its facts now; answers the FactsDoc JSON text. Gathering spawns probes: give it time. */
-  refreshFacts(endpoint: string, tls: boolean, timeoutMs: number, signal?: AbortSignal): Promise<RefreshFactsResponse> {
-    return this.unary(endpoint, signal, (c, md, opts, cb) => c.refreshFacts({}, md, opts, cb), timeoutMs, tls);
+  refreshFacts(endpoint: string, tls: boolean, timeoutMs: number, signal: AbortSignal | undefined, hostId: string): Promise<RefreshFactsResponse> {
+    return this.unary(endpoint, signal, (c, md, opts, cb) => c.refreshFacts({}, md, opts, cb), timeoutMs, tls, hostId);
   }
 
   private unary<T>(

@@ -16,7 +16,7 @@ export interface RawResponse {
  */
 export function rawRequest(
   base: string,
-  o: { method?: string; path: string; token?: string; headers?: Record<string, string>; body?: string | Buffer; localAddress?: string; timeoutMs?: number; chunked?: boolean },
+  o: { method?: string; path: string; token?: string; headers?: Record<string, string>; body?: string | Buffer; localAddress?: string; timeoutMs?: number; chunked?: boolean; streamHeadersOnly?: boolean },
 ): Promise<RawResponse> {
   const u = new URL(base);
   return new Promise((resolve, reject) => {
@@ -24,6 +24,13 @@ export function rawRequest(
     if (o.token) headers.authorization = `Bearer ${o.token}`;
     if (o.body !== undefined && !o.chunked) headers['content-length'] = String(Buffer.byteLength(o.body));
     const req = request({ host: u.hostname, port: u.port, method: o.method ?? 'GET', path: o.path, headers, ...(o.localAddress ? { localAddress: o.localAddress } : {}) }, (res) => {
+      // A live stream (SSE) never ends by itself: its status and headers are the answer.
+      if (o.streamHeadersOnly && String(res.headers['content-type'] ?? '').startsWith('text/event-stream')) {
+        clearTimeout(timer);
+        req.destroy();
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, text: '', json: undefined, code: undefined });
+        return;
+      }
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('error', reject);
