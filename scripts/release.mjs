@@ -151,11 +151,16 @@ function closure(names) {
 
 function copyPackage(dir, stageRoot) {
   const rel = relative(root, dir);
+  // The folder the package's entry point lives in is never dropped, whatever its name
+  // (ssh2-sftp-client's main is src/index.js: DROP's "src" once shipped it without its code).
+  const main = String(JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).main ?? '').replace(/^\.\//, '');
+  const mainDir = main.includes('/') ? main.slice(0, main.indexOf('/')) : '';
   cpSync(dir, join(stageRoot, rel), {
     recursive: true,
     filter: (p) => {
       const r = relative(dir, p);
       if (r === '') return true;
+      if (mainDir && (r === mainDir || r.startsWith(`${mainDir}/`)) && !/\.(md|map|ts)$/.test(r)) return true;
       if (r.startsWith('node_modules')) return false; // nested packages come through the closure
       // Native build trees: only the Release .node files survive.
       if (/(^|\/)build(\/|$)/.test(r)) return statSync(p).isDirectory() ? /(^|\/)build(\/Release)?$/.test(r) : /build\/Release\/[^/]+\.node$/.test(r);

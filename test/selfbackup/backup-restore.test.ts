@@ -45,7 +45,9 @@ describe('controller backup while ingesting, restore onto a fresh machine, agent
   });
 
   it('backup at load, restore, counts and audit verify equal, the agent outbox delivers what queued while the controller was gone', async () => {
-    nats = await NatsServer.start();
+    // The NATS authority lives in the controller's data_dir, as in production, so the backup
+    // carries it and the fresh broker below trusts the restored controller and the same agents.
+    nats = await NatsServer.start({ operator: { authorityDir: join(first.path, 'controller-data', 'nats-auth') } });
     ctl = await startController({ natsUrl: nats.url, dir: first.path });
     agent = await startAgent({ natsUrl: nats.url, dir: first.path, id: 'web-1', heartbeat: '200ms' });
     await waitFor(async () => (await api<Array<{ id: string; status: string }>>(ctl!.url, '/api/v1/hosts')).some((h) => h.id === 'web-1' && h.status === 'online'), { timeout: 30_000, what: 'web-1 online' });
@@ -58,7 +60,7 @@ describe('controller backup while ingesting, restore onto a fresh machine, agent
 
     // Load: batches of events from 20 more hosts published as fast as the broker takes them
     // while the backup runs in its own process.
-    const nc = await connect({ servers: nats.url });
+    const nc = await connect(nats.connectOptions());
     const js = jetstream(nc);
     let loading = true;
     let published = 0;
@@ -112,6 +114,7 @@ describe('controller backup while ingesting, restore onto a fresh machine, agent
     for (const [t, n] of Object.entries(manifest.counts)) assert.equal(rows(restoredDb, `SELECT COUNT(*) AS n FROM "${t}"`).n, n, `rows of ${t}`);
 
     nats2 = NatsServer.create(port);
+    await nats2.useOperator(join(restoredDir, 'nats-auth'));
     await nats2.restart();
     ctl2 = await startController({ natsUrl: nats2.url, dir: second.path });
     const verify = await runCommand('opsctl', ['--controller', ctl2.url, 'audit', 'verify']);
