@@ -12,7 +12,7 @@ import { AlertsStore, type ApplyOutcome } from './alerts-store.js';
 import { Dispatcher } from './dispatcher.js';
 import { fingerprint } from './fingerprint.js';
 import { Inhibitor } from './inhibitor.js';
-import type { Matcher } from '../../shared/alerts/matchers.js';
+import { formatMatcher, type Matcher } from '../../shared/alerts/matchers.js';
 import { alertFromApi, alertFromEvent, toAlertView, type AlertRecord, type AlertState, type ApiAlert, type IncomingAlert } from './model.js';
 import { NotifyStore } from '../notify/notify-store.js';
 import { GroupStore } from './group-store.js';
@@ -34,6 +34,36 @@ export interface AlertApiView extends AlertView {
   updatedAt: string;
   silencedBy: string[];
   inhibitedBy: string[];
+}
+
+/** One step of a route's path from the top of the routing tree: its id and its own matchers. */
+export interface RouteStepView {
+  id: string;
+  matchers: string[];
+}
+
+/**
+ * An aggregation group as the API shows it (`GET /api/v1/alerts/groups`, like Alertmanager's
+ * /api/v2/alerts/groups): the route that groups it, its group_by values and its alerts.
+ */
+export interface AlertGroupView {
+  groupKey: string;
+  route: {
+    id: string;
+    /** From the top-level route down to this one; an alert reaches it when every step's matchers match. */
+    path: RouteStepView[];
+    receivers: string[];
+    groupBy: string[];
+    continue: boolean;
+  };
+  /** The group_by labels and the values this group has (a label the alerts lack is absent). */
+  labels: Record<string, string>;
+  /** Firing alerts first, then resolved ones still waiting for their resolved notice. */
+  alerts: AlertApiView[];
+  /** Per receiver, when it was last told about this group (null: not yet). */
+  notified: Array<{ receiver: string; at: string | null }>;
+  /** When the group is next flushed (null: never, e.g. alerting stopping). */
+  nextFlushAt: string | null;
 }
 
 export interface SilenceView {
@@ -324,6 +354,34 @@ export class AlertManager {
 
   list(state: AlertState | 'all'): AlertApiView[] {
     return this.alerts.list(state).map((a) => this.view(a));
+  }
+
+  /** The dispatcher's aggregation groups, sorted by route id then group key. */
+  groups(): AlertGroupView[] {
+    const byId = new Map(this.router.all().map((r) => [r.id, r]));
+    const order = (a: AlertApiView) => (a.status === 'firing' ? 0 : 1);
+    return this.dispatcher
+      .snapshot()
+      .sort((a, b) => a.route.id.localeCompare(b.route.id) || a.key.localeCompare(b.key))
+      .map((g) => {
+        // Ids spell the path (`route0.1` is the second child of `route0`), so the ancestors are its prefixes.
+        const parts = g.route.id.split('.');
+        const path = parts.map((_, i) => byId.get(parts.slice(0, i + 1).join('.'))).filter((r) => r !== undefined);
+        const alerts = g.alerts
+          .map((a) => this.view(a))
+          .sort((a, b) => order(a) - order(b) || a.startsAt.localeCompare(b.startsAt) || a.fingerprint.localeCompare(b.fingerprint));
+        return {
+          groupKey: g.key,
+          route: { id: g.route.id, path: path.map((r) => ({ id: r.id, matchers: r.matchers.map(formatMatcher) })), receivers: g.route.receivers, groupBy: g.route.groupBy, continue: g.route.continue },
+          labels: g.labels,
+          alerts,
+          notified: g.route.receivers.map((r) => {
+            const e = this.notifyStore.get(g.key, r);
+            return { receiver: r, at: e ? new Date(e.tsMs).toISOString() : null };
+          }),
+          nextFlushAt: g.dueMs === undefined ? null : new Date(g.dueMs).toISOString(),
+        };
+      });
   }
 
   get(fp: string): AlertApiView | undefined {

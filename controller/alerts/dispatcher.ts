@@ -18,6 +18,17 @@ interface AggrGroup {
   dueMs: number;
 }
 
+/** A read-only look at one aggregation group (see Dispatcher.snapshot). */
+export interface GroupSnapshot {
+  key: string;
+  route: CompiledRoute;
+  labels: Record<string, string>;
+  alerts: AlertRecord[];
+  /** When its timer fires next; undefined while a flush is running or after stop. */
+  dueMs: number | undefined;
+  flushes: number;
+}
+
 export interface DispatcherDeps {
   router: Router;
   store: NotifyStore;
@@ -93,6 +104,11 @@ export class Dispatcher {
       }
       g.alerts.set(a.fingerprint, a);
     }
+  }
+
+  /** The groups as they are now, for the API's group listing (copies: callers may not mutate groups). */
+  snapshot(): GroupSnapshot[] {
+    return [...this.groups.values()].map((g) => ({ key: g.key, route: g.route, labels: { ...g.labels }, alerts: [...g.alerts.values()], dueMs: g.timer ? g.dueMs : undefined, flushes: g.flushes }));
   }
 
   /** When a group fires next (ms since epoch), or undefined when there is no such group. */

@@ -71,6 +71,8 @@ export function registerAlertRoutes(http: HttpServer, am: AlertManager, audit: A
 
   http.route('GET', '/api/v1/alerts/stats', () => am.statsView());
 
+  http.route('GET', '/api/v1/alerts/groups', () => am.groups());
+
   registerIntakeRoutes(http, am);
 
   http.route('GET', '/api/v1/alerts/:fp', ({ params }) => {

@@ -5,7 +5,7 @@
  * shapes are declared where the controller builds them and re-exported here by name, so a
  * field added to a view is visible to the client's type check at once.
  */
-export type { AlertApiView, SilenceView } from '../alerts/alert-manager.js';
+export type { AlertApiView, AlertGroupView, RouteStepView, SilenceView } from '../alerts/alert-manager.js';
 export type { BackupSetView, BackupSnapshotView } from '../backup/catalog.js';
 export type { CheckView } from '../checks/checks-store.js';
 export type { RunStreamEvent } from '../dispatch/run-dispatcher.js';

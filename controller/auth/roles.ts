@@ -68,6 +68,7 @@ export const ROUTE_POLICIES: Readonly<Record<string, RoutePolicy>> = Object.free
   'GET /api/v1/alerts': viewer,
   'POST /api/v1/alerts': { need: 'operator', intake: true },
   'GET /api/v1/alerts/stats': viewer,
+  'GET /api/v1/alerts/groups': viewer,
   'POST /api/v1/alerts/routes/test': viewer,
   'POST /api/v2/alerts': { need: 'operator', intake: true },
   'POST /api/v1/intake/alertmanager': { need: 'operator', intake: true },

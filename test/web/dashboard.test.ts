@@ -1,5 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { mkdirSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -35,6 +37,8 @@ describe('web dashboard in headless chromium (real controller, two real agents)'
   let browser: Browser;
   let admin: BrowserContext;
   let page: Page;
+  /** The alert route's webhook: answers 200 so the group is notified and the page shows when. */
+  let sink: Server | undefined;
 
   const shot = async (p: Page, name: string) => {
     if (!SHOTS) return;
@@ -45,7 +49,17 @@ describe('web dashboard in headless chromium (real controller, two real agents)'
   before(async () => {
     buildDashboard();
     nats = await NatsServer.start();
-    ctl = await startController({ natsUrl: nats.url, dir: dir.path, extraYaml: PLAYBOOKS });
+    sink = createServer((req, res) => req.resume().on('end', () => res.end('{}')));
+    await new Promise<void>((resolve) => sink!.listen(0, '127.0.0.1', resolve));
+    const alerting = [
+      'alerting:',
+      '  group_wait: 1s',
+      '  receivers:',
+      `    - { name: disk-team, type: webhook, url: "http://127.0.0.1:${(sink.address() as AddressInfo).port}/hook" }`,
+      '  routes:',
+      "    - { matchers: ['alertname=~\"Disk.*\"'], receivers: [disk-team], group_by: [alertname, severity] }",
+    ].join('\n');
+    ctl = await startController({ natsUrl: nats.url, dir: dir.path, extraYaml: `${PLAYBOOKS}\n${alerting}` });
     for (const [id, role] of [
       ['web-1', 'web'],
       ['db-1', 'db'],
@@ -78,6 +92,7 @@ describe('web dashboard in headless chromium (real controller, two real agents)'
     await Promise.all(agents.map((a) => a.child.stop()));
     await ctl?.child.stop();
     await nats?.stop();
+    await new Promise<void>((resolve) => (sink ? sink.close(() => resolve()) : resolve()));
     dir.cleanup();
   });
 
@@ -144,7 +159,11 @@ describe('web dashboard in headless chromium (real controller, two real agents)'
     const push = await fetch(`${ctl.url}/api/v1/alerts`, { method: 'POST', headers: { 'content-type': 'application/json', ...authHeaders(ctl.url) }, body: JSON.stringify({ labels: { alertname: 'DiskAlmostFull', host: 'web-1', severity: 'warning' }, annotations: { summary: '/var at 93%' } }) });
     assert.equal(push.status, 200, await push.text());
     await page.goto(`${ctl.url}/#/alerts`);
-    const item = page.locator('li.alert', { hasText: 'DiskAlmostFull' });
+    // Grouped as routed: under the route's receiver and its group_by values.
+    const group = page.locator('.group[data-route="route0"]', { hasText: 'DiskAlmostFull' });
+    await group.waitFor();
+    assert.match(await group.locator('h3').innerText(), /To disk-team · alertname=DiskAlmostFull severity=warning \(1\)/);
+    const item = group.locator('li.alert', { hasText: 'DiskAlmostFull' });
     await item.waitFor();
     assert.equal(await item.getAttribute('data-silenced'), 'false');
     await page.getByLabel(/Matchers/).fill('alertname="DiskAlmostFull"\nhost=~"web-.*"');

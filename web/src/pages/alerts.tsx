@@ -14,6 +14,15 @@ interface Alert {
   silencedBy: string[];
   inhibitedBy: string[];
 }
+/** An aggregation group of GET /api/v1/alerts/groups (AlertGroupView in controller/alerts/alert-manager.ts). */
+interface AlertGroup {
+  groupKey: string;
+  route: { id: string; path: Array<{ id: string; matchers: string[] }>; receivers: string[]; groupBy: string[] };
+  labels: Record<string, string>;
+  alerts: Alert[];
+  notified: Array<{ receiver: string; at: string | null }>;
+  nextFlushAt: string | null;
+}
 interface Silence {
   id: string;
   matchers: Array<{ name: string; op: string; value: string }>;
@@ -38,6 +47,7 @@ export function AlertsPage() {
   const session = useSession();
   const tick = useLiveTick(['alert', 'host']);
   const alerts = useData(() => get<Alert[]>('/api/v1/alerts'), [tick]);
+  const groupsData = useData(() => get<AlertGroup[]>('/api/v1/alerts/groups'), [tick]);
   const silences = useData(() => get<Silence[]>('/api/v1/silences'), [tick]);
   const [matchers, setMatchers] = useState('');
   const [duration, setDuration] = useState('2h');
@@ -74,6 +84,7 @@ export function AlertsPage() {
       setMatchers('');
       setComment('');
       alerts.reload();
+      groupsData.reload();
       silences.reload();
     } catch (err) {
       setError(err);
@@ -85,17 +96,35 @@ export function AlertsPage() {
     try {
       await send('DELETE', `/api/v1/silences/${encodeURIComponent(id)}`);
       alerts.reload();
+      groupsData.reload();
       silences.reload();
     } catch (err) {
       setError(err);
     }
   };
 
-  const groups = new Map<string, Alert[]>();
-  for (const a of alerts.data ?? []) {
-    const k = a.labels.alertname ?? '';
-    groups.set(k, [...(groups.get(k) ?? []), a]);
-  }
+  // Firing alerts as the dispatcher groups them (route + group_by values), like Alertmanager's UI.
+  // A firing alert in no group (no route takes it, or alerting is disabled) is listed apart, never hidden.
+  const groups = (groupsData.data ?? []).map((g) => ({ ...g, alerts: g.alerts.filter((a) => a.status === 'firing') })).filter((g) => g.alerts.length > 0);
+  const grouped = new Set(groups.flatMap((g) => g.alerts.map((a) => a.fingerprint)));
+  const unrouted = groupsData.data ? (alerts.data ?? []).filter((a) => !grouped.has(a.fingerprint)) : [];
+  const groupLabels = (l: Record<string, string>) =>
+    Object.entries(l)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ') || t('alerts.noGroupLabels');
+  const item = (a: Alert) => {
+    const muted = a.silencedBy.length > 0 || a.inhibitedBy.length > 0;
+    return (
+      <li class={muted ? 'alert muted-alert' : 'alert'} data-fingerprint={a.fingerprint} data-silenced={a.silencedBy.length > 0 ? 'true' : 'false'}>
+        <b>{a.labels.alertname}</b> <code>{labelText(a.labels)}</code> <small class="muted">{ago(a.startsAt)}</small>
+        {a.annotations.summary && <div>{a.annotations.summary}</div>}
+        {a.silencedBy.map((id) => (
+          <span class="tag silenced">{t('alerts.silencedBy', { id })}</span>
+        ))}
+        {a.inhibitedBy.length > 0 && <span class="tag inhibited">{t('alerts.inhibitedBy', { by: a.inhibitedBy.join(', ') })}</span>}
+      </li>
+    );
+  };
 
   return (
     <div class="page" data-page="alerts">
@@ -105,26 +134,34 @@ export function AlertsPage() {
         <Section title={t('alerts.firing')}>
           <ErrorBox error={alerts.error} />
           {alerts.data && alerts.data.length === 0 && <p class="muted">{t('alerts.none')}</p>}
-          {[...groups].map(([name, list]) => (
-            <div class="group" data-group={name}>
-              <h3>{t('alerts.group', { name, n: list.length })}</h3>
-              <ul>
-                {list.map((a) => {
-                  const muted = a.silencedBy.length > 0 || a.inhibitedBy.length > 0;
-                  return (
-                    <li class={muted ? 'alert muted-alert' : 'alert'} data-fingerprint={a.fingerprint} data-silenced={a.silencedBy.length > 0 ? 'true' : 'false'}>
-                      <b>{a.labels.alertname}</b> <code>{labelText(a.labels)}</code> <small class="muted">{ago(a.startsAt)}</small>
-                      {a.annotations.summary && <div>{a.annotations.summary}</div>}
-                      {a.silencedBy.map((id) => (
-                        <span class="tag silenced">{t('alerts.silencedBy', { id })}</span>
-                      ))}
-                      {a.inhibitedBy.length > 0 && <span class="tag inhibited">{t('alerts.inhibitedBy', { by: a.inhibitedBy.join(', ') })}</span>}
-                    </li>
-                  );
-                })}
-              </ul>
+          <ErrorBox error={groupsData.error} />
+          {groups.map((g) => {
+            const told = g.notified.filter((n) => n.at !== null).map((n) => Date.parse(n.at!));
+            return (
+              <div class="group" data-group={g.groupKey} data-route={g.route.id}>
+                <h3>{t('alerts.group', { receivers: g.route.receivers.join(', '), labels: groupLabels(g.labels), n: g.alerts.length })}</h3>
+                <small class="muted">
+                  {t('alerts.route', { route: g.route.id, matchers: g.route.path.flatMap((p) => p.matchers).join(', ') || '*' })}
+                  {' · '}
+                  {told.length > 0 ? t('alerts.notified', { ago: ago(Math.max(...told)) }) : t('alerts.notNotified')}
+                  {g.nextFlushAt && (
+                    <>
+                      {' · '}
+                      {t('alerts.nextFlush', { time: new Date(g.nextFlushAt).toLocaleTimeString() })}
+                    </>
+                  )}
+                </small>
+                <ul>{g.alerts.map(item)}</ul>
+              </div>
+            );
+          })}
+          {unrouted.length > 0 && (
+            <div class="group" data-group="unrouted">
+              <h3>{t('alerts.unrouted', { n: unrouted.length })}</h3>
+              <small class="muted">{t('alerts.unroutedWhy')}</small>
+              <ul>{unrouted.map(item)}</ul>
             </div>
-          ))}
+          )}
         </Section>
         <Section title={t('alerts.silences')}>
           <ErrorBox error={silences.error} />
