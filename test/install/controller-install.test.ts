@@ -99,7 +99,8 @@ describe('scripts/install-controller.sh: controller + nats-server from the contr
     const line = await ctl.waitForLog((l) => l.msg === 'http api listening', 30_000, 'installed controller listening');
     const url = `http://127.0.0.1:${String(line.port)}`;
     assert.ok(existsSync(join(prefix, 'var/lib/opsfleet-controller/admin.token')), 'the first start wrote the admin token where the installer said');
-    assert.ok(existsSync(join(prefix, 'var/lib/opsfleet-controller/pki/ca.crt')), 'and the fleet CA');
+    // The CA is made in the background after the first start (the API does not wait for it).
+    await waitFor(() => existsSync(join(prefix, 'var/lib/opsfleet-controller/pki/ca.crt')), { timeout: 30_000, what: 'the fleet CA in the data dir' });
     const health = await waitFor(async () => {
       const h = (await (await fetch(`${url}/healthz`)).json()) as { status: string; version: string };
       return h.status === 'ok' ? h : undefined;
