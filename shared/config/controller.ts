@@ -81,6 +81,29 @@ export const controllerConfigSchema = z
       .strict()
       .prefault({}),
     stream: streamSchema.prefault({}),
+    /**
+     * A warm standby (docs/scaling.md): two controllers on one NATS cluster, each consuming the
+     * event stream into its own SQLite; a lease in NATS KV says which one leads (notifies,
+     * schedules, dispatches, accepts mutations).
+     */
+    ha: z
+      .object({
+        enabled: z.boolean().prefault(false),
+        /** Unique per controller; names its durable consumers. Absent: the machine's hostname. */
+        id: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only').optional(),
+        /** The URL other controllers, opsctl and the dashboard reach this controller's API at (e.g. https://ctl-a:8080). */
+        advertise_url: z.string().regex(/^https?:\/\/[A-Za-z0-9.:[\]-]+$/, 'expected http(s)://host[:port]').optional(),
+        /** A leader silent this long loses the lease to the standby. */
+        lease_ttl: duration({ min: 1000 }).prefault('10s'),
+        /** How often the leader renews its lease (well below lease_ttl). */
+        renew_interval: duration({ min: 100 }).prefault('3s'),
+      })
+      .strict()
+      .prefault({})
+      .superRefine((h, ctx) => {
+        if (h.enabled && !h.advertise_url) ctx.addIssue({ code: 'custom', path: ['advertise_url'], message: 'ha.enabled needs ha.advertise_url: the other controller forwards mutations there' });
+        if (h.renew_interval * 2 >= h.lease_ttl) ctx.addIssue({ code: 'custom', path: ['renew_interval'], message: `renew_interval must be under half of lease_ttl (${h.lease_ttl} ms)` });
+      }),
     /** How the controller dials agents' gRPC endpoints. */
     rpc_client: z
       .object({
