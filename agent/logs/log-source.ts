@@ -441,18 +441,18 @@ export class LogSource {
         return k;
       }
     }
-    // (b) The same head as a file being tailed: a copy (copytruncate's, or a copy in progress).
-    if (fullFp) {
-      for (const twin of this.files.values()) {
-        if (twin.cp.fpLen !== N || twin.cp.fp !== fullFp || twin.rotatedAtMs !== undefined) continue;
-        if (this.isTruncated(twin)) {
-          this.takeOverCopy(twin, fd, path, nowMs);
-          return k;
-        }
-        const since = this.copySeen.get(path) ?? nowMs;
-        this.copySeen.set(path, since);
-        if (nowMs - since < this.cfg.rotate_wait) return undefined;
+    // (b) A copy of a file being tailed (copytruncate's), complete or still being written: taken
+    // over once the tailed file is truncated, left alone for up to rotate_wait until then.
+    for (const twin of this.files.values()) {
+      if (!this.mayBeCopyOf(twin, fd, path, st.size, fullFp)) continue;
+      if (this.isTruncated(twin) && this.holdsReadPart(fd, twin)) {
+        this.copySeen.delete(path);
+        this.takeOverCopy(twin, fd, path, nowMs);
+        return k;
       }
+      const since = this.copySeen.get(path) ?? nowMs;
+      this.copySeen.set(path, since);
+      if (nowMs - since < this.cfg.rotate_wait) return undefined;
     }
     this.copySeen.delete(path);
     // (c) A new stream.
@@ -464,6 +464,38 @@ export class LogSource {
     if (this.firstScan && this.uncertain && st.size > 0) this.log.warn({ path, skippedBytes: st.size }, 'no checkpoint for this file (checkpoints lost); reading it from its end');
     else this.log.info({ path, offset: f.cp.offset }, 'tailing log file');
     return k;
+  }
+
+  /**
+   * Whether an unknown file (`size` bytes, `fullFp` its head when it has fingerprint_bytes) may
+   * be a copy of the live file `twin`. With a full head, the same head. Shorter, it may be a
+   * copy still being written: copytruncate creates the copy empty and fills it (copyFileSync,
+   * cp, logrotate alike), so a scan can see it with 0 bytes or a few; taken for a new stream it
+   * was read from its start and its lines were stored twice. A short file is taken for a copy
+   * only when it is named after the tailed file (app.log → app.log.1) and everything it holds
+   * is the start of it, as it is now or as fingerprinted (the copy of a short file).
+   */
+  private mayBeCopyOf(twin: TailedFile, fd: number, path: string, size: number, fullFp: string | undefined): boolean {
+    if (twin.rotatedAtMs !== undefined || twin.fd === undefined) return false;
+    const N = this.cfg.fingerprint_bytes;
+    if (fullFp) return twin.cp.fpLen === N && twin.cp.fp === fullFp;
+    if (dirname(path) !== dirname(twin.cp.path)) return false;
+    const base = basename(path);
+    const live = basename(twin.cp.path);
+    if (base === live || !base.startsWith(live)) return false;
+    if (twin.cp.fpLen <= size && prefixHash(fd, twin.cp.fpLen) === twin.cp.fp) return true;
+    const mine = prefixHash(fd, size);
+    return mine !== undefined && prefixHash(twin.fd, size) === mine;
+  }
+
+  /**
+   * Whether the file open at `fd` holds everything of `twin` that was read (its fingerprinted
+   * head, and at least readPos bytes), so it can carry on under twin's key and offsets. A copy
+   * is complete before the original is truncated; stat now, not when the scan listed it.
+   */
+  private holdsReadPart(fd: number, twin: TailedFile): boolean {
+    const size = fstatSync(fd).size;
+    return size >= twin.readPos && twin.cp.fpLen <= size && prefixHash(fd, twin.cp.fpLen) === twin.cp.fp;
   }
 
   /**

@@ -98,13 +98,13 @@ export function registerBackupActionRoutes(http: HttpServer, d: BackupActionDeps
   http.route(
     'POST',
     '/api/v1/hosts/:id/backups/:set/now',
-    action('now', (a) => d.agents.backupNow(a.endpoint, a.tls, a.set, BACKUP_DEADLINES_MS.now, a.signal, a.hostId)),
+    action('now', (a) => d.agents.backupNow(a.hostId, a.endpoint, a.tls, a.set, BACKUP_DEADLINES_MS.now, a.signal)),
     { body: actionBody, bodyCode: 'OPS_ERR_USAGE' },
   );
   http.route(
     'POST',
     '/api/v1/hosts/:id/backups/:set/verify',
-    action('verify', (a) => d.agents.backupVerify(a.endpoint, a.tls, a.set, a.body.read_data === true, BACKUP_DEADLINES_MS.verify, a.signal, a.hostId)),
+    action('verify', (a) => d.agents.backupVerify(a.hostId, a.endpoint, a.tls, a.set, a.body.read_data === true, BACKUP_DEADLINES_MS.verify, a.signal)),
     { body: actionBody, bodyCode: 'OPS_ERR_USAGE' },
   );
   http.route(
@@ -122,7 +122,7 @@ export function registerBackupActionRoutes(http: HttpServer, d: BackupActionDeps
         overwrite: a.body.overwrite ?? '',
       };
       if (req.overwrite && !['never', 'older', 'always'].includes(req.overwrite)) throw new HttpError(400, 'OPS_ERR_USAGE', `overwrite: expected never, older or always, got ${JSON.stringify(req.overwrite)}`);
-      return d.agents.backupRestore(a.endpoint, a.tls, req, BACKUP_DEADLINES_MS.restore, a.signal, a.hostId);
+      return d.agents.backupRestore(a.hostId, a.endpoint, a.tls, req, BACKUP_DEADLINES_MS.restore, a.signal);
     }),
     { body: actionBody, bodyCode: 'OPS_ERR_USAGE' },
   );

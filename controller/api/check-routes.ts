@@ -98,7 +98,7 @@ export function registerCheckRoutes(http: HttpServer, d: CheckRoutesDeps): void 
       if (a < 1 || b > 65535 || a > b) throw new HttpError(400, 'OPS_ERR_SWEEP_INPUT', `ports: "${p}" is outside 1-65535 or reversed`);
       for (let x = a; x <= b; x++) portNums.push(x);
     }
-    const client = d.agents.client(h.rpc_endpoint, h.rpc_tls === 1, h.id);
+    const client = d.agents.client(h.id, h.rpc_endpoint, h.rpc_tls === 1);
     const stream = client.sweep({ targets, ports: portNums, concurrency, timeoutMs }, new Metadata());
     let started = false;
     const start = () => {
@@ -141,7 +141,7 @@ export function registerCheckActionRoutes(http: HttpServer, d: Pick<CheckRoutesD
     if (!h) throw new HttpError(404, 'OPS_ERR_HOST_NOT_FOUND', `no host "${params.id}"`);
     requireHostInScope(principal, h);
     if (!h.rpc_endpoint) throw new HttpError(409, 'OPS_ERR_HOST_NO_RPC', `host "${h.id}" announces no RPC endpoint (its config has no rpc section)`);
-    const client = d.agents.client(h.rpc_endpoint, h.rpc_tls === 1, h.id);
+    const client = d.agents.client(h.id, h.rpc_endpoint, h.rpc_tls === 1);
     const r = await new Promise<{ found: boolean; state: string; restarting: boolean }>((resolve, reject) => {
       client.resetRestarts({ check: params.name! }, new Metadata(), { deadline: Date.now() + 10_000 }, (err, res) => (err ? reject(rpcError(h.rpc_endpoint, err)) : resolve(res)));
     });

@@ -107,7 +107,7 @@ export function registerDashboardRoutes(http: HttpServer, d: DashboardRoutesDeps
     res.on('close', () => {
       if (!res.writableFinished) ac.abort();
     });
-    const r = await d.agents.refreshFacts(h.rpc_endpoint, h.rpc_tls === 1, d.refreshTimeoutMs ?? 120_000, ac.signal, h.id);
+    const r = await d.agents.refreshFacts(h.id, h.rpc_endpoint, h.rpc_tls === 1, d.refreshTimeoutMs ?? 120_000, ac.signal);
     let doc: unknown;
     try {
       doc = JSON.parse(r.json) as unknown;

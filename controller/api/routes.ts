@@ -56,7 +56,7 @@ export function registerRoutes(http: HttpServer, d: ApiDeps): void {
     const h = d.hosts.get(params.id!);
     if (!h) throw new HttpError(404, 'OPS_ERR_HOST_NOT_FOUND', `no host "${params.id}"`);
     if (!h.rpc_endpoint) throw new HttpError(409, 'OPS_ERR_HOST_NO_RPC', `host "${h.id}" announces no RPC endpoint (its config has no rpc section)`);
-    const st = await d.agents.getStatus(h.rpc_endpoint, h.rpc_tls === 1, undefined, h.id);
+    const st = await d.agents.getStatus(h.id, h.rpc_endpoint, h.rpc_tls === 1);
     return { host: h.id, rpcEndpoint: h.rpc_endpoint, ...st, startedAt: new Date(st.startedAtMs).toISOString() };
   });
 

@@ -47,7 +47,13 @@ export function rpcError(endpoint: string, err: ServiceError): OpsError {
   return new OpsError(code, `agent at ${endpoint}: ${why}`, { cause: err, retryable: unavailable && !identity });
 }
 
-/** One channel per agent endpoint, reused across calls; closed on stop. */
+/**
+ * One channel per agent endpoint, reused across calls; closed on stop. Every call takes the id
+ * of the host the caller means to reach as its FIRST argument, required: a call without it used
+ * to dial silently without the fleet identity check (the facts refresh did), now it does not
+ * compile. An enrolled host is dialled with the fleet identity and its certificate must name
+ * that id; a host not enrolled (or no fleet identity configured) falls back to rpc_client.
+ */
 export class AgentClients {
   private readonly clients = new Map<string, AgentServiceClient>();
   private readonly commandClients = new Map<string, CommandServiceClient>();
@@ -58,8 +64,8 @@ export class AgentClients {
   constructor(private readonly opts: AgentClientOptions) {}
 
   /** Whether `hostId` is dialled with the fleet identity; throws for a removed host (never dialled again). */
-  private usesIdentity(hostId: string | undefined): hostId is string {
-    if (!hostId || !this.opts.identity) return false;
+  private usesIdentity(hostId: string): boolean {
+    if (!this.opts.identity) return false;
     const state = this.opts.identity.stateOf(hostId);
     if (state === 'removed') throw new OpsError('OPS_ERR_HOST_REVOKED', `host "${hostId}" was removed (opsctl hosts remove): the controller no longer calls it`);
     return state === 'enrolled';
@@ -112,18 +118,18 @@ export class AgentClients {
   }
 
   /** Channel key, credentials and options for one agent; `hostId` (the host the caller means) selects the fleet identity. */
-  private dial(endpoint: string, tls: boolean, hostId: string | undefined): { key: string; creds: () => ChannelCredentials; options: Record<string, string | number> } {
+  private dial(hostId: string, endpoint: string, tls: boolean): { key: string; creds: () => ChannelCredentials; options: Record<string, string | number> } {
     if (tls && this.usesIdentity(hostId)) {
       const options: Record<string, string | number> = { 'grpc.keepalive_time_ms': 60_000, 'grpc.ssl_target_name_override': IDENTITY_SERVER_NAME };
       return { key: `id:${hostId}|${endpoint}`, creds: () => this.hostCreds(hostId), options };
     }
-    if (hostId && this.opts.identity?.stateOf(hostId) === 'removed') this.usesIdentity(hostId);
+    if (this.opts.identity?.stateOf(hostId) === 'removed') this.usesIdentity(hostId);
     return { key: `${tls ? 'tls' : 'plain'}|${endpoint}`, creds: () => this.creds(tls), options: this.channelOptions(tls) };
   }
 
   /** `hostId`: the host the caller means to reach (its certificate must say so when it is enrolled). */
-  client(endpoint: string, tls: boolean, hostId?: string): AgentServiceClient {
-    const d = this.dial(endpoint, tls, hostId);
+  client(hostId: string, endpoint: string, tls: boolean): AgentServiceClient {
+    const d = this.dial(hostId, endpoint, tls);
     let c = this.clients.get(d.key);
     if (!c) {
       c = new AgentServiceClient(endpoint, d.creds(), d.options);
@@ -133,8 +139,8 @@ export class AgentClients {
   }
 
   /** Client of the agent's CommandService (playbooks); same credentials as status calls. */
-  commands(endpoint: string, tls: boolean, hostId?: string): CommandServiceClient {
-    const d = this.dial(endpoint, tls, hostId);
+  commands(hostId: string, endpoint: string, tls: boolean): CommandServiceClient {
+    const d = this.dial(hostId, endpoint, tls);
     let c = this.commandClients.get(d.key);
     if (!c) {
       c = new CommandServiceClient(endpoint, d.creds(), d.options);
@@ -143,10 +149,10 @@ export class AgentClients {
     return c;
   }
 
-  getStatus(endpoint: string, tls: boolean, timeoutMs = this.opts.timeoutMs, hostId?: string): Promise<GetStatusResponse> {
+  getStatus(hostId: string, endpoint: string, tls: boolean, timeoutMs = this.opts.timeoutMs): Promise<GetStatusResponse> {
     return new Promise((resolve, reject) => {
       // Inside the executor: a local refusal (plaintext, TLS files) becomes a rejection.
-      const c = this.client(endpoint, tls, hostId);
+      const c = this.client(hostId, endpoint, tls);
       c.getStatus({}, new Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => {
         if (err) reject(rpcError(endpoint, err));
         else resolve(res);
@@ -159,33 +165,33 @@ export class AgentClients {
    * rpcError(...) whose `cause` is the ServiceError: its status and "ops-code" trailer say why.
    * `signal` cancels the call (the operator went away).
    */
-  backupNow(endpoint: string, tls: boolean, set: string, timeoutMs: number, signal?: AbortSignal, hostId?: string): Promise<BackupNowResponse> {
-    return this.unary(endpoint, signal, (c, md, opts, cb) => c.backupNow({ set }, md, opts, cb), timeoutMs, tls, hostId);
+  backupNow(hostId: string, endpoint: string, tls: boolean, set: string, timeoutMs: number, signal?: AbortSignal): Promise<BackupNowResponse> {
+    return this.unary(hostId, endpoint, tls, signal, (c, md, opts, cb) => c.backupNow({ set }, md, opts, cb), timeoutMs);
   }
 
-  backupVerify(endpoint: string, tls: boolean, set: string, readData: boolean, timeoutMs: number, signal?: AbortSignal, hostId?: string): Promise<BackupVerifyResponse> {
-    return this.unary(endpoint, signal, (c, md, opts, cb) => c.backupVerify({ set, readData }, md, opts, cb), timeoutMs, tls, hostId);
+  backupVerify(hostId: string, endpoint: string, tls: boolean, set: string, readData: boolean, timeoutMs: number, signal?: AbortSignal): Promise<BackupVerifyResponse> {
+    return this.unary(hostId, endpoint, tls, signal, (c, md, opts, cb) => c.backupVerify({ set, readData }, md, opts, cb), timeoutMs);
   }
 
-  backupRestore(endpoint: string, tls: boolean, req: BackupRestoreRequest, timeoutMs: number, signal?: AbortSignal, hostId?: string): Promise<BackupRestoreResponse> {
-    return this.unary(endpoint, signal, (c, md, opts, cb) => c.backupRestore(req, md, opts, cb), timeoutMs, tls, hostId);
+  backupRestore(hostId: string, endpoint: string, tls: boolean, req: BackupRestoreRequest, timeoutMs: number, signal?: AbortSignal): Promise<BackupRestoreResponse> {
+    return this.unary(hostId, endpoint, tls, signal, (c, md, opts, cb) => c.backupRestore(req, md, opts, cb), timeoutMs);
   }
 
   /** Asks the agent to gather its facts now; answers the FactsDoc JSON text. Gathering spawns probes: give it time. */
-  refreshFacts(endpoint: string, tls: boolean, timeoutMs: number, signal: AbortSignal | undefined, hostId: string): Promise<RefreshFactsResponse> {
-    return this.unary(endpoint, signal, (c, md, opts, cb) => c.refreshFacts({}, md, opts, cb), timeoutMs, tls, hostId);
+  refreshFacts(hostId: string, endpoint: string, tls: boolean, timeoutMs: number, signal?: AbortSignal): Promise<RefreshFactsResponse> {
+    return this.unary(hostId, endpoint, tls, signal, (c, md, opts, cb) => c.refreshFacts({}, md, opts, cb), timeoutMs);
   }
 
   private unary<T>(
+    hostId: string,
     endpoint: string,
+    tls: boolean,
     signal: AbortSignal | undefined,
     call: (c: AgentServiceClient, md: Metadata, opts: { deadline: number }, cb: (err: ServiceError | null, res: T) => void) => { cancel(): void },
     timeoutMs: number,
-    tls: boolean,
-    hostId?: string,
   ): Promise<T> {
     return new Promise((resolve, reject) => {
-      const c = this.client(endpoint, tls, hostId);
+      const c = this.client(hostId, endpoint, tls);
       const onAbort = () => handle.cancel();
       const handle = call(c, new Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => {
         signal?.removeEventListener('abort', onAbort);

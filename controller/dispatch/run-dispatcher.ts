@@ -236,7 +236,7 @@ export class RunDispatcher {
     return new Promise((resolve) => {
       let call: ClientReadableStream<RunPlaybookResponse>;
       try {
-        call = this.d.agents.commands(h.rpc_endpoint, h.rpc_tls === 1, h.id).runPlaybook(request, new Metadata(), { deadline: Date.now() + timeoutMs + 5000 });
+        call = this.d.agents.commands(h.id, h.rpc_endpoint, h.rpc_tls === 1).runPlaybook(request, new Metadata(), { deadline: Date.now() + timeoutMs + 5000 });
       } catch (err) {
         // Refused locally (plaintext agent without rpc_client.insecure, unreadable TLS files).
         resolve(finish('failed', (err as Error).message));

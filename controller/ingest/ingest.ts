@@ -69,12 +69,17 @@ export interface SeqRegression {
 /** How often one host's seq-regression or clock-skew warning is logged (the counter counts every one). */
 const WARN_EVERY_MS = 60_000;
 
+/** What storing needs of a message: a delivered one (JsMsg) or one read from the stream by sequence. */
+type IngestMsg = Pick<JsMsg, 'subject' | 'seq' | 'data'>;
+
 interface Accumulator {
+  /** Messages of a previous run read back at start: nothing is recorded as rejected (their redelivery does it). */
+  recovering: boolean;
   changes: HostStatusChange[];
   stored: Event[];
   regressions: SeqRegression[];
   skews: Array<{ hostId: string; skewMs: number; flagged: boolean }>;
-  rejected: Array<{ m: JsMsg; reason: string }>;
+  rejected: Array<{ m: IngestMsg; reason: string }>;
   events: number;
   duplicates: number;
   rejectedEvents: number;
@@ -93,7 +98,7 @@ export class Ingest {
   private stopped = false;
   private readonly log: Logger;
   private readonly now: () => number;
-  readonly stats = { messages: 0, events: 0, duplicates: 0, rejected: 0, rejectedEvents: 0, seqRegressions: 0, transactions: 0, storeErrors: 0 };
+  readonly stats = { recovered: 0, messages: 0, events: 0, duplicates: 0, rejected: 0, rejectedEvents: 0, seqRegressions: 0, transactions: 0, storeErrors: 0 };
   private readonly lastWarned = new Map<string, number>();
   /** Per host, the last stored inventory without its uptime (see storedPayload). */
   private readonly lastInventory = new Map<string, string>();
@@ -112,6 +117,7 @@ export class Ingest {
 
   async start(): Promise<void> {
     await this.ensureConsumer();
+    await this.recoverUnacked();
     this.loop = this.run().catch((err: unknown) => this.log.error({ err }, 'ingest loop failed'));
   }
 
@@ -131,6 +137,74 @@ export class Ingest {
       if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound) await this.d.jsm.consumers.add(this.d.stream, config);
       else throw err;
     }
+  }
+
+  /**
+   * A controller killed (SIGKILL, OOM, power) while it held delivered messages, or before its
+   * acks left the socket, leaves them ack-pending on the durable consumer: JetStream redelivers
+   * them only when ack_wait (30 s) runs out. For half a minute after the restart those events
+   * were missing although everything after them was stored (the delivery test timed out
+   * waiting for them). At start, before consuming, the unacked range of the consumer
+   * (ack floor .. last delivered) is read back from the stream by sequence and stored; storing
+   * is idempotent by event id, so their redelivery, or a message that was in fact acked or
+   * belongs to a live replica sharing the consumer, is counted as a duplicate and acked.
+   * Best effort: on any failure the redelivery still comes.
+   */
+  private async recoverUnacked(): Promise<void> {
+    let from = 0;
+    let to = 0;
+    try {
+      const info = await this.d.jsm.consumers.info(this.d.stream, this.d.durable);
+      if (info.num_ack_pending === 0) return;
+      from = info.ack_floor.stream_seq + 1;
+      // Twice the prefetch of a run killed under a backlog; beyond that the redelivery does it
+      // (an ack floor stuck far behind must not hold the start up).
+      const max = Math.max(this.d.maxBatch * 8, 1024);
+      to = Math.min(info.delivered.stream_seq, from + max - 1);
+      if (to < from) return;
+      const msgs = await this.readRange(from, to);
+      if (msgs.length === 0) return;
+      const now = this.now();
+      const acc = this.store(msgs, now, true);
+      this.stats.recovered += msgs.length;
+      this.afterCommit(acc, now);
+      this.log.info({ ackPending: info.num_ack_pending, fromSeq: from, toSeq: to, messages: msgs.length, events: acc.events }, 'messages a previous run received but never acked are stored now, not after ack_wait');
+    } catch (err) {
+      this.log.warn({ err, fromSeq: from, toSeq: to }, 'could not read back the unacked messages of a previous run; they are redelivered after ack_wait');
+    }
+  }
+
+  /**
+   * The event messages of stream sequences from..to, in one pull of a short-lived ephemeral
+   * consumer that needs no acks (a request per sequence was seconds for a wide range). Messages
+   * gone meanwhile (max_age, max_bytes) are simply not there.
+   */
+  private async readRange(from: number, to: number): Promise<IngestMsg[]> {
+    const ci = await this.d.jsm.consumers.add(this.d.stream, {
+      ack_policy: AckPolicy.None,
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: from,
+      filter_subject: EVENT_SUBJECTS,
+      mem_storage: true,
+      inactive_threshold: nanos(30_000),
+    });
+    const msgs: IngestMsg[] = [];
+    try {
+      // num_pending counts what the stream holds from `from` on: the pull ends when it has them,
+      // past `to` when some of the range is gone, without waiting for `expires`.
+      const want = Math.min(to - from + 1, ci.num_pending);
+      if (want <= 0) return msgs;
+      const consumer = await jetstream(this.d.nc).consumers.get(this.d.stream, ci.name);
+      const fetched = await consumer.fetch({ max_messages: want, expires: 5000 });
+      for await (const m of fetched) {
+        if (m.seq > to) break;
+        msgs.push({ subject: m.subject, seq: m.seq, data: m.data });
+        if (m.seq === to || this.stopped) break;
+      }
+    } finally {
+      await this.d.jsm.consumers.delete(this.d.stream, ci.name).catch(() => undefined);
+    }
+    return msgs;
   }
 
   private async run(): Promise<void> {
@@ -165,23 +239,9 @@ export class Ingest {
   /** Stores a group of messages in one transaction, then acks them. */
   private async process(msgs: JsMsg[]): Promise<void> {
     const now = this.now();
-    const acc: Accumulator = { changes: [], stored: [], regressions: [], skews: [], rejected: [], events: 0, duplicates: 0, rejectedEvents: 0 };
-    const tx = this.d.db.transaction(() => {
-      for (const m of msgs) {
-        const reason = this.storeMessage(m, now, acc);
-        if (reason !== undefined) {
-          acc.rejected.push({ m, reason });
-          this.d.events.recordRejected(now, m.subject, m.seq, reason, m.data.length);
-        }
-      }
-      if (acc.events) this.d.events.addCounter('events_ingested', acc.events);
-      if (acc.duplicates) this.d.events.addCounter('events_duplicate', acc.duplicates);
-      if (acc.rejected.length) this.d.events.addCounter('messages_rejected', acc.rejected.length);
-      if (acc.rejectedEvents) this.d.events.addCounter('events_rejected', acc.rejectedEvents);
-      if (acc.regressions.length) this.d.events.addCounter('seq_regressions', acc.regressions.length);
-    });
+    let acc: Accumulator;
     try {
-      tx();
+      acc = this.store(msgs, now, false);
     } catch (err) {
       this.stats.storeErrors++;
       if ((err as { code?: string }).code === 'SQLITE_CORRUPT' || (err as { code?: string }).code === 'SQLITE_NOTADB') {
@@ -203,8 +263,34 @@ export class Ingest {
     for (const m of msgs) m.ack();
     const last = msgs[msgs.length - 1]!;
     this.behindAtMs = last.info.pending > 0 ? Math.floor(last.info.timestampNanos / 1e6) : undefined;
-    this.stats.transactions++;
     this.stats.messages += msgs.length;
+    this.afterCommit(acc, now);
+  }
+
+  /** Stores messages in one transaction (throws when it fails: nothing is stored). */
+  private store(msgs: IngestMsg[], now: number, recovering: boolean): Accumulator {
+    const acc: Accumulator = { recovering, changes: [], stored: [], regressions: [], skews: [], rejected: [], events: 0, duplicates: 0, rejectedEvents: 0 };
+    const tx = this.d.db.transaction(() => {
+      for (const m of msgs) {
+        const reason = this.storeMessage(m, now, acc);
+        if (reason !== undefined && !recovering) {
+          acc.rejected.push({ m, reason });
+          this.d.events.recordRejected(now, m.subject, m.seq, reason, m.data.length);
+        }
+      }
+      if (acc.events) this.d.events.addCounter('events_ingested', acc.events);
+      if (acc.duplicates) this.d.events.addCounter('events_duplicate', acc.duplicates);
+      if (acc.rejected.length) this.d.events.addCounter('messages_rejected', acc.rejected.length);
+      if (acc.rejectedEvents) this.d.events.addCounter('events_rejected', acc.rejectedEvents);
+      if (acc.regressions.length) this.d.events.addCounter('seq_regressions', acc.regressions.length);
+    });
+    tx();
+    return acc;
+  }
+
+  /** Counts a committed transaction and tells the listeners. */
+  private afterCommit(acc: Accumulator, now: number): void {
+    this.stats.transactions++;
     this.stats.events += acc.events;
     this.stats.duplicates += acc.duplicates;
     this.stats.rejected += acc.rejected.length;
@@ -246,7 +332,7 @@ export class Ingest {
   }
 
   /** Stores one message's events; returns why the whole message was rejected, if it was. Runs inside the transaction. */
-  private storeMessage(m: JsMsg, now: number, acc: Accumulator): string | undefined {
+  private storeMessage(m: IngestMsg, now: number, acc: Accumulator): string | undefined {
     const subj = parseEventSubject(m.subject);
     if (!subj) return `subject ${m.subject} is not opsfleet.ev.<kind>.<hostId>`;
     if (this.d.isRemoved?.(subj.hostId)) return `host ${subj.hostId} was removed (opsctl hosts remove): its events are rejected`;
@@ -262,7 +348,7 @@ export class Ingest {
       if (e.hostId !== subj.hostId || e.kind !== subj.kind) return `event ${e.id} (host ${e.hostId}, kind ${e.kind}) does not match subject ${m.subject}`;
     }
     const batch = decoded.events;
-    for (const r of decoded.rejected) {
+    for (const r of acc.recovering ? [] : decoded.rejected) {
       acc.rejectedEvents++;
       const reason = `event ${r.index} (${r.id.slice(0, 100)}): ${r.reason}`;
       this.d.events.recordRejected(now, m.subject, m.seq, reason, m.data.length);

@@ -52,21 +52,21 @@ describe('gRPC with mutual TLS', () => {
     for (const tls of [{ ca: pki.ca, server_name: 'localhost' }, { ca: pki.ca, cert: pki.rogueCert, key: pki.rogueKey, server_name: 'localhost' }]) {
       const clients = new AgentClients({ tls, timeoutMs: 3000 });
       try {
-        await assert.rejects(clients.getStatus(host.rpcEndpoint, true), (err: unknown) => err instanceof OpsError && err.code.startsWith('OPS_ERR_RPC_'));
+        await assert.rejects(clients.getStatus(host.id, host.rpcEndpoint, true), (err: unknown) => err instanceof OpsError && err.code.startsWith('OPS_ERR_RPC_'));
       } finally {
         clients.close();
       }
     }
     const plain = new AgentClients({ timeoutMs: 3000, insecure: true });
     try {
-      await assert.rejects(plain.getStatus(host.rpcEndpoint, false), (err: unknown) => err instanceof OpsError && err.code === 'OPS_ERR_RPC_UNAVAILABLE');
+      await assert.rejects(plain.getStatus(host.id, host.rpcEndpoint, false), (err: unknown) => err instanceof OpsError && err.code === 'OPS_ERR_RPC_UNAVAILABLE');
     } finally {
       plain.close();
     }
     // A controller without rpc_client.insecure refuses to dial a plaintext agent at all.
     const strict = new AgentClients({ timeoutMs: 3000 });
     try {
-      await assert.rejects(strict.getStatus('127.0.0.1:1', false), (err: unknown) => err instanceof OpsError && err.code === 'OPS_ERR_RPC_INSECURE');
+      await assert.rejects(strict.getStatus('nobody', '127.0.0.1:1', false), (err: unknown) => err instanceof OpsError && err.code === 'OPS_ERR_RPC_INSECURE');
     } finally {
       strict.close();
     }

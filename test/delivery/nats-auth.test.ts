@@ -40,7 +40,7 @@ describe('NATS credentials', () => {
     const clients = new AgentClients({ timeoutMs: 3000, insecure: true });
     try {
       const st = await waitFor(async () => {
-        const s = await clients.getStatus(endpoint, false);
+        const s = await clients.getStatus('bad', endpoint, false);
         return s.outboxDepth >= 3 ? s : undefined;
       }, { what: 'outbox growing' });
       assert.equal(st.natsConnected, false);

@@ -53,7 +53,7 @@ describe('agent gRPC client verification (rpc.tls without ca)', () => {
     const port = await s.start();
     const rogue = new AgentClients({ tls: { ca: pki.ca, cert: pki.rogueCert, key: pki.rogueKey, server_name: 'localhost' }, timeoutMs: 5000 });
     try {
-      const st = await rogue.getStatus(`127.0.0.1:${port}`, true);
+      const st = await rogue.getStatus('h', `127.0.0.1:${port}`, true);
       assert.equal(st.hostId, 'h');
       const warn = lines.find((l) => l.level === 40 && /ACCEPTS ANY CLIENT/.test(String(l.msg)));
       assert.ok(warn, JSON.stringify(lines));
@@ -70,7 +70,7 @@ describe('agent gRPC client verification (rpc.tls without ca)', () => {
     const port = await s.start();
     const rogue = new AgentClients({ tls: { ca: pki.ca, cert: pki.rogueCert, key: pki.rogueKey, server_name: 'localhost' }, timeoutMs: 5000 });
     try {
-      await assert.rejects(rogue.getStatus(`127.0.0.1:${port}`, true), (err: unknown) => err instanceof OpsError && err.code.startsWith('OPS_ERR_RPC_'));
+      await assert.rejects(rogue.getStatus('h', `127.0.0.1:${port}`, true), (err: unknown) => err instanceof OpsError && err.code.startsWith('OPS_ERR_RPC_'));
     } finally {
       rogue.close();
       await s.stop(500);
@@ -84,7 +84,7 @@ describe('an unreachable agent, in plain words', () => {
     const endpoint = `127.0.0.1:${await freePort()}`;
     const c = new AgentClients({ insecure: true, timeoutMs: 3000 });
     try {
-      await assert.rejects(c.getStatus(endpoint, false), (err: unknown) => {
+      await assert.rejects(c.getStatus('h', endpoint, false), (err: unknown) => {
         assert.ok(err instanceof OpsError);
         assert.equal(err.code, 'OPS_ERR_RPC_UNAVAILABLE');
         assert.match(err.message, new RegExp(`^agent at ${endpoint}: not reachable: connection refused`));

@@ -53,13 +53,13 @@ describe('gRPC fleet identity', () => {
 
   it('the controller reaches an enrolled agent whose certificate binds the dialled host id', async () => {
     const c = client({ timeoutMs: 10_000, identity: identityOf(ca, { 'web-01': 'enrolled' }) });
-    assert.equal((await c.getStatus(endpoint, true, 10_000, 'web-01')).hostId, 'web-01');
+    assert.equal((await c.getStatus('web-01', endpoint, true, 10_000)).hostId, 'web-01');
   });
 
   it('refuses an agent whose certificate is for another host than the one it meant to dial', async () => {
     // e.g. web-02's heartbeat announced web-01's endpoint: the controller meant web-02.
     const c = client({ timeoutMs: 10_000, identity: identityOf(ca, { 'web-02': 'enrolled' }) });
-    await assert.rejects(c.getStatus(endpoint, true, 10_000, 'web-02'), (err: unknown) => {
+    await assert.rejects(c.getStatus('web-02', endpoint, true, 10_000), (err: unknown) => {
       assert.ok(err instanceof OpsError);
       assert.equal(err.code, 'OPS_ERR_RPC_IDENTITY');
       assert.match(err.message, /dialled host "web-02" but its certificate is for "web-01"/);
@@ -69,18 +69,18 @@ describe('gRPC fleet identity', () => {
 
   it('never dials a removed host', async () => {
     const c = client({ timeoutMs: 10_000, identity: identityOf(ca, { 'web-01': 'removed' }) });
-    await assert.rejects(c.getStatus(endpoint, true, 10_000, 'web-01'), (err: unknown) => err instanceof OpsError && err.code === 'OPS_ERR_HOST_REVOKED');
+    await assert.rejects(c.getStatus('web-01', endpoint, true, 10_000), (err: unknown) => err instanceof OpsError && err.code === 'OPS_ERR_HOST_REVOKED');
   });
 
   it("the agent refuses another host's certificate as a client certificate (server-only EKU)", async () => {
     // The client side is the controller's own (it checks web-01 and would accept the agent): only the agent can refuse.
     const c = client({ timeoutMs: 10_000, identity: { ca: ca.caCertFile, cert: web02.cert, key: web02.key, stateOf: () => 'enrolled' } });
-    await assert.rejects(c.getStatus(endpoint, true, 10_000, 'web-01'), (err: unknown) => err instanceof OpsError && err.code === 'OPS_ERR_RPC_UNAVAILABLE');
+    await assert.rejects(c.getStatus('web-01', endpoint, true, 10_000), (err: unknown) => err instanceof OpsError && err.code === 'OPS_ERR_RPC_UNAVAILABLE');
   });
 
   it('the agent refuses a controller certificate from another CA', async () => {
     const rogue = await FleetCa.loadOrCreate({ dataDir: join(dir.path, 'rogue'), logger: log });
     const c = client({ timeoutMs: 10_000, identity: { ca: ca.caCertFile, cert: rogue.controllerCertFile, key: rogue.controllerKeyFile, stateOf: () => 'enrolled' } });
-    await assert.rejects(c.getStatus(endpoint, true, 10_000, 'web-01'), (err: unknown) => err instanceof OpsError && err.code === 'OPS_ERR_RPC_UNAVAILABLE');
+    await assert.rejects(c.getStatus('web-01', endpoint, true, 10_000), (err: unknown) => err instanceof OpsError && err.code === 'OPS_ERR_RPC_UNAVAILABLE');
   });
 });
