@@ -169,7 +169,8 @@ export class LogCollector {
       return false;
     }
     const now = this.now();
-    const res = s.poll(now, budget);
+    // countOnly: lines that are neither shipped nor watched by a rule are only counted (no records).
+    const res = s.poll(now, budget, true);
     this.saveIfIdentityChanged(s);
     this.commit(s, res, now);
     return res.more === true;

@@ -1,4 +1,4 @@
-import type { Level } from '../../shared/logs/levels.js';
+import { LEVELS, type Level } from '../../shared/logs/levels.js';
 import type { PendingStats } from './checkpoint-store.js';
 
 /**
@@ -12,18 +12,41 @@ export class LevelStats {
     for (const b of initial) this.buckets.set(b.minuteMs, structuredClone(b));
   }
 
-  add(nowMs: number, level: Level | undefined, parsed: boolean, truncated: boolean): void {
+  private bucket(nowMs: number): PendingStats {
     const minuteMs = Math.floor(nowMs / 60_000) * 60_000;
     let b = this.buckets.get(minuteMs);
     if (!b) {
       b = { minuteMs, levels: {}, lines: 0, unparsed: 0, truncated: 0 };
       this.buckets.set(minuteMs, b);
     }
+    return b;
+  }
+
+  add(nowMs: number, level: Level | undefined, parsed: boolean, truncated: boolean): void {
+    const b = this.bucket(nowMs);
     b.lines++;
     if (!parsed) b.unparsed++;
     if (truncated) b.truncated++;
     const key = parsed ? (level ?? 'NONE') : 'NONE';
     b.levels[key] = (b.levels[key] ?? 0) + 1;
+  }
+
+  /**
+   * Parsed, whole lines counted by level index (LEVELS, then one slot for no level): what
+   * add() would count for each of them, in one step (the tail's byte path counts, it builds no records).
+   */
+  addCounts(nowMs: number, counts: readonly number[]): void {
+    let total = 0;
+    for (const n of counts) total += n;
+    if (total === 0) return;
+    const b = this.bucket(nowMs);
+    b.lines += total;
+    for (let i = 0; i < counts.length; i++) {
+      const n = counts[i]!;
+      if (n === 0) continue;
+      const key = i < LEVELS.length ? LEVELS[i]! : 'NONE';
+      b.levels[key] = (b.levels[key] ?? 0) + n;
+    }
   }
 
   snapshot(): PendingStats[] {

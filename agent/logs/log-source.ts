@@ -4,7 +4,9 @@ import type { LogSourceConfig } from '../../shared/config/logs.js';
 import type { Logger } from '../../shared/logger.js';
 import type { SafeRegex } from '../../shared/regex.js';
 import { createParser } from '../../shared/logs/parser.js';
-import { createAutoParser, type AutoParser } from '../../shared/logs/presets/auto.js';
+import { fastScannerFor, type FastScanner, type ScanResult } from '../../shared/logs/fast-scan.js';
+import { LEVELS, type Level } from '../../shared/logs/levels.js';
+import { createAutoParser, levelFromMessageHead, type AutoParser } from '../../shared/logs/presets/auto.js';
 import type { LineParser, LogRecord, ParserOptions } from '../../shared/logs/record.js';
 import { compileLogRegex } from '../../shared/logs/user-regex.js';
 import type { StatePut } from '../events/sink.js';
@@ -15,7 +17,7 @@ import { openRegularFile } from './safe-open.js';
 import { COMPRESSED, findSibling } from './siblings.js';
 import { LevelStats } from './level-stats.js';
 import { MultilineJoiner, type JoinedRecord } from './multiline.js';
-import { TailedFile } from './tailed-file.js';
+import { TailedFile, type LineVisitor } from './tailed-file.js';
 import { WindowRule } from './window-rule.js';
 
 /** One record read from a file, parsed, with the rules it matches (nothing is counted yet). */
@@ -34,6 +36,8 @@ export interface PollResult {
   drops: TailedFile[];
   /** The line or byte budget ran out: more may be waiting. */
   more?: boolean;
+  /** Lines counted without a record (poll's countOnly): all parsed and whole, by level index (LEVELS, then no level). */
+  counted?: number[];
 }
 
 const MAX_RETIRED = 256;
@@ -41,6 +45,8 @@ const MAX_RETIRED = 256;
 const NO_RULES: WindowRule[] = Object.freeze([]) as unknown as WindowRule[];
 const BIRTH_SLACK_MS = 20;
 const MAX_BYTES_PER_POLL = 16 << 20;
+/** The slot of lines without a level in PollResult.counted. */
+const NONE = LEVELS.length;
 
 /**
  * One configured log source: finds its files, follows them through rename and copytruncate
@@ -54,7 +60,17 @@ export class LogSource {
   private readonly parserOpts: ParserOptions;
   /** No preset or regex: each file gets its own auto parser, which detects that file's format. */
   private readonly auto: boolean;
-  private readonly autoParsers = new WeakMap<TailedFile, { parser: AutoParser; logged: string | undefined }>();
+  private readonly autoParsers = new WeakMap<TailedFile, { parser: AutoParser; logged: string | undefined; fast?: FastScanner | undefined; fastFormat?: string }>();
+  /** The configured preset's byte scanner, if it has one (fast-scan.ts). */
+  private readonly presetFast: FastScanner | undefined;
+  /**
+   * Per level index (LEVELS, then no level): 1 where a rule watches that level. Undefined when
+   * every line is needed as a record anyway (every line shipped, or a rule without a level).
+   */
+  private readonly ruleLevels: Uint8Array | undefined;
+  private readonly scanned: ScanResult = { level: -1, ts: NaN, ms: 0, me: 0 };
+  /** Bytes of line text the last visitor was handed (the poll's byte budget). */
+  private visitedBytes = 0;
   readonly rules: WindowRule[];
   readonly stats: LevelStats;
   /** Open files by "dev:ino". */
@@ -108,6 +124,11 @@ export class LogSource {
     this.auto = p.regex === undefined && p.preset === undefined;
     this.parser = createParser(p.regex !== undefined ? { regex: p.regex } : p.preset !== undefined ? { preset: p.preset } : undefined, this.parserOpts);
     this.rules = cfg.rules.map((r) => new WindowRule(r));
+    this.presetFast = p.regex === undefined && p.preset !== undefined ? fastScannerFor(p.preset, this.parserOpts, false, false) : undefined;
+    if (cfg.ship_lines !== true && cfg.rules.every((r) => r.level !== undefined)) {
+      this.ruleLevels = new Uint8Array(NONE + 1);
+      for (const r of cfg.rules) for (const l of Array.isArray(r.level) ? r.level : [r.level]) this.ruleLevels[LEVELS.indexOf(l as Level)] = 1;
+    }
     this.stats = new LevelStats(state?.pending ?? []);
     this.orphans = state ? [...state.files] : [];
     this.retired = state ? [...state.retired] : [];
@@ -550,8 +571,77 @@ export class LogSource {
     this.resetTruncated(f);
   }
 
-  /** Reads up to maxLines new records across the files. Nothing is counted or committed here. */
-  poll(nowMs: number, maxLines: number): PollResult {
+  /** Parses a record and finds the rules it matches. */
+  private record(f: TailedFile, rec: JoinedRecord, result: PollResult): void {
+    const parsed = this.parse(f, rec.text);
+    result.records.push({ file: f, rec, parsed, rules: this.rules.length === 0 ? NO_RULES : this.rules.filter((r) => r.matches(parsed, rec.text)) });
+  }
+
+  /** Every line becomes a record (decoded, joined when multiline, parsed after the read). */
+  private recordVisitor(f: TailedFile, j: MultilineJoiner | undefined, nowMs: number, joined: JoinedRecord[]): LineVisitor {
+    this.visitedBytes = 0;
+    return (buf, s, e, start, end, truncated) => {
+      this.visitedBytes += e - s;
+      const text = f.decode(buf, s, e);
+      if (j) j.push({ text, start, end, truncated }, nowMs, joined);
+      else joined.push({ text, start, end, lines: 1, truncated });
+    };
+  }
+
+  /**
+   * The tail's hot path (poll with countOnly): a line the format's byte scanner takes
+   * (fast-scan.ts: it answers only where it agrees with the parser) and no rule can match (by
+   * its level) is counted by level from its bytes; no string, no record. Any other line (cut,
+   * UTF-16, declined by the scanner, at a level a rule watches, auto still sampling) is decoded
+   * and parsed in place, in order, exactly as the record path would.
+   */
+  private leanVisitor(f: TailedFile, counted: number[], result: PollResult): LineVisitor {
+    this.visitedBytes = 0;
+    const sr = this.scanned;
+    const wanted = this.ruleLevels!;
+    let fast = this.fastFor(f);
+    let auto = this.auto ? this.autoParsers.get(f)?.parser : undefined;
+    return (buf, s, e, start, end, truncated) => {
+      this.visitedBytes += e - s;
+      if (fast !== undefined && !truncated && f.utf8 && fast(buf, s, e, sr)) {
+        const lv = sr.level < 0 ? NONE : sr.level;
+        if (wanted[lv] === 0) {
+          counted[lv]!++;
+          // The format's parser would have taken it: auto's run of misses ends here too.
+          auto?.hit();
+          return;
+        }
+      }
+      this.record(f, { text: f.decode(buf, s, e), start, end, lines: 1, truncated }, result);
+      // Parsing may have decided (or dropped) auto's format for this file.
+      fast = this.fastFor(f);
+      if (this.auto) auto = this.autoParsers.get(f)?.parser;
+    };
+  }
+
+  /**
+   * The byte scanner that stands for this file's parser: the preset's, or the one of the format
+   * auto decided for the file (once that decision is logged); none while auto samples, for a
+   * user regex, or for formats without one.
+   */
+  private fastFor(f: TailedFile): FastScanner | undefined {
+    if (!this.auto) return this.presetFast;
+    const a = this.autoParsers.get(f);
+    const format = a?.parser.decided;
+    if (!a || format === undefined || format !== a.logged) return undefined;
+    if (a.fastFormat !== format) {
+      a.fastFormat = format;
+      a.fast = fastScannerFor(format, this.parserOpts, levelFromMessageHead(format), false);
+    }
+    return a.fast;
+  }
+
+  /**
+   * Reads up to maxLines new records across the files. Nothing is counted or committed here.
+   * With `countOnly` (the collector), lines nobody needs as records (not shipped, at a level no
+   * rule watches) are only counted by level in `counted` when the format has a byte scanner.
+   */
+  poll(nowMs: number, maxLines: number, countOnly = false): PollResult {
     const result: PollResult = { records: [], commits: new Map(), drops: [] };
     let budget = maxLines;
     // Bounds one round's memory whatever the line lengths (5000 lines of 64 KiB would be 320 MB).
@@ -575,31 +665,23 @@ export class LogSource {
       f.refreshFingerprint(st.size);
       const j = this.joinerFor(f);
       const joined: JoinedRecord[] = [];
-      const lines = f.read(st.size, budget, false, byteBudget);
-      budget -= lines.length;
-      for (const l of lines) byteBudget -= l.text.length;
-      for (const l of lines) {
-        if (j) j.push(l, nowMs, joined);
-        else joined.push({ text: l.text, start: l.start, end: l.end, lines: 1, truncated: l.truncated });
-      }
+      const lean = countOnly && j === undefined && this.ruleLevels !== undefined;
+      const take = lean ? this.leanVisitor(f, (result.counted ??= new Array<number>(NONE + 1).fill(0)), result) : this.recordVisitor(f, j, nowMs, joined);
+      const taken = f.visit(st.size, budget, false, byteBudget, take);
+      budget -= taken;
+      byteBudget -= this.visitedBytes;
       let drop = false;
       if (f.rotatedAtMs !== undefined && f.readPos >= st.size) {
         f.eofSinceMs ??= nowMs;
         if (nowMs - f.eofSinceMs >= this.cfg.rotate_wait) {
           // The writer has moved on: take an unterminated last line as it is, then drop the file.
-          for (const l of f.read(st.size, Infinity, true)) {
-            if (j) j.push(l, nowMs, joined);
-            else joined.push({ text: l.text, start: l.start, end: l.end, lines: 1, truncated: l.truncated });
-          }
+          f.visit(st.size, Infinity, true, 8 << 20, take);
           j?.flushIfIdle(nowMs, joined, true);
           drop = true;
         }
-      } else if (lines.length > 0) f.eofSinceMs = undefined;
+      } else if (taken > 0) f.eofSinceMs = undefined;
       j?.flushIfIdle(nowMs, joined);
-      for (const rec of joined) {
-        const parsed = this.parse(f, rec.text);
-        result.records.push({ file: f, rec, parsed, rules: this.rules.length === 0 ? NO_RULES : this.rules.filter((r) => r.matches(parsed, rec.text)) });
-      }
+      for (const rec of joined) this.record(f, rec, result);
       result.commits.set(f, j?.pendingStart() ?? f.readPos);
       if (drop) result.drops.push(f);
     }
@@ -628,6 +710,7 @@ export class LogSource {
     }
     const stats = new LevelStats(this.stats.snapshot());
     for (const r of result.records) stats.add(nowMs, r.parsed?.level, r.parsed !== undefined, r.rec.truncated);
+    if (result.counted) stats.addCounts(nowMs, result.counted);
     puts.push(rows.meta(this.name, { initialized: this.initialized, pending: stats.snapshot(), flushSeq: this.flushSeq }));
     return puts;
   }
@@ -646,6 +729,13 @@ export class LogSource {
       if (r.rec.truncated) this.counters.truncated++;
       this.stats.add(nowMs, r.parsed?.level, r.parsed !== undefined, r.rec.truncated);
       for (const rule of r.rules) rule.hit(nowMs, r.rec.text);
+    }
+    if (result.counted) {
+      let n = 0;
+      for (const c of result.counted) n += c;
+      this.counters.lines += n;
+      this.counters.parsed += n;
+      this.stats.addCounts(nowMs, result.counted);
     }
     for (const [f, off] of result.commits) {
       f.commit(off, nowMs);
@@ -690,10 +780,7 @@ export class LogSource {
       if (!j) continue;
       const joined: JoinedRecord[] = [];
       j.flushIfIdle(nowMs, joined, true);
-      for (const rec of joined) {
-        const parsed = this.parse(f, rec.text);
-        result.records.push({ file: f, rec, parsed, rules: this.rules.length === 0 ? NO_RULES : this.rules.filter((r) => r.matches(parsed, rec.text)) });
-      }
+      for (const rec of joined) this.record(f, rec, result);
       result.commits.set(f, f.readPos);
     }
     return result;

@@ -3,6 +3,13 @@ import { closeSync, fstatSync, readSync, type Stats } from 'node:fs';
 import type { FileCheckpoint } from './checkpoint-store.js';
 import { prefixHash } from './fingerprint.js';
 
+/**
+ * One line handed on by TailedFile.visit(): its text is buf[s, e) (newline and a CR before it
+ * left out; cut lines end at max_line_bytes), valid only during the call; start and end are
+ * file offsets as in RawLine.
+ */
+export type LineVisitor = (buf: Buffer, s: number, e: number, start: number, end: number, truncated: boolean) => void;
+
 export interface RawLine {
   text: string;
   /** Byte offset of the line's first byte, and just past its newline. */
@@ -124,8 +131,20 @@ export class TailedFile {
    */
   read(size: number, maxLines: number, final = false, maxBytes = 8 << 20): RawLine[] {
     const out: RawLine[] = [];
-    if (this.fd === undefined) return out;
-    if (this.enc === undefined && !this.detectEncoding(size, final)) return out;
+    this.visit(size, maxLines, final, maxBytes, (buf, s, e, start, end, truncated) => {
+      out.push({ text: this.decode(buf, s, e), start, end, truncated });
+    });
+    return out;
+  }
+
+  /**
+   * read() without a string or an object per line: hands each line's bytes, in place in the
+   * read buffer, to `fn` (the agent's hot path counts most lines from their bytes). The same
+   * lines, offsets, cuts and limits as read(); returns how many lines were handed on.
+   */
+  visit(size: number, maxLines: number, final: boolean, maxBytes: number, fn: LineVisitor): number {
+    if (this.fd === undefined) return 0;
+    if (this.enc === undefined && !this.detectEncoding(size, final)) return 0;
     const enc = this.enc!;
     if (this.readPos < this.bom) {
       this.readPos = this.bom;
@@ -134,14 +153,17 @@ export class TailedFile {
     const w = enc.width;
     // A cut never splits a 16-bit unit.
     const maxLine = this.maxLineBytes - (this.maxLineBytes % w);
+    const buf = this.buf;
+    let count = 0;
     let bytes = 0;
-    while (out.length < maxLines && bytes < maxBytes && this.readPos < size) {
-      const want = Math.min(this.buf.length, size - this.readPos);
-      const n = readSync(this.fd, this.buf, 0, want, this.readPos);
+    while (count < maxLines && bytes < maxBytes && this.readPos < size) {
+      const want = Math.min(buf.length, size - this.readPos);
+      const n = readSync(this.fd, buf, 0, want, this.readPos);
       if (n === 0) break;
+      const base = this.readPos;
       let pos = 0;
-      while (pos < n && out.length < maxLines && bytes < maxBytes) {
-        const nl = enc.findNewline(this.buf, pos, n);
+      while (pos < n && count < maxLines && bytes < maxBytes) {
+        const nl = enc.findNewline(buf, pos, n);
         if (nl === -1) break;
         if (this.skipping) {
           this.skipping = false;
@@ -149,30 +171,43 @@ export class TailedFile {
           const len = nl - pos;
           const cut = len > maxLine;
           let endText = cut ? pos + maxLine : nl;
-          if (!cut && endText - pos >= w && enc.isCr(this.buf, endText - w)) endText -= w;
-          out.push({ text: enc.decode(this.buf, pos, endText), start: this.readPos + pos, end: this.readPos + nl + w, truncated: cut });
+          if (!cut && endText - pos >= w && enc.isCr(buf, endText - w)) endText -= w;
+          fn(buf, pos, endText, base + pos, base + nl + w, cut);
+          count++;
           bytes += endText - pos;
         }
         pos = nl + w;
       }
-      if (pos < n && out.length < maxLines && bytes < maxBytes) {
+      if (pos < n && count < maxLines && bytes < maxBytes) {
         // No newline in the rest of the buffer.
         const restLen = n - pos;
         if (this.skipping) {
           pos = n - (restLen % w);
         } else if (restLen > maxLine) {
-          out.push({ text: enc.decode(this.buf, pos, pos + maxLine), start: this.readPos + pos, end: this.readPos + n, truncated: true });
+          fn(buf, pos, pos + maxLine, base + pos, base + n, true);
+          count++;
           this.skipping = true;
           pos = n - (restLen % w);
-        } else if (final && this.readPos + n >= size) {
-          out.push({ text: enc.decode(this.buf, pos, n), start: this.readPos + pos, end: this.readPos + n, truncated: false });
+        } else if (final && base + n >= size) {
+          fn(buf, pos, n, base + pos, base + n, false);
+          count++;
           pos = n;
         }
       }
-      this.readPos += pos;
+      this.readPos = base + pos;
       if (pos === 0) break;
     }
-    return out;
+    return count;
+  }
+
+  /** The text of bytes [s, e) of a buffer visit() handed on, in the file's encoding. */
+  decode(buf: Buffer, s: number, e: number): string {
+    return this.enc!.decode(buf, s, e);
+  }
+
+  /** The file is UTF-8 (or ASCII): a line's bytes are its text (visit() callers may scan them). */
+  get utf8(): boolean {
+    return this.enc === UTF8;
   }
 
   /**

@@ -22,7 +22,10 @@ const WORD = 8; // [0-9A-Za-z_]
 const TOKEN = 16; // WORD and . : -
 const SPACE_LIKE = 32; // space \t , ) ] ; " '
 const STOP = 64; // where the scan stops: a digit, "/" or a byte >= 0x80
+const BLANK = 128; // space and tab: maskedKey collapses their runs
 const CLASS = new Uint8Array(256);
+CLASS[32] |= BLANK;
+CLASS[9] |= BLANK;
 for (let c = 48; c <= 57; c++) CLASS[c] |= STOP;
 CLASS[47] |= STOP;
 for (let c = 128; c < 256; c++) CLASS[c] |= STOP;
@@ -48,15 +51,29 @@ function putMask(out: Uint8Array, o: number): number {
  * Masks message bytes [s, e) into `out` from 0 (templateOf, then blanks collapsed and trimmed as
  * maskedKey does). Returns the key's length, or -1 when the message is not pure ASCII.
  * `e - s` must be at most MAX_KEY_BYTES.
+ *
+ * One pass: bytes are copied as they are scanned, and a token that turns out to be masked is
+ * taken back from the output (nothing is masked between `last` and `i`, so input position x
+ * sits at output position o - (i - x)). Blanks that need collapsing (a tab, two spaces, a space
+ * at either end) are noticed on the way, so the usual key needs no second look.
  */
 export function maskKeyBytes(b: Uint8Array, s: number, e: number, out: Uint8Array): number {
   let o = 0;
   let last = s;
   let i = s;
+  let odd = false;
   for (;;) {
-    while (i < e && (CLASS[b[i]!]! & STOP) === 0) i++;
+    let c = 0;
+    for (; i < e; i++) {
+      c = b[i]!;
+      const k = CLASS[c]!;
+      if ((k & (STOP | BLANK)) !== 0) {
+        if ((k & STOP) !== 0) break;
+        if (c === 9 || o === 0 || out[o - 1] === 32) odd = true;
+      }
+      out[o++] = c;
+    }
     if (i >= e) break;
-    const c = b[i]!;
     if (c >= 128) return -1;
     const prev = i > s ? b[i - 1]! : 32;
     if (c === 47) {
@@ -71,12 +88,12 @@ export function maskKeyBytes(b: Uint8Array, s: number, e: number, out: Uint8Arra
           if (d === 47) slashes++;
         }
         if (slashes >= 2) {
-          for (let k = last; k < i; k++) out[o++] = b[k]!;
           o = putMask(out, o);
           last = i = j;
           continue;
         }
       }
+      out[o++] = 47;
       i++;
       continue;
     }
@@ -89,10 +106,9 @@ export function maskKeyBytes(b: Uint8Array, s: number, e: number, out: Uint8Arra
       let hex = we - ws >= 12;
       for (let k = ws; hex && k < we; k++) if ((CLASS[b[k]!]! & (DIGIT | HEX_LETTER)) === 0) hex = false;
       if (hex) {
-        for (let k = last; k < ws; k++) out[o++] = b[k]!;
-        o = putMask(out, o);
+        o = putMask(out, o - (i - ws));
         last = we;
-      }
+      } else for (let k = i; k < we; k++) out[o++] = b[k]!;
       i = we;
       continue;
     }
@@ -132,23 +148,14 @@ export function maskKeyBytes(b: Uint8Array, s: number, e: number, out: Uint8Arra
         }
       }
     }
-    for (let k = last; k < start; k++) out[o++] = b[k]!;
-    o = putMask(out, o);
+    o = putMask(out, o - (i - start));
     last = end;
     i = end;
-    while (i < j && (CLASS[b[i]!]! & WORD) !== 0) i++;
+    // The rest of the word stays as it is (no blanks in it).
+    while (i < j && (CLASS[b[i]!]! & WORD) !== 0) out[o++] = b[i++]!;
   }
-  for (let k = last; k < e; k++) out[o++] = b[k]!;
   // Blanks: collapse runs of spaces/tabs and trim (maskedKey's split(/[ \t]+/)).
-  let needs = false;
-  for (let k = 0; k < o; k++) {
-    const d = out[k]!;
-    if (d === 9 || (d === 32 && (k === 0 || k === o - 1 || out[k + 1] === 32))) {
-      needs = true;
-      break;
-    }
-  }
-  if (!needs) {
+  if (!odd && (o === 0 || out[o - 1] !== 32)) {
     lastHash = hashBytes(out, o);
     return o;
   }

@@ -7,6 +7,11 @@ export const MONTHS: Record<string, number> = {
 /** Converts wall-clock parts in some zone to epoch milliseconds (UTC). */
 export interface Zone {
   readonly name: string;
+  /**
+   * UTC or a fixed offset: toUtc is Date.UTC minus a constant, so linear in the hour's minutes,
+   * seconds and milliseconds (a caller may compute an hour once and add the rest).
+   */
+  readonly fixed?: boolean;
   toUtc(y: number, mo: number, d: number, h: number, mi: number, s: number, ms: number): number;
 }
 
@@ -19,7 +24,7 @@ const OFFSET_RE = /^([+-])(\d{2}):?(\d{2})$/;
 export function compileZone(tz: string | undefined): Zone {
   const name = tz ?? 'UTC';
   if (name === 'UTC' || name === 'Z' || name === 'utc') {
-    return { name, toUtc: (y, mo, d, h, mi, s, ms) => Date.UTC(y, mo - 1, d, h, mi, s, ms) };
+    return { name, fixed: true, toUtc: (y, mo, d, h, mi, s, ms) => Date.UTC(y, mo - 1, d, h, mi, s, ms) };
   }
   if (name === 'local') {
     return { name, toUtc: (y, mo, d, h, mi, s, ms) => new Date(y, mo - 1, d, h, mi, s, ms).getTime() };
@@ -27,7 +32,7 @@ export function compileZone(tz: string | undefined): Zone {
   const m = OFFSET_RE.exec(name);
   if (m) {
     const off = (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3])) * 60_000;
-    return { name, toUtc: (y, mo, d, h, mi, s, ms) => Date.UTC(y, mo - 1, d, h, mi, s, ms) - off };
+    return { name, fixed: true, toUtc: (y, mo, d, h, mi, s, ms) => Date.UTC(y, mo - 1, d, h, mi, s, ms) - off };
   }
   let fmt: Intl.DateTimeFormat;
   try {

@@ -100,9 +100,10 @@ function decode(b: Buffer, r: ScanResult) {
 describe('fast scanners agree with the parsers', () => {
   const lines = [...fixtureLines(), ...EDGE];
   for (const format of ['log4j', 'syslog'] as const) {
-    for (const auto of [true, false]) {
-      it(`${format} (${auto ? 'auto' : 'preset'}): every line it takes parses to the same level, time, message and key`, () => {
-        const opts = { timezone: 'UTC', year: 2024 };
+    // UTC and fixed offsets take the per-hour time cache; an IANA zone converts every distinct second.
+    for (const [auto, timezone] of [[true, 'UTC'], [false, 'UTC'], [false, '-05:30'], [true, 'Europe/Berlin']] as const) {
+      it(`${format} (${auto ? 'auto' : 'preset'}, ${timezone}): every line it takes parses to the same level, time, message and key`, () => {
+        const opts = { timezone, year: 2024 };
         const parser = auto ? createLockedParser(format, opts) : createParser({ preset: format }, opts);
         const fast = fastScannerFor(format, opts, auto)!;
         const r: ScanResult = { level: -1, ts: NaN, ms: 0, me: 0 };

@@ -109,6 +109,11 @@ export interface AutoParser extends LineParser {
   readonly format: string | undefined;
   /** The format as decided so far, without forcing a decision while sampling (for callers that watch it per line). */
   readonly decided: string | undefined;
+  /**
+   * A line the decided format fits was taken by that format's byte scanner instead of parse()
+   * (the agent's tail counts it without a record): ends a run of misses as parse() would.
+   */
+  hit(): void;
 }
 
 /**
@@ -164,6 +169,9 @@ export function createAutoParser(opts: ParserOptions = {}): AutoParser {
     },
     get decided() {
       return format;
+    },
+    hit() {
+      misses = 0;
     },
     parse(line: string): LogRecord | undefined {
       if (!chosen) return sampleLine(line);
