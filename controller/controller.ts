@@ -41,6 +41,7 @@ import { Ingest, type HostStatusChange, type SeqRegression } from './ingest/inge
 import { openDatabase, verifyDatabase } from './store/db.js';
 import { Authenticator } from './auth/authenticator.js';
 import { ensureBootstrapToken } from './auth/bootstrap.js';
+import { SessionStore } from './auth/sessions.js';
 import { TokenStore } from './auth/token-store.js';
 import { registerTokenRoutes } from './api/token-routes.js';
 import { registerDownloadRoutes } from './api/download-routes.js';
@@ -231,7 +232,7 @@ export class Controller {
       identity: { ca: ca.caCertFile, cert: ca.controllerCertFile, key: ca.controllerKeyFile, stateOf: (id) => (enrollment.isRemoved(id) ? 'removed' : enrollment.state(id)) },
     });
     if (!cfg.http.auth.enabled) this.log.warn({ listen: cfg.http.listen.text }, 'http.auth.enabled is false: every API caller is an anonymous admin');
-    const auth = new Authenticator(cfg.http.auth, tokens, this.logger);
+    const auth = new Authenticator(cfg.http.auth, tokens, this.logger, new SessionStore(this.db));
     this.http = new HttpServer(this.logger, { guard: auth, ...(cfg.http.tls ? { tls: cfg.http.tls } : {}) });
     registerRoutes(this.http, {
       hosts,
@@ -241,7 +242,7 @@ export class Controller {
       identity: (id) => enrollment.get(id),
       ready: () => this.readiness(),
     });
-    registerTokenRoutes(this.http, { tokens, audit, playbooks: cfg.playbooks });
+    registerTokenRoutes(this.http, { tokens, sessions: auth.sessions, audit, playbooks: cfg.playbooks });
     const dl = defaultDownloadPaths();
     registerDownloadRoutes(
       this.http,

@@ -35,7 +35,7 @@ export class Authenticator {
     private readonly tokens: TokenStore,
     logger: Logger,
     /** Dashboard sessions: a request without Authorization may carry the session cookie instead. */
-    readonly sessions: SessionStore = new SessionStore(),
+    readonly sessions: SessionStore,
   ) {
     this.limiter = new FailureLimiter(cfg.max_failures, cfg.failure_window);
     this.log = logger.child({ component: 'api.auth' });
