@@ -249,7 +249,7 @@ export class Controller {
       new Downloads({ dir: cfg.downloads.dir ?? dl.dir, script: cfg.downloads.script ?? dl.script, natsServers: cfg.downloads.nats_servers ?? cfg.nats.servers, ...(cfg.downloads.public_url ? { publicUrl: cfg.downloads.public_url } : {}) }),
       { tls: cfg.http.tls !== undefined },
     );
-    registerPkiRoutes(this.http, { enrollment, audit });
+    registerPkiRoutes(this.http, { enrollment, audit, limiter: auth });
     registerAlertRoutes(this.http, this.alerts, audit);
     registerLogRoutes(this.http, this.logIndex);
     registerBackupRoutes(this.http, backups);
