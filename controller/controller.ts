@@ -98,6 +98,8 @@ export class Controller {
   constructor(
     private readonly cfg: ControllerConfig,
     private readonly logger: Logger,
+    /** The config file the daemon was started with: scheduled self-backups carry it, as `backup --to` does. */
+    private readonly opts: { configFile?: string } = {},
   ) {
     this.log = logger.child({ component: 'controller' });
   }
@@ -201,6 +203,7 @@ export class Controller {
       const s = new SelfBackupScheduler({
         cfg: b,
         dataDir: cfg.data_dir,
+        configFile: this.opts.configFile,
         logger: this.logger,
         timezone: cfg.scheduler.timezone,
         onFailure: (error) =>
