@@ -71,31 +71,20 @@ export class MetricSeriesReader {
   }
 
   private raw(host: string, from: number): Omit<MetricSeries, 'host' | 'range' | 'resolution' | 'stepMs' | 'from' | 'to'> {
-    const out = empty();
+    // A raw sample is a bucket of one: its average and maximum are the sample.
+    const rows: BucketRow[] = [];
     for (const r of this.stmts.raw.all(host, from, MAX_POINTS)) {
       const s = storedEventBody(r.payload);
       if (!s) continue;
       const p = samplePoint(s);
-      out.ts.push(r.ts_ms);
-      out.cpu.push(p.cpu);
-      out.cpuMax.push(p.cpu);
-      out.mem.push(p.mem);
-      out.memMax.push(p.mem);
-      out.disk.push(p.disk);
-      out.load1.push(p.load1);
-      out.rxBps.push(p.rxBps);
-      out.txBps.push(p.txBps);
+      rows.push({ bucket_ms: r.ts_ms, cpu_avg: p.cpu, cpu_max: p.cpu, mem_avg: p.mem, mem_max: p.mem, load1_avg: p.load1, disk_max: p.disk, rx_bps_avg: p.rxBps, tx_bps_avg: p.txBps });
     }
-    return out;
+    return columns(rows);
   }
 }
 
-function empty() {
-  return { ts: [] as number[], cpu: [] as number[], cpuMax: [] as number[], mem: [] as number[], memMax: [] as number[], disk: [] as number[], load1: [] as number[], rxBps: [] as number[], txBps: [] as number[] };
-}
-
 function columns(rows: BucketRow[]) {
-  const out = empty();
+  const out = { ts: [] as number[], cpu: [] as number[], cpuMax: [] as number[], mem: [] as number[], memMax: [] as number[], disk: [] as number[], load1: [] as number[], rxBps: [] as number[], txBps: [] as number[] };
   for (const r of rows) {
     out.ts.push(r.bucket_ms);
     out.cpu.push(r.cpu_avg);
