@@ -13,6 +13,7 @@ import { tempDir } from '../test/helpers/tmp.js';
 import type { IncomingMessage } from 'node:http';
 import { Authenticator } from '../controller/auth/authenticator.js';
 import { openDatabase } from '../controller/store/db.js';
+import { SessionStore } from '../controller/auth/sessions.js';
 import { TokenStore } from '../controller/auth/token-store.js';
 import { createRootLogger } from '../shared/logger.js';
 import type { Bench, BenchRow } from './types.js';
@@ -23,7 +24,7 @@ function checkCost(dir: string, n: number): { usPerCheck: number; seconds: numbe
   const tokens = new TokenStore(db);
   for (let i = 0; i < 50; i++) tokens.create({ name: `t${i}`, role: 'viewer' }, 'bench');
   const { secret } = tokens.create({ name: 'bench', role: 'viewer' }, 'bench');
-  const auth = new Authenticator({ enabled: true, metrics: 'open', max_failures: 20, failure_window: 60_000 }, tokens, createRootLogger({ name: 'bench', level: 'silent' }));
+  const auth = new Authenticator({ enabled: true, metrics: 'open', max_failures: 20, failure_window: 60_000 }, tokens, createRootLogger({ name: 'bench', level: 'silent' }), new SessionStore(db));
   const req = { headers: { authorization: `Bearer ${secret}` }, socket: { remoteAddress: '127.0.0.1' } } as unknown as IncomingMessage;
   for (let i = 0; i < 1000; i++) auth.check(req, 'GET /api/v1/hosts');
   const t0 = performance.now();

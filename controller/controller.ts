@@ -41,6 +41,7 @@ import { Ingest, type HostStatusChange, type SeqRegression } from './ingest/inge
 import { openDatabase, verifyDatabase } from './store/db.js';
 import { Authenticator } from './auth/authenticator.js';
 import { ensureBootstrapToken } from './auth/bootstrap.js';
+import { SessionStore } from './auth/sessions.js';
 import { TokenStore } from './auth/token-store.js';
 import { registerTokenRoutes } from './api/token-routes.js';
 import { registerDownloadRoutes } from './api/download-routes.js';
@@ -97,6 +98,8 @@ export class Controller {
   constructor(
     private readonly cfg: ControllerConfig,
     private readonly logger: Logger,
+    /** The config file the daemon was started with: scheduled self-backups carry it, as `backup --to` does. */
+    private readonly opts: { configFile?: string } = {},
   ) {
     this.log = logger.child({ component: 'controller' });
   }
@@ -200,6 +203,7 @@ export class Controller {
       const s = new SelfBackupScheduler({
         cfg: b,
         dataDir: cfg.data_dir,
+        configFile: this.opts.configFile,
         logger: this.logger,
         timezone: cfg.scheduler.timezone,
         onFailure: (error) =>
@@ -231,7 +235,7 @@ export class Controller {
       identity: { ca: ca.caCertFile, cert: ca.controllerCertFile, key: ca.controllerKeyFile, stateOf: (id) => (enrollment.isRemoved(id) ? 'removed' : enrollment.state(id)) },
     });
     if (!cfg.http.auth.enabled) this.log.warn({ listen: cfg.http.listen.text }, 'http.auth.enabled is false: every API caller is an anonymous admin');
-    const auth = new Authenticator(cfg.http.auth, tokens, this.logger);
+    const auth = new Authenticator(cfg.http.auth, tokens, this.logger, new SessionStore(this.db));
     this.http = new HttpServer(this.logger, { guard: auth, ...(cfg.http.tls ? { tls: cfg.http.tls } : {}) });
     registerRoutes(this.http, {
       hosts,
@@ -241,14 +245,14 @@ export class Controller {
       identity: (id) => enrollment.get(id),
       ready: () => this.readiness(),
     });
-    registerTokenRoutes(this.http, { tokens, audit, playbooks: cfg.playbooks });
+    registerTokenRoutes(this.http, { tokens, sessions: auth.sessions, audit, playbooks: cfg.playbooks });
     const dl = defaultDownloadPaths();
     registerDownloadRoutes(
       this.http,
       new Downloads({ dir: cfg.downloads.dir ?? dl.dir, script: cfg.downloads.script ?? dl.script, natsServers: cfg.downloads.nats_servers ?? cfg.nats.servers, ...(cfg.downloads.public_url ? { publicUrl: cfg.downloads.public_url } : {}) }),
       { tls: cfg.http.tls !== undefined },
     );
-    registerPkiRoutes(this.http, { enrollment, audit });
+    registerPkiRoutes(this.http, { enrollment, audit, limiter: auth });
     registerAlertRoutes(this.http, this.alerts, audit);
     registerLogRoutes(this.http, this.logIndex);
     registerBackupRoutes(this.http, backups);

@@ -9,7 +9,7 @@ await runDaemonCli({
   description: 'opsfleet controller: ingest events from NATS JetStream into SQLite, track hosts, serve the API',
   defaultConfig: '/etc/opsfleet/controller.yaml',
   schema: controllerConfigSchema,
-  create: (cfg, logger) => new Controller(cfg, logger),
+  create: (cfg, logger, ctx) => new Controller(cfg, logger, ctx),
   level: (cfg) => cfg.log.level,
   graceMs: (cfg) => cfg.shutdown_grace,
   extraCommands: (program, done) => {

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import type { z } from 'zod';
 import { loadConfigFile } from './config/load.js';
@@ -20,7 +21,8 @@ export interface DaemonSpec<S extends z.ZodType> {
   description: string;
   defaultConfig: string;
   schema: S;
-  create(cfg: z.output<S>, logger: Logger): Daemon;
+  /** `configFile`: the absolute path the config was read from (the controller's backups carry it). */
+  create(cfg: z.output<S>, logger: Logger, ctx: { configFile: string }): Daemon;
   level(cfg: z.output<S>): string;
   graceMs(cfg: z.output<S>): number;
   /** One line per distinct warning/error per this many ms, with a count (see shared/log-rate-limit.ts). */
@@ -88,7 +90,7 @@ async function run<S extends z.ZodType>(spec: DaemonSpec<S>, file: string): Prom
   const repeatInterval = spec.repeatInterval?.(cfg);
   const logger = createRootLogger({ name: spec.command, level: spec.level(cfg) as 'info', ...(repeatInterval ? { repeatInterval } : {}) });
   logger.info({ version: VERSION, runtime: RUNTIME, config: file }, `${spec.command} starting`);
-  const daemon = spec.create(cfg, logger);
+  const daemon = spec.create(cfg, logger, { configFile: resolve(file) });
   let stopping = false;
 
   const shutdown = (signal: string) => {

@@ -15,7 +15,8 @@ export class ControllerRefusal extends OpsError {
     code: string,
     message: string,
   ) {
-    super(code, message);
+    // 429 (too many refused enrollments from this address): worth asking again after Retry-After.
+    super(code, message, { retryable: status === 429 });
   }
 }
 

@@ -1,7 +1,9 @@
+import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
 import { parseDuration } from '../../shared/duration.js';
 import { OpsError } from '../../shared/errors.js';
 import type { AuditLog } from '../audit/audit-log.js';
+import type { Authenticator } from '../auth/authenticator.js';
 import { TOKEN_NAME } from '../auth/token-store.js';
 import { HOST_ID, type Enrollment } from '../pki/enrollment.js';
 import { HttpError, type HttpServer } from './http-server.js';
@@ -61,11 +63,17 @@ const STATUS: Record<string, number> = {
   OPS_ERR_TOKEN_EXISTS: 409,
 };
 
-async function mapped<T>(fn: () => Promise<T> | T): Promise<T> {
+/** Refusals of the open routes that do not count as a failed attempt: a poll while pending is the protocol. */
+const NOT_A_FAILURE = new Set(['OPS_ERR_ENROLL_PENDING']);
+
+async function mapped<T>(fn: () => Promise<T> | T, failed?: (code: string) => void): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    if (err instanceof OpsError && STATUS[err.code]) throw new HttpError(STATUS[err.code]!, err.code, err.message);
+    if (err instanceof OpsError && STATUS[err.code]) {
+      if (failed && !NOT_A_FAILURE.has(err.code)) failed(err.code);
+      throw new HttpError(STATUS[err.code]!, err.code, err.message);
+    }
     throw err;
   }
 }
@@ -76,18 +84,22 @@ async function mapped<T>(fn: () => Promise<T> | T): Promise<T> {
  *   GET|POST /api/v1/enroll-tokens · DELETE /api/v1/enroll-tokens/:name (admin)
  *   GET /api/v1/identities (viewer) · POST /api/v1/identities/:id/accept · DELETE /api/v1/identities/:id (admin)
  */
-export function registerPkiRoutes(http: HttpServer, d: { enrollment: Enrollment; audit: AuditLog }): void {
+export function registerPkiRoutes(http: HttpServer, d: { enrollment: Enrollment; audit: AuditLog; limiter: Pick<Authenticator, 'openFailed'> }): void {
   const e = d.enrollment;
-  http.route('POST', '/api/v1/enroll', ({ body, res }) =>
+  // Each refusal counts against the caller's address (http.auth.max_failures per failure_window,
+  // then 429 OPS_ERR_ENROLL_RATE_LIMITED before the body is looked at): guessing enrollment
+  // tokens or flooding the CA with certificate requests costs the caller time.
+  const failed = (req: IncomingMessage, key: string) => (code: string) => d.limiter.openFailed(req, key, code);
+  http.route('POST', '/api/v1/enroll', ({ req, body, res }) =>
     mapped(async () => {
       const r = await e.enroll(body);
       if (r.status === 'pending') res.statusCode = 202;
       return r;
-    }),
+    }, failed(req, 'POST /api/v1/enroll')),
     { body: enrollBody, bodyCode: 'OPS_ERR_ENROLL_BAD_REQUEST', bodyLimit: 64 * 1024 },
   );
 
-  http.route('POST', '/api/v1/enroll/renew', ({ body }) => mapped(() => e.renew(body)), { body: renewBody, bodyCode: 'OPS_ERR_ENROLL_BAD_REQUEST', bodyLimit: 64 * 1024 });
+  http.route('POST', '/api/v1/enroll/renew', ({ req, body }) => mapped(() => e.renew(body), failed(req, 'POST /api/v1/enroll/renew')), { body: renewBody, bodyCode: 'OPS_ERR_ENROLL_BAD_REQUEST', bodyLimit: 64 * 1024 });
 
   http.route('GET', '/api/v1/enroll-tokens', () => e.tokens.list());
 

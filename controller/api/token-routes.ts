@@ -3,6 +3,7 @@ import { parseDuration } from '../../shared/duration.js';
 import { OpsError } from '../../shared/errors.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { ROLES } from '../auth/roles.js';
+import type { SessionStore } from '../auth/sessions.js';
 import { TOKEN_NAME, type TokenStore } from '../auth/token-store.js';
 import { compileTarget } from '../dispatch/target.js';
 import { HttpError, type HttpServer } from './http-server.js';
@@ -23,7 +24,7 @@ const createBody = z
  *   GET /api/v1/whoami · GET /api/v1/tokens · POST /api/v1/tokens · DELETE /api/v1/tokens/:name
  * The secret is in the POST answer only; the audit records the token's name and role, never it.
  */
-export function registerTokenRoutes(http: HttpServer, d: { tokens: TokenStore; audit: AuditLog; playbooks: Readonly<Record<string, unknown>> }): void {
+export function registerTokenRoutes(http: HttpServer, d: { tokens: TokenStore; sessions: SessionStore; audit: AuditLog; playbooks: Readonly<Record<string, unknown>> }): void {
   http.route('GET', '/api/v1/whoami', ({ principal }) => ({
     name: principal.name,
     role: principal.role,
@@ -66,7 +67,10 @@ export function registerTokenRoutes(http: HttpServer, d: { tokens: TokenStore; a
 
   http.route('DELETE', '/api/v1/tokens/:name', ({ params, principal }) => {
     if (!d.tokens.revoke(params.name!)) throw new HttpError(404, 'OPS_ERR_TOKEN_NOT_FOUND', `no active token named "${params.name}"`);
-    d.audit.append(principal.name, 'token.revoke', params.name!, {});
+    // Every request re-checks the token anyway; deleting the rows now also drops the revoked
+    // token's sessions from the database (and from backups taken after this).
+    const sessions = d.sessions.closeForToken(params.name!);
+    d.audit.append(principal.name, 'token.revoke', params.name!, { sessions });
     return { revoked: params.name };
   });
 }

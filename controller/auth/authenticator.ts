@@ -26,6 +26,12 @@ const OPEN: Principal = Object.freeze({ name: 'anonymous', role: 'viewer' });
  */
 export class Authenticator {
   private readonly limiter: FailureLimiter;
+  /**
+   * Refused enrollments and renewals (open routes marked `limited`), per address. Its own
+   * bucket with the same numbers: a host retrying with a spent enrollment token must not lock
+   * the operator on the same address out of the API, nor the reverse.
+   */
+  private readonly openLimiter: FailureLimiter;
   private readonly log: Logger;
   /** Refusals by reason, for /metrics. */
   readonly refused = { missing: 0, malformed: 0, unknown: 0, expired: 0, revoked: 0, forbidden: 0, rate_limited: 0, csrf: 0 };
@@ -35,9 +41,10 @@ export class Authenticator {
     private readonly tokens: TokenStore,
     logger: Logger,
     /** Dashboard sessions: a request without Authorization may carry the session cookie instead. */
-    readonly sessions: SessionStore = new SessionStore(),
+    readonly sessions: SessionStore,
   ) {
     this.limiter = new FailureLimiter(cfg.max_failures, cfg.failure_window);
+    this.openLimiter = new FailureLimiter(cfg.max_failures, cfg.failure_window);
     this.log = logger.child({ component: 'api.auth' });
   }
 
@@ -50,6 +57,7 @@ export class Authenticator {
 
   check(req: IncomingMessage, key: string): Principal {
     const p = this.policy(key);
+    if (p.limited) this.checkOpenLimit(req.socket.remoteAddress ?? 'unknown', key);
     if (p.need === 'open' || (p.metrics && this.cfg.metrics === 'open')) return OPEN;
     if (!this.cfg.enabled) return ANONYMOUS_ADMIN;
     const addr = req.socket.remoteAddress ?? 'unknown';
@@ -78,6 +86,25 @@ export class Authenticator {
       throw new AuthError(403, 'OPS_ERR_AUTH_FORBIDDEN', `token "${r.principal.name}" (role ${r.principal.role}) may not ${key}: it needs ${p.need}${p.intake ? ' or intake' : ''}`);
     }
     return r.principal;
+  }
+
+  /**
+   * A `limited` open route refused the credential in its body (an unknown, expired or spent
+   * enrollment token, a bad renewal signature): counted against the source address.
+   */
+  openFailed(req: IncomingMessage, key: string, code: string): void {
+    const addr = req.socket.remoteAddress ?? 'unknown';
+    this.openLimiter.fail(addr);
+    this.log.warn({ addr, route: key, code }, 'enrollment refused');
+  }
+
+  /** Enrollment works with auth off too (agents need certificates either way), so this comes first. */
+  private checkOpenLimit(addr: string, key: string): void {
+    const wait = this.openLimiter.blockedFor(addr);
+    if (wait === 0) return;
+    this.refused.rate_limited++;
+    const s = Math.ceil(wait / 1000);
+    throw new AuthError(429, 'OPS_ERR_ENROLL_RATE_LIMITED', `too many refused enrollments or renewals from ${addr} (http.auth.max_failures per failure_window); retry in ${s}s`, { 'retry-after': String(s) });
   }
 
   /** The session a request's cookie names, if it is open (for the dashboard's own routes). */

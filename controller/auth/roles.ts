@@ -19,9 +19,15 @@ export interface RoutePolicy {
   intake?: boolean;
   /** `/metrics` follows `http.auth.metrics` (open by default). */
   metrics?: boolean;
+  /**
+   * An open route whose body carries a credential (an enrollment token, a host's signature):
+   * its refusals are counted per source address and the address gets 429 over the limit.
+   */
+  limited?: boolean;
 }
 
 const open: RoutePolicy = { need: 'open' };
+const openLimited: RoutePolicy = { need: 'open', limited: true };
 const viewer: RoutePolicy = { need: 'viewer' };
 const operator: RoutePolicy = { need: 'operator' };
 const admin: RoutePolicy = { need: 'admin' };
@@ -115,8 +121,8 @@ export const ROUTE_POLICIES: Readonly<Record<string, RoutePolicy>> = Object.free
   'DELETE /api/v1/tokens/:name': admin,
 
   // Enrollment proves itself with the enrollment token or the host's key (controller/pki).
-  'POST /api/v1/enroll': open,
-  'POST /api/v1/enroll/renew': open,
+  'POST /api/v1/enroll': openLimited,
+  'POST /api/v1/enroll/renew': openLimited,
   'GET /api/v1/enroll-tokens': admin,
   'POST /api/v1/enroll-tokens': admin,
   'DELETE /api/v1/enroll-tokens/:name': admin,

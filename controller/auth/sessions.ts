@@ -1,8 +1,11 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type Database from 'better-sqlite3';
 import type { Principal } from './principal.js';
+import type { Role } from './roles.js';
 
 /** A browser session of the dashboard: the token's identity, a CSRF secret, an expiry. */
 export interface Session {
+  /** The cookie value. Only its SHA-256 is stored; the id itself exists in the browser and here. */
   id: string;
   /** The token the session was opened with (re-checked on every request: a revocation ends it). */
   principal: Principal;
@@ -17,31 +20,66 @@ interface Ticket {
   expiresMs: number;
 }
 
+interface SessionRow {
+  id_hash: string;
+  token_name: string;
+  role: string;
+  playbooks: string | null;
+  target: string | null;
+  token_expires_ms: number | null;
+  csrf: string;
+  created_ms: number;
+  expires_ms: number;
+  last_seen_ms: number;
+}
+
 export const SESSION_COOKIE = 'opsf_session';
 export const CSRF_HEADER = 'x-opsfleet-csrf';
 /** A login URL printed by `opsctl dashboard` is good for one use within this long. */
 export const TICKET_TTL_MS = 60_000;
 /** A session lasts a working day at most (less when its token expires sooner). */
 export const SESSION_TTL_MS = 12 * 3_600_000;
-/** Bounds memory against a client that logs in in a loop: the oldest sessions go first. */
-const MAX_SESSIONS = 10_000;
+/** Bounds the table against a client that logs in in a loop: the oldest sessions go first. */
+export const MAX_SESSIONS = 10_000;
 const MAX_TICKETS = 10_000;
+/** last_seen is informational: written at most this often per session so a page's reads stay reads. */
+const LAST_SEEN_EVERY_MS = 60_000;
 
 const secret = () => randomBytes(32).toString('base64url');
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
 /**
- * Login tickets and browser sessions, in memory: a controller restart logs every browser out
- * (the operator runs `opsctl dashboard` again), which keeps session secrets off the disk.
+ * Login tickets (in memory) and browser sessions (in the controller database, table
+ * `dashboard_sessions`), so a controller restart or upgrade does not log every browser out.
+ * A session row holds the SHA-256 of the cookie's id, never the id: a copy of the database or a
+ * backup opens no session. Tickets stay in memory on purpose: they live a minute and are used
+ * once, so losing them in a restart costs one more `opsctl dashboard`.
  */
 export class SessionStore {
   private readonly tickets = new Map<string, Ticket>();
-  private readonly sessions = new Map<string, Session>();
+  private readonly stmts;
 
-  constructor(private readonly now: () => number = Date.now) {}
+  constructor(
+    db: Database.Database,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.stmts = {
+      get: db.prepare<[string], SessionRow>('SELECT * FROM dashboard_sessions WHERE id_hash = ?'),
+      insert: db.prepare('INSERT INTO dashboard_sessions (id_hash, token_name, role, playbooks, target, token_expires_ms, csrf, created_ms, expires_ms, last_seen_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+      seen: db.prepare('UPDATE dashboard_sessions SET last_seen_ms = ? WHERE id_hash = ?'),
+      close: db.prepare('DELETE FROM dashboard_sessions WHERE id_hash = ?'),
+      closeToken: db.prepare('DELETE FROM dashboard_sessions WHERE token_name = ?'),
+      prune: db.prepare('DELETE FROM dashboard_sessions WHERE expires_ms <= ?'),
+      count: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM dashboard_sessions'),
+      // Over the bound: drop the oldest (created first) so the newest logins keep working.
+      trim: db.prepare('DELETE FROM dashboard_sessions WHERE id_hash IN (SELECT id_hash FROM dashboard_sessions ORDER BY created_ms LIMIT ?)'),
+    };
+    this.prune();
+  }
 
   /** A one-time ticket standing for `principal`, good for TICKET_TTL_MS. */
   issueTicket(principal: Principal): { ticket: string; expiresMs: number } {
-    this.sweep();
+    this.sweepTickets();
     while (this.tickets.size >= MAX_TICKETS) this.tickets.delete(this.tickets.keys().next().value!);
     const ticket = secret();
     const expiresMs = this.now() + TICKET_TTL_MS;
@@ -58,27 +96,49 @@ export class SessionStore {
   }
 
   open(principal: Principal): Session {
-    this.sweep();
-    while (this.sessions.size >= MAX_SESSIONS) this.sessions.delete(this.sessions.keys().next().value!);
+    this.prune();
+    const n = this.stmts.count.get()!.n;
+    if (n >= MAX_SESSIONS) this.stmts.trim.run(n - MAX_SESSIONS + 1);
     const now = this.now();
     const tokenEnd = principal.expiresMs ?? Number.POSITIVE_INFINITY;
     const s: Session = { id: secret(), principal, csrf: secret(), createdMs: now, expiresMs: Math.min(now + SESSION_TTL_MS, tokenEnd) };
-    this.sessions.set(s.id, s);
+    const p = principal;
+    this.stmts.insert.run(sha256(s.id), p.name, p.role, p.playbooks ? JSON.stringify(p.playbooks) : null, p.target ?? null, p.expiresMs ?? null, s.csrf, now, s.expiresMs, now);
     return s;
   }
 
   get(id: string): Session | undefined {
-    const s = this.sessions.get(id);
-    if (!s) return undefined;
-    if (s.expiresMs <= this.now()) {
-      this.sessions.delete(id);
+    const key = sha256(id);
+    const r = this.stmts.get.get(key);
+    if (!r) return undefined;
+    const now = this.now();
+    if (r.expires_ms <= now) {
+      this.stmts.close.run(key);
       return undefined;
     }
-    return s;
+    if (now - r.last_seen_ms >= LAST_SEEN_EVERY_MS) this.stmts.seen.run(now, key);
+    const principal: Principal = {
+      name: r.token_name,
+      role: r.role as Role,
+      ...(r.playbooks ? { playbooks: JSON.parse(r.playbooks) as string[] } : {}),
+      ...(r.target ? { target: r.target } : {}),
+      expiresMs: r.token_expires_ms,
+    };
+    return { id, principal, csrf: r.csrf, createdMs: r.created_ms, expiresMs: r.expires_ms };
   }
 
   close(id: string): void {
-    this.sessions.delete(id);
+    this.stmts.close.run(sha256(id));
+  }
+
+  /** Ends every session opened with the token `name` (its revocation); returns how many. */
+  closeForToken(name: string): number {
+    return this.stmts.closeToken.run(name).changes;
+  }
+
+  /** Deletes expired sessions; returns how many (also run at each login and at start). */
+  prune(): number {
+    return this.stmts.prune.run(this.now()).changes;
   }
 
   /** Constant-time comparison of the page's CSRF header with the session's secret. */
@@ -89,10 +149,9 @@ export class SessionStore {
     return a.length === b.length && timingSafeEqual(a, b);
   }
 
-  private sweep(): void {
+  private sweepTickets(): void {
     const now = this.now();
     for (const [k, t] of this.tickets) if (t.expiresMs <= now) this.tickets.delete(k);
-    for (const [k, s] of this.sessions) if (s.expiresMs <= now) this.sessions.delete(k);
   }
 }
 

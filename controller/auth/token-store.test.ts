@@ -75,13 +75,15 @@ describe('Authenticator: /metrics by config', () => {
     const { Authenticator } = await import('./authenticator.js');
     const { createRootLogger } = await import('../../shared/logger.js');
     const now = { t: Date.now() };
-    const { tokens } = store(now);
+    const { db, tokens } = store(now);
+    const { SessionStore } = await import('./sessions.js');
+    const sessions = new SessionStore(db);
     const { secret } = tokens.create({ name: 'scraper', role: 'viewer' }, 'admin');
     const logger = createRootLogger({ name: 't', level: 'silent' });
     const req = (auth?: string) => ({ headers: auth ? { authorization: `Bearer ${auth}` } : {}, socket: { remoteAddress: '127.0.0.1' } }) as never;
-    const open = new Authenticator({ enabled: true, metrics: 'open', max_failures: 100, failure_window: 60_000 }, tokens, logger);
+    const open = new Authenticator({ enabled: true, metrics: 'open', max_failures: 100, failure_window: 60_000 }, tokens, logger, sessions);
     assert.equal(open.check(req(), 'GET /metrics').name, 'anonymous');
-    const closed = new Authenticator({ enabled: true, metrics: 'token', max_failures: 100, failure_window: 60_000 }, tokens, logger);
+    const closed = new Authenticator({ enabled: true, metrics: 'token', max_failures: 100, failure_window: 60_000 }, tokens, logger, sessions);
     assert.throws(() => closed.check(req(), 'GET /metrics'), { code: 'OPS_ERR_AUTH_REQUIRED' });
     assert.equal(closed.check(req(secret), 'GET /metrics').name, 'scraper');
     assert.equal(closed.check(req(), 'GET /healthz').name, 'anonymous');

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { Event } from '../../shared/gen/opsfleet/v1/events.js';
 import type { Logger } from '../../shared/logger.js';
+import { samplePoint } from './sample-point.js';
 
 /** Width of one downsampled metric history bucket. */
 export const HISTORY_BUCKET_MS = 60_000;
@@ -93,13 +94,19 @@ interface CheckBody {
   phase?: unknown;
 }
 
-interface SampleBody {
-  cpu?: { percent?: number };
-  mem?: { used_percent?: number };
-  load?: number[];
-  disks?: Array<{ used_percent?: number }>;
-  net?: Array<{ iface?: string; rx_bps?: number; tx_bps?: number }>;
-}
+/**
+ * Adds one sample to its bucket of a history tier (same columns in both tiers): a running
+ * average (n samples so far) and a maximum, so a bucket is exact whatever order samples arrive in.
+ */
+const bucketUpsert = (table: 'metric_history' | 'metric_history_10m') =>
+  `INSERT INTO ${table} (host_id, bucket_ms, n, cpu_avg, cpu_max, mem_avg, mem_max, load1_avg, disk_max, rx_bps_avg, tx_bps_avg)
+   VALUES (@host, @bucket, 1, @cpu, @cpu, @mem, @mem, @load1, @disk, @rxBps, @txBps)
+   ON CONFLICT (host_id, bucket_ms) DO UPDATE SET
+     cpu_avg = (cpu_avg * n + excluded.cpu_avg) / (n + 1), cpu_max = max(cpu_max, excluded.cpu_max),
+     mem_avg = (mem_avg * n + excluded.mem_avg) / (n + 1), mem_max = max(mem_max, excluded.mem_max),
+     load1_avg = (load1_avg * n + excluded.load1_avg) / (n + 1), disk_max = max(disk_max, excluded.disk_max),
+     rx_bps_avg = (rx_bps_avg * n + excluded.rx_bps_avg) / (n + 1), tx_bps_avg = (tx_bps_avg * n + excluded.tx_bps_avg) / (n + 1),
+     n = n + 1`;
 
 const str = (v: unknown, d = ''): string => (typeof v === 'string' ? v : d);
 const num = (v: unknown, d = 0): number => (typeof v === 'number' && Number.isFinite(v) ? v : d);
@@ -133,26 +140,8 @@ export class ChecksStore {
       ),
       latest: db.prepare('INSERT INTO metric_latest (host_id, ts_ms, sample) VALUES (?, ?, ?) ON CONFLICT (host_id) DO UPDATE SET ts_ms = excluded.ts_ms, sample = excluded.sample WHERE excluded.ts_ms >= metric_latest.ts_ms'),
       getLatest: db.prepare<[string], { ts_ms: number; sample: string }>('SELECT ts_ms, sample FROM metric_latest WHERE host_id = ?'),
-      history: db.prepare(
-        `INSERT INTO metric_history (host_id, bucket_ms, n, cpu_avg, cpu_max, mem_avg, mem_max, load1_avg, disk_max, rx_bps_avg, tx_bps_avg)
-         VALUES (@host, @bucket, 1, @cpu, @cpu, @mem, @mem, @load1, @disk, @rx, @tx)
-         ON CONFLICT (host_id, bucket_ms) DO UPDATE SET
-           cpu_avg = (cpu_avg * n + excluded.cpu_avg) / (n + 1), cpu_max = max(cpu_max, excluded.cpu_max),
-           mem_avg = (mem_avg * n + excluded.mem_avg) / (n + 1), mem_max = max(mem_max, excluded.mem_max),
-           load1_avg = (load1_avg * n + excluded.load1_avg) / (n + 1), disk_max = max(disk_max, excluded.disk_max),
-           rx_bps_avg = (rx_bps_avg * n + excluded.rx_bps_avg) / (n + 1), tx_bps_avg = (tx_bps_avg * n + excluded.tx_bps_avg) / (n + 1),
-           n = n + 1`,
-      ),
-      history10m: db.prepare(
-        `INSERT INTO metric_history_10m (host_id, bucket_ms, n, cpu_avg, cpu_max, mem_avg, mem_max, load1_avg, disk_max, rx_bps_avg, tx_bps_avg)
-         VALUES (@host, @bucket, 1, @cpu, @cpu, @mem, @mem, @load1, @disk, @rx, @tx)
-         ON CONFLICT (host_id, bucket_ms) DO UPDATE SET
-           cpu_avg = (cpu_avg * n + excluded.cpu_avg) / (n + 1), cpu_max = max(cpu_max, excluded.cpu_max),
-           mem_avg = (mem_avg * n + excluded.mem_avg) / (n + 1), mem_max = max(mem_max, excluded.mem_max),
-           load1_avg = (load1_avg * n + excluded.load1_avg) / (n + 1), disk_max = max(disk_max, excluded.disk_max),
-           rx_bps_avg = (rx_bps_avg * n + excluded.rx_bps_avg) / (n + 1), tx_bps_avg = (tx_bps_avg * n + excluded.tx_bps_avg) / (n + 1),
-           n = n + 1`,
-      ),
+      history: db.prepare(bucketUpsert('metric_history')),
+      history10m: db.prepare(bucketUpsert('metric_history_10m')),
       getHistory: db.prepare<[string, number, number], HistoryRow>('SELECT bucket_ms, n, cpu_avg, cpu_max, mem_avg, mem_max, load1_avg, disk_max, rx_bps_avg, tx_bps_avg FROM metric_history WHERE host_id = ? AND bucket_ms >= ? ORDER BY bucket_ms LIMIT ?'),
       pruneHistory: db.prepare('DELETE FROM metric_history WHERE bucket_ms < ?'),
       pruneHistory10m: db.prepare('DELETE FROM metric_history_10m WHERE bucket_ms < ?'),
@@ -185,7 +174,7 @@ export class ChecksStore {
       this.stats.malformed++;
       return;
     }
-    if (e.kind === 'metric') this.applyMetric(e, body as SampleBody);
+    if (e.kind === 'metric') this.applyMetric(e, body);
     else this.applyCheck(e, body as CheckBody);
   }
 
@@ -238,20 +227,10 @@ export class ChecksStore {
     this.stmts.upsert.run(row);
   }
 
-  private applyMetric(e: Event, s: SampleBody): void {
+  private applyMetric(e: Event, sample: unknown): void {
     this.stats.metricEvents++;
     this.stmts.latest.run(e.hostId, e.tsMs, e.json);
-    const net = (s.net ?? []).filter((n) => n.iface !== 'lo');
-    const point = {
-      host: e.hostId,
-      bucket: Math.floor(e.tsMs / HISTORY_BUCKET_MS) * HISTORY_BUCKET_MS,
-      cpu: num(s.cpu?.percent),
-      mem: num(s.mem?.used_percent),
-      load1: num(s.load?.[0]),
-      disk: Math.max(0, ...(s.disks ?? []).map((d) => num(d.used_percent))),
-      rx: net.reduce((a, n) => a + num(n.rx_bps), 0),
-      tx: net.reduce((a, n) => a + num(n.tx_bps), 0),
-    };
+    const point = { host: e.hostId, bucket: Math.floor(e.tsMs / HISTORY_BUCKET_MS) * HISTORY_BUCKET_MS, ...samplePoint(sample) };
     this.stmts.history.run(point);
     // Both tiers are fed from the sample itself (not rolled up later): the 10-minute averages
     // stay exact, and no rollup job can fall behind or be lost at a restart.

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import { storedEventBody } from '../store/event-body.js';
-import { HISTORY_10M_BUCKET_MS, HISTORY_BUCKET_MS } from './checks-store.js';
+import { HISTORY_10M_BUCKET_MS, HISTORY_BUCKET_MS, type HistoryRow } from './checks-store.js';
+import { samplePoint } from './sample-point.js';
 
 /** The chart ranges the dashboard offers and the tier each one reads. */
 export const SERIES_RANGES = {
@@ -34,27 +35,8 @@ export interface MetricSeries {
   txBps: number[];
 }
 
-interface BucketRow {
-  bucket_ms: number;
-  cpu_avg: number;
-  cpu_max: number;
-  mem_avg: number;
-  mem_max: number;
-  load1_avg: number;
-  disk_max: number;
-  rx_bps_avg: number;
-  tx_bps_avg: number;
-}
+type BucketRow = Omit<HistoryRow, 'n'>;
 
-interface RawSample {
-  cpu?: { percent?: number };
-  mem?: { used_percent?: number };
-  load?: number[];
-  disks?: Array<{ used_percent?: number }>;
-  net?: Array<{ iface?: string; rx_bps?: number; tx_bps?: number }>;
-}
-
-const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
 /** A 30-day range at 10 minutes is 4,320 points; raw hours stay below this at any sane interval. */
 const MAX_POINTS = 5_000;
 
@@ -89,33 +71,20 @@ export class MetricSeriesReader {
   }
 
   private raw(host: string, from: number): Omit<MetricSeries, 'host' | 'range' | 'resolution' | 'stepMs' | 'from' | 'to'> {
-    const out = empty();
+    // A raw sample is a bucket of one: its average and maximum are the sample.
+    const rows: BucketRow[] = [];
     for (const r of this.stmts.raw.all(host, from, MAX_POINTS)) {
-      const s = storedEventBody(r.payload) as RawSample | undefined;
+      const s = storedEventBody(r.payload);
       if (!s) continue;
-      const net = (Array.isArray(s.net) ? s.net : []).filter((n) => n.iface !== 'lo');
-      const cpu = num(s.cpu?.percent);
-      const mem = num(s.mem?.used_percent);
-      out.ts.push(r.ts_ms);
-      out.cpu.push(cpu);
-      out.cpuMax.push(cpu);
-      out.mem.push(mem);
-      out.memMax.push(mem);
-      out.disk.push(Math.max(0, ...(Array.isArray(s.disks) ? s.disks : []).map((d) => num(d.used_percent))));
-      out.load1.push(num(Array.isArray(s.load) ? s.load[0] : 0));
-      out.rxBps.push(net.reduce((a, n) => a + num(n.rx_bps), 0));
-      out.txBps.push(net.reduce((a, n) => a + num(n.tx_bps), 0));
+      const p = samplePoint(s);
+      rows.push({ bucket_ms: r.ts_ms, cpu_avg: p.cpu, cpu_max: p.cpu, mem_avg: p.mem, mem_max: p.mem, load1_avg: p.load1, disk_max: p.disk, rx_bps_avg: p.rxBps, tx_bps_avg: p.txBps });
     }
-    return out;
+    return columns(rows);
   }
 }
 
-function empty() {
-  return { ts: [] as number[], cpu: [] as number[], cpuMax: [] as number[], mem: [] as number[], memMax: [] as number[], disk: [] as number[], load1: [] as number[], rxBps: [] as number[], txBps: [] as number[] };
-}
-
 function columns(rows: BucketRow[]) {
-  const out = empty();
+  const out = { ts: [] as number[], cpu: [] as number[], cpuMax: [] as number[], mem: [] as number[], memMax: [] as number[], disk: [] as number[], load1: [] as number[], rxBps: [] as number[], txBps: [] as number[] };
   for (const r of rows) {
     out.ts.push(r.bucket_ms);
     out.cpu.push(r.cpu_avg);

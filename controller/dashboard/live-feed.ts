@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type Database from 'better-sqlite3';
 import type { Event } from '../../shared/gen/opsfleet/v1/events.js';
 import type { Logger } from '../../shared/logger.js';
+import { samplePoint } from '../checks/sample-point.js';
 import type { HostStatusChange } from '../ingest/ingest.js';
 
 export const STREAM_TOPICS = ['hosts', 'alerts', 'checks', 'facts', 'metrics'] as const;
@@ -118,7 +119,7 @@ export class LiveFeed {
           if (b.event === 'result') continue;
           this.broadcast('checks', e.hostId, 'check', { host: e.hostId, check: b.check, event: b.event, state: b.state, phase: b.phase, detail: b.detail, ts: new Date(e.tsMs).toISOString() });
         } else {
-          this.broadcast('metrics', e.hostId, 'metric', metricPoint(e.hostId, e.tsMs, b));
+          this.broadcast('metrics', e.hostId, 'metric', { host: e.hostId, ts: e.tsMs, ...samplePoint(b) });
         }
       } catch (err) {
         this.log.debug({ err, kind: e.kind }, 'event not streamed');
@@ -182,20 +183,4 @@ export function parseTopics(text: string | null): Set<StreamTopic> | string {
     out.add(t as StreamTopic);
   }
   return out;
-}
-
-function metricPoint(host: string, ts: number, s: Record<string, unknown>) {
-  const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
-  const o = (v: unknown) => (v !== null && typeof v === 'object' ? (v as Record<string, unknown>) : {});
-  const net = (Array.isArray(s.net) ? s.net : []).map(o).filter((n) => n.iface !== 'lo');
-  return {
-    host,
-    ts,
-    cpu: num(o(s.cpu).percent),
-    mem: num(o(s.mem).used_percent),
-    disk: Math.max(0, ...(Array.isArray(s.disks) ? s.disks : []).map((d) => num(o(d).used_percent))),
-    load1: num(Array.isArray(s.load) ? s.load[0] : 0),
-    rxBps: net.reduce((a, n) => a + num(n.rx_bps), 0),
-    txBps: net.reduce((a, n) => a + num(n.tx_bps), 0),
-  };
 }

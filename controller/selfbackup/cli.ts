@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
-import { existsSync } from 'node:fs';
 import { controllerConfigSchema } from '../../shared/config/controller.js';
 import { loadConfigFile } from '../../shared/config/load.js';
 import { errorLine, OpsError, printConfigError } from '../../shared/errors.js';
-import { createBackup } from './create-backup.js';
+import { backupSources, createBackup } from './create-backup.js';
 import { SNAPSHOT_METHODS, type SnapshotMethod } from './manifest.js';
 import { restoreBackup, verifyBackup } from './restore-backup.js';
 
@@ -15,9 +14,9 @@ const fail = (err: unknown): number => {
 
 /** data_dir from --data-dir, else from the config file (which the backup then carries). */
 function dataDirOf(o: { dataDir?: string; config: string }): { dataDir: string; configFile?: string } | number {
-  if (o.dataDir) return { dataDir: o.dataDir, ...(existsSync(o.config) ? { configFile: o.config } : {}) };
+  if (o.dataDir) return backupSources({ dataDir: o.dataDir, configFile: o.config });
   try {
-    return { dataDir: loadConfigFile(o.config, controllerConfigSchema).data_dir, configFile: o.config };
+    return backupSources({ dataDir: loadConfigFile(o.config, controllerConfigSchema).data_dir, configFile: o.config });
   } catch (err) {
     return printConfigError(err);
   }

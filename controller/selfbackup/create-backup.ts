@@ -24,6 +24,15 @@ export interface CreateBackupOptions {
   now?: () => number;
 }
 
+/**
+ * What a controller backup carries, the one rule for `opsfleet-controller backup --to` and the
+ * scheduled self_backup: the data_dir, and the config file when there is one (an absolute path,
+ * so a restore says where it came from).
+ */
+export function backupSources(o: { dataDir: string; configFile?: string | undefined }): { dataDir: string; configFile?: string } {
+  return { dataDir: o.dataDir, ...(o.configFile && existsSync(o.configFile) ? { configFile: resolve(o.configFile) } : {}) };
+}
+
 export interface BackupResult {
   file: string;
   bytes: number;

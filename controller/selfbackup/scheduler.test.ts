@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { tempDir } from '../../test/helpers/tmp.js';
 import { openDatabase } from '../store/db.js';
-import { verifyBackup } from './restore-backup.js';
+import { restoreBackup, verifyBackup } from './restore-backup.js';
 import { SelfBackupScheduler } from './scheduler.js';
 
 const dir = tempDir('opsfleet-selfbackup-sched-');
@@ -17,10 +17,13 @@ describe('scheduled controller backup (controller/selfbackup/scheduler.ts)', () 
     const dataDir = join(dir.path, 'data');
     openDatabase(dataDir).close();
     const target = join(dir.path, 'target');
+    const configFile = join(dir.path, 'controller.yaml');
+    writeFileSync(configFile, `data_dir: ${dataDir}\n# the operator's config, carried like backup --to carries it\n`);
     let t = Date.UTC(2026, 11, 2, 3, 0, 0);
     const s = new SelfBackupScheduler({
       cfg: { name: 'controller', schedule: '0 3 * * *', target: { type: 'dir', path: target, prefix: '{host}/{name}' }, keep: 2, method: 'vacuum-into' },
       dataDir,
+      configFile,
       logger: pino({ level: 'silent' }),
       now: () => (t += 86_400_000),
     });
@@ -30,6 +33,9 @@ describe('scheduled controller backup (controller/selfbackup/scheduler.ts)', () 
     const names = readdirSync(where).sort();
     assert.deepEqual(names, ['controller-20261204T030000000Z.tar.gz', 'controller-20261205T030000000Z.tar.gz'], 'the oldest of three removed');
     for (const n of names) assert.equal((await verifyBackup(join(where, n))).ok, true);
+    const restored = await restoreBackup({ file: join(where, names[1]!), dataDir: join(dir.path, 'restored'), configTo: join(dir.path, 'restored.yaml') });
+    assert.equal(restored.manifest.source.config_file, configFile);
+    assert.equal(readFileSync(restored.configWritten!, 'utf8'), readFileSync(configFile, 'utf8'), 'the scheduled backup carries the config file');
     assert.deepEqual(readdirSync(join(dataDir, '.self-backup', 'controller')), [], 'the local copy is removed after upload');
   });
 
@@ -43,6 +49,7 @@ describe('scheduled controller backup (controller/selfbackup/scheduler.ts)', () 
     const s = new SelfBackupScheduler({
       cfg: { name: 'controller', schedule: '0 3 * * *', target: { type: 'dir', path: blocker, prefix: '' }, keep: 2, method: 'vacuum-into' },
       dataDir,
+      configFile: undefined,
       logger: pino({ level: 'silent' }),
       onFailure: (e) => failures.push(e),
     });

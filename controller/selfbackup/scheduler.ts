@@ -6,7 +6,7 @@ import type { ControllerConfig } from '../../shared/config/controller.js';
 import { createTarget } from '../../shared/backup/targets/index.js';
 import { errorLine } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
-import { createBackup, sha256File } from './create-backup.js';
+import { backupSources, createBackup, sha256File } from './create-backup.js';
 
 type SelfBackupConfig = ControllerConfig['self_backup'][number];
 
@@ -40,7 +40,11 @@ export class SelfBackupScheduler {
       dataDir: string;
       logger: Logger;
       timezone?: string | undefined;
-      configFile?: string;
+      /**
+       * The controller's config file, carried like `opsfleet-controller backup --to` carries it
+       * (required, undefined only when there is none, e.g. a controller built in a test).
+       */
+      configFile: string | undefined;
       onFailure?: (error: string) => void;
       now?: () => number;
     },
@@ -70,7 +74,7 @@ export class SelfBackupScheduler {
     this.status.runs++;
     let target;
     try {
-      const r = await createBackup({ dataDir: this.d.dataDir, to: file, method: cfg.method, exclude: [work], ...(this.d.configFile ? { configFile: this.d.configFile } : {}) });
+      const r = await createBackup({ ...backupSources(this.d), to: file, method: cfg.method, exclude: [work] });
       target = await createTarget(cfg.target, { host: hostname(), set: cfg.name });
       await target.put(`${ARCHIVE_DIR}${name}`, { file }, await sha256File(file));
       const removed = await this.applyRetention(target);

@@ -384,4 +384,21 @@ export const MIGRATIONS: readonly string[] = [
      controller_version TEXT NOT NULL
    );
    CREATE TABLE readiness_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at_ms INTEGER NOT NULL);`,
+  // Dashboard sessions (controller/auth/sessions.ts) survive a restart. Only the SHA-256 of the
+  // cookie's id is kept (a copy of the database opens no session); the principal is the token's
+  // at login, re-checked against api_tokens on every request; expired rows are pruned.
+  `CREATE TABLE dashboard_sessions (
+     id_hash TEXT PRIMARY KEY,
+     token_name TEXT NOT NULL,
+     role TEXT NOT NULL,
+     playbooks TEXT,
+     target TEXT,
+     token_expires_ms INTEGER,
+     csrf TEXT NOT NULL,
+     created_ms INTEGER NOT NULL,
+     expires_ms INTEGER NOT NULL,
+     last_seen_ms INTEGER NOT NULL
+   );
+   CREATE INDEX dashboard_sessions_token ON dashboard_sessions (token_name);
+   CREATE INDEX dashboard_sessions_expires ON dashboard_sessions (expires_ms);`,
 ];

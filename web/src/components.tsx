@@ -148,3 +148,6 @@ export function Chart({ title, ts, series, height = 160, testId, fromMs, toMs }:
     </figure>
   );
 }
+
+// Larger components live in components/, one per file; the pages import everything from here.
+export { DataTable, type Column } from './components/data-table.js';

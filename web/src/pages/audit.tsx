@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { get } from '../api.js';
-import { ErrorBox, Section, useData } from '../components.js';
+import { DataTable, ErrorBox, Section, useData } from '../components.js';
 import { useI18n } from '../i18n.js';
 
 interface AuditRow {
@@ -45,28 +45,16 @@ export function AuditPage() {
       <Section title={t('audit.title')}>
         <label for="audit-filter">{t('audit.filter')}</label> <input id="audit-filter" value={filter} onInput={(e) => setFilter((e.currentTarget as HTMLInputElement).value)} />
         <ErrorBox error={rows.error} />
-        <table>
-          <thead>
-            <tr>
-              <th>{t('common.time')}</th>
-              <th>{t('audit.actor')}</th>
-              <th>{t('audit.action')}</th>
-              <th>{t('audit.subject')}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {shown.slice(0, 500).map((r) => (
-              <tr data-audit={r.action}>
-                <td>{new Date(r.ts_ms).toLocaleString()}</td>
-                <td>{r.actor}</td>
-                <td>{r.action}</td>
-                <td>
-                  <code>{r.subject}</code>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <DataTable
+          rows={shown.slice(0, 500)}
+          rowAttrs={(r) => ({ 'data-audit': r.action })}
+          columns={[
+            { head: t('common.time'), cell: (r) => new Date(r.ts_ms).toLocaleString() },
+            { head: t('audit.actor'), cell: (r) => r.actor },
+            { head: t('audit.action'), cell: (r) => r.action },
+            { head: t('audit.subject'), cell: (r) => <code>{r.subject}</code> },
+          ]}
+        />
       </Section>
     </div>
   );

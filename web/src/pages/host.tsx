@@ -1,6 +1,6 @@
 import { useMemo, useState } from 'preact/hooks';
 import { get, getOptional, send } from '../api.js';
-import { ago, bytes, Chart, ErrorBox, Section, StatusBadge, useData, type Series } from '../components.js';
+import { ago, bytes, Chart, DataTable, ErrorBox, Section, StatusBadge, useData, type Series } from '../components.js';
 import { useI18n } from '../i18n.js';
 import { useLiveTick } from '../live.js';
 import { can, useSession } from '../session.js';
@@ -235,20 +235,21 @@ export function HostPage({ id }: { id: string }) {
           {facts.data?.filesystems && (
             <>
               <h3>{t('host.inv.disks')}</h3>
-              <table>
-                <tbody>
-                  {facts.data.filesystems.map((fs) => (
-                    <tr>
-                      <td>{fs.mount}</td>
-                      <td>{fs.fs}</td>
-                      <td>{fs.type}</td>
-                      <td>
+              <DataTable
+                rows={facts.data.filesystems}
+                columns={[
+                  { cell: (fs) => fs.mount },
+                  { cell: (fs) => fs.fs },
+                  { cell: (fs) => fs.type },
+                  {
+                    cell: (fs) => (
+                      <>
                         {bytes(fs.usedBytes)} / {bytes(fs.sizeBytes)}
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
+                      </>
+                    ),
+                  },
+                ]}
+              />
             </>
           )}
         </Section>
@@ -280,39 +281,46 @@ export function HostPage({ id }: { id: string }) {
         </Section>
         <Section title={t('host.checks')}>
           <ErrorBox error={checks.error} />
-          <table>
-            <thead>
-              <tr>
-                <th>{t('common.name')}</th>
-                <th>{t('common.status')}</th>
-                <th>{t('host.check.restarts')}</th>
-                <th />
-              </tr>
-            </thead>
-            <tbody>
-              {(checks.data ?? []).map((c) => (
-                <tr data-check={c.name}>
-                  <td>
+          <DataTable
+            rows={checks.data ?? []}
+            rowAttrs={(c) => ({ 'data-check': c.name })}
+            columns={[
+              {
+                head: t('common.name'),
+                cell: (c) => (
+                  <>
                     {c.name} <small class="muted">{c.type}</small>
-                  </td>
-                  <td>
+                  </>
+                ),
+              },
+              {
+                head: t('common.status'),
+                cell: (c) => (
+                  <>
                     <StatusBadge status={c.state} /> <small>{c.detail || c.status}</small> <small class="muted">{ago(c.since)}</small>
-                  </td>
-                  <td>
+                  </>
+                ),
+              },
+              {
+                head: t('host.check.restarts'),
+                cell: (c) => (
+                  <>
                     {c.restarts}
                     {c.gaveUp ? ' ⚠' : ''} {c.lastRestart && <small class="muted">{ago(c.lastRestart)}</small>}
-                  </td>
-                  <td>
-                    {can(session, 'operator') && c.restarts > 0 && (
-                      <button type="button" onClick={() => act(t('host.check.resetRestarts'), null, () => send('POST', `/api/v1/hosts/${enc}/checks/${encodeURIComponent(c.name)}/reset-restarts`))}>
-                        {t('host.check.resetRestarts')}
-                      </button>
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+                  </>
+                ),
+              },
+              {
+                cell: (c) =>
+                  can(session, 'operator') &&
+                  c.restarts > 0 && (
+                    <button type="button" onClick={() => act(t('host.check.resetRestarts'), null, () => send('POST', `/api/v1/hosts/${enc}/checks/${encodeURIComponent(c.name)}/reset-restarts`))}>
+                      {t('host.check.resetRestarts')}
+                    </button>
+                  ),
+              },
+            ]}
+          />
           {checkHistory.data && checkHistory.data.length > 0 && (
             <>
               <h3>{t('host.check.history')}</h3>
@@ -344,28 +352,23 @@ export function HostPage({ id }: { id: string }) {
         </Section>
         <Section title={t('host.backups')}>
           <ErrorBox error={backups.error} />
-          <table>
-            <thead>
-              <tr>
-                <th>{t('host.backup.set')}</th>
-                <th>{t('common.status')}</th>
-                <th>{t('host.backup.lastSuccess')}</th>
-                <th>{t('host.backup.lastSnapshot')}</th>
-                <th />
-              </tr>
-            </thead>
-            <tbody>
-              {(backups.data ?? []).map((b) => (
-                <tr>
-                  <td>{b.set}</td>
-                  <td>
+          <DataTable
+            rows={backups.data ?? []}
+            columns={[
+              { head: t('host.backup.set'), cell: (b) => b.set },
+              {
+                head: t('common.status'),
+                cell: (b) => (
+                  <>
                     <StatusBadge status={b.status} /> <small>{b.lastError}</small>
-                  </td>
-                  <td>{b.lastSuccess ? ago(b.lastSuccess) : t('common.never')}</td>
-                  <td>
-                    <code>{b.lastSnapshot}</code>
-                  </td>
-                  <td>
+                  </>
+                ),
+              },
+              { head: t('host.backup.lastSuccess'), cell: (b) => (b.lastSuccess ? ago(b.lastSuccess) : t('common.never')) },
+              { head: t('host.backup.lastSnapshot'), cell: (b) => <code>{b.lastSnapshot}</code> },
+              {
+                cell: (b) => (
+                  <>
                     {can(session, 'operator') && (
                       <button type="button" onClick={() => act(t('host.backup.verify'), t('host.backup.confirmVerify', { set: b.set, host: id }), () => send('POST', `/api/v1/hosts/${enc}/backups/${encodeURIComponent(b.set)}/verify`, {}))}>
                         {t('host.backup.verify')}
@@ -382,11 +385,11 @@ export function HostPage({ id }: { id: string }) {
                         {t('host.backup.restore')}
                       </button>
                     )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+                  </>
+                ),
+              },
+            ]}
+          />
         </Section>
       </div>
     </div>

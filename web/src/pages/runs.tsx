@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { get, request, readNdjson, send } from '../api.js';
-import { ago, ErrorBox, Section, StatusBadge, useData } from '../components.js';
+import { ago, DataTable, ErrorBox, Section, StatusBadge, useData } from '../components.js';
 import { useI18n } from '../i18n.js';
 import { can, useSession } from '../session.js';
 
@@ -135,36 +135,24 @@ export function RunsPage() {
       )}
       <Section title={t('runs.history')}>
         <ErrorBox error={history.error} />
-        <table>
-          <thead>
-            <tr>
-              <th>{t('runs.col.id')}</th>
-              <th>{t('runs.col.playbook')}</th>
-              <th>{t('runs.target')}</th>
-              <th>{t('runs.col.actor')}</th>
-              <th>{t('runs.col.started')}</th>
-              <th>{t('runs.col.counts')}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {(history.data ?? []).map((r) => (
-              <tr>
-                <td>
-                  <code>{r.id.slice(0, 12)}</code>
-                </td>
-                <td>{r.playbook}</td>
-                <td>
-                  <code>{r.target}</code>
-                </td>
-                <td>{r.actor}</td>
-                <td>{ago(r.startedAt)}</td>
-                <td>
+        <DataTable
+          rows={history.data ?? []}
+          columns={[
+            { head: t('runs.col.id'), cell: (r) => <code>{r.id.slice(0, 12)}</code> },
+            { head: t('runs.col.playbook'), cell: (r) => r.playbook },
+            { head: t('runs.target'), cell: (r) => <code>{r.target}</code> },
+            { head: t('runs.col.actor'), cell: (r) => r.actor },
+            { head: t('runs.col.started'), cell: (r) => ago(r.startedAt) },
+            {
+              head: t('runs.col.counts'),
+              cell: (r) => (
+                <>
                   <StatusBadge status={r.status} /> {JSON.stringify(r.counts)}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+                </>
+              ),
+            },
+          ]}
+        />
       </Section>
     </div>
   );

@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { get, send } from '../api.js';
-import { ago, ErrorBox, Section, StatusBadge, useData } from '../components.js';
+import { ago, DataTable, ErrorBox, Section, StatusBadge, useData } from '../components.js';
 import { useI18n } from '../i18n.js';
 import { can, useSession } from '../session.js';
 
@@ -44,73 +44,60 @@ export function TasksPage() {
       <ErrorBox error={error} />
       <Section title={t('tasks.tasks')}>
         <ErrorBox error={tasks.error} />
-        <table>
-          <thead>
-            <tr>
-              <th>{t('common.name')}</th>
-              <th>{t('tasks.schedule')}</th>
-              <th>{t('runs.playbook')}</th>
-              <th>{t('tasks.next')}</th>
-              <th>{t('tasks.last')}</th>
-              <th />
-            </tr>
-          </thead>
-          <tbody>
-            {(tasks.data ?? []).map((k) => (
-              <tr data-task={k.name}>
-                <td>{k.name}</td>
-                <td>
-                  <code>{k.schedule}</code>
-                </td>
-                <td>
+        <DataTable
+          rows={tasks.data ?? []}
+          rowAttrs={(k) => ({ 'data-task': k.name })}
+          columns={[
+            { head: t('common.name'), cell: (k) => k.name },
+            { head: t('tasks.schedule'), cell: (k) => <code>{k.schedule}</code> },
+            {
+              head: t('runs.playbook'),
+              cell: (k) => (
+                <>
                   {k.playbook} <code>{k.target}</code>
-                </td>
-                <td>{k.nextRun ? new Date(k.nextRun).toLocaleString() : '—'}</td>
-                <td>{k.last ? <StatusBadge status={k.last.status} /> : '—'} {k.last?.startedAt && ago(k.last.startedAt)}</td>
-                <td>
-                  {can(session, 'operator') && (
-                    <button type="button" onClick={() => act(() => send('POST', `/api/v1/tasks/${encodeURIComponent(k.name)}/run`))}>
-                      {t('tasks.runNow')}
-                    </button>
-                  )}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+                </>
+              ),
+            },
+            { head: t('tasks.next'), cell: (k) => (k.nextRun ? new Date(k.nextRun).toLocaleString() : '—') },
+            {
+              head: t('tasks.last'),
+              cell: (k) => (
+                <>
+                  {k.last ? <StatusBadge status={k.last.status} /> : '—'} {k.last?.startedAt && ago(k.last.startedAt)}
+                </>
+              ),
+            },
+            {
+              cell: (k) =>
+                can(session, 'operator') && (
+                  <button type="button" onClick={() => act(() => send('POST', `/api/v1/tasks/${encodeURIComponent(k.name)}/run`))}>
+                    {t('tasks.runNow')}
+                  </button>
+                ),
+            },
+          ]}
+        />
       </Section>
       <Section title={t('tasks.policies')}>
         <ErrorBox error={policies.error} />
-        <table>
-          <thead>
-            <tr>
-              <th>{t('common.name')}</th>
-              <th>{t('tasks.when')}</th>
-              <th>{t('runs.playbook')}</th>
-              <th>{t('common.status')}</th>
-              <th />
-            </tr>
-          </thead>
-          <tbody>
-            {(policies.data?.policies ?? []).map((p) => (
-              <tr data-policy={p.name}>
-                <td>{p.name}</td>
-                <td>
-                  <code>{JSON.stringify(p.when)}</code>
-                </td>
-                <td>{p.playbook}</td>
-                <td>{p.paused ? t('tasks.paused') : t('tasks.active')}</td>
-                <td>
-                  {can(session, 'admin') && (
-                    <button type="button" onClick={() => act(() => send('POST', `/api/v1/policies/${p.paused ? 'resume' : 'pause'}`, { policy: p.name }))}>
-                      {p.paused ? t('tasks.resume') : t('tasks.pause')}
-                    </button>
-                  )}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <DataTable
+          rows={policies.data?.policies ?? []}
+          rowAttrs={(p) => ({ 'data-policy': p.name })}
+          columns={[
+            { head: t('common.name'), cell: (p) => p.name },
+            { head: t('tasks.when'), cell: (p) => <code>{JSON.stringify(p.when)}</code> },
+            { head: t('runs.playbook'), cell: (p) => p.playbook },
+            { head: t('common.status'), cell: (p) => (p.paused ? t('tasks.paused') : t('tasks.active')) },
+            {
+              cell: (p) =>
+                can(session, 'admin') && (
+                  <button type="button" onClick={() => act(() => send('POST', `/api/v1/policies/${p.paused ? 'resume' : 'pause'}`, { policy: p.name }))}>
+                    {p.paused ? t('tasks.resume') : t('tasks.pause')}
+                  </button>
+                ),
+            },
+          ]}
+        />
       </Section>
     </div>
   );
