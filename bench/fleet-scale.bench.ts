@@ -12,6 +12,7 @@
  * (`FLEET_SCALE {...}`) besides the table that bench/run.ts writes to docs/BENCHMARKS.md.
  */
 import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { NatsServer } from '../test/helpers/nats-server.js';
@@ -96,6 +97,12 @@ const bench: Bench = {
           `nats: { servers: ["${nats.url}"] }`,
           'http: { listen: "127.0.0.1:0" }',
           'log: { level: info }',
+          // The broker runs in operator mode (what production runs): the controller uses the
+          // authority the bench made, and every virtual agent gets its own user JWT from it below.
+          `nats_auth: { enabled: true, dir: ${JSON.stringify(nats.authority!.dir)} }`,
+          // Plaintext gRPC to the virtual agents: a fleet-CA certificate per simulated port is
+          // not built yet (docs/scaling.md, "The fleet simulator"); the controller's side of a run
+          // differs by the TLS handshake per channel.
           'rpc_client: { insecure: true }',
           'alerting:',
           `  receivers: [ { name: hook, type: webhook, url: "${sink.url}" } ]`,
@@ -112,6 +119,14 @@ const bench: Bench = {
       for (let w = 0, left = agents - killCount; left > 0; w++, left -= per) {
         groups.push({ name: `main-${w}`, count: Math.min(per, left), hostPrefix: 'sim-', tags: { group: 'main' }, nats: nats0, cadence: DEFAULT_CADENCE, connectPerSecond: 250 });
       }
+      // Per-host NATS users signed in-process with the controller's authority (what enrollment
+      // issues), written where each agent's creds_file template points; agents use `_INBOX_<host>`.
+      const tCreds = Date.now();
+      const credsDir = join(dir.path, 'creds');
+      mkdirSync(credsDir, { mode: 0o700 });
+      for (const c of await nats.authority!.issueAgentCredsMany(SimFleet.plannedHostIds(groups), 24 * 3600)) writeFileSync(join(credsDir, `${c.hostId}.creds`), c.creds, { mode: 0o600 });
+      for (const g of groups) g.credsFileTemplate = join(credsDir, '{host}.creds');
+      log(`${agents} per-host NATS credentials signed in ${((Date.now() - tCreds) / 1000).toFixed(1)} s`);
       const tStart = Date.now();
       await fleet.start(groups, 20 * 60_000, log);
       const connectS = (Date.now() - tStart) / 1000;
