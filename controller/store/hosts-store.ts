@@ -168,6 +168,9 @@ export interface HostPageQuery {
   limit?: number;
 }
 
+/** A host's liveness deadline; the index hosts_online_deadline (migrations.ts) has this exact expression. */
+export const DEADLINE_SQL = 'last_seen_ms + (CASE WHEN hb_interval_ms > 0 THEN 3 * hb_interval_ms ELSE 30000 END)';
+
 /** Host rows with their flat facts: what target expressions match. */
 const WITH_FACTS = "h.*, coalesce(f.facts, '{}') AS facts FROM hosts h LEFT JOIN host_facts f ON f.host_id = h.id";
 
@@ -185,6 +188,9 @@ export class HostsStore {
       get: db.prepare<[string], HostRow>(`SELECT ${WITH_FACTS} WHERE h.id = ?`),
       list: db.prepare<[], HostRow>(`SELECT ${WITH_FACTS} ORDER BY h.id`),
       online: db.prepare<[], HostRow>("SELECT * FROM hosts WHERE status = 'online'"),
+      // Liveness candidates through the partial indexes of migration 15 (same expression, or SQLite scans).
+      pastDeadline: db.prepare<[number], HostRow>(`SELECT * FROM hosts WHERE status = 'online' AND ${DEADLINE_SQL} < ?`),
+      silentSince: db.prepare<[number], HostRow>("SELECT * FROM hosts WHERE status = 'online' AND last_seen_ms < ?"),
       // The API's pages: rows by id after a cursor (the primary key index), without the facts
       // join that only target expressions need. LIMIT -1 = all.
       page: db.prepare<[string, number], HostRow>('SELECT * FROM hosts WHERE id > ? ORDER BY id LIMIT ?'),
@@ -223,6 +229,15 @@ export class HostsStore {
   /** Summary rows by id after `after`, at most `limit` (all when absent). */
   summaryPage(q: HostPageQuery = {}): HostSummaryView[] {
     return this.stmts.summaryPage.all(q.after ?? '', q.limit ?? -1).map(toHostSummary);
+  }
+
+  /**
+   * Online hosts silent past their own threshold (3 x their heartbeat interval, 30 s when they
+   * never told one) as of `readThroughMs`, or past `fixedMs` when set: what liveness checks,
+   * read through an index instead of every online row.
+   */
+  offlineCandidates(readThroughMs: number, fixedMs?: number): HostRow[] {
+    return fixedMs === undefined ? this.stmts.pastDeadline.all(readThroughMs) : this.stmts.silentSince.all(readThroughMs - fixedMs);
   }
 
   listOnline(): HostRow[] {
