@@ -34,6 +34,8 @@ export interface IngestDeps {
   onEvents?: (events: Event[]) => void;
   /** Hears agents whose sequence went backwards (lost outbox, forgery) after commit. */
   onSeqRegression?: (r: SeqRegression) => void;
+  /** How long the server waits for an ack before redelivering (default 30 s; tests shorten it). */
+  ackWaitMs?: number;
   /** Hosts whose identity was removed (opsctl hosts remove): their messages are rejected whole. */
   isRemoved?: (hostId: string) => boolean;
   /** Called once when the database reports corruption: ingest stops, the owner degrades. */
@@ -44,6 +46,17 @@ export interface IngestDeps {
    * results → check state, log batches → log statistics and lines), `events` for the rest.
    */
   retention?: { eventsMs: number; samplesMs: number };
+}
+
+/**
+ * Messages the consumer keeps delivered but not yet stored: two batches (one being stored, one
+ * arriving), at least 32. It was 4 x max_batch (1,024 by default): on a controller starved of
+ * CPU (seen at load 30) the last of them waited past ack_wait and JetStream sent them again —
+ * dropped as duplicates, but stored-and-thrown-away work exactly when there is no CPU to spare.
+ * Every prefetched message must be stored within ack_wait; two batches keep that margin wide.
+ */
+export function ingestPrefetch(maxBatch: number): number {
+  return Math.max(2 * maxBatch, 32);
 }
 
 /** Whether an event is a high-volume sample (short raw retention) rather than a rare, telling one. */
@@ -93,7 +106,8 @@ export class Ingest {
   private stopped = false;
   private readonly log: Logger;
   private readonly now: () => number;
-  readonly stats = { messages: 0, events: 0, duplicates: 0, rejected: 0, rejectedEvents: 0, seqRegressions: 0, transactions: 0, storeErrors: 0 };
+  /** `redelivered`: messages JetStream sent again (ack_wait passed before they were stored and acked). */
+  readonly stats = { messages: 0, events: 0, duplicates: 0, rejected: 0, rejectedEvents: 0, seqRegressions: 0, transactions: 0, storeErrors: 0, redelivered: 0 };
   private readonly lastWarned = new Map<string, number>();
   /** Per host, the last stored inventory without its uptime (see storedPayload). */
   private readonly lastInventory = new Map<string, string>();
@@ -120,7 +134,7 @@ export class Ingest {
       durable_name: this.d.durable,
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
-      ack_wait: nanos(30_000),
+      ack_wait: nanos(this.d.ackWaitMs ?? 30_000),
       max_ack_pending: 20_000,
       filter_subject: EVENT_SUBJECTS,
     };
@@ -139,7 +153,7 @@ export class Ingest {
     while (!this.stopped) {
       try {
         const consumer = await js.consumers.get(this.d.stream, this.d.durable);
-        this.messages = await consumer.consume({ max_messages: Math.max(this.d.maxBatch * 4, 256) });
+        this.messages = await consumer.consume({ max_messages: ingestPrefetch(this.d.maxBatch) });
         let batch: JsMsg[] = [];
         for await (const m of this.messages) {
           batch.push(m);
@@ -200,7 +214,10 @@ export class Ingest {
       await sleep(1000);
       return;
     }
-    for (const m of msgs) m.ack();
+    for (const m of msgs) {
+      m.ack();
+      if (m.redelivered) this.stats.redelivered++;
+    }
     const last = msgs[msgs.length - 1]!;
     this.behindAtMs = last.info.pending > 0 ? Math.floor(last.info.timestampNanos / 1e6) : undefined;
     this.stats.transactions++;
