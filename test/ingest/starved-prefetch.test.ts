@@ -65,3 +65,41 @@ describe('ingest prefetch vs ack_wait under starvation', () => {
     db.close();
   });
 });
+
+// Messages of a fleet arrive one by one (a few per millisecond at 5,000 agents); a commit per
+// message made SQLite commits most of ingest's CPU. A partial batch now waits lingerMs for more.
+describe('ingest groups messages that arrive one by one into few transactions', () => {
+  const dir = tempDir();
+  let nats: NatsServer;
+  let nc: NatsConnection | undefined;
+  const ingests: Ingest[] = [];
+  after(async () => {
+    for (const i of ingests) await i.stop();
+    await nc?.close();
+    await nats?.dispose();
+    dir.cleanup();
+  });
+
+  it('with a linger, 60 messages published 5 ms apart are stored in a handful of commits, each stored once', async () => {
+    nats = await NatsServer.start();
+    nc = await connect(nats.connectOptions());
+    const jsm = await ensureEventStream(nc, { name: 'EV', maxAgeMs: 3_600_000, maxBytes: -1, duplicateWindowMs: 60_000, replicas: 1 });
+    const db = openDatabase(dir.path);
+    const lingering = new Ingest({ nc, jsm, db, hosts: new HostsStore(db), events: new EventsStore(db), stream: 'EV', durable: 'linger', maxBatch: 256, lingerMs: 150, logger: pino({ level: 'silent' }) });
+    ingests.push(lingering);
+    await lingering.start();
+    const js = jetstream(nc);
+    const N = 60;
+    for (let seq = 1; seq <= N; seq++) {
+      await js.publish(eventSubject('metric', 'h2'), EventBatch.encode({ events: [Event.fromPartial({ id: eventId('h2', 'i', seq), hostId: 'h2', instanceId: 'i', seq, tsMs: Date.now(), kind: 'metric', json: '{}' })] }).finish());
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await waitFor(() => lingering.stats.events === N, { timeout: 15_000, what: `${N} events stored` });
+    assert.equal(lingering.stats.messages, N);
+    // ~60 x (5 ms + publish) ≈ 0.5 s+ of arrivals in 150 ms windows: a few commits, not one per message.
+    assert.ok(lingering.stats.transactions <= 15, `transactions ${lingering.stats.transactions} for ${N} messages`);
+    assert.equal((await jsm.consumers.info('EV', 'linger')).num_ack_pending, 0);
+    await lingering.stop();
+    db.close();
+  });
+});
