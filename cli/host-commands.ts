@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { FactsView, HostView } from '../controller/api/wire.js';
+import type { FactsView, HostSummaryView, HostView } from '../controller/api/wire.js';
 import { ago, bytes, type ClientOf, print, table, tagsText, uptime } from './format.js';
 
 /** What `opsctl host status` shows: the agent's live status, fetched by the controller over gRPC. */
@@ -48,8 +48,14 @@ export function registerHostCommands(program: Command, client: ClientOf): void {
     .description('list hosts and whether they are online')
     .option('--json', 'print a JSON array')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
-      const hosts = await client(cmd).get<HostView[]>('api/v1/hosts');
-      if (opts.json) return print(JSON.stringify(hosts, null, 2));
+      if (opts.json) return print(JSON.stringify(await client(cmd).get<HostView[]>('api/v1/hosts'), null, 2));
+      // The table needs no inventory: summary pages (id order) keep each answer small at 10,000 hosts.
+      const hosts: HostSummaryView[] = [];
+      for (let after: string | null = ''; after !== null; ) {
+        const page: { hosts: HostSummaryView[]; next: string | null } = await client(cmd).get(`api/v1/hosts?view=summary&limit=2000${after ? `&after=${encodeURIComponent(after)}` : ''}`);
+        hosts.push(...page.hosts);
+        after = page.next;
+      }
       if (hosts.length === 0) return print('no hosts have reported yet');
       const t = table(['ID', 'STATUS', 'LAST SEEN', 'HOSTNAME', 'OS', 'IP', 'VERSION', 'IDENTITY', 'TAGS']);
       for (const h of hosts) {

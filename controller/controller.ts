@@ -242,7 +242,7 @@ export class Controller {
       events,
       agents: this.agents,
       health: () => this.health(events),
-      identity: (id) => enrollment.get(id),
+      identity: (id) => enrollment.brief(id),
       ready: () => this.readiness(),
     });
     registerTokenRoutes(this.http, { tokens, sessions: auth.sessions, audit, playbooks: cfg.playbooks });

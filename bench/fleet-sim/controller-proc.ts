@@ -27,7 +27,9 @@ export class ControllerProc {
     const dataDir = join(dir, 'controller-data');
     const cfg = join(dir, 'controller.yaml');
     writeFileSync(cfg, `data_dir: ${dataDir}\n${yaml}`);
-    const proc = spawn(process.execPath, [join(REPO_ROOT, 'bin/opsfleet-controller.js'), '--config', cfg], { cwd: REPO_ROOT, env: { ...process.env, OPSFLEET_RUNTIME: process.env.OPSFLEET_RUNTIME ?? 'tsx' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    // FLEET_SCALE_CONTROLLER_NODE_ARGS: node flags for the controller only, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`.
+    const nodeArgs = process.env.FLEET_SCALE_CONTROLLER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+    const proc = spawn(process.execPath, [...nodeArgs, join(REPO_ROOT, 'bin/opsfleet-controller.js'), '--config', cfg], { cwd: REPO_ROOT, env: { ...process.env, OPSFLEET_RUNTIME: process.env.OPSFLEET_RUNTIME ?? 'tsx' }, stdio: ['ignore', 'pipe', 'pipe'] });
     const tail: string[] = [];
     const exited = new Promise<void>((r) => proc.once('exit', () => r()));
     const port = await new Promise<number>((resolve, reject) => {

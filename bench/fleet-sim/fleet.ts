@@ -64,6 +64,17 @@ export class SimFleet {
     }
   }
 
+  /** The host ids the groups will get, in order (before start: per-host credentials are issued for them). */
+  static plannedHostIds(groups: GroupSpec[]): string[] {
+    const out: string[] = [];
+    let first = 0;
+    for (const g of groups) {
+      for (let i = 0; i < g.count; i++) out.push(`${g.hostPrefix}${String(first + i).padStart(5, '0')}`);
+      first += g.count;
+    }
+    return out;
+  }
+
   hostIds(group?: string): string[] {
     return this.workers.filter((w) => group === undefined || w.group === group).flatMap((w) => Array.from({ length: w.spec.count }, (_, i) => `${w.spec.hostPrefix}${String(w.spec.first + i).padStart(5, '0')}`));
   }

@@ -17,6 +17,8 @@ export interface WorkerSpec {
   cadence: SimCadence;
   /** Agents connected per second while starting (a fleet does not reconnect all in one instant). */
   connectPerSecond: number;
+  /** A connect slice still pending after this long fails the worker (default 60 s): a clear error, not a hang. */
+  connectStallMs?: number;
 }
 
 export type ParentMessage = { type: 'stop' } | { type: 'stats' };

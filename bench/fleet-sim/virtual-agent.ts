@@ -6,9 +6,10 @@
  * controller, and a lost event shows as a gap in the counts).
  */
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
-import { connect, credsAuthenticator, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
+import { connect, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
 import { readFileSync } from 'node:fs';
 import { encodeBatchFromEncoded, Event } from '../../shared/events/codec.js';
+import { fastCredsAuthenticator } from '../../shared/nats/fast-nkeys.js';
 import type { Inventory } from '../../shared/gen/opsfleet/v1/events.js';
 import { batchMsgId, eventId, eventSubject, type EventKind } from '../../shared/nats/subjects.js';
 import { VERSION } from '../../shared/version.js';
@@ -104,13 +105,25 @@ export class VirtualAgent {
       // An enrolled agent may subscribe only below its own inbox prefix (identity contract).
       ...(this.nats.credsFile ? { inboxPrefix: `_INBOX_${this.hostId}` } : {}),
     };
-    if (this.nats.credsFile) o.authenticator = credsAuthenticator(readFileSync(this.nats.credsFile));
+    // The same creds an enrolled agent reads; the nonce is signed with node:crypto (credsAuthenticator's
+    // pure-JS Ed25519 costs ~20 ms per connect: 10,000 agents would spend minutes of CPU connecting).
+    if (this.nats.credsFile) o.authenticator = fastCredsAuthenticator(readFileSync(this.nats.credsFile));
     if (this.nats.user !== undefined) {
       o.user = this.nats.user;
       o.pass = this.nats.pass;
     }
     if (this.nats.token !== undefined) o.token = this.nats.token;
     return o;
+  }
+
+  /**
+   * One connect attempt without retries, closed at once: a worker checks its first agent this
+   * way, so refused credentials or a wrong URL fail the bench with the server's reason instead of
+   * agents retrying forever (waitOnFirstConnect) while the bench waits for hosts.
+   */
+  async probe(): Promise<void> {
+    const nc = await connect({ ...this.connectOptions(), waitOnFirstConnect: false, reconnect: false, ignoreAuthErrorAbort: false, timeout: 10_000 });
+    await nc.close();
   }
 
   async connect(): Promise<void> {

@@ -91,10 +91,24 @@ async function main(): Promise<void> {
   }, 100);
   let connected = 0;
   const perTick = Math.max(1, Math.round(spec.connectPerSecond / 10));
+  if (agents[0]) {
+    try {
+      await agents[0].probe();
+    } catch (err) {
+      const creds = spec.credsFileTemplate ? `per-host creds ${spec.credsFileTemplate}` : 'no credentials (the server may be in operator mode: give the workers per-host creds)';
+      throw new Error(`virtual agent ${agents[0].hostId} cannot connect to NATS ${spec.nats.servers.join(',')} with ${creds}: ${(err as Error).message}`);
+    }
+  }
+  // A slice that does not connect within the stall limit (a broker refusing or lost midway) fails the run.
+  const stallMs = spec.connectStallMs ?? 60_000;
   for (let i = 0; i < agents.length; i += perTick) {
     const slice = agents.slice(i, i + perTick);
     const tick = Date.now();
-    await Promise.all(slice.map((a) => a.connect()));
+    let stall: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(slice.map((a) => a.connect())),
+      new Promise((_, reject) => (stall = setTimeout(() => reject(new Error(`agents ${slice[0]!.hostId}… did not connect to NATS within ${stallMs} ms (${connected} of ${agents.length} of this worker connected)`)), stallMs))),
+    ]).finally(() => clearTimeout(stall));
     connected += slice.length;
     if (connected % 500 < perTick) send({ type: 'progress', connected });
     const wait = 100 - (Date.now() - tick);
@@ -116,6 +130,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  send({ type: 'error', message: (err as Error).stack ?? String(err) });
-  process.exit(1);
+  // Exit only once the message is out: an exit right after send() can drop it, and the parent would see a bare exit.
+  const message = (err as Error).message ?? String(err);
+  if (process.send) process.send({ type: 'error', message } satisfies WorkerMessage, undefined, {}, () => process.exit(1));
+  else process.exit(1);
 });

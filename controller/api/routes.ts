@@ -1,5 +1,5 @@
 import type { EventsStore } from '../store/events-store.js';
-import { toHostView, type HostsStore, type HostView } from '../store/hosts-store.js';
+import { toHostView, type HostsStore, type HostSummaryView, type HostView } from '../store/hosts-store.js';
 import type { AgentClients } from '../dispatch/agent-clients.js';
 import { HttpError, type HttpServer } from './http-server.js';
 import { VERSION } from '../../shared/version.js';
@@ -14,6 +14,10 @@ export interface ApiDeps {
   /** /readyz: whether this controller can do its work now (NATS and ingest, a writable database, disk space). */
   ready?: () => { ready: boolean; checks: Record<string, { ok: boolean; detail: string }> };
 }
+
+/** Pages of `GET /api/v1/hosts`: default and largest page. */
+export const HOSTS_PAGE_DEFAULT = 500;
+export const HOSTS_PAGE_MAX = 5000;
 
 function intParam(q: URLSearchParams, name: string, dflt: number, max: number): number {
   const v = q.get(name);
@@ -38,13 +42,27 @@ export function registerRoutes(http: HttpServer, d: ApiDeps): void {
     });
   }
 
-  const withIdentity = (v: HostView): HostView => {
+  const withIdentity = <V extends { id: string }>(v: V): V => {
     if (!d.identity) return v;
     const i = d.identity(v.id);
     return { ...v, identity: i?.state ?? 'none', certNotAfter: i?.certNotAfter ?? null };
   };
 
-  http.route('GET', '/api/v1/hosts', () => d.hosts.list().map((h) => withIdentity(toHostView(h))));
+  // All hosts as an array (what existing callers read), or pages: `?limit=N[&after=<id>]` answers
+  // `{ hosts, next }` in id order (next = the cursor for the following page, null at the end).
+  // `?view=summary` leaves out the inventory (~1 KB per host): what `opsctl hosts` prints.
+  http.route('GET', '/api/v1/hosts', ({ query }) => {
+    const view = query.get('view') ?? 'full';
+    if (view !== 'full' && view !== 'summary') throw new HttpError(400, 'OPS_ERR_BAD_REQUEST', `view must be "full" or "summary", got "${view}"`);
+    const paged = query.has('limit') || query.has('after');
+    const limit = paged ? Math.max(1, intParam(query, 'limit', HOSTS_PAGE_DEFAULT, HOSTS_PAGE_MAX)) : undefined;
+    const q = { after: query.get('after') ?? undefined, limit: limit === undefined ? undefined : limit + 1 };
+    const rows: Array<HostView | HostSummaryView> = view === 'summary' ? d.hosts.summaryPage(q).map(withIdentity) : d.hosts.page(q).map((h) => withIdentity(toHostView(h)));
+    if (limit === undefined) return rows;
+    const more = rows.length > limit;
+    const hosts = more ? rows.slice(0, limit) : rows;
+    return { hosts, next: more ? hosts.at(-1)!.id : null };
+  });
 
   http.route('GET', '/api/v1/hosts/:id', ({ params }) => {
     const h = d.hosts.get(params.id!);

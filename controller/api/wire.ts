@@ -10,7 +10,7 @@ export type { BackupSetView, BackupSnapshotView } from '../backup/catalog.js';
 export type { CheckView } from '../checks/checks-store.js';
 export type { RunStreamEvent } from '../dispatch/run-dispatcher.js';
 export type { HostRunRecord, RunRecord } from '../dispatch/runs-store.js';
-export type { HostView } from '../store/hosts-store.js';
+export type { HostSummaryView, HostView } from '../store/hosts-store.js';
 export type { FactsView } from '../facts/facts-store.js';
 export type { FleetPage, FleetRow } from '../dashboard/fleet-view.js';
 export type { MetricSeries } from '../checks/metric-series.js';

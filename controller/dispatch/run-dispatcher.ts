@@ -10,7 +10,7 @@ import type { AuditLog } from '../audit/audit-log.js';
 import { toTargetHost, type HostRow, type HostsStore } from '../store/hosts-store.js';
 import { unreachableReason, type AgentClients } from './agent-clients.js';
 import { compileTarget } from './target.js';
-import type { HostRunStatus, RunsStore, StepRecord } from './runs-store.js';
+import type { HostRunStatus, RunHostWrite, RunsStore, StepRecord } from './runs-store.js';
 
 export interface RunRequest {
   /** A configured playbook name, or absent with `command` for an ad-hoc exec. */
@@ -141,11 +141,22 @@ export class RunDispatcher {
     // append per host cost an fsync per host on the event loop, which made a 10,000-host run
     // slow and stalled ingest meanwhile. Each host's result is in run_hosts at once; its audit
     // row follows within AUDIT_FLUSH_MS (a crash in between loses at most that window's rows).
+    // The run_hosts rows (start, finish) go the same way, in one transaction per group: two
+    // autocommits per host were 10,000 commits at 5,000 hosts. A reader of the run sees a host's
+    // row within AUDIT_FLUSH_MS; the run's stream (opsctl) has every event at once.
     let auditRows: Array<{ actor: string; action: string; subject: string; details: unknown }> = [];
+    let hostWrites: RunHostWrite[] = [];
     let auditTimer: NodeJS.Timeout | undefined;
     const flushAudit = () => {
       if (auditTimer) clearTimeout(auditTimer);
       auditTimer = undefined;
+      const writes = hostWrites;
+      hostWrites = [];
+      try {
+        this.d.runs.writeHosts(runId, writes);
+      } catch (err) {
+        this.log.error({ err, runId, rows: writes.length }, 'run_hosts rows not written');
+      }
       const rows = auditRows;
       auditRows = [];
       try {
@@ -154,8 +165,13 @@ export class RunDispatcher {
         this.log.error({ err, runId, rows: rows.length }, 'audit rows of run hosts not written');
       }
     };
+    const queueWrite = (w: RunHostWrite) => {
+      hostWrites.push(w);
+      if (hostWrites.length >= AUDIT_FLUSH_ROWS) flushAudit();
+      else auditTimer ??= setTimeout(flushAudit, AUDIT_FLUSH_MS);
+    };
     const finishSkipped = (h: HostRow, why: string) => {
-      this.d.runs.finishHost(runId, { hostId: h.id, status: 'skipped', error: why, endedMs: Date.now(), agentStartedMs: null, agentEndedMs: null, steps: [], output: '', outputTruncated: false });
+      queueWrite({ kind: 'finish', result: { hostId: h.id, status: 'skipped', error: why, endedMs: Date.now(), agentStartedMs: null, agentEndedMs: null, steps: [], output: '', outputTruncated: false } });
       results.push({ host: h.id, status: 'skipped', durationMs: 0, error: why });
       emit({ type: 'host_done', host: h.id, status: 'skipped', error: why, durationMs: 0, agentStartedMs: null, agentEndedMs: null });
     };
@@ -164,7 +180,7 @@ export class RunDispatcher {
       if (signal.aborted) return finishSkipped(h, 'run cancelled');
       if (stoppedEarly) return finishSkipped(h, stoppedEarly);
       if (req.jitterMs) await sleep(Math.random() * req.jitterMs, signal);
-      const r = await this.runOnHost(runId, h, request, timeoutMs, emit, signal);
+      const r = await this.runOnHost(h, request, timeoutMs, emit, signal, queueWrite);
       results.push({ host: h.id, status: r.status, durationMs: r.durationMs, error: r.error });
       auditRows.push({ actor: req.actor, action: 'run.host', subject: h.id, details: { runId, status: r.status, error: r.error } });
       if (auditRows.length >= AUDIT_FLUSH_ROWS) flushAudit();
@@ -204,12 +220,12 @@ export class RunDispatcher {
   }
 
   private runOnHost(
-    runId: string,
     h: HostRow,
     request: RunPlaybookRequest,
     timeoutMs: number,
     emit: (e: RunStreamEvent) => void,
     signal: AbortSignal,
+    write: (w: RunHostWrite) => void,
   ): Promise<{ status: HostRunStatus; durationMs: number; error: string }> {
     const t0 = Date.now();
     const steps: StepRecord[] = [];
@@ -222,7 +238,7 @@ export class RunDispatcher {
     const decoders = new Map<string, TextDecoder>();
     const finish = (s: HostRunStatus, err: string) => {
       const durationMs = Date.now() - t0;
-      this.d.runs.finishHost(runId, { hostId: h.id, status: s, error: err, endedMs: Date.now(), agentStartedMs, agentEndedMs, steps, output, outputTruncated });
+      write({ kind: 'finish', result: { hostId: h.id, status: s, error: err, endedMs: Date.now(), agentStartedMs, agentEndedMs, steps, output, outputTruncated } });
       emit({ type: 'host_done', host: h.id, status: s, error: err, durationMs, agentStartedMs, agentEndedMs });
       return { status: s, durationMs, error: err };
     };
@@ -231,7 +247,7 @@ export class RunDispatcher {
     if (h.status !== 'online') return Promise.resolve(finish('unreachable', `host is offline (last seen ${new Date(h.last_seen_ms).toISOString()})`));
     if (!h.rpc_endpoint) return Promise.resolve(finish('unreachable', 'host announces no RPC endpoint'));
 
-    this.d.runs.startHost(runId, h.id, t0);
+    write({ kind: 'start', hostId: h.id, startedMs: t0 });
     emit({ type: 'host_start', host: h.id, ts: new Date(t0).toISOString() });
     return new Promise((resolve) => {
       let call: ClientReadableStream<RunPlaybookResponse>;

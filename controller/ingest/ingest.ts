@@ -34,6 +34,10 @@ export interface IngestDeps {
   onEvents?: (events: Event[]) => void;
   /** Hears agents whose sequence went backwards (lost outbox, forgery) after commit. */
   onSeqRegression?: (r: SeqRegression) => void;
+  /** How long a partial batch waits for more messages before it is stored (default INGEST_LINGER_MS; 0 = store at once). */
+  lingerMs?: number;
+  /** How long the server waits for an ack before redelivering (default 30 s; tests shorten it). */
+  ackWaitMs?: number;
   /** Hosts whose identity was removed (opsctl hosts remove): their messages are rejected whole. */
   isRemoved?: (hostId: string) => boolean;
   /** Called once when the database reports corruption: ingest stops, the owner degrades. */
@@ -45,6 +49,25 @@ export interface IngestDeps {
    */
   retention?: { eventsMs: number; samplesMs: number };
 }
+
+/**
+ * Messages the consumer keeps delivered but not yet stored: two batches (one being stored, one
+ * arriving), at least 32. It was 4 x max_batch (1,024 by default): on a controller starved of
+ * CPU (seen at load 30) the last of them waited past ack_wait and JetStream sent them again —
+ * dropped as duplicates, but stored-and-thrown-away work exactly when there is no CPU to spare.
+ * Every prefetched message must be stored within ack_wait; two batches keep that margin wide.
+ */
+export function ingestPrefetch(maxBatch: number): number {
+  return Math.max(2 * maxBatch, 32);
+}
+
+/**
+ * A partial batch waits this long for more messages before it is stored. At 1,000 simulated
+ * agents (350 messages/s arriving one by one) ingest committed nearly once per message and a
+ * third of the controller's CPU was SQLite commits; 25 ms groups them (up to ~90 messages at
+ * 3,500/s) for 25 ms of latency, well inside the 1 s ingest goal.
+ */
+export const INGEST_LINGER_MS = 25;
 
 /** Whether an event is a high-volume sample (short raw retention) rather than a rare, telling one. */
 export function isSample(e: Pick<Event, 'kind' | 'json'>): boolean {
@@ -98,7 +121,8 @@ export class Ingest {
   private stopped = false;
   private readonly log: Logger;
   private readonly now: () => number;
-  readonly stats = { recovered: 0, messages: 0, events: 0, duplicates: 0, rejected: 0, rejectedEvents: 0, seqRegressions: 0, transactions: 0, storeErrors: 0 };
+  /** `redelivered`: messages JetStream sent again (ack_wait passed before they were stored and acked). */
+  readonly stats = { recovered: 0, messages: 0, events: 0, duplicates: 0, rejected: 0, rejectedEvents: 0, seqRegressions: 0, transactions: 0, storeErrors: 0, redelivered: 0 };
   private readonly lastWarned = new Map<string, number>();
   /** Per host, the last stored inventory without its uptime (see storedPayload). */
   private readonly lastInventory = new Map<string, string>();
@@ -126,7 +150,7 @@ export class Ingest {
       durable_name: this.d.durable,
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
-      ack_wait: nanos(30_000),
+      ack_wait: nanos(this.d.ackWaitMs ?? 30_000),
       max_ack_pending: 20_000,
       filter_subject: EVENT_SUBJECTS,
     };
@@ -213,19 +237,36 @@ export class Ingest {
     while (!this.stopped) {
       try {
         const consumer = await js.consumers.get(this.d.stream, this.d.durable);
-        this.messages = await consumer.consume({ max_messages: Math.max(this.d.maxBatch * 4, 256) });
+        this.messages = await consumer.consume({ max_messages: ingestPrefetch(this.d.maxBatch) });
         let batch: JsMsg[] = [];
+        let timer: NodeJS.Timeout | undefined;
+        // One store at a time, in arrival order: a linger flush and a full-batch flush queue up here.
+        let storing: Promise<void> = Promise.resolve();
+        const flush = (): Promise<void> => {
+          if (timer) clearTimeout(timer);
+          timer = undefined;
+          if (batch.length === 0) return storing;
+          const b = batch;
+          batch = [];
+          // process() handles store failures itself (nak, redelivery); anything else is logged, and the
+          // unacked messages come back after ack_wait.
+          storing = storing.then(() => this.process(b)).catch((err: unknown) => this.log.error({ err, messages: b.length }, 'storing a batch failed; its messages will be redelivered'));
+          return storing;
+        };
+        const linger = this.d.lingerMs ?? INGEST_LINGER_MS;
         for await (const m of this.messages) {
           batch.push(m);
-          // Commit when the batch is full or nothing else is already waiting: high throughput
-          // under load, one-message latency when idle.
-          if (batch.length >= this.d.maxBatch || this.messages.getPending() === 0) {
-            await this.process(batch);
-            batch = [];
+          // Commit when the batch is full, or `linger` ms after the first message of a batch
+          // when nothing else is waiting: a commit per message (what a fleet publishing a few
+          // messages every millisecond gave) cost most of ingest's CPU in SQLite commits.
+          if (batch.length >= this.d.maxBatch) await flush();
+          else if (this.messages.getPending() === 0) {
+            if (linger <= 0) await flush();
+            else timer ??= setTimeout(() => void flush(), linger);
           }
           if (this.stopped) break;
         }
-        if (batch.length > 0) await this.process(batch);
+        await flush();
         failures = 0;
       } catch (err) {
         if (this.stopped) break;
@@ -260,7 +301,10 @@ export class Ingest {
       await sleep(1000);
       return;
     }
-    for (const m of msgs) m.ack();
+    for (const m of msgs) {
+      m.ack();
+      if (m.redelivered) this.stats.redelivered++;
+    }
     const last = msgs[msgs.length - 1]!;
     this.behindAtMs = last.info.pending > 0 ? Math.floor(last.info.timestampNanos / 1e6) : undefined;
     this.stats.messages += msgs.length;

@@ -53,8 +53,13 @@ describe('Enrollment (controller/pki)', () => {
     assert.equal((await e.enroll({ token: secret, host_id: 'db-1', csr_pem: csr })).status, 'pending');
     assert.equal(e.tokens.list()[0]!.uses, 1);
     await assert.rejects(e.enroll({ token: secret, host_id: 'db-1', csr_pem: await createCsr('db-1', keys[1]!.privateKeyPem) }), code('OPS_ERR_ENROLL_TAKEOVER'));
+    assert.deepEqual(e.brief('db-1'), { state: 'pending', certNotAfter: null });
     e.accept('db-1', 'admin');
     assert.equal((await e.enroll({ token: secret, host_id: 'db-1', csr_pem: csr })).status, 'enrolled');
+    // brief (what the hosts list shows) agrees with the full view.
+    assert.deepEqual(e.brief('db-1'), { state: 'enrolled', certNotAfter: e.get('db-1')!.certNotAfter });
+    assert.ok(e.brief('db-1')!.certNotAfter);
+    assert.equal(e.brief('nope'), undefined);
     await assert.rejects(e.enroll({ token: secret, host_id: 'db-1', csr_pem: await createCsr('db-1', keys[1]!.privateKeyPem) }), code('OPS_ERR_ENROLL_TAKEOVER'));
   });
 

@@ -118,6 +118,59 @@ export interface HeartbeatOutcome {
   skewChanged?: { skewMs: number; flagged: boolean };
 }
 
+/** One row of the hosts list's summary view: what `opsctl hosts` shows, without the inventory. */
+export interface HostSummaryView {
+  id: string;
+  hostname: string;
+  status: HostStatus;
+  statusSince: string;
+  lastSeen: string;
+  tags: Record<string, string>;
+  agentVersion: string;
+  os: string;
+  distro: string;
+  ipAddresses: string[];
+  identity?: 'pending' | 'enrolled' | 'removed' | 'none';
+  certNotAfter?: string | null;
+}
+
+interface HostSummaryRow {
+  id: string;
+  hostname: string;
+  status: HostStatus;
+  status_since_ms: number;
+  last_seen_ms: number;
+  tags: string;
+  agent_version: string;
+  os: string | null;
+  distro: string | null;
+  ips: string | null;
+}
+
+export function toHostSummary(r: HostSummaryRow): HostSummaryView {
+  return {
+    id: r.id,
+    hostname: r.hostname,
+    status: r.status,
+    statusSince: new Date(r.status_since_ms).toISOString(),
+    lastSeen: new Date(r.last_seen_ms).toISOString(),
+    tags: JSON.parse(r.tags) as Record<string, string>,
+    agentVersion: r.agent_version,
+    os: r.os ?? '',
+    distro: r.distro ?? '',
+    ipAddresses: r.ips ? (JSON.parse(r.ips) as string[]) : [],
+  };
+}
+
+/** A page of the hosts list: by id, after `after` (exclusive); all when `limit` is absent. */
+export interface HostPageQuery {
+  after?: string;
+  limit?: number;
+}
+
+/** A host's liveness deadline; the index hosts_online_deadline (migrations.ts) has this exact expression. */
+export const DEADLINE_SQL = 'last_seen_ms + (CASE WHEN hb_interval_ms > 0 THEN 3 * hb_interval_ms ELSE 30000 END)';
+
 /** Host rows with their flat facts: what target expressions match. */
 const WITH_FACTS = "h.*, coalesce(f.facts, '{}') AS facts FROM hosts h LEFT JOIN host_facts f ON f.host_id = h.id";
 
@@ -135,6 +188,16 @@ export class HostsStore {
       get: db.prepare<[string], HostRow>(`SELECT ${WITH_FACTS} WHERE h.id = ?`),
       list: db.prepare<[], HostRow>(`SELECT ${WITH_FACTS} ORDER BY h.id`),
       online: db.prepare<[], HostRow>("SELECT * FROM hosts WHERE status = 'online'"),
+      // Liveness candidates through the partial indexes of migration 15 (same expression, or SQLite scans).
+      pastDeadline: db.prepare<[number], HostRow>(`SELECT * FROM hosts WHERE status = 'online' AND ${DEADLINE_SQL} < ?`),
+      silentSince: db.prepare<[number], HostRow>("SELECT * FROM hosts WHERE status = 'online' AND last_seen_ms < ?"),
+      // The API's pages: rows by id after a cursor (the primary key index), without the facts
+      // join that only target expressions need. LIMIT -1 = all.
+      page: db.prepare<[string, number], HostRow>('SELECT * FROM hosts WHERE id > ? ORDER BY id LIMIT ?'),
+      // The inventory's few summary fields extracted by SQLite (C) rather than JSON.parse of ~1 KB per host in JS.
+      summaryPage: db.prepare<[string, number], HostSummaryRow>(
+        "SELECT id, hostname, status, status_since_ms, last_seen_ms, tags, agent_version, json_extract(inventory, '$.os') AS os, json_extract(inventory, '$.distro') AS distro, json_extract(inventory, '$.ipAddresses') AS ips FROM hosts WHERE id > ? ORDER BY id LIMIT ?",
+      ),
       insert: db.prepare(
         `INSERT INTO hosts (id, hostname, status, status_since_ms, first_seen_ms, last_seen_ms, last_hb_ts_ms, tags, agent_version, rpc_endpoint, rpc_tls, instance_id, last_hb_seq, hb_interval_ms, inventory, last_hb_received_ms, clock_skew_ms)
          VALUES (@id, @hostname, 'online', @now, @now, @now, @ts, @tags, @agent_version, @rpc_endpoint, @rpc_tls, @instance_id, @seq, @interval, @inventory, @now, @skew)`,
@@ -156,6 +219,25 @@ export class HostsStore {
 
   list(): HostRow[] {
     return this.stmts.list.all();
+  }
+
+  /** Full rows by id after `after`, at most `limit` (all when absent); no facts. */
+  page(q: HostPageQuery = {}): HostRow[] {
+    return this.stmts.page.all(q.after ?? '', q.limit ?? -1);
+  }
+
+  /** Summary rows by id after `after`, at most `limit` (all when absent). */
+  summaryPage(q: HostPageQuery = {}): HostSummaryView[] {
+    return this.stmts.summaryPage.all(q.after ?? '', q.limit ?? -1).map(toHostSummary);
+  }
+
+  /**
+   * Online hosts silent past their own threshold (3 x their heartbeat interval, 30 s when they
+   * never told one) as of `readThroughMs`, or past `fixedMs` when set: what liveness checks,
+   * read through an index instead of every online row.
+   */
+  offlineCandidates(readThroughMs: number, fixedMs?: number): HostRow[] {
+    return fixedMs === undefined ? this.stmts.pastDeadline.all(readThroughMs) : this.stmts.silentSince.all(readThroughMs - fixedMs);
   }
 
   listOnline(): HostRow[] {

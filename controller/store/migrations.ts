@@ -401,4 +401,10 @@ export const MIGRATIONS: readonly string[] = [
    );
    CREATE INDEX dashboard_sessions_token ON dashboard_sessions (token_name);
    CREATE INDEX dashboard_sessions_expires ON dashboard_sessions (expires_ms);`,
+  // Liveness reads only the hosts past their deadline instead of every online host each second
+  // (10,000 rows/s at 10,000 hosts): partial indexes on the deadline (3 x the host's own
+  // heartbeat interval, 30 s when it never told one; the expression must stay identical to the
+  // one in HostsStore) and on last_seen_ms for a fixed offline_after.
+  `CREATE INDEX hosts_online_deadline ON hosts (last_seen_ms + (CASE WHEN hb_interval_ms > 0 THEN 3 * hb_interval_ms ELSE 30000 END)) WHERE status = 'online';
+   CREATE INDEX hosts_online_last_seen ON hosts (last_seen_ms) WHERE status = 'online';`,
 ];

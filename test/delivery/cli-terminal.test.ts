@@ -35,9 +35,10 @@ describe('opsctl on a terminal', () => {
     // Stands in for the controller API: only the JSON opsctl reads matters here.
     server = createServer((req, res) => {
       res.setHeader('content-type', 'application/json');
-      if (req.url === '/api/v1/hosts') {
-        return void res.end(JSON.stringify([{ id: 'h1', status: 'online', lastSeen: new Date().toISOString(), hostname: EVIL, distro: 'Debian', os: 'linux', ipAddresses: ['127.0.0.1'], agentVersion: '0.1.0', tags: { role: EVIL } }]));
-      }
+      const h1 = { id: 'h1', status: 'online', lastSeen: new Date().toISOString(), hostname: EVIL, distro: 'Debian', os: 'linux', ipAddresses: ['127.0.0.1'], agentVersion: '0.1.0', tags: { role: EVIL } };
+      if (req.url === '/api/v1/hosts') return void res.end(JSON.stringify([h1]));
+      // The table reads summary pages (the controller's paged answer).
+      if (req.url === '/api/v1/hosts?view=summary&limit=2000') return void res.end(JSON.stringify({ hosts: [h1], next: null }));
       if (req.url?.startsWith('/api/v1/alerts')) {
         const a = (i: number) => ({ fingerprint: `${i}`.repeat(16), status: 'firing', labels: { alertname: 'CheckDown', host: `web-${i}`, severity: 'critical', check: 'nginx-http', mount: '/var/lib/something', team: 'platform-operations' }, annotations: { summary: 'the nginx health endpoint answered 503 three times in a row' }, startsAt: new Date().toISOString(), count: 3, silencedBy: [], inhibitedBy: [] });
         return void res.end(JSON.stringify([a(1), a(2)]));

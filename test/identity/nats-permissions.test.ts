@@ -7,6 +7,7 @@ import { connect, credsAuthenticator, type NatsConnection } from '@nats-io/trans
 import { pino } from 'pino';
 import { NatsSystemLink } from '../../controller/natsauth/system-link.js';
 import type { NatsViolation } from '../../controller/natsauth/violations.js';
+import { fastCredsAuthenticator } from '../../shared/nats/fast-nkeys.js';
 import { agentInboxPrefix, eventSubject } from '../../shared/nats/subjects.js';
 import { NatsServer } from '../helpers/nats-server.js';
 import { waitFor } from '../helpers/wait.js';
@@ -159,5 +160,21 @@ describe('NATS identity: per-host user JWTs on a real nats-server in operator mo
         return /expired|Authorization Violation|Authentication/i.test((err as Error).message);
       }
     }, { what: 'expired JWT refused', timeout: 10_000, interval: 250 });
+  });
+
+  it('bulk-issued creds (issueAgentCredsMany, the fleet simulator\'s path) connect with the fast authenticator, confined like any host', async () => {
+    const ids = Array.from({ length: 50 }, (_, i) => `bulk-${i}`);
+    const issued = await s.authority!.issueAgentCredsMany(ids, 600);
+    assert.deepEqual(issued.map((c) => c.hostId), ids);
+    const users = new Map(s.authority!.issuedUsers().map((u) => [u.publicKey, u.hostId]));
+    for (const c of issued) assert.equal(users.get(c.publicKey), c.hostId, 'recorded as issued (revocable by host)');
+    const fast = (i: number) => connect({ servers: `127.0.0.1:${s.port}`, authenticator: fastCredsAuthenticator(issued[i]!.creds), inboxPrefix: agentInboxPrefix(ids[i]!), reconnect: false });
+    const n0 = await fast(0);
+    const n1 = await dial(s, (await s.agentCreds('bulk-x')).file, 'bulk-x');
+    conns.push(n0, n1);
+    const ack = await jetstream(n0).publish(eventSubject('hb', 'bulk-0'), 'beat');
+    assert.equal(ack.stream, 'EV');
+    await assert.rejects(jetstream(n0).publish(eventSubject('hb', 'bulk-1'), 'forged', { timeout: 3000 }), /Permissions Violation for Publish/);
+    await assert.rejects(s.authority!.issueAgentCredsMany(['ok', 'bad host'], 60), /not one subject token/);
   });
 });
