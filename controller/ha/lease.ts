@@ -10,6 +10,9 @@ import type { LeaderInfo, Leadership } from './leadership.js';
 export const LEADER_BUCKET = 'opsfleet_leader';
 export const CLAIMS_BUCKET = 'opsfleet_claims';
 export const LEADER_KEY = 'leader';
+const LEADER_BUCKET_BYTES = 1 << 20;
+/** ~400,000 claims: an every-second task for a day takes 86,400 (each kept claimTtlMs). */
+const CLAIMS_BUCKET_BYTES = 64 << 20;
 
 /** `ha.id` when the config leaves it out: the machine's hostname, cut to the characters ids allow. */
 export function defaultHaId(host = hostname()): string {
@@ -120,8 +123,10 @@ export class LeaderLease implements Leadership {
     const kvm = new Kvm(js);
     while (!this.abort.signal.aborted && (!this.kv || !this.claimsKv)) {
       try {
-        this.kv ??= await kvm.create(LEADER_BUCKET, { history: 1, ttl: this.o.ttlMs, replicas: this.o.replicas });
-        this.claimsKv ??= await kvm.create(CLAIMS_BUCKET, { history: 1, ttl: this.o.claimTtlMs, replicas: this.o.replicas });
+        // Bounded sizes: an unbounded bucket reserves what is left of the server's JetStream
+        // storage (the event stream's max_bytes already reserves most of it) and is refused.
+        this.kv ??= await kvm.create(LEADER_BUCKET, { history: 1, ttl: this.o.ttlMs, replicas: this.o.replicas, max_bytes: LEADER_BUCKET_BYTES });
+        this.claimsKv ??= await kvm.create(CLAIMS_BUCKET, { history: 1, ttl: this.o.claimTtlMs, replicas: this.o.replicas, max_bytes: CLAIMS_BUCKET_BYTES });
         // An existing bucket is opened as it is: its max_age, not our config, decides when the
         // key expires, so the step-down deadline follows the shorter of the two.
         const ttl = (await this.kv.status()).ttl;
@@ -132,8 +137,9 @@ export class LeaderLease implements Leadership {
         if (ttl !== this.o.ttlMs) this.log.warn({ bucketTtlMs: ttl, leaseTtlMs: this.o.ttlMs }, `bucket ${LEADER_BUCKET} was created with another TTL; the shorter one is used`);
         this.ttlMs = Math.min(ttl, this.o.ttlMs);
       } catch (err) {
-        this.lastError = `opening KV buckets ${LEADER_BUCKET}/${CLAIMS_BUCKET}: ${errorLine(err)}`;
-        this.log.error({ err }, 'opening the leader lease buckets failed; retrying');
+        const room = /insufficient storage/i.test(errorLine(err)) ? ` (the buckets need ${(LEADER_BUCKET_BYTES + CLAIMS_BUCKET_BYTES) >> 20} MiB of JetStream file store beside stream.max_bytes: lower stream.max_bytes or raise the server's max_file_store)` : '';
+        this.lastError = `opening KV buckets ${LEADER_BUCKET}/${CLAIMS_BUCKET}: ${errorLine(err)}${room}`;
+        this.log.error({ err, detail: this.lastError }, 'opening the leader lease buckets failed; retrying');
         await sleep(Math.max(1000, this.o.renewMs), this.abort.signal);
       }
     }
