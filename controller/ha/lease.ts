@@ -129,7 +129,8 @@ export class LeaderLease implements Leadership {
         this.claimsKv ??= await kvm.create(CLAIMS_BUCKET, { history: 1, ttl: this.o.claimTtlMs, replicas: this.o.replicas, max_bytes: CLAIMS_BUCKET_BYTES });
         // An existing bucket is opened as it is: its max_age, not our config, decides when the
         // key expires, so the step-down deadline follows the shorter of the two.
-        const ttl = (await this.kv.status()).ttl;
+        const bucket = await this.kv.status();
+        const ttl = bucket.ttl;
         if (!(ttl > 0)) {
           this.kv = undefined;
           throw new Error(`bucket ${LEADER_BUCKET} exists without a TTL (max_age): a dead leader would keep the lease; delete the bucket so the controller recreates it`);
