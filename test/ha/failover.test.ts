@@ -118,6 +118,27 @@ ${extra}`;
     });
     assert.equal(forged.status, 401);
     assert.equal(((await forged.json()) as { error: { code: string } }).error.code, 'OPS_ERR_AUTH_FORWARD');
+    // Loop guard: a forwarded request that reaches a controller which does not lead is refused.
+    const looped = await fetch(`${b.url}/api/v1/silences`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-opsfleet-forwarded': `a;${Date.now()};e30;x` }, body: '{}' });
+    assert.equal(looped.status, 503);
+    assert.equal(((await looped.json()) as { error: { code: string } }).error.code, 'OPS_ERR_NO_LEADER');
+
+    // The dashboard against the standby: its session lives on b; a change made with it lands on a.
+    const login = await fetch(`${b.url}/api/v1/dashboard/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: b.token }) });
+    assert.equal(login.status, 200, await login.clone().text());
+    const { csrf } = (await login.json()) as { csrf: string };
+    const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0]!;
+    const viaSession = await fetch(`${b.url}/api/v1/silences`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', cookie, 'x-opsfleet-csrf': csrf },
+      body: JSON.stringify({ matchers: ['alertname="FromDashboard"'], duration: '1h', comment: 'dashboard on b' }),
+    });
+    assert.equal(viaSession.status, 200, await viaSession.clone().text());
+    const onA2 = await api<Array<{ comment: string; createdBy: string }>>(a.url, '/api/v1/silences');
+    assert.ok(onA2.some((x) => x.comment === 'dashboard on b'), JSON.stringify(onA2));
+    // Without the CSRF header the standby refuses it itself.
+    const noCsrf = await fetch(`${b.url}/api/v1/silences`, { method: 'POST', headers: { 'content-type': 'application/json', cookie }, body: JSON.stringify({ matchers: ['alertname="X"'], duration: '1h' }) });
+    assert.equal(noCsrf.status, 403);
   });
 
   it('kill -9 of the leader: the standby leads within 15 s and no slot runs twice', { timeout: 90_000 }, async (t) => {
