@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
@@ -26,6 +26,11 @@ function taskRuns(dataDir: string): Array<{ slot_ms: number; status: string; tri
     db.close();
   }
 }
+/** Controller backup archives under a self_backup dir target. */
+function archives(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return (readdirSync(dir, { recursive: true }) as string[]).filter((f) => f.endsWith('.tar.gz'));
+}
 const ran = (rows: ReturnType<typeof taskRuns>) => rows.filter((r) => r.status !== 'missed' && r.status !== 'skipped').map((r) => r.slot_ms);
 
 // Issue 18's acceptance: two controllers, a leader lease in NATS KV, both ingesting into their
@@ -45,6 +50,8 @@ describe('ha: two controllers, kill -9 of the leader', () => {
 tasks_dir: ${tasksDir}
 scheduler: { tick: 200ms }
 stream: { max_bytes: 512MiB }
+self_backup:
+  - { name: often, schedule: "*/3 * * * * *", target: { type: dir, path: ${JSON.stringify(join(dir.path, `backups-${id}`))} }, keep: 2 }
 playbooks:
   quick: { steps: [ { run: "true" } ] }
 ${extra}`;
@@ -99,6 +106,9 @@ ${extra}`;
     }
     await waitFor(() => ran(taskRuns(dataA)).length >= 2, { timeout: 20_000, what: 'a runs the schedule' });
     assert.deepEqual(taskRuns(dataB), [], 'the standby ran no slot');
+    // Scheduled controller backups: the leader's only.
+    await waitFor(() => archives(join(dir.path, 'backups-a')).length > 0, { timeout: 20_000, what: "the leader's scheduled backup" });
+    assert.deepEqual(archives(join(dir.path, 'backups-b')), [], 'the standby takes no scheduled backup');
 
     // A change sent to the standby (with the standby's own token) lands on the leader.
     const res = await fetch(`${b.url}/api/v1/silences`, {
@@ -163,6 +173,7 @@ ${extra}`;
     t.diagnostic(`failover: kill -9 of the leader → standby leads in ${tookMs} ms (lease_ttl 10s, renew_interval 3s)`);
 
     await waitFor(() => ran(taskRuns(dataB)).length >= 2, { timeout: 20_000, what: 'b runs the schedule' });
+    await waitFor(() => archives(join(dir.path, 'backups-b')).length > 0, { timeout: 20_000, what: 'b takes the scheduled backups once it leads' });
     const slotsA = ran(taskRuns(dataA));
     const slotsB = ran(taskRuns(dataB));
     const twice = slotsA.filter((s) => slotsB.includes(s));
