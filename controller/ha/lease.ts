@@ -179,6 +179,8 @@ export class LeaderLease implements Leadership {
         this.lead(rev, sent);
         return;
       }
+      // Nobody holds it: forget the last leader (a standby then answers changes with 503, not a dead URL).
+      this.seen = undefined;
       this.sinceMs = this.now();
       const rev = await kv.create(LEADER_KEY, JSON.stringify(this.info()));
       this.lead(rev, sent);
