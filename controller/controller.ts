@@ -56,6 +56,9 @@ import { HostsStore } from './store/hosts-store.js';
 import { Pruner } from './store/pruner.js';
 import { DiskGuard } from './store/disk-guard.js';
 import { SelfBackupScheduler } from './selfbackup/scheduler.js';
+import { SoleLeadership, type Leadership } from './ha/leadership.js';
+import { defaultHaId, LeaderLease } from './ha/lease.js';
+import { Forwarder } from './ha/forward.js';
 
 /**
  * The controller daemon. Start order: database → NATS + stream → ingest → liveness → pruner →
@@ -92,6 +95,11 @@ export class Controller {
   /** Per-host NATS identities (nats_auth); undefined when off. */
   natsAuth: ControllerNatsAuth | undefined;
   private readonly log: Logger;
+  /** HA: this controller's id (`ha.id`, default the hostname). */
+  readonly haId: string;
+  /** Who leads: SoleLeadership without HA, the KV lease with `ha.enabled`. */
+  readonly leadership: Leadership;
+  private readonly lease: LeaderLease | undefined;
   private readonly statusListeners = new Set<(c: HostStatusChange) => void>();
   httpPort = 0;
 
@@ -102,6 +110,20 @@ export class Controller {
     private readonly opts: { configFile?: string } = {},
   ) {
     this.log = logger.child({ component: 'controller' });
+    this.haId = cfg.ha.id ?? defaultHaId();
+    if (cfg.ha.enabled) {
+      this.lease = new LeaderLease({
+        id: this.haId,
+        url: cfg.ha.advertise_url ?? '',
+        ttlMs: cfg.ha.lease_ttl,
+        renewMs: cfg.ha.renew_interval,
+        replicas: cfg.stream.replicas,
+        // A slot's claim outlives any catch-up window a new leader could look back over.
+        claimTtlMs: Math.max(3_600_000, 2 * cfg.scheduler.catch_up),
+        logger,
+      });
+      this.leadership = this.lease;
+    } else this.leadership = new SoleLeadership(this.haId, cfg.ha.advertise_url ?? '');
   }
 
   /** Later capabilities (alerting: HostOffline) subscribe to host status changes here. */
@@ -146,7 +168,8 @@ export class Controller {
     const tokens = new TokenStore(this.db);
     ensureBootstrapToken(tokens, audit, cfg.data_dir, this.log);
     // Alerting starts before ingest so every stored alert event and host status change reaches it.
-    this.alerts = new AlertManager({ db: this.db, cfg: cfg.alerting, logger: this.logger });
+    // HA: only the leader notifies (without HA the manager is built exactly as before).
+    this.alerts = new AlertManager({ db: this.db, cfg: cfg.alerting, logger: this.logger, ...(this.lease ? { leadership: this.lease } : {}) });
     this.onHostStatus(this.alerts.onHostStatus);
     await this.alerts.start();
     this.onEvents(this.alerts.onEvents);
@@ -215,9 +238,16 @@ export class Controller {
             },
           ]),
       });
-      s.start();
+      // HA: the leader takes the scheduled backups; a standby starts its schedule when it leads.
+      if (this.leadership.isLeader()) s.start();
       this.selfBackups.push(s);
     }
+    this.leadership.onChange((leading) => {
+      for (const s of this.selfBackups) {
+        if (leading) s.start();
+        else void s.stop();
+      }
+    });
 
     // The fleet CA exists before the API: the first enrollment may come with the first request.
     const ca = FleetCa.open({ dataDir: cfg.data_dir, caCert: cfg.pki.ca_cert, caKey: cfg.pki.ca_key, logger: this.logger });
@@ -236,7 +266,21 @@ export class Controller {
     });
     if (!cfg.http.auth.enabled) this.log.warn({ listen: cfg.http.listen.text }, 'http.auth.enabled is false: every API caller is an anonymous admin');
     const auth = new Authenticator(cfg.http.auth, tokens, this.logger, new SessionStore(this.db));
-    this.http = new HttpServer(this.logger, { guard: auth, ...(cfg.http.tls ? { tls: cfg.http.tls } : {}) });
+    // HA: a standby passes mutations to the leader, signed with a secret from the shared fleet CA.
+    const forward = this.lease
+      ? new Forwarder({
+          leadership: this.lease,
+          secret: () => {
+            try {
+              return ca.derivedSecret('ha-forward');
+            } catch {
+              return undefined;
+            }
+          },
+          logger: this.logger,
+        })
+      : undefined;
+    this.http = new HttpServer(this.logger, { guard: auth, ...(cfg.http.tls ? { tls: cfg.http.tls } : {}), ...(forward ? { forward } : {}) });
     registerRoutes(this.http, {
       hosts,
       events,
@@ -294,7 +338,17 @@ export class Controller {
       logger: this.logger,
     });
     registerRunRoutes(this.http, { dispatcher, runs, audit, playbooks: cfg.playbooks });
-    this.automation = new Automation({ cfg, db: this.db, dispatcher, audit, alerts: this.alerts, logger: this.logger });
+    const lease = this.lease;
+    this.automation = new Automation({
+      cfg,
+      db: this.db,
+      dispatcher,
+      audit,
+      alerts: this.alerts,
+      logger: this.logger,
+      // HA: schedules and policies run on the leader; each slot is claimed in KV first.
+      ...(lease ? { leadership: lease, claim: (task: string, slotMs: number) => lease.claim('task', task, slotMs) } : {}),
+    });
     await this.automation.start();
     registerAutomationRoutes(this.http, this.automation, audit);
     registerWebDashboard(this.http, { auth, alerts: this.alerts, audit, tls: cfg.http.tls !== undefined });
@@ -345,7 +399,8 @@ export class Controller {
           hosts,
           events,
           stream: cfg.stream.name,
-          durable: cfg.stream.consumer,
+          // HA: each controller consumes the whole stream with its own durable consumer (the standby stays warm).
+          durable: this.lease ? `${cfg.stream.consumer}-${this.haId}` : cfg.stream.consumer,
           maxBatch: cfg.ingest.max_batch,
           logger: this.logger,
           onHostStatus: this.emitStatus,
@@ -374,6 +429,8 @@ export class Controller {
       this.liveness = new Liveness({ db: this.db!, hosts, events, offlineAfterMs: cfg.offline_after, logger: this.logger, onHostStatus: this.emitStatus, readThrough: (now) => ingest.readThrough(now) });
       await this.liveness.start();
       this.log.info({ stream: cfg.stream.name }, 'ingest running');
+      // HA: campaign only once ingest runs, so a controller that leads is a warm one.
+      this.lease?.start(nc);
       return;
     }
   }
@@ -416,13 +473,24 @@ export class Controller {
       nats: this.natsConnected ? 'connected' : 'disconnected',
       ...(this.natsAuth ? { natsAuth: { ...this.natsAuth.state(), ...this.natsAuth.counters, refused: Object.fromEntries(this.natsAuth.refused) } } : {}),
       ingest: this.ingest?.stats,
+      ...this.haStatus(),
       counters,
       unhandledRejections: processFaults.unhandledRejections,
     };
   }
 
+  /** `role` and `leader` (and the lease's counters with HA) for /healthz and /readyz. */
+  private haStatus(): { role: 'leader' | 'standby'; leader: { id: string; url: string; since: string } | null; ha?: Record<string, unknown> } {
+    const l = this.leadership.leader();
+    return {
+      role: this.leadership.isLeader() ? 'leader' : 'standby',
+      leader: l ? { id: l.id, url: l.url, since: new Date(l.since).toISOString() } : null,
+      ...(this.lease ? { ha: this.lease.status() } : {}),
+    };
+  }
+
   /** What /readyz shows: each part the controller needs, ok or why not. */
-  private readiness(): { ready: boolean; checks: Record<string, { ok: boolean; detail: string }> } {
+  private readiness(): { ready: boolean; checks: Record<string, { ok: boolean; detail: string }>; role: string; leader: unknown } {
     const nats = this.natsConnected && this.ingest !== undefined && !this.degraded.has('nats');
     const checks: Record<string, { ok: boolean; detail: string }> = {
       nats: { ok: nats, detail: nats ? 'connected, ingest running' : (this.degraded.get('nats') ?? 'disconnected from NATS; reconnecting') },
@@ -430,7 +498,8 @@ export class Controller {
     };
     const disk = this.diskGuard?.state();
     if (disk) checks.disk = { ok: disk.ok, detail: disk.error ?? `${Math.floor(disk.freeBytes / 1048576)} MiB free under ${this.cfg.data_dir} (disk_guard.min_free ${Math.floor(disk.minFreeBytes / 1048576)} MiB)` };
-    return { ready: Object.values(checks).every((c) => c.ok), checks };
+    const { role, leader } = this.haStatus();
+    return { ready: Object.values(checks).every((c) => c.ok), checks, role, leader };
   }
 
   /** One real write (a single-row table) at most once a second: an open route must not write per request. */
@@ -466,6 +535,8 @@ export class Controller {
     // Live streams never end by themselves: end them so the HTTP server closes at once.
     this.live?.stop();
     await this.http?.close(1000);
+    // HA: give the lease back first so the standby leads at once (leader-only work stops now).
+    await within(this.lease?.stop() ?? Promise.resolve(), 3000);
     await within(this.connecting ?? Promise.resolve(), 3000);
     await this.automation?.stop();
     if (this.runsPruneTimer) clearInterval(this.runsPruneTimer);

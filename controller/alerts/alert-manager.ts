@@ -10,6 +10,7 @@ import { ReceiverWorker, type PendingNotification } from '../notify/worker.js';
 import type { AlertView } from '../notify/types.js';
 import { AlertsStore, type ApplyOutcome } from './alerts-store.js';
 import { Dispatcher } from './dispatcher.js';
+import type { Leadership } from '../ha/leadership.js';
 import { fingerprint } from './fingerprint.js';
 import { Inhibitor } from './inhibitor.js';
 import { formatMatcher, type Matcher } from '../../shared/alerts/matchers.js';
@@ -26,6 +27,8 @@ export interface AlertManagerDeps {
   cfg: AlertingConfig;
   logger: Logger;
   now?: () => number;
+  /** HA: only the leader notifies (absent: always). */
+  leadership?: Leadership;
 }
 
 /** An alert as the API shows it: with what mutes it. */
@@ -123,6 +126,10 @@ export class AlertManager {
       enqueue: (r, n) => this.workers.get(r)?.enqueue(n),
       groups: this.groupStore,
       stormGroups: d.cfg.storm_groups,
+      ...(d.leadership ? { mayNotify: () => d.leadership!.isLeader() } : {}),
+    });
+    d.leadership?.onChange((leading) => {
+      if (leading) this.dispatcher.resume();
     });
     const fallback = d.cfg.fallback_receiver;
     for (const rc of d.cfg.receivers) {

@@ -16,6 +16,8 @@ interface AggrGroup {
   flushes: number;
   /** When the timer fires next (for stats and tests). */
   dueMs: number;
+  /** A flush came while this controller was a standby: flush at once on promotion. */
+  held: boolean;
 }
 
 /** A read-only look at one aggregation group (see Dispatcher.snapshot). */
@@ -47,6 +49,13 @@ export interface DispatcherDeps {
    */
   stormGroups?: number;
   now?: () => number;
+  /**
+   * HA: whether this controller may notify now (the leader). Absent: always. A standby keeps
+   * its groups (alert state comes from the stream on both controllers) but its flushes decide
+   * nothing; `resume()` on promotion flushes them, and what the old leader told (its records,
+   * replicated into the notify store) is not told again.
+   */
+  mayNotify?: () => boolean;
 }
 
 /**
@@ -61,7 +70,7 @@ export class Dispatcher {
   private readonly log: Logger;
   private readonly now: () => number;
   private stopped = false;
-  readonly stats = { groupsCreated: 0, groupsRestored: 0, flushes: 0, notificationsQueued: 0, unrouted: 0, mutedByTime: 0, storms: 0 };
+  readonly stats = { groupsCreated: 0, groupsRestored: 0, flushes: 0, notificationsQueued: 0, unrouted: 0, mutedByTime: 0, storms: 0, heldAsStandby: 0 };
 
   constructor(private readonly d: DispatcherDeps) {
     this.log = d.logger.child({ component: 'alerts.dispatch' });
@@ -89,7 +98,7 @@ export class Dispatcher {
         // A resolved alert with no group left has nothing to tell unless someone was told it fired.
         if (a.state === 'resolved' && !route.receivers.some((r) => this.d.store.get(key, r)?.firing.has(a.fingerprint))) continue;
         const now = this.now();
-        g = { key, route, labels, alerts: new Map(), timer: undefined, createdMs: now, flushes: 0, dueMs: 0 };
+        g = { key, route, labels, alerts: new Map(), timer: undefined, createdMs: now, flushes: 0, dueMs: 0, held: false };
         this.groups.set(key, g);
         this.stats.groupsCreated++;
         // A group that existed before a restart keeps its timing; a new one waits group_wait.
@@ -137,6 +146,14 @@ export class Dispatcher {
    * groups stay separate (their own group_interval, resolutions and repeats).
    */
   private fire(g: AggrGroup): void {
+    if (this.d.mayNotify && !this.d.mayNotify()) {
+      // Standby: nothing is decided or recorded; the group waits for promotion (or its next interval).
+      this.stats.heldAsStandby++;
+      g.held = true;
+      this.schedule(g, g.route.groupIntervalMs);
+      return;
+    }
+    g.held = false;
     const min = this.d.stormGroups ?? 0;
     if (min > 1 && g.flushes === 0) {
       const siblings = [...this.groups.values()].filter((o) => o !== g && o.route === g.route && o.flushes === 0 && o.timer !== undefined);
@@ -232,6 +249,12 @@ export class Dispatcher {
       const pending = g.route.receivers.some((r) => this.d.store.get(g.key, r)?.firing.has(fp));
       if (!pending) g.alerts.delete(fp);
     }
+  }
+
+  /** HA promotion: groups whose flush came while this controller was a standby flush now. */
+  resume(): void {
+    if (this.stopped) return;
+    for (const g of this.groups.values()) if (g.held) this.schedule(g, 0);
   }
 
   /** Records a delivered notification (called by the receiver worker after the channel accepted it). */

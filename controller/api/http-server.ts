@@ -11,6 +11,7 @@ import type { Principal } from '../auth/principal.js';
 import { routeKey } from '../auth/roles.js';
 import { DEFAULT_BODY_LIMIT, readJsonBody, validateBody } from './body-reader.js';
 import { HttpError } from './http-error.js';
+import { ForwardRefused, type Forwarder } from '../ha/forward.js';
 
 export { HttpError } from './http-error.js';
 export { readJsonBody } from './body-reader.js';
@@ -59,7 +60,23 @@ interface Route {
 export interface HttpServerOptions {
   guard: RouteGuard;
   tls?: { cert: string; key: string };
+  /** HA: a standby passes mutations to the leader; the leader accepts the callers a standby forwards. */
+  forward?: Pick<Forwarder, 'forward' | 'forwardedPrincipal'>;
 }
+
+/**
+ * Mutating routes a standby answers itself: dashboard sessions and login tickets live in the
+ * memory of the controller the browser talks to, and previews/route tests change nothing.
+ */
+const ANSWERED_LOCALLY = new Set([
+  'POST /api/v1/dashboard/login',
+  'POST /api/v1/dashboard/logout',
+  'POST /api/v1/dashboard/tickets',
+  'POST /api/v1/dashboard/silences/preview',
+  'POST /api/v1/alerts/routes/test',
+  'POST /api/v1/receivers/:name/preview',
+]);
+const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 const EMPTY_OBJECT: z.ZodType = {
   safeParse: (v: unknown) =>
@@ -126,7 +143,10 @@ export class HttpServer {
             throw new HttpError(400, 'OPS_ERR_BAD_URL', `path segment ${k} is not valid percent-encoding: "${m[i + 1]!.slice(0, 100)}"`);
           }
         });
-        const principal = this.opts.guard.check(req, r.key);
+        const fwd = this.opts.forward;
+        const forwarded = fwd?.forwardedPrincipal(req);
+        const principal = forwarded ?? this.opts.guard.check(req, r.key);
+        if (fwd && !forwarded && !READ_METHODS.has(r.method) && !ANSWERED_LOCALLY.has(r.key) && fwd.forward(req, res, principal)) return;
         const body = r.body ? validateBody(r.body, await readJsonBody(req, r.bodyLimit), r.bodyCode) : undefined;
         const out = await r.handler({ req, res, params, query, principal, body: body as never });
         if (!res.headersSent) send(res, 200, out);
@@ -146,7 +166,7 @@ export class HttpServer {
       res.destroy();
       return;
     }
-    if (err instanceof HttpError || err instanceof AuthError) send(res, err.status, { error: { code: err.code, message: err.message } }, err.headers);
+    if (err instanceof HttpError || err instanceof AuthError || err instanceof ForwardRefused) send(res, err.status, { error: { code: err.code, message: err.message } }, err.headers);
     else if (err instanceof OpsError) send(res, err.code === 'OPS_ERR_RPC_UNAVAILABLE' ? 504 : err.code === 'OPS_ERR_HOST_REVOKED' ? 403 : 502, { error: { code: err.code, message: err.message } });
     else {
       this.log.error({ err, path }, 'request failed');

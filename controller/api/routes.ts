@@ -12,7 +12,7 @@ export interface ApiDeps {
   /** A host's identity (controller/pki), merged into the host views. */
   identity?: (hostId: string) => { state: 'pending' | 'enrolled' | 'removed'; certNotAfter: string | null } | undefined;
   /** /readyz: whether this controller can do its work now (NATS and ingest, a writable database, disk space). */
-  ready?: () => { ready: boolean; checks: Record<string, { ok: boolean; detail: string }> };
+  ready?: () => { ready: boolean; checks: Record<string, { ok: boolean; detail: string }>; role?: string; leader?: unknown };
 }
 
 /** Pages of `GET /api/v1/hosts`: default and largest page. */
@@ -36,7 +36,7 @@ export function registerRoutes(http: HttpServer, d: ApiDeps): void {
     const ready = d.ready;
     http.route('GET', '/readyz', ({ res }) => {
       const r = ready();
-      const body = JSON.stringify({ status: r.ready ? 'ready' : 'not_ready', version: VERSION, checks: r.checks });
+      const body = JSON.stringify({ status: r.ready ? 'ready' : 'not_ready', version: VERSION, ...(r.role ? { role: r.role, leader: r.leader ?? null } : {}), checks: r.checks });
       res.writeHead(r.ready ? 200 : 503, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
       res.end(body);
     });

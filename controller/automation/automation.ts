@@ -11,6 +11,7 @@ import { PolicyEngine } from './policy-engine.js';
 import { RemediationStore } from './remediation-store.js';
 import { Scheduler, type TaskOutcome } from './scheduler.js';
 import { TaskStore } from './task-store.js';
+import type { Leadership } from '../ha/leadership.js';
 import { keepEmptiedFiles, loadTasksDir, type KeptFile, type TaskSet } from './tasks-loader.js';
 
 const REPORT_LINES_PER_HOST = 6;
@@ -31,7 +32,18 @@ export class Automation {
   private pruneTimer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly d: { cfg: ControllerConfig; db: Database.Database; dispatcher: RunDispatcher; audit: AuditLog; alerts: AlertManager; logger: Logger },
+    private readonly d: {
+      cfg: ControllerConfig;
+      db: Database.Database;
+      dispatcher: RunDispatcher;
+      audit: AuditLog;
+      alerts: AlertManager;
+      logger: Logger;
+      /** HA: schedules and policies act only while this controller leads. Absent: always (one controller). */
+      leadership?: Leadership;
+      /** HA: claims a schedule slot across controllers before running it. */
+      claim?: (task: string, slotMs: number) => Promise<boolean>;
+    },
   ) {
     this.log = d.logger.child({ component: 'automation' });
     this.tasks = new TaskStore(d.db);
@@ -45,6 +57,8 @@ export class Automation {
       tickMs: d.cfg.scheduler.tick,
       defaultCatchUpMs: d.cfg.scheduler.catch_up,
       defaultTimezone: d.cfg.scheduler.timezone,
+      ...(d.leadership ? { mayRun: () => d.leadership!.isLeader() } : {}),
+      ...(d.claim ? { claim: d.claim } : {}),
     });
     this.policies = new PolicyEngine({
       alerts: {
@@ -58,6 +72,7 @@ export class Automation {
       audit: d.audit,
       globalPerMinute: d.cfg.scheduler.max_remediations_per_minute,
       logger: d.logger,
+      ...(d.leadership ? { mayAct: () => d.leadership!.isLeader() } : {}),
     });
   }
 

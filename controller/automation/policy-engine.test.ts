@@ -29,7 +29,7 @@ function policy(over: Partial<PolicyConfig> = {}): PolicyConfig {
   } as PolicyConfig;
 }
 
-function fixture(globalPerMinute = 10) {
+function fixture(globalPerMinute = 10, mayAct?: () => boolean) {
   const d = tempDir('opsfleet-policy-');
   dirs.push(d.cleanup);
   const db = openDatabase(d.path);
@@ -52,6 +52,7 @@ function fixture(globalPerMinute = 10) {
     globalPerMinute,
     logger: pino({ level: 'silent' }),
     now: () => clock,
+    ...(mayAct ? { mayAct } : {}),
   });
   const fire = (fp: string, host: string, labels: Record<string, string> = { alertname: 'CheckDown', check: 'app-http' }) => alerts.set(fp, { labels: { ...labels, host }, startsAtMs: clock, resolved: false });
   return { engine, store, alerts, notes, runs, notified, fire, advance: (ms: number) => (clock += ms) };
@@ -151,5 +152,20 @@ describe('PolicyEngine', () => {
     f.fire('x3', 'h3', { alertname: 'DiskFull' });
     f.engine.tick();
     assert.deepEqual(f.runs.map((r) => r.target), ['h1']);
+  });
+
+  it('HA: a standby remediates nothing; once it leads, a due policy acts', () => {
+    let leading = false;
+    const f = fixture(10, () => leading);
+    f.engine.setPolicies([policy()]);
+    f.fire('fp1', 'web-1');
+    f.advance(121_000);
+    f.engine.tick();
+    assert.equal(f.runs.length, 0, 'a standby runs no remediation');
+    assert.equal(f.store.list('restart-app', 10).length, 0, 'and records none');
+    leading = true;
+    f.engine.tick();
+    assert.equal(f.runs.length, 1);
+    assert.equal(f.runs[0]!.target, 'web-1');
   });
 });

@@ -58,6 +58,8 @@ export class PolicyEngine {
       globalPerMinute: number;
       logger: Logger;
       now?: () => number;
+      /** HA: whether this controller may remediate now (the leader). Absent: always. */
+      mayAct?: () => boolean;
     },
   ) {
     this.log = d.logger.child({ component: 'policies' });
@@ -102,6 +104,7 @@ export class PolicyEngine {
 
   /** One evaluation pass (driven by the scheduler's tick). */
   tick(): void {
+    if (this.d.mayAct && !this.d.mayAct()) return;
     const now = this.now();
     const globalPause = this.d.store.paused('*');
     const firing = this.d.alerts.firing();

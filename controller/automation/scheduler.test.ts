@@ -29,7 +29,7 @@ function task(over: Partial<TaskConfig> = {}): TaskConfig {
 }
 
 /** A fixture: one database, a settable clock, and an executor whose runs the test finishes. */
-function fixture() {
+function fixture(ha: { mayRun?: () => boolean; claim?: (task: string, slotMs: number) => Promise<boolean> } = {}) {
   const d = tempDir('opsfleet-sched-');
   dirs.push(d.cleanup);
   const db = openDatabase(d.path);
@@ -47,6 +47,7 @@ function fixture() {
       now: () => clock,
       tickMs: 60_000, // the test drives tick() itself
       defaultCatchUpMs: 3_600_000,
+      ...ha,
     });
   const history = () => new TaskStore(db).history('sweep', 100).reverse().map((r) => `${r.trigger}:${r.status}${r.reason ? `(${r.reason})` : ''}`);
   return { db, make, calls, history, set: (iso: string) => (clock = Date.parse(iso)) };
@@ -157,5 +158,60 @@ describe('Scheduler', () => {
     f.calls[0]!.finish();
     await flush();
     await s.stop();
+  });
+
+  it('HA: a standby does not run schedules; on promotion it catches up the latest slot once, unless another controller claimed it', async () => {
+    let leading = false;
+    const claimed = new Set<string>();
+    const f = fixture({
+      mayRun: () => leading,
+      claim: async (name, slot) => {
+        const k = `${name}.${slot}`;
+        if (claimed.has(k)) return false;
+        claimed.add(k);
+        return true;
+      },
+    });
+    const s = f.make();
+    s.setTasks([task()]);
+    await s.start();
+    f.set('2026-01-01T00:00:10.300Z');
+    s.tick();
+    f.set('2026-01-01T00:00:20.300Z');
+    s.tick();
+    assert.equal(f.calls.length, 0, 'a standby runs nothing');
+    // The old leader ran 00:00:20 (its claim is there); this one takes the lead at 00:00:21.
+    claimed.add(`sweep.${Date.parse('2026-01-01T00:00:20Z')}`);
+    leading = true;
+    f.set('2026-01-01T00:00:21Z');
+    s.tick();
+    await flush();
+    assert.equal(f.calls.length, 0, 'the slot the old leader ran is not run again');
+    assert.deepEqual(f.history(), ['catch_up:missed(1 earlier run(s) before this controller led (run by the previous leader, or missed))', 'catch_up:skipped(slot already claimed by another controller (it ran there))']);
+    f.set('2026-01-01T00:00:30.200Z');
+    s.tick();
+    await flush();
+    assert.equal(f.calls.length, 1, 'the next slot runs here');
+    assert.equal(f.calls[0]!.trigger, 'schedule');
+    f.calls[0]!.finish();
+    // Lost the lead: no more runs.
+    leading = false;
+    f.set('2026-01-01T00:00:40.200Z');
+    s.tick();
+    await flush();
+    assert.equal(f.calls.length, 1);
+    // A claim that cannot be made (KV down) skips the slot rather than risk a second run.
+    const g = fixture({ claim: async () => Promise.reject(new Error('timeout')) });
+    const s2 = g.make();
+    s2.setTasks([task()]);
+    await s2.start();
+    g.set('2026-01-01T00:00:10.300Z');
+    s2.tick();
+    await flush();
+    await flush();
+    assert.equal(g.calls.length, 0);
+    assert.deepEqual(g.history(), ['schedule:skipped(could not claim the slot in NATS KV: timeout)']);
+    await s.stop();
+    await s2.stop();
   });
 });

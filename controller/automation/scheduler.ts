@@ -29,6 +29,17 @@ export interface SchedulerDeps {
   tickMs: number;
   defaultCatchUpMs: number;
   defaultTimezone?: string | undefined;
+  /**
+   * HA: whether this controller may run schedules now (the leader). Absent: always. While it
+   * says no, ticks look at nothing and slots are not advanced, so on promotion the first tick
+   * catches up the latest slot within catch_up like after a restart.
+   */
+  mayRun?: () => boolean;
+  /**
+   * HA: claims a slot across controllers before it runs (`opsfleet_claims`); false: another
+   * controller ran it. A throw (KV unreachable) skips the slot: no task runs twice.
+   */
+  claim?: (task: string, slotMs: number) => Promise<boolean>;
 }
 
 interface Entry {
@@ -53,6 +64,8 @@ export class Scheduler {
   private timer: NodeJS.Timeout | undefined;
   private readonly abort = new AbortController();
   private firstTick = true;
+  /** A tick was refused by mayRun (standby) since the last one that ran. */
+  private idled = false;
   private readonly log: Logger;
   private readonly now: () => number;
 
@@ -87,20 +100,26 @@ export class Scheduler {
 
   /** One look at every task: runs what is due. Public so tests with a fake clock can drive it. */
   tick(): void {
+    if (this.d.mayRun && !this.d.mayRun()) {
+      this.idled = true;
+      return;
+    }
     const now = this.now();
-    const trigger: TaskTrigger = this.firstTick ? 'catch_up' : 'schedule';
+    const promoted = this.idled;
+    this.idled = false;
+    const trigger: TaskTrigger = this.firstTick || promoted ? 'catch_up' : 'schedule';
     this.firstTick = false;
     for (const { task, cron } of this.entries.values()) {
       if (!task.enabled) continue;
       try {
-        this.consider(task, cron, now, trigger);
+        this.consider(task, cron, now, trigger, promoted);
       } catch (err) {
         this.log.error({ err, task: task.name }, 'scheduling a task failed');
       }
     }
   }
 
-  private consider(task: TaskConfig, cron: Cron, now: number, trigger: TaskTrigger): void {
+  private consider(task: TaskConfig, cron: Cron, now: number, trigger: TaskTrigger, promoted = false): void {
     const state = this.d.store.state(task.name, now);
     let slot: number | undefined;
     let skipped = 0;
@@ -119,7 +138,8 @@ export class Scheduler {
     // Persist the slot first: whatever happens next, this slot is never run again.
     this.d.store.setSlot(task.name, slot);
     if (skipped > 0) {
-      this.d.store.record(task.name, slot, trigger, 'missed', `${skipped}${skipped >= MAX_SLOT_SCAN ? '+' : ''} earlier run(s) missed while the controller was not running`, now);
+      const why = promoted || this.d.claim ? 'before this controller led (run by the previous leader, or missed)' : 'missed while the controller was not running';
+      this.d.store.record(task.name, slot, trigger, 'missed', `${skipped}${skipped >= MAX_SLOT_SCAN ? '+' : ''} earlier run(s) ${why}`, now);
     }
     const lateness = now - slot;
     const window = Math.max(task.catch_up ?? this.d.defaultCatchUpMs, this.d.tickMs * 3);
@@ -129,7 +149,23 @@ export class Scheduler {
       return;
     }
     // A slot found on the first look after start was missed while the controller was down.
-    this.launch(task, slot, trigger);
+    if (!this.d.claim) {
+      this.launch(task, slot, trigger);
+      return;
+    }
+    // HA: the slot is already persisted here, so the next tick does not ask again while the claim is out.
+    const at = slot;
+    this.d
+      .claim(task.name, at)
+      .then((mine) => {
+        if (this.abort.signal.aborted) return;
+        if (mine) this.launch(task, at, trigger);
+        else this.d.store.record(task.name, at, trigger, 'skipped', 'slot already claimed by another controller (it ran there)', this.now());
+      })
+      .catch((err: unknown) => {
+        this.log.error({ err, task: task.name }, 'claiming a task slot failed: the slot is skipped so it cannot run twice');
+        this.d.store.record(task.name, at, trigger, 'skipped', `could not claim the slot in NATS KV: ${(err as Error).message}`, this.now());
+      });
   }
 
   /** Starts a run now, honouring the overlap policy; returns false when it was skipped. */

@@ -1,6 +1,6 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
+import { X509Certificate, createHmac, createPrivateKey, createPublicKey } from 'node:crypto';
 import { OpsError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import { CONTROLLER_URI, HOST_URI_PREFIX, certInfo, generateKeyPair } from '../../shared/pki/identity.js';
@@ -64,6 +64,15 @@ export class FleetCa {
   get caPem(): string {
     if (!this.ca) throw new OpsError('OPS_ERR_PKI_CA', 'the fleet CA is still being created');
     return this.ca.certPem;
+  }
+
+  /**
+   * A secret every controller with this CA can derive (HA: two controllers share the CA), for
+   * `purpose`; e.g. signing the caller forwarded from a standby to the leader.
+   */
+  derivedSecret(purpose: string): Buffer {
+    if (!this.ca) throw new OpsError('OPS_ERR_PKI_CA', 'the fleet CA is still being created');
+    return createHmac('sha256', this.ca.keyPem).update(`opsfleet:${purpose}`).digest();
   }
 
   static async loadOrCreate(o: FleetCaOptions): Promise<FleetCa> {

@@ -5,6 +5,7 @@ import { parseConfigText } from '../../shared/config/load.js';
 import { Alert_State, type Event } from '../../shared/gen/opsfleet/v1/events.js';
 import { createRootLogger } from '../../shared/logger.js';
 import { AlertManager } from '../../controller/alerts/alert-manager.js';
+import type { Leadership } from '../../controller/ha/leadership.js';
 import type { NotificationRow } from '../../controller/notify/notify-store.js';
 import { openDatabase } from '../../controller/store/db.js';
 import { HttpServer } from '../../controller/api/http-server.js';
@@ -16,11 +17,11 @@ import { waitFor } from '../helpers/wait.js';
 import { authHeaders } from '../helpers/daemons.js';
 
 /** A real AlertManager on a real SQLite file in `dir`, configured from YAML like the controller's `alerting:` section. */
-export async function startManager(yaml: string, dir: string, env: NodeJS.ProcessEnv = process.env, now?: () => number): Promise<{ am: AlertManager; db: Database.Database; cfg: AlertingConfig; close: () => Promise<void> }> {
+export async function startManager(yaml: string, dir: string, env: NodeJS.ProcessEnv = process.env, now?: () => number, leadership?: Leadership): Promise<{ am: AlertManager; db: Database.Database; cfg: AlertingConfig; close: () => Promise<void> }> {
   const cfg = parseConfigText(yaml, 'alerting.yaml', alertingSchema, env);
   const db = openDatabase(join(dir, 'data'));
   const logger = createRootLogger({ name: 'alerting-test', level: (process.env.ALERT_TEST_LOG as 'debug' | undefined) ?? 'silent' });
-  const am = new AlertManager({ db, cfg, logger, ...(now ? { now } : {}) });
+  const am = new AlertManager({ db, cfg, logger, ...(now ? { now } : {}), ...(leadership ? { leadership } : {}) });
   await am.start();
   let closed = false;
   return {

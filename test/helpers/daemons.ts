@@ -73,6 +73,10 @@ export async function startController(o: {
   rpcClient?: string;
   /** More keys inside the http mapping, e.g. `auth: { max_failures: 1000 }` or `tls: {...}`. */
   httpExtra?: string;
+  /** `http.listen` (default 127.0.0.1:0); HA tests need the port before start for `ha.advertise_url`. */
+  listen?: string;
+  /** The data_dir (default `<dir>/controller-data`). */
+  dataDir?: string;
 }): Promise<ControllerProc> {
   // Operator-mode NATS (the default of NatsServer.start): the controller shares the test's
   // NATS authority, connects with its creds and issues agents' user JWTs at enrollment.
@@ -80,8 +84,8 @@ export async function startController(o: {
   const yaml = [
     `nats: { servers: ["${o.natsUrl}"]${o.natsExtra ? `, ${o.natsExtra}` : ''} }`,
     natsAuth ? `nats_auth: { enabled: true, dir: ${JSON.stringify(natsAuth.dir)} }` : '',
-    `data_dir: ${join(o.dir, 'controller-data')}`,
-    `http: { listen: "127.0.0.1:0"${o.httpExtra ? `, ${o.httpExtra}` : ''} }`,
+    `data_dir: ${o.dataDir ?? join(o.dir, 'controller-data')}`,
+    `http: { listen: "${o.listen ?? '127.0.0.1:0'}"${o.httpExtra ? `, ${o.httpExtra}` : ''} }`,
     o.offlineAfter ? `offline_after: ${o.offlineAfter}` : '',
     'log: { level: debug }',
     `rpc_client: ${o.rpcClient ?? '{ insecure: true }'}`,
@@ -91,7 +95,7 @@ export async function startController(o: {
   const child = new Child(process.execPath, [BIN('opsfleet-controller'), '--config', configFile], { env: o.env ?? {} });
   const line = await child.waitForLog((l) => l.msg === 'http api listening', 60_000, 'controller http api');
   const url = `http${line.tls ? 's' : ''}://127.0.0.1:${String(line.port)}`;
-  const token = adoptControllerToken(url, join(o.dir, 'controller-data'));
+  const token = adoptControllerToken(url, o.dataDir ?? join(o.dir, 'controller-data'));
   const proc = { child, url, configFile, token };
   controllersByNats.set(o.natsUrl, proc);
   return proc;
