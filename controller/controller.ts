@@ -55,6 +55,10 @@ import { HostsStore } from './store/hosts-store.js';
 import { Pruner } from './store/pruner.js';
 import { DiskGuard } from './store/disk-guard.js';
 import { SelfBackupScheduler } from './selfbackup/scheduler.js';
+import { createControlLog, type ManagedControlLog } from './ha/jetstream-control-log.js';
+import { replicateTokens } from './ha/replication/tokens.js';
+import { replicateSilences } from './ha/replication/silences.js';
+import { replicateNotifications } from './ha/replication/notify.js';
 
 /**
  * The controller daemon. Start order: database → NATS + stream → ingest → liveness → pruner →
@@ -84,6 +88,7 @@ export class Controller {
   private runsPruneTimer: NodeJS.Timeout | undefined;
   private enrollment: Enrollment | undefined;
   private certExpiry: CertExpiryWatch | undefined;
+  private controlLog: ManagedControlLog | undefined;
   private connecting: Promise<void> | undefined;
   /** Why the controller is degraded, by part (nats, database); empty when all is well. */
   private readonly degraded = new Map<string, string>();
@@ -144,6 +149,14 @@ export class Controller {
     ensureBootstrapToken(tokens, audit, cfg.data_dir, this.log);
     // Alerting starts before ingest so every stored alert event and host status change reaches it.
     this.alerts = new AlertManager({ db: this.db, cfg: cfg.alerting, logger: this.logger });
+    // Standby controller (docs/scaling.md, "Control log"): the control-plane changes made here go
+    // to the other controller and its changes are applied here. Wired before anything can change
+    // (alerting's restored groups may notify at once) and after the bootstrap token (each
+    // controller keeps its own). Changes wait in the outbox until NATS is there.
+    const controlLog = (this.controlLog = createControlLog(cfg, this.db, this.logger));
+    replicateTokens(controlLog, tokens, this.logger);
+    replicateSilences(controlLog, this.alerts.silences, this.logger);
+    replicateNotifications(controlLog, this.alerts.notifyStore, this.logger);
     this.onHostStatus(this.alerts.onHostStatus);
     await this.alerts.start();
     this.onEvents(this.alerts.onEvents);
@@ -366,6 +379,8 @@ export class Controller {
       }
       this.degraded.delete('nats');
       if (this.abort.signal.aborted) return;
+      // In the background: it retries by itself and reports through /healthz (controlLog).
+      void this.controlLog?.start(nc).catch((err: unknown) => this.log.error({ err }, 'control log failed to start'));
       const ingest = this.ingest!;
       this.liveness = new Liveness({ db: this.db!, hosts, events, offlineAfterMs: cfg.offline_after, logger: this.logger, onHostStatus: this.emitStatus, readThrough: (now) => ingest.readThrough(now) });
       await this.liveness.start();
@@ -412,6 +427,7 @@ export class Controller {
       nats: this.natsConnected ? 'connected' : 'disconnected',
       ...(this.natsAuth ? { natsAuth: { ...this.natsAuth.state(), ...this.natsAuth.counters, refused: Object.fromEntries(this.natsAuth.refused) } } : {}),
       ingest: this.ingest?.stats,
+      ...(this.controlLog?.state() ? { controlLog: this.controlLog.state() } : {}),
       counters,
       unhandledRejections: processFaults.unhandledRejections,
     };
@@ -468,6 +484,7 @@ export class Controller {
     await this.liveness?.stop();
     this.certExpiry?.stop();
     if (this.ingest) await within(this.ingest.stop(), 3000);
+    await within(this.controlLog?.stop() ?? Promise.resolve(), 4000);
     await this.pruner?.stop();
     this.diskGuard?.stop();
     await Promise.all(this.selfBackups.map((s) => s.stop()));

@@ -13,6 +13,12 @@ export const CONTROL_STREAM = 'OPSFLEET_CONTROL';
 export const CONTROL_SUBJECT_PREFIX = 'opsfleet.ctl.';
 /** Records older than this leave the stream; a controller away longer must be seeded from a backup. */
 export const CONTROL_MAX_AGE_MS = 30 * 86_400_000;
+/**
+ * The stream's size limit. Set, not unlimited: a JetStream server reserves each stream's
+ * max_bytes from its max_file_store, and an unlimited stream is refused once the event stream
+ * reserved the rest. ~250,000 records of ~500 bytes; the oldest go first (`missed` says so).
+ */
+export const CONTROL_MAX_BYTES = 128 * 1024 * 1024;
 
 const KIND = /^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*$/;
 const ORIGIN = /^[A-Za-z0-9_-]{1,128}$/;
@@ -83,6 +89,8 @@ export class JetStreamControlLog implements ControlLog {
   private wake: (() => void) | undefined;
   private readonly abort = new AbortController();
   private started = false;
+  private running = false;
+  private lastError: string | undefined;
   private stopping: Promise<void> | undefined;
   private pruneTimer: NodeJS.Timeout | undefined;
   readonly stats = { published: 0, publishErrors: 0, applied: 0, own: 0, duplicates: 0, unknownKind: 0, malformed: 0, failed: 0 };
@@ -137,11 +145,35 @@ export class JetStreamControlLog implements ControlLog {
     return this.s.outboxSize.get()!.n;
   }
 
-  /** Ensures the stream and this controller's consumer, then publishes the outbox and applies others' records. */
+  /**
+   * Ensures the stream and this controller's consumer (retrying until it works or stop(): the
+   * controller's API and ingest do not wait on it), then publishes the outbox and applies others'
+   * records. Resolves once running, or when stopped first.
+   */
   async start(nc: NatsConnection): Promise<void> {
     if (this.started) throw new OpsError('OPS_ERR_HA_CONTROL_INVALID', 'control log started twice');
     this.started = true;
     this.nc = nc;
+    for (let failures = 1; !this.abort.signal.aborted; failures++) {
+      try {
+        await this.setup(nc);
+        this.lastError = undefined;
+        return;
+      } catch (err) {
+        if (this.abort.signal.aborted) return;
+        this.lastError = `control stream ${this.stream} unavailable: ${errorLine(err)}`;
+        this.log.error({ err, failures }, 'control stream unavailable; retrying');
+        await sleep(Math.min(30_000, 1000 * 2 ** Math.min(failures, 5)), this.abort.signal);
+      }
+    }
+  }
+
+  /** For /healthz: running or why not, what waits to go out, what was applied. */
+  state(): { running: boolean; error?: string; outbox: number; missed: number; stats: JetStreamControlLog['stats'] } {
+    return { running: this.running, ...(this.lastError ? { error: this.lastError } : {}), outbox: this.outboxSize(), missed: this.missed, stats: { ...this.stats } };
+  }
+
+  private async setup(nc: NatsConnection): Promise<void> {
     const jsm = await jetstreamManager(nc);
     const cfg: Partial<StreamConfig> & { name: string; subjects: string[] } = {
       name: this.stream,
@@ -150,6 +182,7 @@ export class JetStreamControlLog implements ControlLog {
       retention: RetentionPolicy.Limits,
       discard: DiscardPolicy.Old,
       max_age: nanos(this.maxAgeMs),
+      max_bytes: CONTROL_MAX_BYTES,
       duplicate_window: nanos(120_000),
       num_replicas: this.o.replicas,
     };
@@ -180,6 +213,7 @@ export class JetStreamControlLog implements ControlLog {
       this.missed = first - ackFloor - 1;
       this.log.error({ missed: this.missed, firstSeq: first, ackFloor }, 'control records aged out of the stream before this controller read them; seed it from a backup of the leader (docs/scaling.md)');
     }
+    if (this.abort.signal.aborted) return;
     this.loops = [this.pumpLoop().catch((err: unknown) => this.log.error({ err }, 'control log publisher failed')), this.applyLoop().catch((err: unknown) => this.log.error({ err }, 'control log consumer failed'))];
     const prune = () => {
       try {
@@ -191,6 +225,7 @@ export class JetStreamControlLog implements ControlLog {
     prune();
     this.pruneTimer = setInterval(prune, 3_600_000);
     this.pruneTimer.unref();
+    this.running = true;
     this.log.info({ stream: this.stream, durable: this.durable, outbox: this.outboxSize() }, 'control log running');
   }
 
@@ -307,6 +342,7 @@ export class JetStreamControlLog implements ControlLog {
   }
 
   private async doStop(): Promise<void> {
+    this.running = false;
     this.abort.abort();
     this.wake?.();
     if (this.pruneTimer) clearInterval(this.pruneTimer);
@@ -321,6 +357,8 @@ export class JetStreamControlLog implements ControlLog {
 export interface ManagedControlLog extends ControlLog {
   start(nc: NatsConnection): Promise<void>;
   stop(): Promise<void>;
+  /** Undefined with HA off. */
+  state(): ReturnType<JetStreamControlLog['state']> | undefined;
 }
 
 /** `ha.id`, or the host name reduced to what a consumer name may hold. */
@@ -334,6 +372,6 @@ export function controllerHaId(cfg: Pick<ControllerConfig, 'ha'>): string {
  * meanwhile wait in the outbox.
  */
 export function createControlLog(cfg: ControllerConfig, db: Database.Database, logger: Logger): ManagedControlLog {
-  if (!cfg.ha.enabled) return { ...NoControlLog, start: async () => {}, stop: async () => {} };
+  if (!cfg.ha.enabled) return { ...NoControlLog, start: async () => {}, stop: async () => {}, state: () => undefined };
   return new JetStreamControlLog({ id: controllerHaId(cfg), db, logger, replicas: cfg.stream.replicas });
 }
