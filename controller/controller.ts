@@ -59,6 +59,7 @@ import { createControlLog, type ManagedControlLog } from './ha/jetstream-control
 import { replicateTokens } from './ha/replication/tokens.js';
 import { replicateSilences } from './ha/replication/silences.js';
 import { replicateNotifications } from './ha/replication/notify.js';
+import { replicateEnrollment } from './ha/replication/enrollment.js';
 
 /**
  * The controller daemon. Start order: database → NATS + stream → ingest → liveness → pruner →
@@ -235,6 +236,7 @@ export class Controller {
       this.degraded.set('pki', `fleet CA unavailable in ${ca.dir}: ${errorLine(err)}`);
     });
     const enrollment = (this.enrollment = new Enrollment({ db: this.db, ca, audit, certLifetimeMs: cfg.pki.cert_lifetime, logger: this.logger, nats: this.natsAuth?.issuer() }));
+    replicateEnrollment(controlLog, enrollment, this.logger);
     this.certExpiry = new CertExpiryWatch({ enrollment, alerts: this.alerts, intervalMs: cfg.pki.expiry_check_interval, logger: this.logger });
     this.certExpiry.start();
     this.agents = new AgentClients({
