@@ -60,6 +60,7 @@ import { replicateTokens } from './ha/replication/tokens.js';
 import { replicateSilences } from './ha/replication/silences.js';
 import { replicateNotifications } from './ha/replication/notify.js';
 import { replicateEnrollment } from './ha/replication/enrollment.js';
+import { replicatePolicyPauses } from './ha/replication/policies.js';
 
 /**
  * The controller daemon. Start order: database → NATS + stream → ingest → liveness → pruner →
@@ -306,6 +307,7 @@ export class Controller {
     });
     registerRunRoutes(this.http, { dispatcher, runs, audit, playbooks: cfg.playbooks });
     this.automation = new Automation({ cfg, db: this.db, dispatcher, audit, alerts: this.alerts, logger: this.logger });
+    replicatePolicyPauses(controlLog, this.automation.remediations, this.logger);
     await this.automation.start();
     registerAutomationRoutes(this.http, this.automation, audit);
     registerWebDashboard(this.http, { auth, alerts: this.alerts, audit, tls: cfg.http.tls !== undefined });
