@@ -183,7 +183,8 @@ export class JetStreamControlLog implements ControlLog {
       discard: DiscardPolicy.Old,
       max_age: nanos(this.maxAgeMs),
       max_bytes: CONTROL_MAX_BYTES,
-      duplicate_window: nanos(120_000),
+      // The server refuses a duplicate window longer than max_age.
+      duplicate_window: nanos(Math.min(120_000, this.maxAgeMs)),
       num_replicas: this.o.replicas,
     };
     try {

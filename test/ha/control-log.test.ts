@@ -196,3 +196,34 @@ describe('JetStream control log (controller/ha/jetstream-control-log.ts)', () =>
     assert.deepEqual((await jsm.streams.info(CONTROL_STREAM)).config.subjects, ['opsfleet.ctl.>']);
   });
 });
+
+describe('a controller away longer than the control stream keeps records', () => {
+  it('says how many records it missed (it must be seeded from a backup)', { timeout: 60_000 }, async () => {
+    const dir = tempDir();
+    const nats = await NatsServer.start();
+    const nc = await connect(nats.connectOptions());
+    const dbA = openDatabase(join(dir.path, 'a'));
+    const dbC = openDatabase(join(dir.path, 'c'));
+    const a = new JetStreamControlLog({ id: 'ctl-a', db: dbA, logger, replicas: 1, maxAgeMs: 1000 });
+    const c = new JetStreamControlLog({ id: 'ctl-c', db: dbC, logger, replicas: 1, maxAgeMs: 1000 });
+    try {
+      await a.start(nc);
+      for (let n = 0; n < 3; n++) await a.publish('test.thing', { n });
+      const jsm = await (await import('@nats-io/jetstream')).jetstreamManager(nc);
+      await waitFor(async () => (await jsm.streams.info(CONTROL_STREAM)).state.messages === 0, { timeout: 20_000, what: 'the records to age out' });
+      c.on('test.thing', () => {});
+      await c.start(nc);
+      assert.equal(c.missed, 3);
+      assert.equal(c.state().missed, 3);
+      assert.equal(a.state().running, true);
+    } finally {
+      await a.stop();
+      await c.stop();
+      dbA.close();
+      dbC.close();
+      await nc.close();
+      await nats.dispose();
+      dir.cleanup();
+    }
+  });
+});
