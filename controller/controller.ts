@@ -61,6 +61,7 @@ import { replicateSilences } from './ha/replication/silences.js';
 import { replicateNotifications } from './ha/replication/notify.js';
 import { replicateEnrollment } from './ha/replication/enrollment.js';
 import { replicatePolicyPauses } from './ha/replication/policies.js';
+import { replicateAudit } from './ha/replication/audit.js';
 
 /**
  * The controller daemon. Start order: database → NATS + stream → ingest → liveness → pruner →
@@ -159,6 +160,7 @@ export class Controller {
     replicateTokens(controlLog, tokens, this.logger);
     replicateSilences(controlLog, this.alerts.silences, this.logger);
     replicateNotifications(controlLog, this.alerts.notifyStore, this.logger);
+    replicateAudit(controlLog, audit, this.logger);
     this.onHostStatus(this.alerts.onHostStatus);
     await this.alerts.start();
     this.onEvents(this.alerts.onEvents);

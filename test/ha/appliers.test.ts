@@ -12,6 +12,7 @@ import { replicateNotifications } from '../../controller/ha/replication/notify.j
 import { replicateSilences } from '../../controller/ha/replication/silences.js';
 import { replicateTokens } from '../../controller/ha/replication/tokens.js';
 import { replicatePolicyPauses } from '../../controller/ha/replication/policies.js';
+import { replicateAudit } from '../../controller/ha/replication/audit.js';
 import { NotifyStore } from '../../controller/notify/notify-store.js';
 import { Enrollment, type IdentityRow } from '../../controller/pki/enrollment.js';
 import { FleetCa } from '../../controller/pki/fleet-ca.js';
@@ -63,7 +64,8 @@ describe('control record appliers (controller/ha/replication)', () => {
     replicateNotifications(log, notify, logger);
     replicateEnrollment(log, enrollment, logger);
     replicatePolicyPauses(log, remediations, logger);
-    return { db, log, tokens, silences, notify, enrollment, remediations };
+    replicateAudit(log, audit, logger);
+    return { db, log, tokens, silences, notify, enrollment, remediations, audit };
   };
   let a: ReturnType<typeof side>;
   let b: ReturnType<typeof side>;
@@ -167,5 +169,24 @@ describe('control record appliers (controller/ha/replication)', () => {
     a.remediations.setPaused('*', false);
     await ship();
     assert.equal(b.remediations.paused('*'), false);
+  });
+
+  it('audit rows join the other chain with where and when they were written; both chains verify; a fleet-size batch is split', async () => {
+    a.audit.append('alice', 'run.start', 'web-*', { playbook: 'restart' });
+    a.audit.appendMany(Array.from({ length: 3000 }, (_, i) => ({ actor: 'alice', action: 'run.host', subject: `h${i}`, details: { pad: 'x'.repeat(200) } })));
+    const records = a.log.out.filter((r) => r.kind === 'audit');
+    assert.ok(records.length >= 4, `3000 rows of ~250 bytes in records of at most 256 KiB (got ${records.length})`);
+    a.log.out.splice(0, a.log.out.length, ...a.log.out.filter((r) => r.kind === 'audit'));
+    await ship();
+    assert.equal(b.log.out.length, 0, 'applied rows are not published again');
+    const rows = b.audit.recent(5000).filter((r) => r.actor === 'alice');
+    assert.equal(rows.length, 3001);
+    const start = rows.find((r) => r.action === 'run.start')!;
+    const d = JSON.parse(start.details) as { playbook: string; via: string; at: string };
+    assert.equal(d.playbook, 'restart');
+    assert.equal(d.via, 'a');
+    assert.ok(!Number.isNaN(Date.parse(d.at)));
+    assert.equal(b.audit.verify().ok, true);
+    assert.equal(a.audit.verify().ok, true);
   });
 });

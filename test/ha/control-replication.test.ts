@@ -78,13 +78,17 @@ describe('control-plane replication between two controllers (real processes)', (
     dir.cleanup();
   });
 
-  it('an API token made on A authenticates on B; revoked on A, B refuses it', { timeout: 60_000 }, async () => {
+  it("an API token made on A authenticates on B (and is in B's audit); revoked on A, B refuses it", { timeout: 60_000 }, async () => {
     const secret = await createToken(a!.url, { name: 'ops-alice', role: 'operator' });
     await waitFor(async () => (await whoami(b!, secret)) === 200, { what: 'B accepts the token made on A' });
     const tokens = await api<Array<{ name: string; role: string; createdBy: string }>>(b!.url, '/api/v1/tokens');
     const t = tokens.find((x) => x.name === 'ops-alice');
     assert.equal(t?.role, 'operator');
     assert.equal(t?.createdBy, 'admin');
+    // B's audit shows who made it, and where.
+    const audit = await waitFor(async () => (await api<Array<{ action: string; subject: string; actor: string; details: { via?: string } }>>(b!.url, '/api/v1/audit')).find((r) => r.action === 'token.create' && r.subject === 'ops-alice'), { what: "A's audit row on B" });
+    assert.equal(audit.actor, 'admin');
+    assert.equal(audit.details.via, 'a');
     const res = await fetch(`${a!.url}/api/v1/tokens/ops-alice`, { method: 'DELETE', headers: authHeaders(a!.url) });
     assert.equal(res.status, 200);
     await waitFor(async () => (await whoami(b!, secret)) === 401, { what: 'B refuses the token revoked on A' });
