@@ -203,7 +203,13 @@ export class JetStreamControlLog implements ControlLog {
         durable_name: this.durable,
         ack_policy: AckPolicy.Explicit,
         deliver_policy: DeliverPolicy.All,
-        ack_wait: nanos(30_000),
+        // Also how long records wait after a restart: the stopped instance's last pull request
+        // may still take records the server then redelivers only after ack_wait.
+        ack_wait: nanos(10_000),
+        // One record in flight: a record redelivered (after a restart, or a nak) can never be
+        // overtaken by a later one, so a create is applied before its revoke. Control records
+        // are few; one round trip each is plenty.
+        max_ack_pending: 1,
         filter_subject: `${CONTROL_SUBJECT_PREFIX}>`,
       });
     }
@@ -347,7 +353,8 @@ export class JetStreamControlLog implements ControlLog {
     this.abort.abort();
     this.wake?.();
     if (this.pruneTimer) clearInterval(this.pruneTimer);
-    await this.messages?.close().catch(() => undefined);
+    // Bounded: closing a consumer whose connection is gone may never settle.
+    if (this.messages) await within(this.messages.close().catch(() => undefined), 1000);
     await within(Promise.all(this.loops), 3000);
     for (const [id, w] of this.waiters) w.reject(new OpsError('OPS_ERR_HA_CONTROL_STOPPED', `control log stopped before record ${id} was published; it stays in the outbox`, { retryable: true }));
     this.waiters.clear();
