@@ -59,6 +59,13 @@ import { SelfBackupScheduler } from './selfbackup/scheduler.js';
 import { SoleLeadership, type Leadership } from './ha/leadership.js';
 import { defaultHaId, LeaderLease } from './ha/lease.js';
 import { Forwarder } from './ha/forward.js';
+import { createControlLog, type ManagedControlLog } from './ha/jetstream-control-log.js';
+import { replicateTokens } from './ha/replication/tokens.js';
+import { replicateSilences } from './ha/replication/silences.js';
+import { replicateNotifications } from './ha/replication/notify.js';
+import { replicateEnrollment } from './ha/replication/enrollment.js';
+import { replicatePolicyPauses } from './ha/replication/policies.js';
+import { replicateAudit } from './ha/replication/audit.js';
 
 /**
  * The controller daemon. Start order: database → NATS + stream → ingest → liveness → pruner →
@@ -88,6 +95,7 @@ export class Controller {
   private runsPruneTimer: NodeJS.Timeout | undefined;
   private enrollment: Enrollment | undefined;
   private certExpiry: CertExpiryWatch | undefined;
+  private controlLog: ManagedControlLog | undefined;
   private connecting: Promise<void> | undefined;
   /** Why the controller is degraded, by part (nats, database); empty when all is well. */
   private readonly degraded = new Map<string, string>();
@@ -170,6 +178,15 @@ export class Controller {
     // Alerting starts before ingest so every stored alert event and host status change reaches it.
     // HA: only the leader notifies (without HA the manager is built exactly as before).
     this.alerts = new AlertManager({ db: this.db, cfg: cfg.alerting, logger: this.logger, ...(this.lease ? { leadership: this.lease } : {}) });
+    // Standby controller (docs/scaling.md, "Control log"): the control-plane changes made here go
+    // to the other controller and its changes are applied here. Wired before anything can change
+    // (alerting's restored groups may notify at once) and after the bootstrap token (each
+    // controller keeps its own). Changes wait in the outbox until NATS is there.
+    const controlLog = (this.controlLog = createControlLog(cfg, this.db, this.logger));
+    replicateTokens(controlLog, tokens, this.logger);
+    replicateSilences(controlLog, this.alerts.silences, this.logger);
+    replicateNotifications(controlLog, this.alerts.notifyStore, this.logger);
+    replicateAudit(controlLog, audit, this.logger);
     this.onHostStatus(this.alerts.onHostStatus);
     await this.alerts.start();
     this.onEvents(this.alerts.onEvents);
@@ -256,6 +273,7 @@ export class Controller {
       this.degraded.set('pki', `fleet CA unavailable in ${ca.dir}: ${errorLine(err)}`);
     });
     const enrollment = (this.enrollment = new Enrollment({ db: this.db, ca, audit, certLifetimeMs: cfg.pki.cert_lifetime, logger: this.logger, nats: this.natsAuth?.issuer() }));
+    replicateEnrollment(controlLog, enrollment, this.logger);
     this.certExpiry = new CertExpiryWatch({ enrollment, alerts: this.alerts, intervalMs: cfg.pki.expiry_check_interval, logger: this.logger });
     this.certExpiry.start();
     this.agents = new AgentClients({
@@ -349,6 +367,7 @@ export class Controller {
       // HA: schedules and policies run on the leader; each slot is claimed in KV first.
       ...(lease ? { leadership: lease, claim: (task: string, slotMs: number) => lease.claim('task', task, slotMs) } : {}),
     });
+    replicatePolicyPauses(controlLog, this.automation.remediations, this.logger);
     await this.automation.start();
     registerAutomationRoutes(this.http, this.automation, audit);
     registerWebDashboard(this.http, { auth, alerts: this.alerts, audit, tls: cfg.http.tls !== undefined });
@@ -425,6 +444,8 @@ export class Controller {
       }
       this.degraded.delete('nats');
       if (this.abort.signal.aborted) return;
+      // In the background: it retries by itself and reports through /healthz (controlLog).
+      void this.controlLog?.start(nc).catch((err: unknown) => this.log.error({ err }, 'control log failed to start'));
       const ingest = this.ingest!;
       this.liveness = new Liveness({ db: this.db!, hosts, events, offlineAfterMs: cfg.offline_after, logger: this.logger, onHostStatus: this.emitStatus, readThrough: (now) => ingest.readThrough(now) });
       await this.liveness.start();
@@ -474,6 +495,7 @@ export class Controller {
       ...(this.natsAuth ? { natsAuth: { ...this.natsAuth.state(), ...this.natsAuth.counters, refused: Object.fromEntries(this.natsAuth.refused) } } : {}),
       ingest: this.ingest?.stats,
       ...this.haStatus(),
+      ...(this.controlLog?.state() ? { controlLog: this.controlLog.state() } : {}),
       counters,
       unhandledRejections: processFaults.unhandledRejections,
     };
@@ -543,6 +565,7 @@ export class Controller {
     await this.liveness?.stop();
     this.certExpiry?.stop();
     if (this.ingest) await within(this.ingest.stop(), 3000);
+    await within(this.controlLog?.stop() ?? Promise.resolve(), 4000);
     await this.pruner?.stop();
     this.diskGuard?.stop();
     await Promise.all(this.selfBackups.map((s) => s.stop()));

@@ -15,6 +15,9 @@ export interface Silence {
   removedMs: number | null;
 }
 
+/** A change made through this store (not through apply*), heard after it is written. */
+export type SilenceChange = { op: 'create'; silence: Silence } | { op: 'remove'; id: string; removedMs: number };
+
 export type SilenceStatus = 'pending' | 'active' | 'expired' | 'removed';
 
 interface SilenceRow {
@@ -58,6 +61,7 @@ export class Silences {
   private readonly warned = new Set<string>();
   /** Stored silences skipped because their matchers no longer compile (e.g. a pattern RE2 refuses). */
   skipped = 0;
+  private readonly listeners = new Set<(c: SilenceChange) => void>();
 
   constructor(
     private readonly db: Database.Database,
@@ -65,6 +69,7 @@ export class Silences {
     private readonly log?: Logger,
   ) {
     this.s = {
+      insertIfNew: db.prepare('INSERT OR IGNORE INTO silences (id, matchers, starts_at_ms, ends_at_ms, created_by, comment, created_ms, removed_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
       insert: db.prepare('INSERT INTO silences (id, matchers, starts_at_ms, ends_at_ms, created_by, comment, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       remove: db.prepare('UPDATE silences SET removed_ms = ? WHERE id = ? AND removed_ms IS NULL'),
       get: db.prepare<[string], SilenceRow>('SELECT * FROM silences WHERE id = ?'),
@@ -108,14 +113,44 @@ export class Silences {
     const s: Silence = { id: randomUUID(), matchers: input.matchers, startsAtMs: starts, endsAtMs: input.endsAtMs, createdBy: input.createdBy, comment: input.comment, createdMs: now, removedMs: null };
     this.s.insert.run(s.id, JSON.stringify(s.matchers), s.startsAtMs, s.endsAtMs, s.createdBy, s.comment, s.createdMs);
     this.reload();
+    this.emit({ op: 'create', silence: s });
     return s;
   }
 
   /** Marks a silence removed; false when there is no such live silence. */
   remove(id: string): boolean {
-    const ok = this.s.remove.run(this.now(), id).changes === 1;
-    if (ok) this.reload();
+    const now = this.now();
+    const ok = this.s.remove.run(now, id).changes === 1;
+    if (ok) {
+      this.reload();
+      this.emit({ op: 'remove', id, removedMs: now });
+    }
     return ok;
+  }
+
+  /** Hears every silence created or removed here (the control log publishes them). */
+  onChange(fn: (c: SilenceChange) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  private emit(c: SilenceChange): void {
+    for (const fn of this.listeners) fn(c);
+  }
+
+  /**
+   * A silence another controller created (control log); idempotent by id. Its matchers are
+   * compiled first: a record is a claim, and a silence this engine cannot run is refused.
+   */
+  applyCreate(s: Silence): void {
+    if (s.matchers.length === 0) throw new OpsError('OPS_ERR_SILENCE_INVALID', `silence ${s.id}: no matchers`);
+    s.matchers.forEach(compileMatcher);
+    if (this.s.insertIfNew.run(s.id, JSON.stringify(s.matchers), s.startsAtMs, s.endsAtMs, s.createdBy, s.comment, s.createdMs, s.removedMs).changes) this.reload();
+  }
+
+  /** A removal made on another controller (control log); idempotent. */
+  applyRemove(id: string, removedMs: number): void {
+    if (this.s.remove.run(removedMs, id).changes) this.reload();
   }
 
   get(id: string): Silence | undefined {

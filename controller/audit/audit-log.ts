@@ -45,6 +45,9 @@ export class AuditLog {
   private readonly stmts;
   /** The head as this process last wrote it: a table behind it was cut while we ran. */
   private head: AuditHead | undefined;
+  private readonly listeners = new Set<(rows: readonly AuditRow[]) => void>();
+  /** Set while rows another controller wrote are appended: they are not heard again. */
+  private applying = false;
 
   constructor(
     private readonly db: Database.Database,
@@ -120,6 +123,7 @@ export class AuditLog {
       return this.insertRow(actor, action, subject, details);
     });
     const row = write();
+    this.emit([row]);
     if (this.anchor && !this.db.inTransaction) {
       // After the commit: an anchor ahead of the table would read as a truncation. A crash in
       // between leaves the anchor one row behind, which reconcile() accepts.
@@ -145,6 +149,7 @@ export class AuditLog {
       return entries.map((e) => this.insertRow(e.actor, e.action, e.subject, e.details));
     });
     const rows = write();
+    this.emit(rows);
     const last = rows.at(-1)!;
     if (this.anchor && !this.db.inTransaction) {
       this.head = { rows: last.id, hash: last.hash, updatedMs: last.ts_ms };
@@ -152,6 +157,43 @@ export class AuditLog {
       this.anchor.logger.info({ rows: last.id, hash: last.hash, action: last.action, appended: rows.length }, 'audit head');
     }
     return rows;
+  }
+
+  /** Hears the rows appended here (the control log publishes them; the chain itself stays per controller). */
+  onAppend(fn: (rows: readonly AuditRow[]) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  private emit(rows: readonly AuditRow[]): void {
+    if (this.applying) return;
+    for (const fn of this.listeners) fn(rows);
+  }
+
+  /**
+   * Rows another controller appended (control log), appended to this controller's own chain
+   * with where and when they were first written (`via`, `at` in the details): each chain stays
+   * whole, and either controller's audit shows every action.
+   */
+  applyRemote(origin: string, entries: ReadonlyArray<{ ts_ms: number; actor: string; action: string; subject: string; details: string }>): void {
+    if (entries.length === 0) return;
+    this.applying = true;
+    try {
+      this.appendMany(
+        entries.map((e) => {
+          let d: unknown;
+          try {
+            d = JSON.parse(e.details);
+          } catch {
+            d = e.details;
+          }
+          const extra = { via: origin, at: new Date(e.ts_ms).toISOString() };
+          return { actor: e.actor, action: e.action, subject: e.subject, details: d !== null && typeof d === 'object' && !Array.isArray(d) ? { ...d, ...extra } : { value: d, ...extra } };
+        }),
+      );
+    } finally {
+      this.applying = false;
+    }
   }
 
   private insertRow(actor: string, action: string, subject: string, details: unknown): AuditRow {

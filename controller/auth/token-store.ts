@@ -4,6 +4,22 @@ import type { Principal } from './principal.js';
 import { ROLES, type Role } from './roles.js';
 import { hashSecret, newTokenSecret, secretMatches, tokenIdOf } from './token-secret.js';
 
+/** A token as it travels between controllers (control log): the hash, never the secret. */
+export interface TokenRecord {
+  id: string;
+  name: string;
+  role: string;
+  hash: string;
+  playbooks: string | null;
+  target: string | null;
+  created_by: string;
+  created_ms: number;
+  expires_ms: number | null;
+}
+
+/** A change made through this store (not through apply*), heard after it is written. */
+export type TokenChange = { op: 'create'; token: TokenRecord } | { op: 'revoke'; id: string; name: string; revokedMs: number };
+
 interface TokenRow {
   id: string;
   name: string;
@@ -54,6 +70,7 @@ const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOStrin
 export class TokenStore {
   private readonly stmts;
   private lastUsedFlush = new Map<string, number>();
+  private readonly listeners = new Set<(c: TokenChange) => void>();
 
   constructor(
     private readonly db: Database.Database,
@@ -66,6 +83,7 @@ export class TokenStore {
       count: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM api_tokens'),
       insert: db.prepare('INSERT INTO api_tokens (id, name, role, hash, playbooks, target, created_by, created_ms, expires_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
       revoke: db.prepare('UPDATE api_tokens SET revoked_ms = ? WHERE name = ? AND revoked_ms IS NULL'),
+      revokeId: db.prepare('UPDATE api_tokens SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL'),
       used: db.prepare('UPDATE api_tokens SET last_used_ms = ? WHERE id = ?'),
     };
   }
@@ -78,7 +96,36 @@ export class TokenStore {
     const { id, secret } = newTokenSecret();
     const created = this.now();
     this.stmts.insert.run(id, t.name, t.role, hashSecret(secret), t.playbooks ? JSON.stringify(t.playbooks) : null, t.target ?? null, createdBy, created, t.ttlMs ? created + t.ttlMs : null);
-    return { secret, token: this.view(this.stmts.byId.get(id)!) };
+    const row = this.stmts.byId.get(id)!;
+    this.emit({ op: 'create', token: { id, name: row.name, role: row.role, hash: row.hash, playbooks: row.playbooks, target: row.target, created_by: row.created_by, created_ms: row.created_ms, expires_ms: row.expires_ms } });
+    return { secret, token: this.view(row) };
+  }
+
+  /** Hears every create and revoke made here (the control log publishes them). */
+  onChange(fn: (c: TokenChange) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  private emit(c: TokenChange): void {
+    for (const fn of this.listeners) fn(c);
+  }
+
+  /**
+   * A token another controller created (control log). Idempotent by id; a different token
+   * holding the name here (two controllers' own bootstrap "admin") is refused, not overwritten.
+   */
+  applyCreate(t: TokenRecord): void {
+    if (!(ROLES as readonly string[]).includes(t.role)) throw new OpsError('OPS_ERR_HA_CONTROL_INVALID', `token.create ${t.name}: unknown role "${t.role}"`);
+    if (this.stmts.byId.get(t.id)) return;
+    const other = this.stmts.byName.get(t.name);
+    if (other) throw new OpsError('OPS_ERR_HA_CONTROL_INVALID', `token.create: a different token named "${t.name}" exists on this controller (id ${other.id}, the record's ${t.id})`);
+    this.stmts.insert.run(t.id, t.name, t.role, t.hash, t.playbooks, t.target, t.created_by, t.created_ms, t.expires_ms);
+  }
+
+  /** A revocation made on another controller (control log); idempotent. */
+  applyRevoke(id: string, revokedMs: number): void {
+    this.stmts.revokeId.run(revokedMs, id);
   }
 
   list(): TokenView[] {
@@ -92,7 +139,11 @@ export class TokenStore {
 
   /** Revokes by name; false when there is no active token of that name. */
   revoke(name: string): boolean {
-    return this.stmts.revoke.run(this.now(), name).changes > 0;
+    const row = this.stmts.byName.get(name);
+    const now = this.now();
+    if (!row || this.stmts.revoke.run(now, name).changes === 0) return false;
+    this.emit({ op: 'revoke', id: row.id, name, revokedMs: now });
+    return true;
   }
 
   isEmpty(): boolean {

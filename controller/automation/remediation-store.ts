@@ -16,6 +16,7 @@ export interface RemediationRow {
 /** Remediation records (one row per attempt or decision) and the pause switches. */
 export class RemediationStore {
   private readonly stmts;
+  private readonly listeners = new Set<(c: { scope: string; paused: boolean }) => void>();
 
   constructor(db: Database.Database) {
     this.stmts = {
@@ -51,6 +52,18 @@ export class RemediationStore {
   }
 
   setPaused(scope: string, paused: boolean): void {
+    this.applyPaused(scope, paused);
+    for (const fn of this.listeners) fn({ scope, paused });
+  }
+
+  /** Hears every pause switch flipped here (the control log publishes them). */
+  onPauseChange(fn: (c: { scope: string; paused: boolean }) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  /** A pause switch flipped on another controller (control log): a paused policy stays paused across a failover. */
+  applyPaused(scope: string, paused: boolean): void {
     this.stmts.setFlag.run(`paused:${scope}`, paused ? '1' : '0');
   }
 }

@@ -11,7 +11,8 @@ import { TOKEN_NAME } from '../auth/token-store.js';
 const PREFIX = 'opsfe_';
 const SHAPE = /^opsfe_([a-z0-9]{12})_([A-Za-z0-9_-]{43})$/;
 
-interface Row {
+/** An enrollment token's row as it travels between controllers (control log): the hash, never the secret. */
+export interface EnrollTokenRow {
   id: string;
   name: string;
   hash: string;
@@ -25,6 +26,7 @@ interface Row {
   revoked_ms: number | null;
   last_used_ms: number | null;
 }
+type Row = EnrollTokenRow;
 
 export type Approval = 'auto' | 'manual';
 
@@ -63,6 +65,7 @@ const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOStrin
 /** Enrollment tokens: hashed at rest; expiry, revocation and the use limit checked in one UPDATE. */
 export class EnrollTokens {
   private readonly stmts;
+  private readonly listeners = new Set<(row: EnrollTokenRow) => void>();
 
   constructor(
     private readonly db: Database.Database,
@@ -74,6 +77,12 @@ export class EnrollTokens {
       all: db.prepare<[], Row>('SELECT * FROM enroll_tokens ORDER BY created_ms, name'),
       insert: db.prepare('INSERT INTO enroll_tokens (id, name, hash, tags, approve, max_uses, created_by, created_ms, expires_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
       revoke: db.prepare('UPDATE enroll_tokens SET revoked_ms = ? WHERE name = ? AND revoked_ms IS NULL'),
+      apply: db.prepare(
+        `INSERT INTO enroll_tokens (id, name, hash, tags, approve, max_uses, uses, created_by, created_ms, expires_ms, revoked_ms, last_used_ms)
+         VALUES (@id, @name, @hash, @tags, @approve, @max_uses, @uses, @created_by, @created_ms, @expires_ms, @revoked_ms, @last_used_ms)
+         ON CONFLICT (id) DO UPDATE SET uses = max(uses, excluded.uses), revoked_ms = coalesce(revoked_ms, excluded.revoked_ms),
+           last_used_ms = max(coalesce(last_used_ms, 0), coalesce(excluded.last_used_ms, 0))`,
+      ),
       take: db.prepare('UPDATE enroll_tokens SET uses = uses + 1, last_used_ms = ? WHERE id = ? AND revoked_ms IS NULL AND expires_ms > ? AND uses < max_uses'),
     };
   }
@@ -87,7 +96,36 @@ export class EnrollTokens {
     const secret = `${PREFIX}${id}_${randomBytes(32).toString('base64url')}`;
     const created = this.now();
     this.stmts.insert.run(id, name, hashSecret(secret), JSON.stringify(t.tags), t.approve, t.uses, createdBy, created, created + t.ttlMs);
-    return { secret, token: this.view(this.stmts.byId.get(id)!) };
+    const row = this.stmts.byId.get(id)!;
+    this.emit(row);
+    return { secret, token: this.view(row) };
+  }
+
+  /** Hears the row of every token created, revoked or used here (the control log publishes them). */
+  onChange(fn: (row: EnrollTokenRow) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  private emit(row: EnrollTokenRow): void {
+    for (const fn of this.listeners) fn(row);
+  }
+
+  /** Tells the listeners about a token's row as it is now (Enrollment: after the transaction that took a use commits). */
+  changed(id: string): void {
+    const row = this.stmts.byId.get(id);
+    if (row) this.emit(row);
+  }
+
+  /**
+   * A token's row from another controller (control log). Merged, never rolled back: uses only
+   * grow, a revocation stays, so records applied late or twice change nothing. A different token
+   * holding the name here is refused.
+   */
+  applyRow(r: EnrollTokenRow): void {
+    const other = this.stmts.byName.get(r.name);
+    if (other && other.id !== r.id) throw new OpsError('OPS_ERR_HA_CONTROL_INVALID', `enroll-token: a different enrollment token named "${r.name}" exists on this controller`);
+    this.stmts.apply.run(r);
   }
 
   list(): EnrollTokenView[] {
@@ -95,7 +133,9 @@ export class EnrollTokens {
   }
 
   revoke(name: string): boolean {
-    return this.stmts.revoke.run(this.now(), name).changes > 0;
+    if (this.stmts.revoke.run(this.now(), name).changes === 0) return false;
+    this.emit(this.stmts.byName.get(name)!);
+    return true;
   }
 
   /** The token a secret stands for, whatever its state (a pending host polls with it after it ran out). */

@@ -16,7 +16,8 @@ export interface NatsIssuer {
 
 export type IdentityState = 'pending' | 'enrolled' | 'removed';
 
-interface Row {
+/** A host identity's row as it travels between controllers (control log): public keys only. */
+export interface IdentityRow {
   host_id: string;
   state: IdentityState;
   key_fp: string;
@@ -35,6 +36,10 @@ interface Row {
   removed_ms: number | null;
   removed_by: string | null;
 }
+type Row = IdentityRow;
+
+/** When a row last changed: a later record wins, an older one (applied late) is ignored. */
+const changedAt = (r: Row) => Math.max(r.requested_ms, r.enrolled_ms ?? 0, r.renewed_ms ?? 0, r.removed_ms ?? 0);
 
 export interface IdentityView {
   hostId: string;
@@ -99,6 +104,7 @@ export class Enrollment {
   private readonly log: Logger;
   /** Host ids removed, kept in memory so ingest and the gRPC pool can ask per message for free. */
   private readonly removedIds = new Set<string>();
+  private readonly listeners = new Set<(row: IdentityRow) => void>();
 
   constructor(private readonly d: EnrollmentDeps) {
     this.now = d.now ?? Date.now;
@@ -119,9 +125,38 @@ export class Enrollment {
       ),
       issued: db.prepare('UPDATE host_identities SET cert_serial = ?, not_before_ms = ?, not_after_ms = ?, nats_key = coalesce(?, nats_key), renewed_ms = ? WHERE host_id = ? AND key_fp = ? AND state = \'enrolled\''),
       accept: db.prepare("UPDATE host_identities SET state = 'enrolled', enrolled_ms = ?, accepted_by = ? WHERE host_id = ? AND state = 'pending'"),
+      replace: db.prepare(
+        `INSERT OR REPLACE INTO host_identities (host_id, state, key_fp, public_key, nats_key, tags, token_name, version, requested_ms, enrolled_ms, accepted_by, cert_serial, not_before_ms, not_after_ms, renewed_ms, removed_ms, removed_by)
+         VALUES (@host_id, @state, @key_fp, @public_key, @nats_key, @tags, @token_name, @version, @requested_ms, @enrolled_ms, @accepted_by, @cert_serial, @not_before_ms, @not_after_ms, @renewed_ms, @removed_ms, @removed_by)`,
+      ),
       remove: db.prepare("UPDATE host_identities SET state = 'removed', removed_ms = ?, removed_by = ? WHERE host_id = ? AND state != 'removed'"),
     };
     for (const r of this.stmts.removed.all()) this.removedIds.add(r.host_id);
+  }
+
+  /** Hears a host's row after every change made here: enrolled, pending, accepted, certificate issued or renewed, removed. */
+  onChange(fn: (row: IdentityRow) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  private changed(hostId: string): void {
+    const row = this.stmts.get.get(hostId);
+    if (row) for (const fn of this.listeners) fn(row);
+  }
+
+  /**
+   * A host's row as another controller wrote it (control log). The later change wins: a record
+   * applied late (a former leader's outbox) does not roll a host back; removal takes effect
+   * here at once (ingest and the gRPC pool ask isRemoved).
+   */
+  applyRow(r: IdentityRow): void {
+    if (!HOST_ID.test(r.host_id)) throw new OpsError('OPS_ERR_HA_CONTROL_INVALID', `identity: host_id "${r.host_id.slice(0, 80)}" is not a host id`);
+    const mine = this.stmts.get.get(r.host_id);
+    if (mine && changedAt(mine) > changedAt(r)) return;
+    this.stmts.replace.run(r);
+    if (r.state === 'removed') this.removedIds.add(r.host_id);
+    else this.removedIds.delete(r.host_id);
   }
 
   /** Whether a host's identity was removed: its events are rejected and it is never dialled. */
@@ -177,6 +212,9 @@ export class Enrollment {
       return { row: this.stmts.get.get(req.host_id)!, fresh: true };
     })();
     if (outcome.fresh) {
+      this.changed(req.host_id);
+      const token = this.tokens.identify(req.token);
+      this.tokens.changed(token.id);
       this.d.audit.append(`token:${outcome.row.token_name}`, outcome.row.state === 'pending' ? 'host.enroll.pending' : 'host.enroll', req.host_id, { keyFingerprint: fp, tags: JSON.parse(outcome.row.tags) as unknown, version: req.version ?? '' });
       this.log.info({ hostId: req.host_id, state: outcome.row.state, token: outcome.row.token_name }, outcome.row.state === 'pending' ? 'host waits for acceptance' : 'host enrolled');
     }
@@ -198,6 +236,7 @@ export class Enrollment {
     // The row may have been removed while signing: then the certificate is not handed out.
     const changed = this.stmts.issued.run(info.serial, info.notBeforeMs, info.notAfterMs, nk ?? null, now, row.host_id, row.key_fp).changes;
     if (changed === 0) throw new OpsError('OPS_ERR_HOST_REVOKED', `host "${row.host_id}" was removed; enroll it again with a new token`);
+    this.changed(row.host_id);
     // notBefore is backdated for skew; the schedule counts from now.
     const lifetime = info.notAfterMs - now;
     return {
@@ -233,6 +272,7 @@ export class Enrollment {
     if (!row || row.state === 'removed') throw new OpsError('OPS_ERR_IDENTITY_NOT_FOUND', `no host "${hostId}" waits for acceptance`);
     if (row.state === 'enrolled') throw new OpsError('OPS_ERR_IDENTITY_STATE', `host "${hostId}" is already enrolled`);
     this.stmts.accept.run(this.now(), by, hostId);
+    this.changed(hostId);
     this.d.audit.append(by, 'host.accept', hostId, { keyFingerprint: row.key_fp });
     return view(this.stmts.get.get(hostId)!);
   }
@@ -246,6 +286,7 @@ export class Enrollment {
     if (!row || row.state === 'removed') throw new OpsError('OPS_ERR_IDENTITY_NOT_FOUND', `host "${hostId}" has no identity to remove`);
     this.stmts.remove.run(this.now(), by, hostId);
     this.removedIds.add(hostId);
+    this.changed(hostId);
     let natsRevoked: boolean | string = false;
     if (row.nats_key && this.d.nats) {
       try {

@@ -407,4 +407,22 @@ export const MIGRATIONS: readonly string[] = [
   // one in HostsStore) and on last_seen_ms for a fixed offline_after.
   `CREATE INDEX hosts_online_deadline ON hosts (last_seen_ms + (CASE WHEN hb_interval_ms > 0 THEN 3 * hb_interval_ms ELSE 30000 END)) WHERE status = 'online';
    CREATE INDEX hosts_online_last_seen ON hosts (last_seen_ms) WHERE status = 'online';`,
+  // The control log (controller/ha/jetstream-control-log.ts): control_outbox holds changes this
+  // controller made until the stream stored them (a NATS outage delays replication, never loses
+  // it); control_applied holds the ids of records made by other controllers that were applied
+  // here, so a redelivered record is applied once.
+  `CREATE TABLE control_outbox (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     id TEXT NOT NULL UNIQUE,
+     kind TEXT NOT NULL,
+     ts_ms INTEGER NOT NULL,
+     body TEXT NOT NULL
+   );
+   CREATE TABLE control_applied (
+     id TEXT PRIMARY KEY,
+     kind TEXT NOT NULL,
+     origin TEXT NOT NULL,
+     applied_ms INTEGER NOT NULL
+   );
+   CREATE INDEX control_applied_time ON control_applied (applied_ms);`,
 ];

@@ -1,0 +1,25 @@
+import type { z } from 'zod';
+import { OpsError } from '../../../shared/errors.js';
+import type { Logger } from '../../../shared/logger.js';
+import type { ControlLog, ControlRecord } from '../control-log.js';
+
+/**
+ * Publishes a change without holding up the caller (an API request, a notification worker).
+ * The record is already in the durable outbox when this returns; the promise rejects only when
+ * the log stops first, and the record then goes out at the next start: logged, never lost.
+ */
+export function publisher(log: ControlLog, logger: Logger): <B>(kind: string, body: B) => void {
+  return (kind, body) => {
+    log.publish(kind, body).catch((err: unknown) => logger.info({ err, kind }, 'control record not published yet; it stays in the outbox'));
+  };
+}
+
+/** A record's body checked against what its kind carries: it came over the network. */
+export function bodyOf<S extends z.ZodType>(schema: S, rec: ControlRecord): z.infer<S> {
+  const r = schema.safeParse(rec.body);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    throw new OpsError('OPS_ERR_HA_CONTROL_INVALID', `${rec.kind} record ${rec.id} from ${rec.origin}: ${issue.path.join('.') || 'body'}: ${issue.message}`);
+  }
+  return r.data;
+}

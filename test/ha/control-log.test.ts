@@ -1,0 +1,199 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { jetstream } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type Database from 'better-sqlite3';
+import { pino } from 'pino';
+import { JetStreamControlLog, CONTROL_STREAM } from '../../controller/ha/jetstream-control-log.js';
+import type { ControlRecord } from '../../controller/ha/control-log.js';
+import { openDatabase } from '../../controller/store/db.js';
+import { NatsServer } from '../helpers/nats-server.js';
+import { tempDir } from '../helpers/tmp.js';
+import { waitFor } from '../helpers/wait.js';
+
+const logger = pino({ level: 'silent' });
+
+/** One controller's side: its own SQLite file and its own connection, like a real controller. */
+class Side {
+  db: Database.Database;
+  log: JetStreamControlLog;
+  seen: ControlRecord<{ n: number }>[] = [];
+  constructor(
+    readonly id: string,
+    readonly dir: string,
+    readonly nc: NatsConnection,
+  ) {
+    this.db = openDatabase(dir);
+    this.log = this.build();
+  }
+  build(): JetStreamControlLog {
+    const log = new JetStreamControlLog({ id: this.id, db: this.db, logger, replicas: 1 });
+    log.on<{ n: number }>('test.thing', (r) => {
+      this.seen.push(r);
+    });
+    return log;
+  }
+  async restart(): Promise<void> {
+    await this.log.stop();
+    this.log = this.build();
+    await this.log.start(this.nc);
+  }
+}
+
+describe('JetStream control log (controller/ha/jetstream-control-log.ts)', () => {
+  const dir = tempDir();
+  let nats: NatsServer;
+  let ncA: NatsConnection;
+  let ncB: NatsConnection;
+  let a: Side;
+  let b: Side;
+
+  before(async () => {
+    nats = await NatsServer.start();
+    ncA = await connect(nats.connectOptions());
+    ncB = await connect(nats.connectOptions());
+    a = new Side('ctl-a', join(dir.path, 'a'), ncA);
+    b = new Side('ctl-b', join(dir.path, 'b'), ncB);
+  });
+
+  after(async () => {
+    await a?.log.stop();
+    await b?.log.stop();
+    a?.db.close();
+    b?.db.close();
+    await ncA?.close();
+    await ncB?.close();
+    await nats?.dispose();
+    dir.cleanup();
+  });
+
+  it('a change published before NATS is there waits in the outbox, then reaches the other controller', { timeout: 60_000 }, async () => {
+    const published = a.log.publish('test.thing', { n: 1 });
+    assert.equal(a.log.outboxSize(), 1);
+    await a.log.start(ncA);
+    await b.log.start(ncB);
+    await published;
+    assert.equal(a.log.outboxSize(), 0);
+    await waitFor(() => b.seen.length === 1, { what: 'B applies the record' });
+    assert.equal(b.seen[0]!.body.n, 1);
+    assert.equal(b.seen[0]!.origin, 'ctl-a');
+    assert.equal(b.seen[0]!.kind, 'test.thing');
+    // The stream holds it, and the controller that made it does not apply it again.
+    await waitFor(() => a.log.stats.own === 1, { what: 'A skips its own record' });
+    assert.equal(a.seen.length, 0);
+  });
+
+  it('changes apply in the order they were made, each side seeing the other', { timeout: 60_000 }, async () => {
+    for (let n = 2; n <= 6; n++) await a.log.publish('test.thing', { n });
+    await b.log.publish('test.thing', { n: 100 });
+    await waitFor(() => b.seen.length === 6 && a.seen.length === 1, { what: 'both apply' });
+    assert.deepEqual(
+      b.seen.map((r) => r.body.n),
+      [1, 2, 3, 4, 5, 6],
+    );
+    assert.equal(a.seen[0]!.body.n, 100);
+  });
+
+  it('a record delivered twice (republished under another message id) is applied once', { timeout: 60_000 }, async () => {
+    const js = jetstream(ncA);
+    const rec = { id: 'dup-1', origin: 'ctl-a', kind: 'test.thing', ts: Date.now(), body: { n: 7 } };
+    await js.publish('opsfleet.ctl.test.thing', JSON.stringify(rec), { msgID: 'first' });
+    // Outside the stream's duplicate window (another msg id): the consumer's control_applied catches it.
+    await js.publish('opsfleet.ctl.test.thing', JSON.stringify(rec), { msgID: 'second' });
+    // Inside the window, the stream drops it.
+    const ack = await js.publish('opsfleet.ctl.test.thing', JSON.stringify(rec), { msgID: 'second' });
+    assert.equal(ack.duplicate, true);
+    await waitFor(() => b.log.stats.duplicates === 1, { what: 'B sees the duplicate' });
+    assert.equal(b.seen.filter((r) => r.id === 'dup-1').length, 1);
+    assert.equal(b.db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM control_applied WHERE id = ?').get('dup-1')!.n, 1);
+  });
+
+  it('a restarted controller resumes where it left off: nothing missed, nothing applied again', { timeout: 60_000 }, async () => {
+    await b.log.stop();
+    const before = b.seen.length;
+    for (let n = 8; n <= 10; n++) await a.log.publish('test.thing', { n });
+    await b.restart();
+    // Up to ack_wait (10 s) when the stopped instance's last pull request took them.
+    await waitFor(() => b.seen.length === before + 3, { timeout: 30_000, what: 'B catches up' });
+    assert.deepEqual(
+      b.seen.slice(before).map((r) => r.body.n),
+      [8, 9, 10],
+    );
+    assert.equal(b.log.stats.applied, 3, 'only the new records are applied after the restart');
+    assert.equal(b.log.missed, 0);
+  });
+
+  it('a malformed record or one whose handler keeps failing is skipped, and later records still apply', { timeout: 60_000 }, async () => {
+    const js = jetstream(ncA);
+    await js.publish('opsfleet.ctl.test.thing', 'not json');
+    await js.publish('opsfleet.ctl.test.thing', JSON.stringify({ id: 'x', origin: 'ctl-a', kind: 'other.kind', ts: 1, body: {} }));
+    await js.publish('opsfleet.ctl.test.thing', JSON.stringify({ id: 'y', origin: 'ctl-a.evil', kind: 'test.thing', ts: 1, body: {} }));
+    const log = b.log;
+    const before = b.seen.length;
+    // A kind nobody registered: skipped with a warning (a newer controller's record).
+    await a.log.publish('test.unknown', { n: 0 });
+    await a.log.publish('test.thing', { n: 11 });
+    await waitFor(() => b.seen.length === before + 1, { what: 'the good record after the bad ones' });
+    assert.equal(b.seen.at(-1)!.body.n, 11);
+    assert.equal(log.stats.malformed, 3);
+    assert.equal(log.stats.unknownKind, 1);
+  });
+
+  it('a handler that fails every time is tried a bounded number of times, then skipped', { timeout: 60_000 }, async () => {
+    const dirC = join(dir.path, 'c');
+    const db = openDatabase(dirC);
+    const ncC = await connect(nats.connectOptions());
+    const c = new JetStreamControlLog({ id: 'ctl-c', db, logger, replicas: 1 });
+    let calls = 0;
+    const good: number[] = [];
+    c.on<{ n: number }>('test.thing', (r) => {
+      if (r.body.n === 12) {
+        calls++;
+        throw new Error('cannot apply');
+      }
+      good.push(r.body.n);
+    });
+    try {
+      await a.log.publish('test.thing', { n: 12 });
+      await a.log.publish('test.thing', { n: 13 });
+      await c.start(ncC);
+      // C is new: it reads the whole log, so it sees every earlier record too.
+      await waitFor(() => good.includes(13), { what: 'the record after the failing one', timeout: 15_000 });
+      assert.equal(calls, 3);
+      assert.equal(c.stats.failed, 1);
+      assert.deepEqual(good.slice(0, 6), [1, 2, 3, 4, 5, 6]);
+    } finally {
+      await c.stop();
+      db.close();
+      await ncC.close();
+    }
+  });
+
+  it('changes made while NATS is down are published when it is back', { timeout: 60_000 }, async () => {
+    await nats.stop();
+    const p = a.log.publish('test.thing', { n: 14 });
+    assert.equal(a.log.outboxSize(), 1);
+    await nats.restart();
+    await p;
+    await waitFor(() => b.seen.some((r) => r.body.n === 14), { what: 'B gets the record made during the outage', timeout: 20_000 });
+  });
+
+  it('stop is idempotent and rejects what was still unpublished (kept in the outbox)', { timeout: 60_000 }, async () => {
+    const dirD = join(dir.path, 'd');
+    const db = openDatabase(dirD);
+    const d = new JetStreamControlLog({ id: 'ctl-d', db, logger, replicas: 1 });
+    const p = d.publish('test.thing', { n: 99 });
+    const s1 = d.stop();
+    assert.equal(d.stop(), s1);
+    await s1;
+    await assert.rejects(p, { code: 'OPS_ERR_HA_CONTROL_STOPPED' });
+    assert.equal(d.outboxSize(), 1);
+    assert.throws(() => d.on('Bad Kind', () => {}), { code: 'OPS_ERR_HA_CONTROL_INVALID' });
+    await assert.rejects(d.publish('a.>', {}), { code: 'OPS_ERR_HA_CONTROL_INVALID' });
+    db.close();
+    // The stream the records live on.
+    const jsm = await (await import('@nats-io/jetstream')).jetstreamManager(ncA);
+    assert.deepEqual((await jsm.streams.info(CONTROL_STREAM)).config.subjects, ['opsfleet.ctl.>']);
+  });
+});
