@@ -60,12 +60,12 @@ import { SoleLeadership, type Leadership } from './ha/leadership.js';
 import { defaultHaId, LeaderLease } from './ha/lease.js';
 import { Forwarder } from './ha/forward.js';
 import { createControlLog, type ManagedControlLog } from './ha/jetstream-control-log.js';
-import { replicateTokens } from './ha/replication/tokens.js';
-import { replicateSilences } from './ha/replication/silences.js';
-import { replicateNotifications } from './ha/replication/notify.js';
-import { replicateEnrollment } from './ha/replication/enrollment.js';
-import { replicatePolicyPauses } from './ha/replication/policies.js';
-import { replicateAudit } from './ha/replication/audit.js';
+import { replicateTokens } from './replication/tokens.js';
+import { replicateSilences } from './replication/silences.js';
+import { replicateNotifications } from './replication/notify.js';
+import { replicateEnrollment } from './replication/enrollment.js';
+import { replicatePolicyPauses } from './replication/policies.js';
+import { replicateAudit } from './replication/audit.js';
 
 /**
  * The controller daemon. Start order: database → NATS + stream → ingest → liveness → pruner →

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import type { Logger } from '../../../shared/logger.js';
-import type { Enrollment } from '../../pki/enrollment.js';
-import type { ControlLog } from '../control-log.js';
+import type { Logger } from '../../shared/logger.js';
+import type { Enrollment } from '../pki/enrollment.js';
+import type { ControlLog } from '../ha/control-log.js';
 import { bodyOf, publisher } from './common.js';
 
 const ms = z.number().int().nonnegative();

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import type { Logger } from '../../../shared/logger.js';
-import type { RemediationStore } from '../../automation/remediation-store.js';
-import type { ControlLog } from '../control-log.js';
+import type { Logger } from '../../shared/logger.js';
+import type { RemediationStore } from '../automation/remediation-store.js';
+import type { ControlLog } from '../ha/control-log.js';
 import { bodyOf, publisher } from './common.js';
 
 const pauseBody = z.object({ scope: z.string().min(1).max(200), paused: z.boolean() }).strict();

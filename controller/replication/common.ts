@@ -1,7 +1,7 @@
 import type { z } from 'zod';
-import { OpsError } from '../../../shared/errors.js';
-import type { Logger } from '../../../shared/logger.js';
-import type { ControlLog, ControlRecord } from '../control-log.js';
+import { OpsError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/logger.js';
+import type { ControlLog, ControlRecord } from '../ha/control-log.js';
 
 /**
  * Publishes a change without holding up the caller (an API request, a notification worker).

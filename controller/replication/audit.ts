@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import type { Logger } from '../../../shared/logger.js';
-import type { AuditLog } from '../../audit/audit-log.js';
-import type { ControlLog } from '../control-log.js';
+import type { Logger } from '../../shared/logger.js';
+import type { AuditLog } from '../audit/audit-log.js';
+import type { ControlLog } from '../ha/control-log.js';
 import { bodyOf, publisher } from './common.js';
 
 const entry = z.object({ ts_ms: z.number().int().nonnegative(), actor: z.string().max(1000), action: z.string().max(200), subject: z.string().max(10_000), details: z.string().max(1_000_000) }).strict();
