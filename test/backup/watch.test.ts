@@ -185,7 +185,9 @@ describe('SIGTERM while a full snapshot is being built', () => {
       await a2.child.stop();
     }
     const out = join(tmp.path, 'out');
-    const r = await runCommand('opsfleet-agent', ['restore', '--config', a2.configFile, '--set', 't', '--to', out]);
+    // 30,000 files: a restore bound by file creation, not a hang; under a loaded CI machine it
+    // outgrew the helper's 30 s default once (passed in 51 s of test time alone).
+    const r = await runCommand('opsfleet-agent', ['restore', '--config', a2.configFile, '--set', 't', '--to', out], {}, 120_000);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(diffTrees(src, join(out, src.slice(1))), '', `interrupted: ${!storedBefore}`);
     assert.equal(readdirSync(join(stateDir, 'backup', 't.staging')).length, 0, 'no staging leftovers');
