@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { api, authHeaders, createToken, startAgent, startController, type AgentProc, type ControllerProc } from '../helpers/daemons.js';
 import { NatsServer } from '../helpers/nats-server.js';
+import { freePort } from '../helpers/ports.js';
 import { tempDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait.js';
 import { FakeWebhook } from '../alerting/fakes.js';
@@ -30,9 +31,10 @@ describe('control-plane replication between two controllers (real processes)', (
   let b: ControllerProc | undefined;
   let agent: AgentProc | undefined;
 
+  const ports: Record<string, number> = {};
   const yaml = (id: string) =>
     [
-      `ha: { enabled: true, id: ${id}, advertise_url: "http://127.0.0.1:1" }`,
+      `ha: { enabled: true, id: ${id}, advertise_url: "http://127.0.0.1:${ports[id]}" }`,
       // Each controller its own ingest consumer (what the lease side derives from ha.id).
       // The test server has 1 GB of file store: the event stream leaves room for the control stream.
       `stream: { consumer: opsfleet-controller-${id}, max_bytes: 256MiB }`,
@@ -47,7 +49,11 @@ describe('control-plane replication between two controllers (real processes)', (
       '  routes:',
       '    - { receivers: [hook] }',
     ].join('\n');
-  const start = (id: string) => startController({ natsUrl: nats.url, dir: join(dir.path, id), extraYaml: yaml(id) });
+  // Both controllers share the fleet CA (as a standby seeded from the leader's backup does): the
+  // standby forwards mutations to the leader signed with a key derived from it.
+  const caOf = () => join(dir.path, 'a', 'controller-data', 'pki');
+  const start = (id: string) =>
+    startController({ natsUrl: nats.url, dir: join(dir.path, id), listen: `127.0.0.1:${ports[id]}`, extraYaml: id === 'a' ? yaml(id) : `${yaml(id)}\npki: { ca_cert: ${join(caOf(), 'ca.crt')}, ca_key: ${join(caOf(), 'ca.key')} }` });
   const health = (c: ControllerProc) => api<Health>(c.url, '/healthz');
   const running = async (c: ControllerProc) => (await health(c)).controlLog?.running === true;
   const whoami = (c: ControllerProc, secret: string) => fetch(`${c.url}/api/v1/whoami`, { headers: { authorization: `Bearer ${secret}` } }).then((r) => r.status);
@@ -64,7 +70,10 @@ describe('control-plane replication between two controllers (real processes)', (
     nats = await NatsServer.start();
     mkdirSync(join(dir.path, 'a'));
     mkdirSync(join(dir.path, 'b'));
+    ports.a = await freePort();
+    ports.b = await freePort();
     a = await start('a');
+    await waitFor(() => existsSync(join(caOf(), 'ca.key')), { what: "a's fleet CA" });
     b = await start('b');
     await waitFor(async () => (await running(a!)) && (await running(b!)), { timeout: 30_000, what: 'both control logs running' });
   });
@@ -148,6 +157,8 @@ describe('control-plane replication between two controllers (real processes)', (
     await waitFor(async () => (await health(a!)).controlLog?.outbox === 0, { what: "A's outbox empty" });
     a!.child.kill('SIGKILL');
     await waitFor(() => !a!.child.running, { what: 'A gone' });
+    // B takes the lease once A's has lapsed (lease_ttl); until then it forwards to the dead A.
+    await waitFor(async () => (await api<{ role?: string }>(b!.url, '/healthz')).role === 'leader', { timeout: 30_000, what: 'B leads' });
     // B has ingested the same alert (here: it is told it too); its group flushes after group_wait.
     assert.equal((await postJson(`${b!.url}/api/v1/alerts`, [{ labels: { alertname: 'BeforeSwitch', host: 'h1' } }])).status, 200);
     const g = await waitFor(
