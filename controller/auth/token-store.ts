@@ -20,19 +20,8 @@ export interface TokenRecord {
 /** A change made through this store (not through apply*), heard after it is written. */
 export type TokenChange = { op: 'create'; token: TokenRecord } | { op: 'revoke'; id: string; name: string; revokedMs: number };
 
-interface TokenRow {
-  id: string;
-  name: string;
-  role: string;
-  hash: string;
-  playbooks: string | null;
-  target: string | null;
-  created_by: string;
-  created_ms: number;
-  expires_ms: number | null;
-  revoked_ms: number | null;
-  last_used_ms: number | null;
-}
+/** A stored row: what replicates, plus what stays local to this controller. */
+type TokenRow = TokenRecord & { revoked_ms: number | null; last_used_ms: number | null };
 
 /** A token as listed: never the secret, never its hash. */
 export interface TokenView {

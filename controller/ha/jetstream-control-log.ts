@@ -1,5 +1,5 @@
+import { defaultHaId } from './lease.js';
 import { randomUUID } from 'node:crypto';
-import { hostname } from 'node:os';
 import { AckPolicy, DeliverPolicy, DiscardPolicy, jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError, RetentionPolicy, StorageType, type ConsumerMessages, type JsMsg, type StreamConfig } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
 import type Database from 'better-sqlite3';
@@ -369,9 +369,9 @@ export interface ManagedControlLog extends ControlLog {
   state(): ReturnType<JetStreamControlLog['state']> | undefined;
 }
 
-/** `ha.id`, or the host name reduced to what a consumer name may hold. */
+/** `ha.id`, or the same hostname-derived default the lease uses (one id per controller). */
 export function controllerHaId(cfg: Pick<ControllerConfig, 'ha'>): string {
-  return cfg.ha.id ?? (hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 128) || 'controller');
+  return cfg.ha.id ?? defaultHaId();
 }
 
 /**
