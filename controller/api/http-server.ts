@@ -149,7 +149,9 @@ export class HttpServer {
         if (fwd && !forwarded && !READ_METHODS.has(r.method) && !ANSWERED_LOCALLY.has(r.key) && fwd.forward(req, res, principal)) return;
         const body = r.body ? validateBody(r.body, await readJsonBody(req, r.bodyLimit), r.bodyCode) : undefined;
         const out = await r.handler({ req, res, params, query, principal, body: body as never });
-        if (!res.headersSent) send(res, 200, out);
+        // A handler may pick a success status (202 for a pending enrollment) by setting
+        // res.statusCode; send() writes the status explicitly, so pass that one on (default 200).
+        if (!res.headersSent) send(res, res.statusCode, out);
       } catch (err) {
         this.fail(res, path, err);
       }

@@ -62,7 +62,12 @@ describe('rate limit on POST /api/v1/enroll and /api/v1/enroll/renew (real contr
     const pend = await generateKeyPair();
     const pendCsr = await createCsr('lim-02', pend.privateKeyPem);
     const poll = () => rawRequest(ctl.url, { method: 'POST', path: '/api/v1/enroll', localAddress: '127.0.0.23', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: manual, host_id: 'lim-02', csr_pem: pendCsr }) });
-    for (let i = 0; i < 5; i++) assert.equal(((await poll()).json as { status?: string }).status, 'pending', 'more polls than max_failures, never 429');
+    for (let i = 0; i < 5; i++) {
+      const r = await poll();
+      // docs/identity.md: a pending enrollment answers 202 (the server once overwrote it with 200).
+      assert.equal(r.status, 202, r.text);
+      assert.equal((r.json as { status?: string }).status, 'pending', 'more polls than max_failures, never 429');
+    }
 
     const renew = (signature: string) => {
       const ts = Date.now();
