@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { jetstream } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type Database from 'better-sqlite3';
 import { pino } from 'pino';
@@ -195,5 +195,89 @@ describe('JetStream control log (controller/ha/jetstream-control-log.ts)', () =>
     // The stream the records live on.
     const jsm = await (await import('@nats-io/jetstream')).jetstreamManager(ncA);
     assert.deepEqual((await jsm.streams.info(CONTROL_STREAM)).config.subjects, ['opsfleet.ctl.>']);
+  });
+});
+
+describe('control records that left the stream before a controller read them (missed)', () => {
+  const dir = tempDir();
+  let nats: NatsServer;
+  const conns: NatsConnection[] = [];
+  const logs: JetStreamControlLog[] = [];
+  /** One SQLite file per controller id, kept across its restarts. */
+  const dbs = new Map<string, Database.Database>();
+
+  before(async () => {
+    nats = await NatsServer.start();
+  });
+  after(async () => {
+    for (const l of logs) await l.stop();
+    for (const d of dbs.values()) d.close();
+    for (const c of conns) await c.close();
+    await nats?.dispose();
+    dir.cleanup();
+  });
+
+  /** A controller's side whose log lines are kept (pino JSON), to check the error is logged. */
+  const side = async (id: string, lines: Array<Record<string, unknown>>, seen: number[]) => {
+    const nc = await connect(nats.connectOptions());
+    conns.push(nc);
+    const db = dbs.get(id) ?? openDatabase(join(dir.path, id));
+    dbs.set(id, db);
+    const capture = pino({ level: 'info' }, { write: (s: string) => lines.push(JSON.parse(s) as Record<string, unknown>) });
+    const log = new JetStreamControlLog({ id, db, logger: capture, replicas: 1 });
+    log.on<{ n: number }>('test.thing', (r) => {
+      seen.push(r.body.n);
+    });
+    logs.push(log);
+    await log.start(nc);
+    return { nc, log };
+  };
+  const missedLines = (lines: Array<Record<string, unknown>>) => lines.filter((l) => l.level === 50 && typeof l.msg === 'string' && l.msg.startsWith('control records aged out of the stream'));
+
+  it('a new controller and one that was away count what aged out, log it as an error, and apply what is left', { timeout: 60_000 }, async () => {
+    // A stream that keeps 3 records stands in for 30 days of max_age or the 128 MiB max_bytes:
+    // the control log's own setup updates the limits it sets and keeps this one.
+    const admin = await connect(nats.connectOptions());
+    conns.push(admin);
+    const jsm = await jetstreamManager(admin);
+    await jsm.streams.add({ name: CONTROL_STREAM, subjects: ['opsfleet.ctl.>'], max_msgs: 3 });
+
+    const aLines: Array<Record<string, unknown>> = [];
+    const a = await side('ctl-a', aLines, []);
+    for (let n = 1; n <= 5; n++) await a.log.publish('test.thing', { n });
+    assert.equal((await jsm.streams.info(CONTROL_STREAM)).config.max_msgs, 3, 'the limit survived the control log setup');
+    assert.equal((await jsm.streams.info(CONTROL_STREAM)).state.first_seq, 3);
+    assert.equal(a.log.missed, 0, 'A created its consumer before anything aged out');
+
+    // B starts after records 1 and 2 are gone.
+    const bLines: Array<Record<string, unknown>> = [];
+    const bSeen: number[] = [];
+    let b = await side('ctl-b', bLines, bSeen);
+    await waitFor(() => bSeen.length === 3, { what: 'B applies what the stream still holds' });
+    assert.deepEqual(bSeen, [3, 4, 5]);
+    assert.equal(b.log.missed, 2);
+    assert.equal(b.log.state().missed, 2, '/healthz controlLog.missed');
+    assert.deepEqual(
+      missedLines(bLines).map((l) => [l.missed, l.firstSeq, l.ackFloor]),
+      [[2, 3, 0]],
+    );
+
+    // B goes away (after its acks reached the server), five more records are made, two of them
+    // roll out before B is back: it counts those from its ack floor.
+    await waitFor(async () => (await jsm.consumers.info(CONTROL_STREAM, b.log.durable)).ack_floor.stream_seq === 5, { what: 'B acked record 5' });
+    await b.log.stop();
+    for (let n = 6; n <= 10; n++) await a.log.publish('test.thing', { n });
+    bLines.length = 0;
+    b = await side('ctl-b', bLines, bSeen);
+    await waitFor(() => bSeen.length === 6, { timeout: 30_000, what: 'B applies 8..10 after its restart' });
+    assert.deepEqual(bSeen.slice(3), [8, 9, 10]);
+    assert.equal(b.log.state().missed, 2);
+    assert.deepEqual(
+      missedLines(bLines).map((l) => [l.missed, l.firstSeq, l.ackFloor]),
+      [[2, 8, 5]],
+    );
+    // Nothing missed, nothing logged, for the controller that kept up.
+    assert.equal(a.log.state().missed, 0);
+    assert.equal(missedLines(aLines).length, 0);
   });
 });
