@@ -62,17 +62,27 @@ export interface HostView {
   certNotAfter?: string | null;
 }
 
-export function toHostView(r: HostRow): HostView {
-  const inv = JSON.parse(r.inventory) as Partial<Inventory>;
+/** The columns the full view and the summary share. */
+type HostHeadRow = Pick<HostRow, 'id' | 'hostname' | 'status' | 'status_since_ms' | 'last_seen_ms' | 'tags' | 'agent_version'>;
+
+/** What the full view and the summary show alike, mapped once so the two cannot drift apart. */
+function toHostHead(r: HostHeadRow): Pick<HostView, 'id' | 'hostname' | 'status' | 'statusSince' | 'lastSeen' | 'tags' | 'agentVersion'> {
   return {
     id: r.id,
     hostname: r.hostname,
     status: r.status,
     statusSince: new Date(r.status_since_ms).toISOString(),
     lastSeen: new Date(r.last_seen_ms).toISOString(),
-    firstSeen: new Date(r.first_seen_ms).toISOString(),
     tags: JSON.parse(r.tags) as Record<string, string>,
     agentVersion: r.agent_version,
+  };
+}
+
+export function toHostView(r: HostRow): HostView {
+  const inv = JSON.parse(r.inventory) as Partial<Inventory>;
+  return {
+    ...toHostHead(r),
+    firstSeen: new Date(r.first_seen_ms).toISOString(),
     rpcEndpoint: r.rpc_endpoint,
     rpcTls: r.rpc_tls === 1,
     instanceId: r.instance_id,
@@ -134,14 +144,7 @@ export interface HostSummaryView {
   certNotAfter?: string | null;
 }
 
-interface HostSummaryRow {
-  id: string;
-  hostname: string;
-  status: HostStatus;
-  status_since_ms: number;
-  last_seen_ms: number;
-  tags: string;
-  agent_version: string;
+interface HostSummaryRow extends HostHeadRow {
   os: string | null;
   distro: string | null;
   ips: string | null;
@@ -149,13 +152,7 @@ interface HostSummaryRow {
 
 export function toHostSummary(r: HostSummaryRow): HostSummaryView {
   return {
-    id: r.id,
-    hostname: r.hostname,
-    status: r.status,
-    statusSince: new Date(r.status_since_ms).toISOString(),
-    lastSeen: new Date(r.last_seen_ms).toISOString(),
-    tags: JSON.parse(r.tags) as Record<string, string>,
-    agentVersion: r.agent_version,
+    ...toHostHead(r),
     os: r.os ?? '',
     distro: r.distro ?? '',
     ipAddresses: r.ips ? (JSON.parse(r.ips) as string[]) : [],
