@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Logger } from '../../shared/logger.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { ControlLog } from '../ha/control-log.js';
-import { bodyOf, publisher } from './common.js';
+import { onRecord, publisher } from './common.js';
 
 const entry = z.object({ ts_ms: z.number().int().nonnegative(), actor: z.string().max(1000), action: z.string().max(200), subject: z.string().max(10_000), details: z.string().max(1_000_000) }).strict();
 const auditBody = z.object({ entries: z.array(entry).min(1).max(100_000) }).strict();
@@ -15,7 +15,7 @@ const MAX_RECORD_BYTES = 256 * 1024;
  * action while each hash chain stays per controller. Returns the unsubscribe.
  */
 export function replicateAudit(log: ControlLog, audit: AuditLog, logger: Logger): () => void {
-  log.on('audit', (r) => audit.applyRemote(r.origin, bodyOf(auditBody, r).entries));
+  onRecord(log, 'audit', auditBody, (b, r) => audit.applyRemote(r.origin, b.entries));
   const send = publisher(log, logger);
   return audit.onAppend((rows) => {
     let chunk: z.infer<typeof entry>[] = [];

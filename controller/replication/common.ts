@@ -23,3 +23,12 @@ export function bodyOf<S extends z.ZodType>(schema: S, rec: ControlRecord): z.in
   }
   return r.data;
 }
+
+/**
+ * Applies the records of `kind` on this controller: each body is checked against `schema`
+ * first (bodyOf), then handed to `apply` with the record (for its origin). A body that fails the
+ * check, or an apply that throws, is the control log's to retry, then skip and log.
+ */
+export function onRecord<S extends z.ZodType>(log: ControlLog, kind: string, schema: S, apply: (body: z.infer<S>, rec: ControlRecord) => void | Promise<void>): void {
+  log.on(kind, (r) => apply(bodyOf(schema, r), r));
+}

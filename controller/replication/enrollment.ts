@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Logger } from '../../shared/logger.js';
 import type { Enrollment } from '../pki/enrollment.js';
 import type { ControlLog } from '../ha/control-log.js';
-import { bodyOf, publisher } from './common.js';
+import { onRecord, publisher } from './common.js';
 
 const ms = z.number().int().nonnegative();
 const text = (max: number) => z.string().max(max);
@@ -52,8 +52,8 @@ const enrollTokenBody = z
  * Returns the unsubscribe.
  */
 export function replicateEnrollment(log: ControlLog, enrollment: Enrollment, logger: Logger): () => void {
-  log.on('identity', (r) => enrollment.applyRow(bodyOf(identityBody, r)));
-  log.on('enroll-token', (r) => enrollment.tokens.applyRow(bodyOf(enrollTokenBody, r)));
+  onRecord(log, 'identity', identityBody, (b) => enrollment.applyRow(b));
+  onRecord(log, 'enroll-token', enrollTokenBody, (b) => enrollment.tokens.applyRow(b));
   const send = publisher(log, logger);
   const offIdentity = enrollment.onChange((row) => send('identity', row));
   const offTokens = enrollment.tokens.onChange((row) => send('enroll-token', row));

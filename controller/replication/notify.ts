@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Logger } from '../../shared/logger.js';
 import type { NotifyStore } from '../notify/notify-store.js';
 import type { ControlLog } from '../ha/control-log.js';
-import { bodyOf, publisher } from './common.js';
+import { onRecord, publisher } from './common.js';
 
 const ms = z.number().int().nonnegative();
 const fps = z.array(z.string().max(200)).max(100_000);
@@ -32,11 +32,8 @@ const logBody = z
  * on either controller. Returns the unsubscribe.
  */
 export function replicateNotifications(log: ControlLog, store: NotifyStore, logger: Logger): () => void {
-  log.on('notify.state', (r) => {
-    const b = bodyOf(stateBody, r);
-    store.applyState(b.groupKey, b.receiver, b.firing, b.resolved, b.tsMs);
-  });
-  log.on('notify.log', (r) => store.applyLog(bodyOf(logBody, r)));
+  onRecord(log, 'notify.state', stateBody, (b) => store.applyState(b.groupKey, b.receiver, b.firing, b.resolved, b.tsMs));
+  onRecord(log, 'notify.log', logBody, (b) => store.applyLog(b));
   const send = publisher(log, logger);
   return store.onChange((c) => {
     if (c.op === 'state') send('notify.state', { groupKey: c.groupKey, receiver: c.receiver, firing: c.firing, resolved: c.resolved, tsMs: c.tsMs });

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Logger } from '../../shared/logger.js';
 import type { Silences } from '../alerts/silences.js';
 import type { ControlLog } from '../ha/control-log.js';
-import { bodyOf, publisher } from './common.js';
+import { onRecord, publisher } from './common.js';
 
 const ms = z.number().int().nonnegative();
 const createBody = z
@@ -24,11 +24,8 @@ const removeBody = z.object({ id: z.string().min(1).max(100), removedMs: ms }).s
 
 /** Silences: `silence.create` (the whole silence) and `silence.remove` (expired by hand). Returns the unsubscribe. */
 export function replicateSilences(log: ControlLog, silences: Silences, logger: Logger): () => void {
-  log.on('silence.create', (r) => silences.applyCreate(bodyOf(createBody, r)));
-  log.on('silence.remove', (r) => {
-    const b = bodyOf(removeBody, r);
-    silences.applyRemove(b.id, b.removedMs);
-  });
+  onRecord(log, 'silence.create', createBody, (b) => silences.applyCreate(b));
+  onRecord(log, 'silence.remove', removeBody, (b) => silences.applyRemove(b.id, b.removedMs));
   const send = publisher(log, logger);
   return silences.onChange((c) => {
     if (c.op === 'create') send('silence.create', c.silence);

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Logger } from '../../shared/logger.js';
 import type { TokenStore } from '../auth/token-store.js';
 import type { ControlLog } from '../ha/control-log.js';
-import { bodyOf, publisher } from './common.js';
+import { onRecord, publisher } from './common.js';
 
 const ms = z.number().int().nonnegative();
 const createBody = z
@@ -27,11 +27,8 @@ const revokeBody = z.object({ id: z.string().min(1).max(100), name: z.string().m
  * own. Returns the unsubscribe.
  */
 export function replicateTokens(log: ControlLog, tokens: TokenStore, logger: Logger): () => void {
-  log.on('token.create', (r) => tokens.applyCreate(bodyOf(createBody, r)));
-  log.on('token.revoke', (r) => {
-    const b = bodyOf(revokeBody, r);
-    tokens.applyRevoke(b.id, b.revoked_ms);
-  });
+  onRecord(log, 'token.create', createBody, (b) => tokens.applyCreate(b));
+  onRecord(log, 'token.revoke', revokeBody, (b) => tokens.applyRevoke(b.id, b.revoked_ms));
   const send = publisher(log, logger);
   return tokens.onChange((c) => {
     if (c.op === 'create') send('token.create', c.token);
