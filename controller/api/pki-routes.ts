@@ -4,7 +4,7 @@ import { parseDuration } from '../../shared/duration.js';
 import { OpsError } from '../../shared/errors.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Authenticator } from '../auth/authenticator.js';
-import { TOKEN_NAME } from '../auth/token-store.js';
+import { TOKEN_NAME, TOKEN_NAME_RULE } from '../auth/token-store.js';
 import { HOST_ID, type Enrollment } from '../pki/enrollment.js';
 import { HttpError, type HttpServer } from './http-server.js';
 
@@ -36,7 +36,7 @@ const renewBody = z
 
 const createTokenBody = z
   .object({
-    name: z.string().regex(TOKEN_NAME, 'letters, digits, "_", ".", "@", "-" (at most 64)').optional(),
+    name: z.string().regex(TOKEN_NAME, TOKEN_NAME_RULE).optional(),
     tags: tags.prefault({}),
     /** A duration like "24h" (default 24h): enrollment tokens always expire. */
     ttl: z.string().max(32).prefault('24h'),

@@ -4,13 +4,13 @@ import { OpsError } from '../../shared/errors.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { ROLES } from '../auth/roles.js';
 import type { SessionStore } from '../auth/sessions.js';
-import { TOKEN_NAME, type TokenStore } from '../auth/token-store.js';
+import { TOKEN_NAME, TOKEN_NAME_RULE, type TokenStore } from '../auth/token-store.js';
 import { compileTarget } from '../dispatch/target.js';
 import { HttpError, type HttpServer } from './http-server.js';
 
 const createBody = z
   .object({
-    name: z.string().regex(TOKEN_NAME, 'letters, digits, "_", ".", "@", "-" (at most 64)'),
+    name: z.string().regex(TOKEN_NAME, TOKEN_NAME_RULE),
     role: z.enum(ROLES),
     /** A duration like "90d"; absent: the token does not expire. */
     ttl: z.string().max(32).optional(),

@@ -45,7 +45,14 @@ export interface NewToken {
   target?: string;
 }
 
+/** API and enrollment token names: one rule, one wording, for the API bodies and the stores. */
 export const TOKEN_NAME = /^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$/;
+export const TOKEN_NAME_RULE = 'letters, digits, "_", ".", "@", "-" (at most 64)';
+
+/** Refuses a name outside TOKEN_NAME with OPS_ERR_TOKEN_INVALID. */
+export function checkTokenName(name: string): void {
+  if (!TOKEN_NAME.test(name)) throw new OpsError('OPS_ERR_TOKEN_INVALID', `name: expected ${TOKEN_NAME_RULE}, got "${name.slice(0, 80)}"`);
+}
 
 /** Why a presented secret was refused (all are 401 for the caller; the reason is logged). */
 export type TokenRefusal = 'malformed' | 'unknown' | 'expired' | 'revoked';
@@ -79,7 +86,7 @@ export class TokenStore {
 
   /** Creates a token and returns its secret: the only time the secret exists outside the caller. */
   create(t: NewToken, createdBy: string): { secret: string; token: TokenView } {
-    if (!TOKEN_NAME.test(t.name)) throw new OpsError('OPS_ERR_TOKEN_INVALID', `name: expected letters, digits, "_", ".", "@", "-" (at most 64), got "${t.name.slice(0, 80)}"`);
+    checkTokenName(t.name);
     if (!(ROLES as readonly string[]).includes(t.role)) throw new OpsError('OPS_ERR_TOKEN_INVALID', `role: expected one of ${ROLES.join(', ')}, got "${String(t.role)}"`);
     if (this.stmts.byName.get(t.name)) throw new OpsError('OPS_ERR_TOKEN_EXISTS', `a token named "${t.name}" exists (revoked names stay taken so the audit log stays unambiguous)`);
     const { id, secret } = newTokenSecret();

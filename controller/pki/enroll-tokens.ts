@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { OpsError } from '../../shared/errors.js';
 import { hashSecret, secretMatches } from '../auth/token-secret.js';
-import { TOKEN_NAME } from '../auth/token-store.js';
+import { checkTokenName } from '../auth/token-store.js';
 
 /**
  * Enrollment secrets look like `opsfe_<id>_<43 base64url chars>`: a prefix apart from operator
@@ -90,7 +90,7 @@ export class EnrollTokens {
   create(t: NewEnrollToken, createdBy: string): { secret: string; token: EnrollTokenView } {
     const id = randomBytes(9).toString('base64url').toLowerCase().replace(/[^a-z0-9]/g, '0').slice(0, 12).padEnd(12, '0');
     const name = t.name ?? `enroll-${id.slice(0, 8)}`;
-    if (!TOKEN_NAME.test(name)) throw new OpsError('OPS_ERR_TOKEN_INVALID', `name: expected letters, digits, "_", ".", "@", "-" (at most 64), got "${name.slice(0, 80)}"`);
+    checkTokenName(name);
     if (!Number.isInteger(t.uses) || t.uses < 1) throw new OpsError('OPS_ERR_TOKEN_INVALID', `uses: expected a whole number >= 1, got ${String(t.uses)}`);
     if (this.stmts.byName.get(name)) throw new OpsError('OPS_ERR_TOKEN_EXISTS', `an enrollment token named "${name}" exists (revoked names stay taken so the audit log stays unambiguous)`);
     const secret = `${PREFIX}${id}_${randomBytes(32).toString('base64url')}`;
