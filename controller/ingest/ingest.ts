@@ -238,6 +238,10 @@ export class Ingest {
       try {
         const consumer = await js.consumers.get(this.d.stream, this.d.durable);
         this.messages = await consumer.consume({ max_messages: ingestPrefetch(this.d.maxBatch) });
+        // stop() during the awaits above found no messages to close: on a quiet stream the loop
+        // below would then wait for a message forever, and stop() with it. Closed here, the loop
+        // ends at once (close() settles when the iteration has ended, so it is not awaited).
+        if (this.stopped) this.messages.close().catch(() => undefined);
         let batch: JsMsg[] = [];
         let timer: NodeJS.Timeout | undefined;
         // One store at a time, in arrival order: a linger flush and a full-batch flush queue up here.
