@@ -20,15 +20,13 @@ import { Ingest, ingestPrefetch } from '../controller/ingest/ingest.js';
 import { openDatabase } from '../controller/store/db.js';
 import { EVENT_SUBJECTS } from '../shared/nats/subjects.js';
 import { IngestHarness, STREAM } from '../test/ingest/harness.js';
+import { percentile } from './fleet-sim/probes.js';
 import type { Bench, BenchRow } from './types.js';
 
 type State = 'idle' | 'backlog' | 'killed';
 const MAX_BATCH = 256;
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
+const median = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 50);
 
 const bench: Bench = {
   name: 'unacked-readback',
