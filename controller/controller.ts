@@ -440,6 +440,7 @@ export class Controller {
           isRemoved: (id) => this.enrollment?.isRemoved(id) ?? false,
           onCorrupt: (err) => this.onCorrupt(err),
           retention: { eventsMs: cfg.retention.events, samplesMs: cfg.retention.samples },
+          rawSamples: cfg.ingest.raw_samples,
         });
         await this.ingest.start();
       } catch (err) {
