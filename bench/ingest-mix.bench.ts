@@ -3,7 +3,8 @@
  * run: a backlog of `--hosts` hosts × `--seconds` of traffic at the default cadences (heartbeat
  * with inventory every 10 s, a metric sample every 5 s, two check results and a log-stats flush
  * a minute — the fleet simulator's payloads) is published once to a real nats-server; then each
- * setting (`ingest.raw_samples` × `ingest.checkpoint`) drains the whole stream with its own
+ * setting (`ingest.raw_samples` × `ingest.checkpoint` × whether ingest yields to the event loop
+ * between transactions) drains the whole stream with its own
  * durable consumer into a fresh database, settings alternated over `--rounds` rounds.
  *
  *   npm run bench -- ingest-mix [--quick] [--hosts 10000] [--seconds 30] [--rounds 2]
@@ -121,7 +122,11 @@ async function publishBacklog(nats: NatsServer, hosts: number, seconds: number):
 interface Setting {
   rawSamples: 'store' | 'derived';
   checkpoint: 'worker' | 'inline';
+  /** Ingest lets the event loop turn between transactions (IngestDeps.yieldBetweenBatches). */
+  yieldLoop: boolean;
 }
+
+const label = (s: Setting) => `${s.rawSamples}/${s.checkpoint}/${s.yieldLoop ? 'yield' : 'no-yield'}`;
 
 interface Drain {
   setting: Setting;
@@ -145,7 +150,7 @@ async function drain(nats: NatsServer, dir: string, name: string, s: Setting, to
   const cp = s.checkpoint === 'worker' ? new WalCheckpointer({ file: join(dataDir, 'controller.db'), db, logger: silent }) : undefined;
   await cp?.start();
   const checks = new ChecksStore(db, silent);
-  const ingest = new Ingest({ nc, jsm, db, hosts: new HostsStore(db), events: new EventsStore(db, 7 * 86_400_000), stream: 'EV', durable: name, maxBatch: 256, logger: silent, retention: { eventsMs: 7 * 86_400_000, samplesMs: HOUR }, rawSamples: s.rawSamples, onEvents: checks.onEvents });
+  const ingest = new Ingest({ nc, jsm, db, hosts: new HostsStore(db), events: new EventsStore(db, 7 * 86_400_000), stream: 'EV', durable: name, maxBatch: 256, logger: silent, retention: { eventsMs: 7 * 86_400_000, samplesMs: HOUR }, rawSamples: s.rawSamples, yieldBetweenBatches: s.yieldLoop, ...(process.argv.includes('--linger') ? { lingerMs: argValue('--linger', 0) } : {}), onEvents: checks.onEvents });
   const h = monitorEventLoopDelay({ resolution: 10 });
   const cpu0 = process.cpuUsage();
   const elu0 = performance.eventLoopUtilization();
@@ -194,11 +199,19 @@ const bench: Bench = {
     const load0 = loadavg();
     const nats = await NatsServer.start();
     const dir = tempDir('opsfleet-bench-ingestmix-');
-    const settings: Setting[] = [
-      { rawSamples: 'store', checkpoint: 'inline' },
-      { rawSamples: 'store', checkpoint: 'worker' },
-      { rawSamples: 'derived', checkpoint: 'worker' },
+    // `--settings store/worker/yield,derived/worker/yield`: only those (default: all four below).
+    const only = process.argv.includes('--settings') ? process.argv[process.argv.indexOf('--settings') + 1]!.split(',') : undefined;
+    const all: Setting[] = [
+      // The code before: checkpoints in the committing thread, batches back to back.
+      { rawSamples: 'store', checkpoint: 'inline', yieldLoop: false },
+      { rawSamples: 'store', checkpoint: 'worker', yieldLoop: false },
+      { rawSamples: 'store', checkpoint: 'worker', yieldLoop: true },
+      { rawSamples: 'derived', checkpoint: 'worker', yieldLoop: true },
     ];
+    const settings = only ? only.map((o) => {
+      const [rawSamples, checkpoint, y] = o.split('/');
+      return { rawSamples: rawSamples as Setting['rawSamples'], checkpoint: checkpoint as Setting['checkpoint'], yieldLoop: y === 'yield' };
+    }) : all;
     try {
       const nc = await connect(nats.connectOptions());
       await ensureEventStream(nc, { name: 'EV', maxAgeMs: HOUR, maxBytes: -1, duplicateWindowMs: 600_000, replicas: 1 });
@@ -209,12 +222,12 @@ const bench: Bench = {
       for (let r = 0; r < rounds; r++) {
         for (const [i, s] of settings.entries()) {
           const d = await drain(nats, dir.path, `r${r}-${i}`, s, pub.messages);
-          process.stdout.write(`ingest-mix: round ${r + 1} ${s.rawSamples}/${s.checkpoint}: ${Math.round(d.messages / (d.ms / 1000))} msg/s, ELU ${(d.elu * 100).toFixed(0)} %, loop delay p99 ${d.loopP99Ms.toFixed(0)} / max ${d.loopMaxMs.toFixed(0)} ms, ${d.cpuMsPer1k.toFixed(0)} ms CPU per 1k, ${d.rows} rows, ${d.dbMb.toFixed(0)} MiB\n`);
+          process.stdout.write(`ingest-mix: round ${r + 1} ${label(s)}: ${Math.round(d.messages / (d.ms / 1000))} msg/s, ELU ${(d.elu * 100).toFixed(0)} %, loop delay p99 ${d.loopP99Ms.toFixed(0)} / max ${d.loopMaxMs.toFixed(0)} ms, ${d.cpuMsPer1k.toFixed(0)} ms CPU per 1k, ${d.rows} rows, ${d.dbMb.toFixed(0)} MiB\n`);
           drains.push(d);
         }
       }
       const rows: BenchRow[] = drains.map((d, k) => ({
-        name: `round ${Math.floor(k / settings.length) + 1}: raw_samples ${d.setting.rawSamples}, checkpoint ${d.setting.checkpoint}`,
+        name: `round ${Math.floor(k / settings.length) + 1}: raw_samples ${d.setting.rawSamples}, checkpoint ${d.setting.checkpoint}, ${d.setting.yieldLoop ? 'loop turns between transactions' : 'transactions back to back'}`,
         rate: d.messages / (d.ms / 1000),
         unit: 'msg',
         count: d.messages,
@@ -226,7 +239,7 @@ const bench: Bench = {
         title: `ingest under a fleet traffic mix: ${hosts} hosts × ${seconds} s drained per setting`,
         rows,
         notes: [
-          `A fleet of ${hosts.toLocaleString('en-US')} agents at the default cadences sends ${Math.round(hosts * 0.35).toLocaleString('en-US')} messages/s; drain rate is the capacity (best of ${rounds}): ${settings.map((s) => `${s.rawSamples}/${s.checkpoint} ${Math.round(best(s)).toLocaleString('en-US')}/s`).join(', ')}.`,
+          `A fleet of ${hosts.toLocaleString('en-US')} agents at the default cadences sends ${Math.round(hosts * 0.35).toLocaleString('en-US')} messages/s; drain rate is the capacity (best of ${rounds}): ${settings.map((s) => `${label(s)} ${Math.round(best(s)).toLocaleString('en-US')}/s`).join(', ')}.`,
           `Settings alternated in the same run (same stream, fresh database and durable consumer each). Event-loop delay sampled every 10 ms (perf_hooks.monitorEventLoopDelay): a request arriving during a drain waits about that long. Process CPU includes the checkpoint worker's thread and the NATS client. Load average at start ${load0.map((l) => l.toFixed(2)).join(' ')}, at end ${loadavg().map((l) => l.toFixed(2)).join(' ')} (machine shared with other engineers).`,
         ],
       };
