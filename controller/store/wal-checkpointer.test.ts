@@ -41,8 +41,9 @@ describe('WAL checkpointer (controller/store/wal-checkpointer.ts)', () => {
       const s = cp.stats();
       assert.equal(s.running, true);
       assert.ok(s.frames > 0 && s.checkpoints > 0, JSON.stringify(s));
-      // 64 MiB written; a WAL that nobody checkpoints would hold all of it (the control below).
-      assert.ok(maxWal < 24 * 2 ** 20, `WAL reached ${maxWal} bytes`);
+      // 64 MiB of payload (~150 MiB with row and index pages) written; a WAL that nobody checkpoints
+      // holds all of it (the control below). The RESTART bound is 8 MiB; the margin is for a loaded machine.
+      assert.ok(maxWal < 48 * 2 ** 20, `WAL reached ${maxWal} bytes`);
       // Writes stopped: the worker copies the rest and gives the file's space back.
       const deadline = Date.now() + 10_000;
       while (walBytes(file) > 0 && Date.now() < deadline) await sleep(20);
@@ -63,7 +64,7 @@ describe('WAL checkpointer (controller/store/wal-checkpointer.ts)', () => {
     let maxWal = 0;
     try {
       await writeEvents(db, events, 32, 'b', () => (maxWal = Math.max(maxWal, walBytes(file))));
-      assert.ok(maxWal > 24 * 2 ** 20, `WAL reached only ${maxWal} bytes`);
+      assert.ok(maxWal > 48 * 2 ** 20, `WAL reached only ${maxWal} bytes`);
     } finally {
       db.close();
     }
