@@ -157,7 +157,15 @@ async function drain(nats: NatsServer, dir: string, name: string, s: Setting, to
   const t0 = performance.now();
   h.enable();
   await ingest.start();
-  while (ingest.stats.messages < total) await new Promise((r) => setTimeout(r, 20));
+  let nextInfo = Date.now() + 2000;
+  while (ingest.stats.messages < total) {
+    await new Promise((r) => setTimeout(r, 20));
+    if (process.env.OPSFLEET_MIX_DEBUG && Date.now() > nextInfo) {
+      nextInfo = Date.now() + 2000;
+      const ci = await jsm.consumers.info('EV', name);
+      process.stdout.write(`  ${name}: stored ${ingest.stats.messages} tx ${ingest.stats.transactions} | server: ack_pending ${ci.num_ack_pending} waiting ${ci.num_waiting} pending ${ci.num_pending} delivered ${ci.delivered.stream_seq} redelivered ${ci.num_redelivered}\n`);
+    }
+  }
   const ms = performance.now() - t0;
   h.disable();
   const elu = performance.eventLoopUtilization(elu0).utilization;

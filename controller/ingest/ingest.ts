@@ -269,14 +269,15 @@ export class Ingest {
         const linger = this.d.lingerMs ?? INGEST_LINGER_MS;
         for await (const m of this.messages) {
           batch.push(m);
-          // Commit when the batch is full, or `linger` ms after the first message of a batch
-          // when nothing else is waiting: a commit per message (what a fleet publishing a few
-          // messages every millisecond gave) cost most of ingest's CPU in SQLite commits.
+          // Commit when the batch is full, or `linger` ms after the first message of a batch:
+          // a commit per message (what a fleet publishing a few messages every millisecond gave)
+          // cost most of ingest's CPU in SQLite commits. The timer is armed whatever getPending()
+          // says: it also counts the consumer's own queued pull requests, so after the last
+          // message of a burst it was often > 0, no timer was set, and that partial batch waited
+          // for the next message — at the end of a backlog, ack_wait (30 s) and a redelivery.
           if (batch.length >= this.d.maxBatch) await flush();
-          else if (this.messages.getPending() === 0) {
-            if (linger <= 0) await flush();
-            else timer ??= setTimeout(() => void flush(), linger);
-          }
+          else if (linger <= 0 && this.messages.getPending() === 0) await flush();
+          else timer ??= setTimeout(() => void flush(), Math.max(0, linger));
           if (this.stopped) break;
         }
         await flush();

@@ -29,6 +29,8 @@ describe('ingest lets the event loop turn between transactions', () => {
   });
 
   const N = 200;
+  /** Everything in the stream (each test's durable consumer reads it all). */
+  let published = 0;
 
   async function maxTransactionsPerTurn(durable: string, yieldBetweenBatches: boolean): Promise<number> {
     const jsm = await ensureEventStream(nc!, { name: 'EV', maxAgeMs: 3_600_000, maxBytes: -1, duplicateWindowMs: 60_000, replicas: 1 });
@@ -52,7 +54,7 @@ describe('ingest lets the event loop turn between transactions', () => {
     try {
       await ingest.start();
       setImmediate(probe);
-      await waitFor(() => ingest.stats.events === N, { timeout: 30_000, what: `${N} events stored` });
+      await waitFor(() => ingest.stats.events === published, { timeout: 30_000, what: `${published} events stored` });
     } finally {
       on = false;
       await ingest.stop();
@@ -61,11 +63,36 @@ describe('ingest lets the event loop turn between transactions', () => {
     return max;
   }
 
+  it('the last partial batch of a burst is stored after the linger, not after ack_wait', async () => {
+    nats ??= await NatsServer.start();
+    nc ??= await connect(nats.connectOptions());
+    const jsm = await ensureEventStream(nc, { name: 'EV', maxAgeMs: 3_600_000, maxBytes: -1, duplicateWindowMs: 60_000, replicas: 1 });
+    const js = jetstream(nc);
+    // 25 messages with batches of 10: the consumer has queued a pull request behind the last one,
+    // which made getPending() > 0 and left the final 5 waiting for a message that never came.
+    const n = 25;
+    published += n;
+    for (let seq = 1; seq <= n; seq++) {
+      await js.publish(eventSubject('check', 'h2'), EventBatch.encode({ events: [Event.fromPartial({ id: eventId('h2', 'i', seq), hostId: 'h2', instanceId: 'i', seq, tsMs: Date.now(), kind: 'check', json: '{"check":"web","event":"result","state":"up"}' })] }).finish());
+    }
+    const db = openDatabase(dir.path, 'tail.db');
+    const ingest = new Ingest({ nc, jsm, db, hosts: new HostsStore(db), events: new EventsStore(db), stream: 'EV', durable: 'tail', maxBatch: 10, ackWaitMs: 30_000, logger: pino({ level: 'silent' }) });
+    try {
+      await ingest.start();
+      await waitFor(() => ingest.stats.events === n, { timeout: 10_000, what: `all ${n} events stored well before ack_wait` });
+      assert.equal(ingest.stats.redelivered, 0);
+    } finally {
+      await ingest.stop();
+      db.close();
+    }
+  });
+
   it('one transaction per turn behind a backlog (and, as the control, several without the yield)', async () => {
-    nats = await NatsServer.start();
-    nc = await connect(nats.connectOptions());
+    nats ??= await NatsServer.start();
+    nc ??= await connect(nats.connectOptions());
     await ensureEventStream(nc, { name: 'EV', maxAgeMs: 3_600_000, maxBytes: -1, duplicateWindowMs: 60_000, replicas: 1 });
     const js = jetstream(nc);
+    published += N;
     for (let seq = 1; seq <= N; seq++) {
       await js.publish(eventSubject('check', 'h1'), EventBatch.encode({ events: [Event.fromPartial({ id: eventId('h1', 'i', seq), hostId: 'h1', instanceId: 'i', seq, tsMs: Date.now(), kind: 'check', json: '{"check":"web","event":"result","state":"up"}' })] }).finish());
     }
