@@ -8,6 +8,10 @@
  * durable consumer into a fresh database, settings alternated over `--rounds` rounds.
  *
  *   npm run bench -- ingest-mix [--quick] [--hosts 10000] [--seconds 30] [--rounds 2]
+ *     [--settings store/worker/yield,...] [--linger MS]
+ *
+ * OPSFLEET_MIX_DEBUG=1 prints the durable consumer's server-side state every 2 s of a drain
+ * (ack pending, waiting pulls, pending): how the linger bug of issue 18 item 12 was found.
  *
  * Per drain: events/s (capacity: a fleet of 10,000 sends 3,500/s), the main thread's
  * event-loop utilization and its longest stalls (perf_hooks.monitorEventLoopDelay: what an API
