@@ -55,6 +55,7 @@ import { EventsStore } from './store/events-store.js';
 import { HostsStore } from './store/hosts-store.js';
 import { Pruner } from './store/pruner.js';
 import { DiskGuard } from './store/disk-guard.js';
+import { WalCheckpointer } from './store/wal-checkpointer.js';
 import { SelfBackupScheduler } from './selfbackup/scheduler.js';
 import { SoleLeadership, type Leadership } from './ha/leadership.js';
 import { defaultHaId, LeaderLease } from './ha/lease.js';
@@ -80,6 +81,7 @@ export class Controller {
   private liveness: Liveness | undefined;
   private pruner: Pruner | undefined;
   private diskGuard: DiskGuard | undefined;
+  private checkpointer: WalCheckpointer | undefined;
   private readonly selfBackups: SelfBackupScheduler[] = [];
   private dbProbe: { atMs: number; ok: boolean; detail: string } | undefined;
   private alerts: AlertManager | undefined;
@@ -169,6 +171,16 @@ export class Controller {
     const cfg = this.cfg;
     this.db = openDatabase(cfg.data_dir);
     await verifyDatabase(cfg.data_dir, this.log);
+    if (cfg.ingest.checkpoint === 'worker') {
+      this.checkpointer = new WalCheckpointer({ file: join(cfg.data_dir, 'controller.db'), db: this.db, logger: this.logger });
+      try {
+        await this.checkpointer.start();
+      } catch (err) {
+        // The controller works without it: SQLite checkpoints in the committing thread, as before.
+        this.log.error({ err }, 'WAL checkpoint worker did not start; checkpoints stay inline');
+        this.checkpointer = undefined;
+      }
+    }
     const hosts = new HostsStore(this.db);
     const events = new EventsStore(this.db, cfg.retention.events);
     // Right after the database: the bootstrap token is there even while NATS is still unreachable.
@@ -428,6 +440,7 @@ export class Controller {
           isRemoved: (id) => this.enrollment?.isRemoved(id) ?? false,
           onCorrupt: (err) => this.onCorrupt(err),
           retention: { eventsMs: cfg.retention.events, samplesMs: cfg.retention.samples },
+          rawSamples: cfg.ingest.raw_samples,
         });
         await this.ingest.start();
       } catch (err) {
@@ -494,6 +507,7 @@ export class Controller {
       nats: this.natsConnected ? 'connected' : 'disconnected',
       ...(this.natsAuth ? { natsAuth: { ...this.natsAuth.state(), ...this.natsAuth.counters, refused: Object.fromEntries(this.natsAuth.refused) } } : {}),
       ingest: this.ingest?.stats,
+      ...(this.checkpointer ? { walCheckpointer: this.checkpointer.stats() } : {}),
       ...this.haStatus(),
       ...(this.controlLog?.state() ? { controlLog: this.controlLog.state() } : {}),
       counters,
@@ -576,6 +590,7 @@ export class Controller {
     this.agents?.close();
     if (this.nc && !(await within(this.nc.drain(), 2000))) await this.nc.close();
     await within(this.natsAuth?.stop() ?? Promise.resolve(), 2000);
+    await within(this.checkpointer?.stop() ?? Promise.resolve(), 3000);
     this.db?.close();
     this.st = 'stopped';
   }

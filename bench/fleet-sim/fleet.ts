@@ -42,7 +42,9 @@ export class SimFleet {
       const { name, ...rest } = g;
       const spec: WorkerSpec = { ...rest, first };
       first += g.count;
-      const proc = fork(WORKER, [JSON.stringify(spec)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      // OPSFLEET_SIM_CPU_PROF=<dir>: a V8 CPU profile per worker (where the simulator's own CPU goes).
+      const prof = process.env.OPSFLEET_SIM_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.OPSFLEET_SIM_CPU_PROF] : [];
+      const proc = fork(WORKER, [JSON.stringify(spec)], { execArgv: ['--import', 'tsx', ...prof], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
       const w: Worker = { group: name, spec, proc, running: true, exited: new Promise((r) => proc.once('exit', () => r())), ready: Promise.resolve({ connectMs: 0 }) };
       void w.exited.then(() => (w.running = false));
       w.ready = new Promise((resolve, reject) => {

@@ -13,6 +13,8 @@ import type { ParentMessage, WorkerMessage, WorkerSpec } from './protocol.js';
 import { VirtualAgent, type SimCounters } from './virtual-agent.js';
 
 const spec = JSON.parse(process.argv[2]!) as WorkerSpec;
+// The traffic is the same either way: only the stacks of errors nobody reads are not captured (WorkerSpec.errorStacks).
+if (!spec.errorStacks) Error.stackTraceLimit = 0;
 const counters: SimCounters = { published: 0, publishErrors: 0, byKind: {} };
 const agents: VirtualAgent[] = [];
 const byPort = new Map<number, VirtualAgent>();

@@ -8,6 +8,7 @@ import type { Logger } from '../../shared/logger.js';
 import { EVENT_SUBJECTS, parseEventSubject } from '../../shared/nats/subjects.js';
 import type { EventsStore } from '../store/events-store.js';
 import type { HostsStore, HostStatus } from '../store/hosts-store.js';
+import { DERIVED_KINDS, SampleHighWater } from './sample-high-water.js';
 
 export interface HostStatusChange {
   hostId: string;
@@ -48,6 +49,13 @@ export interface IngestDeps {
    * results → check state, log batches → log statistics and lines), `events` for the rest.
    */
   retention?: { eventsMs: number; samplesMs: number };
+  /**
+   * `derived`: heartbeats and metric samples update the host record and the metric tables but
+   * leave no raw event row (`ingest.raw_samples`); default `store`.
+   */
+  rawSamples?: 'store' | 'derived';
+  /** Let the event loop turn between two transactions (default true; false only to measure the difference). */
+  yieldBetweenBatches?: boolean;
 }
 
 /**
@@ -103,6 +111,8 @@ interface Accumulator {
   regressions: SeqRegression[];
   skews: Array<{ hostId: string; skewMs: number; flagged: boolean }>;
   rejected: Array<{ m: IngestMsg; reason: string }>;
+  /** Sample marks of this transaction (derived raw samples), kept once it commits. */
+  marks: Map<string, { instanceId: string; seq: number; tsMs: number }>;
   events: number;
   duplicates: number;
   rejectedEvents: number;
@@ -133,10 +143,13 @@ export class Ingest {
    * far; undefined when ingest is caught up. Liveness judges silence up to this instant only.
    */
   private behindAtMs: number | undefined;
+  /** Duplicate detection for heartbeats and metric samples when they leave no raw row (derived). */
+  private readonly highWater: SampleHighWater | undefined;
 
   constructor(private readonly d: IngestDeps) {
     this.log = d.logger.child({ component: 'ingest' });
     this.now = d.now ?? Date.now;
+    if (d.rawSamples === 'derived') this.highWater = new SampleHighWater(d.db);
   }
 
   async start(): Promise<void> {
@@ -260,14 +273,15 @@ export class Ingest {
         const linger = this.d.lingerMs ?? INGEST_LINGER_MS;
         for await (const m of this.messages) {
           batch.push(m);
-          // Commit when the batch is full, or `linger` ms after the first message of a batch
-          // when nothing else is waiting: a commit per message (what a fleet publishing a few
-          // messages every millisecond gave) cost most of ingest's CPU in SQLite commits.
+          // Commit when the batch is full, or `linger` ms after the first message of a batch:
+          // a commit per message (what a fleet publishing a few messages every millisecond gave)
+          // cost most of ingest's CPU in SQLite commits. The timer is armed whatever getPending()
+          // says: it also counts the consumer's own queued pull requests, so after the last
+          // message of a burst it was often > 0, no timer was set, and that partial batch waited
+          // for the next message — at the end of a backlog, ack_wait (30 s) and a redelivery.
           if (batch.length >= this.d.maxBatch) await flush();
-          else if (this.messages.getPending() === 0) {
-            if (linger <= 0) await flush();
-            else timer ??= setTimeout(() => void flush(), linger);
-          }
+          else if (linger <= 0 && this.messages.getPending() === 0) await flush();
+          else timer ??= setTimeout(() => void flush(), Math.max(0, linger));
           if (this.stopped) break;
         }
         await flush();
@@ -283,6 +297,11 @@ export class Ingest {
 
   /** Stores a group of messages in one transaction, then acks them. */
   private async process(msgs: JsMsg[]): Promise<void> {
+    // One transaction per turn of the event loop. Delivered messages wait in the consumer's
+    // buffer (two batches) and the for-await loop and the store chain hand them over in
+    // microtasks: behind a backlog, batches ran back to back without HTTP requests, timers
+    // (liveness) or acks getting a turn — on a starved machine a second or more.
+    if (this.d.yieldBetweenBatches !== false) await new Promise<void>((r) => setImmediate(r));
     const now = this.now();
     let acc: Accumulator;
     try {
@@ -317,7 +336,7 @@ export class Ingest {
 
   /** Stores messages in one transaction (throws when it fails: nothing is stored). */
   private store(msgs: IngestMsg[], now: number, recovering: boolean): Accumulator {
-    const acc: Accumulator = { recovering, changes: [], stored: [], regressions: [], skews: [], rejected: [], events: 0, duplicates: 0, rejectedEvents: 0 };
+    const acc: Accumulator = { recovering, changes: [], stored: [], regressions: [], skews: [], rejected: [], marks: new Map(), events: 0, duplicates: 0, rejectedEvents: 0 };
     const tx = this.d.db.transaction(() => {
       for (const m of msgs) {
         const reason = this.storeMessage(m, now, acc);
@@ -333,6 +352,7 @@ export class Ingest {
       if (acc.regressions.length) this.d.events.addCounter('seq_regressions', acc.regressions.length);
     });
     tx();
+    this.highWater?.commit(acc.marks);
     return acc;
   }
 
@@ -406,15 +426,22 @@ export class Ingest {
     const ret = this.d.retention;
     for (const e of batch) {
       const { id, hostId, instanceId, seq, tsMs, kind, ...payload } = e;
-      const row = { id, host_id: hostId, kind, instance_id: instanceId, seq, ts_ms: tsMs, received_ms: now, payload: this.storedPayload(e, payload), ...(ret ? { expires_ms: now + (isSample(e) ? ret.samplesMs : ret.eventsMs) } : {}) };
-      const inserted = this.d.events.insert(row);
-      if (!inserted) {
+      if (this.highWater && DERIVED_KINDS.has(kind)) {
+        // No raw row: what the sample updates (below and in the onEvents listeners) is all that is kept.
+        if (!this.highWater.accept(e, acc.marks)) {
+          acc.duplicates++;
+          continue;
+        }
+      } else {
+        const row = { id, host_id: hostId, kind, instance_id: instanceId, seq, ts_ms: tsMs, received_ms: now, payload: this.storedPayload(e, payload), ...(ret ? { expires_ms: now + (isSample(e) ? ret.samplesMs : ret.eventsMs) } : {}) };
+        if (!this.d.events.insert(row)) {
         acc.duplicates++;
         // A redelivery carries the same content. Other content under a used id means the
         // instance's seq started over (its outbox was lost) or someone forged the id: the
         // event is dropped either way, so say so.
-        if (!this.d.events.sameContent(row)) acc.regressions.push({ hostId, instanceId, seq, lastSeq: seq, how: 'seq reused with other content' });
-        continue;
+          if (!this.d.events.sameContent(row)) acc.regressions.push({ hostId, instanceId, seq, lastSeq: seq, how: 'seq reused with other content' });
+          continue;
+        }
       }
       acc.events++;
       acc.stored.push(e);

@@ -132,6 +132,18 @@ export const controllerConfigSchema = z
       .object({
         /** JetStream messages per SQLite transaction at most. */
         max_batch: z.number().int().min(1).max(10_000).prefault(256),
+        /**
+         * Who checkpoints the database's WAL: `worker` (a worker thread with its own connection,
+         * so the event loop never copies and fsyncs the WAL inside a commit) or `inline`
+         * (SQLite's automatic checkpoint in the committing thread, as before).
+         */
+        checkpoint: z.enum(['worker', 'inline']).prefault('worker'),
+        /**
+         * Heartbeats and metric samples: `store` keeps each as a raw event row (retention.samples)
+         * besides what they update; `derived` keeps only what they update (the host record,
+         * metric_latest, the metric history tiers), about 85 % fewer event rows at default cadences.
+         */
+        raw_samples: z.enum(['store', 'derived']).prefault('store'),
       })
       .strict()
       .prefault({}),
