@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { connect } from '@nats-io/transport-node';
+import { readFileSync } from 'node:fs';
+import { connect, credsAuthenticator } from '@nats-io/transport-node';
+import { api, authHeaders } from '../helpers/daemons.js';
 import type { ControllerProc } from '../helpers/daemons.js';
+import { waitFor } from '../helpers/wait.js';
 import { ClusterFleet } from '../helpers/cluster-fleet.js';
 
 // Issue 18: the fleet on a three-node NATS cluster in operator mode (what production runs: every
@@ -57,5 +60,23 @@ describe('NATS cluster (operator mode): three nodes, stream R3, one node killed 
     // The controller is still ingesting on the surviving nodes.
     const health = (await (await fetch(`${ctl.url}/healthz`, { headers: { authorization: `Bearer ${ctl.token}` } })).json()) as { status: string };
     assert.equal(health.status, 'ok', JSON.stringify(health));
+  });
+
+  it('a host removed on the controller is refused by every node (the revocation reaches all three resolvers)', { timeout: 60_000 }, async () => {
+    const attempt = async (url: string, id: string) => {
+      const nc = await connect({ servers: url.replace('nats://', ''), authenticator: credsAuthenticator(readFileSync(fleet.credsOf(id))), reconnect: false, timeout: 5000 });
+      await nc.close();
+    };
+    const live = fleet.cluster.liveUrls;
+    assert.equal(live.length, 2, 'the node killed above stays down');
+    for (const url of live) await attempt(url, 'c4');
+    const res = await fetch(`${ctl.url}/api/v1/identities/c4`, { method: 'DELETE', headers: authHeaders(ctl.url) });
+    assert.equal(res.status, 200, await res.clone().text());
+    const health = await api<{ natsAuth?: unknown }>(ctl.url, '/healthz');
+    // The controller pushed the account JWT to the node it is on; the full resolvers pass it on.
+    for (const url of live) {
+      await waitFor(async () => attempt(url, 'c4').then(() => false, (err: Error) => /Authorization|authentication|revoked/i.test(err.message)), { timeout: 20_000, what: `${url} refuses the removed host c4 (${JSON.stringify(health.natsAuth)})` });
+      await attempt(url, 'c3');
+    }
   });
 });

@@ -76,6 +76,11 @@ export class ClusterFleet {
     return a;
   }
 
+  /** The per-host .creds an agent of this fleet got at enrollment. */
+  credsOf(id: string): string {
+    return join(this.dir.path, `agent-${id}`, `agent-${id}`, 'identity', 'nats.creds');
+  }
+
   /** The node a process's NATS connection is on now (its last `nats connected`/`reconnected` line). */
   nodeOf(child: Child): ClusterNode | undefined {
     const lines = child.logs().filter((l) => l.msg === 'nats connected' || l.msg === 'nats reconnected');

@@ -87,6 +87,11 @@ export class NatsCluster implements OperatorNats {
     return this.nodes.map((n) => `nats://127.0.0.1:${n.port}`);
   }
 
+  /** The URLs of the nodes running now. */
+  get liveUrls(): string[] {
+    return this.nodes.filter((n) => n.child?.running).map((n) => `nats://127.0.0.1:${n.port}`);
+  }
+
   /** All nodes as one comma-separated string: what startController/startAgent take as `natsUrl`. */
   get url(): string {
     return this.urls.join(',');
