@@ -119,6 +119,20 @@ export class NatsCluster implements OperatorNats {
     await n.child?.exited;
   }
 
+  /** Starts a killed node again with the same config and store (it rejoins the cluster). */
+  async restart(name: string): Promise<void> {
+    const n = this.nodes.find((x) => x.name === name)!;
+    if (n.child?.running) throw new Error(`nats-server ${name} already running`);
+    n.child = new Child(natsServerBinary(), ['-c', n.config]);
+    await waitFor(
+      async () => {
+        if (!n.child!.running) throw new Error(`nats-server ${name} exited: ${n.child!.stderr}`);
+        return (n.child!.stderr + n.child!.stdout).includes('Server is ready') && (await portOpen(n.port));
+      },
+      { timeout: 30_000, what: `nats-server ${name} back` },
+    );
+  }
+
   /** Every node's log so far (for a failed test's message). */
   logs(): string {
     return this.nodes.map((n) => `--- ${n.name}\n${(n.child?.stderr ?? '').split('\n').slice(-40).join('\n')}`).join('\n');
