@@ -43,8 +43,7 @@ async function cluster(): Promise<Broker> {
     // Each node has 1 GB of file store and holds a replica of everything.
     streamYaml: 'stream: { replicas: 3, max_bytes: 256MiB }',
     async alsoKill(leader) {
-      const lines = leader.child.logs().filter((l) => l.msg === 'nats connected' || l.msg === 'nats reconnected');
-      const node = c.nodeAt(String(lines.at(-1)?.server ?? ''));
+      const node = c.nodeOf(leader.child);
       if (!node) throw new Error('the leader reports no node of the cluster');
       await c.kill(node.name);
       return async () => {

@@ -8,6 +8,7 @@ import type { Logger } from '../../shared/logger.js';
 import { EVENT_SUBJECTS, parseEventSubject } from '../../shared/nats/subjects.js';
 import type { EventsStore } from '../store/events-store.js';
 import type { HostsStore, HostStatus } from '../store/hosts-store.js';
+import { PULL_EXPIRES_MS } from '../../shared/nats/stream.js';
 
 export interface HostStatusChange {
   hostId: string;
@@ -237,7 +238,7 @@ export class Ingest {
     while (!this.stopped) {
       try {
         const consumer = await js.consumers.get(this.d.stream, this.d.durable);
-        this.messages = await consumer.consume({ max_messages: ingestPrefetch(this.d.maxBatch) });
+        this.messages = await consumer.consume({ max_messages: ingestPrefetch(this.d.maxBatch), expires: PULL_EXPIRES_MS });
         let batch: JsMsg[] = [];
         let timer: NodeJS.Timeout | undefined;
         // One store at a time, in arrival order: a linger flush and a full-batch flush queue up here.

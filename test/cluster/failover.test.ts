@@ -5,7 +5,6 @@ import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { api, type ControllerProc } from '../helpers/daemons.js';
 import { ClusterFleet } from '../helpers/cluster-fleet.js';
-import { freePort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/wait.js';
 import { FakeWebhook } from '../alerting/fakes.js';
 
@@ -72,14 +71,12 @@ describe('cluster failover: kill -9 of the leader controller and of its NATS nod
       ].join('\n');
     // Each node has 1 GB of file store: the event stream leaves room for the control log and the two buckets (R3: a copy on every node).
     const streamExtra = 'max_bytes: 256MiB';
-    const portA = await freePort();
-    a = await fleet.controller('a', { listen: `127.0.0.1:${portA}`, streamExtra, extraYaml: yaml('a', portA) });
+    a = await fleet.controller('a', { streamExtra, extraYaml: (port) => yaml('a', port) });
     await waitFor(async () => (await health(a)).role === 'leader', { timeout: 60_000, what: 'a leads' });
     // The standby shares the fleet CA (and, through the cluster helper, the NATS authority).
     const pki = join(a.dataDir, 'pki');
     await waitFor(() => existsSync(join(pki, 'ca.key')), { what: "a's fleet CA" });
-    const portB = await freePort();
-    b = await fleet.controller('b', { listen: `127.0.0.1:${portB}`, streamExtra, extraYaml: yaml('b', portB, `pki: { ca_cert: ${join(pki, 'ca.crt')}, ca_key: ${join(pki, 'ca.key')} }`) });
+    b = await fleet.controller('b', { streamExtra, extraYaml: (port) => yaml('b', port, `pki: { ca_cert: ${join(pki, 'ca.crt')}, ca_key: ${join(pki, 'ca.key')} }`) });
 
     // c1's check is down from the start (an alert firing before the switch); c2's goes down once
     // the flag exists (an alert that fires while nobody leads); c3 only publishes.
@@ -91,6 +88,13 @@ describe('cluster failover: kill -9 of the leader controller and of its NATS nod
   });
 
   after(async () => {
+    if (process.env.CLUSTERHA_DEBUG) {
+      const { writeFileSync: w } = await import('node:fs');
+      w('/tmp/clusterha-b.log', b?.child.stdout ?? '');
+      w('/tmp/clusterha-a.log', a?.child.stdout ?? '');
+      for (const x of fleet.agents) w(`/tmp/clusterha-${x.id}.log`, x.child.stdout);
+      w('/tmp/clusterha-nats.log', fleet.cluster.logs());
+    }
     await fleet?.dispose();
     await hook.stop();
   });
@@ -121,6 +125,9 @@ describe('cluster failover: kill -9 of the leader controller and of its NATS nod
     await Promise.all([a.child.exited, fleet.cluster.kill(node.name)]);
     // Fires while nobody leads: b must notify it once it does (nothing lost across the switch).
     writeFileSync(lateFlag, '');
+    // b's ingest goes on (its consumer's leader may have been on the dead node): reported, as the failover time.
+    let resumed = 0;
+    void fleet.ingestedPast(b.dataDir, before, 1, 'b ingests again').then(() => (resumed = Date.now()), () => undefined);
 
     let led = 0;
     await waitFor(
@@ -135,6 +142,7 @@ describe('cluster failover: kill -9 of the leader controller and of its NATS nod
 
     await waitFor(() => firing('late') >= 1, { timeout: 30_000, what: 'b notifies the alert that fired during the switch' });
     await fleet.ingestedPast(b.dataDir, before, 20, 'b ingests after the switch');
+    t.diagnostic(`b's ingest resumed ${resumed - killedAt} ms after the kill`);
     await waitFor(() => slotsRun(b.dataDir).length >= 2, { timeout: 30_000, what: 'b runs the schedule' });
     const slotsA = slotsRun(a.dataDir);
     const slotsB = slotsRun(b.dataDir);

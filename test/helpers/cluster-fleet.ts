@@ -7,6 +7,7 @@ import { EVENT_KINDS } from '../../shared/nats/subjects.js';
 import { startAgent, startController, type AgentProc, type ControllerProc } from './daemons.js';
 import { NatsCluster, type ClusterNode } from './nats-cluster.js';
 import type { Child } from './process.js';
+import { freePort } from './ports.js';
 import { tempDir } from './tmp.js';
 import { waitFor } from './wait.js';
 
@@ -44,23 +45,33 @@ export class ClusterFleet {
   }
 
   /**
-   * A controller on every node (stream R3), waited for until it ingests. `dataDir` defaults to
-   * `<dir>/<name>-data`; `extraYaml` adds keys (ha, alerting, tasks) and must not repeat `stream`.
+   * A controller on every node (stream R3), waited for until it ingests. `dataDir` is
+   * `<dir>/<name>-data`; `extraYaml` adds keys (ha, alerting, tasks; not `stream`) and is given
+   * the HTTP port, chosen before the start because `ha.advertise_url` names it.
    */
-  async controller(name: string, o: { extraYaml?: string; listen?: string; streamExtra?: string } = {}): Promise<ControllerProc & { dataDir: string }> {
+  async controller(name: string, o: { extraYaml?: (port: number) => string; streamExtra?: string } = {}): Promise<ControllerProc & { dataDir: string; port: number }> {
     const dataDir = this.dataDir(name);
-    const ctl = await startController({
-      natsUrl: this.cluster.url,
-      dir: this.dir.path,
-      configName: `${name}.yaml`,
-      dataDir,
-      startTimeoutMs: START_TIMEOUT_MS,
-      ...(o.listen ? { listen: o.listen } : {}),
-      extraYaml: [`stream: { replicas: 3, duplicate_window: 2m${o.streamExtra ? `, ${o.streamExtra}` : ''} }`, o.extraYaml ?? ''].join('\n'),
-    });
-    this.controllers.push(ctl);
-    await ctl.child.waitForLog((l) => l.msg === 'ingest running', 60_000, `controller ${name} ingest on the cluster`);
-    return { ...ctl, dataDir };
+    // A free port can be taken by another process before the controller binds it (tests of
+    // other areas run beside these): a bind failure is retried on another port.
+    for (let attempt = 1; ; attempt++) {
+      const port = await freePort();
+      try {
+        const ctl = await startController({
+          natsUrl: this.cluster.url,
+          dir: this.dir.path,
+          configName: `${name}.yaml`,
+          dataDir,
+          startTimeoutMs: START_TIMEOUT_MS,
+          listen: `127.0.0.1:${port}`,
+          extraYaml: [`stream: { replicas: 3, duplicate_window: 2m${o.streamExtra ? `, ${o.streamExtra}` : ''} }`, o.extraYaml?.(port) ?? ''].join('\n'),
+        });
+        this.controllers.push(ctl);
+        await ctl.child.waitForLog((l) => l.msg === 'ingest running', 60_000, `controller ${name} ingest on the cluster`);
+        return { ...ctl, dataDir, port };
+      } catch (err) {
+        if (attempt >= 3 || !/OPS_ERR_HTTP_BIND/.test((err as Error).message)) throw err;
+      }
+    }
   }
 
   dataDir(name: string): string {
@@ -81,10 +92,9 @@ export class ClusterFleet {
     return join(this.dir.path, `agent-${id}`, `agent-${id}`, 'identity', 'nats.creds');
   }
 
-  /** The node a process's NATS connection is on now (its last `nats connected`/`reconnected` line). */
+  /** The node a daemon's main NATS connection is on now. */
   nodeOf(child: Child): ClusterNode | undefined {
-    const lines = child.logs().filter((l) => l.msg === 'nats connected' || l.msg === 'nats reconnected');
-    return this.cluster.nodeAt(String(lines.at(-1)?.server ?? ''));
+    return this.cluster.nodeOf(child);
   }
 
   /** The event stream's replica count and its placement (leader + followers) as the cluster reports them. */

@@ -112,6 +112,15 @@ export class NatsCluster implements OperatorNats {
     return this.nodes.find((n) => address.endsWith(`:${n.port}`));
   }
 
+  /**
+   * The node a daemon's main NATS connection is on now: its last `nats connected`/`reconnected`
+   * line (a controller's system-account connection, which logs the same lines, is left out).
+   */
+  nodeOf(child: Child): ClusterNode | undefined {
+    const lines = child.logs().filter((l) => (l.msg === 'nats connected' || l.msg === 'nats reconnected') && l.connection !== 'opsfleet-controller system');
+    return this.nodeAt(String(lines.at(-1)?.server ?? ''));
+  }
+
   /** SIGKILL of one node (a machine lost), waited for. */
   async kill(name: string): Promise<void> {
     const n = this.nodes.find((x) => x.name === name)!;
