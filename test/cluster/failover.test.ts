@@ -88,13 +88,6 @@ describe('cluster failover: kill -9 of the leader controller and of its NATS nod
   });
 
   after(async () => {
-    if (process.env.CLUSTERHA_DEBUG) {
-      const { writeFileSync: w } = await import('node:fs');
-      w('/tmp/clusterha-b.log', b?.child.stdout ?? '');
-      w('/tmp/clusterha-a.log', a?.child.stdout ?? '');
-      for (const x of fleet.agents) w(`/tmp/clusterha-${x.id}.log`, x.child.stdout);
-      w('/tmp/clusterha-nats.log', fleet.cluster.logs());
-    }
     await fleet?.dispose();
     await hook.stop();
   });
@@ -140,7 +133,8 @@ describe('cluster failover: kill -9 of the leader controller and of its NATS nod
     // The 15 s goal is measured in bench/ (ha-failover); here the figure is reported.
     t.diagnostic(`cluster failover: kill -9 of leader a and of its node ${node.name} (b on ${bNode?.name ?? '?'}) → b leads in ${led - killedAt} ms`);
 
-    await waitFor(() => firing('late') >= 1, { timeout: 30_000, what: 'b notifies the alert that fired during the switch' });
+    // After a node loss b's ingest may wait for its pull to expire (10 s, shared/nats/stream.ts) and a new consumer leader.
+    await waitFor(() => firing('late') >= 1, { timeout: 60_000, what: 'b notifies the alert that fired during the switch' });
     await fleet.ingestedPast(b.dataDir, before, 20, 'b ingests after the switch');
     t.diagnostic(`b's ingest resumed ${resumed - killedAt} ms after the kill`);
     await waitFor(() => slotsRun(b.dataDir).length >= 2, { timeout: 30_000, what: 'b runs the schedule' });
