@@ -8,6 +8,7 @@ import { sleep, within } from '../../shared/lifecycle.js';
 import type { Logger } from '../../shared/logger.js';
 import { NoControlLog, type ControlLog, type ControlRecord } from './control-log.js';
 import type { ControllerConfig } from '../../shared/config/controller.js';
+import { PULL_EXPIRES_MS } from '../../shared/nats/stream.js';
 
 export const CONTROL_STREAM = 'OPSFLEET_CONTROL';
 export const CONTROL_SUBJECT_PREFIX = 'opsfleet.ctl.';
@@ -274,7 +275,7 @@ export class JetStreamControlLog implements ControlLog {
     while (!this.abort.signal.aborted) {
       try {
         const consumer = await js.consumers.get(this.stream, this.durable);
-        this.messages = await consumer.consume({ max_messages: 256 });
+        this.messages = await consumer.consume({ max_messages: 256, expires: PULL_EXPIRES_MS });
         if (this.abort.signal.aborted) break;
         for await (const m of this.messages) {
           await this.handle(m);

@@ -9,6 +9,7 @@ import { EVENT_SUBJECTS, parseEventSubject } from '../../shared/nats/subjects.js
 import type { EventsStore } from '../store/events-store.js';
 import type { HostsStore, HostStatus } from '../store/hosts-store.js';
 import { DERIVED_KINDS, SampleHighWater } from './sample-high-water.js';
+import { PULL_EXPIRES_MS } from '../../shared/nats/stream.js';
 
 export interface HostStatusChange {
   hostId: string;
@@ -250,7 +251,7 @@ export class Ingest {
     while (!this.stopped) {
       try {
         const consumer = await js.consumers.get(this.d.stream, this.d.durable);
-        this.messages = await consumer.consume({ max_messages: ingestPrefetch(this.d.maxBatch) });
+        this.messages = await consumer.consume({ max_messages: ingestPrefetch(this.d.maxBatch), expires: PULL_EXPIRES_MS });
         // stop() during the awaits above found no messages to close: on a quiet stream the loop
         // below would then wait for a message forever, and stop() with it. Closed here, the loop
         // ends at once (close() settles when the iteration has ended, so it is not awaited).

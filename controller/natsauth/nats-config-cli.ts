@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { controllerConfigSchema } from '../../shared/config/controller.js';
@@ -7,6 +7,7 @@ import { parseDuration } from '../../shared/duration.js';
 import { errorLine, OpsError, printConfigError } from '../../shared/errors.js';
 import { writeCredsFile } from '../../shared/nats/creds.js';
 import { NatsAuthority } from './authority.js';
+import type { ClusterOptions } from './server-config.js';
 
 interface DirOpts {
   config?: string;
@@ -28,6 +29,16 @@ function port(text: string, what: string): number {
   const n = Number(text);
   if (!Number.isInteger(n) || n < 1 || n > 65535) throw new OpsError('OPS_ERR_USAGE', `${what}: expected a port 1-65535, got "${text}"`);
   return n;
+}
+
+/** The cluster block's options from the --server-name/--cluster-port/--route/--route-* flags. */
+function clusterOptions(o: { serverName: string; clusterPort: string; route?: string[]; routeUser: string; routePasswordFile?: string }): ClusterOptions {
+  if (!o.route?.length) throw new OpsError('OPS_ERR_USAGE', '--server-name needs --route for each other node (nats-route://host:6222)');
+  for (const r of o.route) if (!/^nats-route:\/\/[^/]+:\d+$/.test(r)) throw new OpsError('OPS_ERR_USAGE', `--route: expected nats-route://host:port, got "${r}"`);
+  if (!o.routePasswordFile) throw new OpsError('OPS_ERR_USAGE', '--server-name needs --route-password-file (routes carry every account\'s traffic: they must authenticate)');
+  const password = readFileSync(o.routePasswordFile, 'utf8').trim();
+  if (!password) throw new OpsError('OPS_ERR_USAGE', `--route-password-file: ${o.routePasswordFile} is empty`);
+  return { serverName: o.serverName, port: port(o.clusterPort, '--cluster-port'), routes: o.route, authorization: { user: o.routeUser, password } };
 }
 
 async function guarded(fn: () => Promise<number>): Promise<number> {
@@ -57,8 +68,15 @@ export function registerNatsCommands(program: Command, done: (code: Promise<numb
     .option('--http-port <port>', 'monitoring port (off when absent)')
     .option('--store-dir <dir>', 'JetStream store folder (the account JWTs go in <store-dir>/accounts)', '/var/lib/nats')
     .option('--max-file-store <size>', 'JetStream file storage limit', '10GB')
+    .option('--server-name <name>', 'cluster node: this node\'s name, unique in the cluster (turns the cluster block on)')
+    .option('--cluster-port <port>', 'cluster node: route port', '6222')
+    .option('--route <url...>', 'cluster node: the other nodes, nats-route://host:6222 (repeat)')
+    .option('--route-user <user>', 'cluster node: route credentials user, the same on every node', 'route')
+    .option('--route-password-file <file>', 'cluster node: file holding the route password, the same on every node')
     .action((_o: unknown, cmd: Command) => {
-      const o = cmd.optsWithGlobals<DirOpts & { port: string; host: string; httpPort?: string; storeDir: string; maxFileStore: string }>();
+      const o = cmd.optsWithGlobals<
+        DirOpts & { port: string; host: string; httpPort?: string; storeDir: string; maxFileStore: string; serverName?: string; clusterPort: string; route?: string[]; routeUser: string; routePasswordFile?: string }
+      >();
       done(
         guarded(async () => {
           const a = await NatsAuthority.loadOrCreate(authorityDir(o, defaultConfig));
@@ -69,6 +87,7 @@ export function registerNatsCommands(program: Command, done: (code: Promise<numb
               storeDir: resolve(o.storeDir),
               maxFileStore: o.maxFileStore,
               ...(o.httpPort ? { httpPort: port(o.httpPort, '--http-port') } : {}),
+              ...(o.serverName ? { cluster: clusterOptions(o as typeof o & { serverName: string }) } : {}),
             }),
           );
           return 0;

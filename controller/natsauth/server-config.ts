@@ -15,6 +15,29 @@ export interface ServerConfigOptions {
   systemAccount: string;
   /** account public key → JWT, loaded into the resolver when it has no newer one. */
   preload: Record<string, string>;
+  /** One node of a JetStream cluster (docs/scaling.md, "NATS cluster"); a single server when absent. */
+  cluster?: ClusterOptions;
+}
+
+/** The cluster part of one node's config: every node gets the same operator, resolver and preload. */
+export interface ClusterOptions {
+  /** This node's name, unique in the cluster (JetStream clustering requires one). */
+  serverName: string;
+  /** Cluster name, the same on every node. Default "opsfleet". */
+  name?: string;
+  /** Route listen address; default the client listen address. */
+  host?: string;
+  /** Route port (6222 by convention). */
+  port: number;
+  /** The other nodes' routes, `nats-route://host:port` (the credentials below are added to each). */
+  routes: string[];
+  /**
+   * Route credentials, the same on every node: a process that can reach the route port but
+   * lacks them cannot join the cluster (routes carry every account's traffic, unauthenticated
+   * by the operator JWTs). Across machines, add route TLS as well.
+   */
+  authorization?: { user: string; password: string };
+  tls?: { cert: string; key: string; ca: string };
 }
 
 const q = (s: string): string => JSON.stringify(s);
@@ -29,6 +52,7 @@ export function renderServerConfig(o: ServerConfigOptions): string {
   const lines = [
     '# nats-server config written by `opsfleet-controller nats-config` (decentralized JWT auth).',
     '# Regenerate rather than edit: the account JWTs below come from the controller\'s nats-auth dir.',
+    ...(o.cluster ? [`server_name: ${q(o.cluster.serverName)}`] : []),
     `host: ${q(o.host ?? '127.0.0.1')}`,
     `port: ${o.port}`,
     ...(o.httpPort !== undefined ? [`http_port: ${o.httpPort}`] : []),
@@ -38,6 +62,7 @@ export function renderServerConfig(o: ServerConfigOptions): string {
     `  max_memory_store: ${o.maxMemoryStore ?? '256MB'}`,
     `  max_file_store: ${o.maxFileStore ?? '10GB'}`,
     '}',
+    ...(o.cluster ? clusterBlock(o.cluster, o.host ?? '127.0.0.1') : []),
     ...(o.tls ? ['tls {', `  cert_file: ${q(o.tls.cert)}`, `  key_file: ${q(o.tls.key)}`, ...(o.tls.ca ? [`  ca_file: ${q(o.tls.ca)}`] : []), '}'] : []),
     `operator: ${q(o.operatorJwt)}`,
     `system_account: ${q(o.systemAccount)}`,
@@ -54,4 +79,24 @@ export function renderServerConfig(o: ServerConfigOptions): string {
     '',
   ];
   return lines.join('\n');
+}
+
+/** Routes with the cluster credentials written into each URL (nats-server authenticates routes that way). */
+function clusterBlock(c: ClusterOptions, host: string): string[] {
+  const withAuth = (r: string): string => {
+    if (!c.authorization) return r;
+    const u = new URL(r);
+    u.username = encodeURIComponent(c.authorization.user);
+    u.password = encodeURIComponent(c.authorization.password);
+    return u.toString().replace(/\/$/, '');
+  };
+  return [
+    'cluster {',
+    `  name: ${q(c.name ?? 'opsfleet')}`,
+    `  listen: ${q(`${c.host ?? host}:${c.port}`)}`,
+    ...(c.authorization ? ['  authorization {', `    user: ${q(c.authorization.user)}`, `    password: ${q(c.authorization.password)}`, '  }'] : []),
+    ...(c.tls ? ['  tls {', `    cert_file: ${q(c.tls.cert)}`, `    key_file: ${q(c.tls.key)}`, `    ca_file: ${q(c.tls.ca)}`, '  }'] : []),
+    `  routes: [ ${c.routes.map((r) => q(withAuth(r))).join(', ')} ]`,
+    '}',
+  ];
 }

@@ -67,7 +67,8 @@ export async function connectNats(
     const servers = cfg.servers.map(redactUrlCredentials).join(', ');
     throw new OpsError('OPS_ERR_NATS_CONNECT', `cannot connect to NATS ${servers}: ${redactUrlCredentials((err as Error).message)}`, { cause: err, retryable: true });
   }
-  const log = opts.logger.child({ component: 'nats' });
+  // A controller has two connections (its own and the system account's): the name tells their lines apart.
+  const log = opts.logger.child({ component: 'nats', connection: cfg.name ?? opts.name });
   log.info({ server: nc.getServer() }, 'nats connected');
   watchConnection(nc, log, opts.onConnectedChange, opts.onAsyncError);
   return nc;

@@ -39,3 +39,12 @@ export async function ensureEventStream(nc: NatsConnection, o: EventStreamOption
   }
   return jsm;
 }
+
+/**
+ * `expires` of the controller's pull requests (ingest, control log). nats.js derives the idle
+ * heartbeat from it (half) and re-issues the pull after two missed heartbeats: a pull held by a
+ * consumer leader on a NATS node that died is noticed after `expires`. The default (30 s) left
+ * ingest stalled for 30–60 s after a cluster node loss (test/cluster/failover.test.ts); 10 s
+ * costs one empty pull request per 10 s while idle.
+ */
+export const PULL_EXPIRES_MS = 10_000;

@@ -7,6 +7,14 @@ import { Child, REPO_ROOT } from './process.js';
 
 const BIN = (name: string) => join(REPO_ROOT, 'bin', `${name}.js`);
 
+/** `nats.servers` items for a URL or a comma-separated list of them (a cluster's nodes). */
+function serversYaml(natsUrl: string): string {
+  return natsUrl
+    .split(',')
+    .map((u) => JSON.stringify(u.trim()))
+    .join(', ');
+}
+
 function writeConfig(dir: string, name: string, yaml: string): string {
   const file = join(dir, name);
   writeFileSync(file, yaml);
@@ -62,6 +70,7 @@ function testConfigHome(): string {
 
 /** Starts the real controller (child process) and waits for its HTTP API. */
 export async function startController(o: {
+  /** One server, or a comma-separated list (NatsCluster.url): all go into `nats.servers`. */
   natsUrl: string;
   dir: string;
   offlineAfter?: string;
@@ -77,12 +86,14 @@ export async function startController(o: {
   listen?: string;
   /** The data_dir (default `<dir>/controller-data`). */
   dataDir?: string;
+  /** How long to wait for the HTTP API (default 60 s; a cluster test shares the cores with three servers). */
+  startTimeoutMs?: number;
 }): Promise<ControllerProc> {
   // Operator-mode NATS (the default of NatsServer.start): the controller shares the test's
   // NATS authority, connects with its creds and issues agents' user JWTs at enrollment.
   const natsAuth = NatsServer.forUrl(o.natsUrl)?.authority;
   const yaml = [
-    `nats: { servers: ["${o.natsUrl}"]${o.natsExtra ? `, ${o.natsExtra}` : ''} }`,
+    `nats: { servers: [${serversYaml(o.natsUrl)}]${o.natsExtra ? `, ${o.natsExtra}` : ''} }`,
     natsAuth ? `nats_auth: { enabled: true, dir: ${JSON.stringify(natsAuth.dir)} }` : '',
     `data_dir: ${o.dataDir ?? join(o.dir, 'controller-data')}`,
     `http: { listen: "${o.listen ?? '127.0.0.1:0'}"${o.httpExtra ? `, ${o.httpExtra}` : ''} }`,
@@ -93,7 +104,7 @@ export async function startController(o: {
   ].join('\n');
   const configFile = writeConfig(o.dir, o.configName ?? 'controller.yaml', yaml);
   const child = new Child(process.execPath, [BIN('opsfleet-controller'), '--config', configFile], { env: o.env ?? {} });
-  const line = await child.waitForLog((l) => l.msg === 'http api listening', 60_000, 'controller http api');
+  const line = await child.waitForLog((l) => l.msg === 'http api listening', o.startTimeoutMs ?? 60_000, 'controller http api');
   const url = `http${line.tls ? 's' : ''}://127.0.0.1:${String(line.port)}`;
   const token = adoptControllerToken(url, o.dataDir ?? join(o.dir, 'controller-data'));
   const proc = { child, url, configFile, token };
@@ -162,7 +173,7 @@ export async function startAgent(o: {
   }
   const yaml = [
     `host: { id: ${o.id}, tags: { ${tags} } }`,
-    `nats: { servers: ["${o.natsUrl}"]${natsExtra ? `, ${natsExtra}` : ''} }`,
+    `nats: { servers: [${serversYaml(o.natsUrl)}]${natsExtra ? `, ${natsExtra}` : ''} }`,
     `state_dir: ${o.stateDir ?? join(o.dir, `agent-${o.id}`)}`,
     o.rpc === false ? '' : live ? `rpc: { listen: "127.0.0.1:0", identity: true${rpcExtra} }` : `rpc: { listen: "127.0.0.1:0", insecure: true${rpcExtra} }`,
     enrollYaml,

@@ -26,13 +26,35 @@ function portOpen(port: number): Promise<boolean> {
   });
 }
 
-const byUrl = new Map<string, NatsServer>();
+/**
+ * What startController/startAgent need from an operator-mode broker a test started (one
+ * server or a cluster): the NATS authority they share and per-host creds for hand-installed agents.
+ */
+export interface OperatorNats {
+  readonly authority: NatsAuthority | undefined;
+  agentCreds(hostId: string, opts?: { ttlSeconds?: number; file?: string }): Promise<{ file: string; publicKey: string }>;
+}
+
+const byUrl = new Map<string, OperatorNats>();
+
+/** Makes `url` (a server URL, or a comma-separated list for a cluster) known to forUrl. */
+export function registerOperatorNats(url: string, broker: OperatorNats): void {
+  byUrl.set(url, broker);
+}
+
+/** Writes a .creds file for one agent host of `authority` (its key made here) and returns its path. */
+export async function writeAgentCreds(authority: NatsAuthority, dir: string, hostId: string, opts: { ttlSeconds?: number; file?: string } = {}): Promise<{ file: string; publicKey: string }> {
+  const { creds, publicKey } = await authority.issueAgentCreds(hostId, opts.ttlSeconds ?? 3600);
+  const file = opts.file ?? join(dir, `agent-${hostId}-${publicKey.slice(0, 8)}.creds`);
+  writeCredsFile(file, creds);
+  return { file, publicKey };
+}
 
 /**
  * A private nats-server with JetStream for one test file: random port, store in a temp dir,
  * stoppable and restartable on the same port with the same store. Its log is kept for failures.
  */
-export class NatsServer {
+export class NatsServer implements OperatorNats {
   private child: Child | undefined;
   readonly dir = tempDir('opsfleet-nats-');
   port = 0;
@@ -74,8 +96,8 @@ export class NatsServer {
     return s;
   }
 
-  /** The operator-mode server a test started on `url` (startController/startAgent look it up). */
-  static forUrl(url: string): NatsServer | undefined {
+  /** The operator-mode server or cluster a test started on `url` (startController/startAgent look it up). */
+  static forUrl(url: string): OperatorNats | undefined {
     const s = byUrl.get(url);
     return s?.authority ? s : undefined;
   }
@@ -90,7 +112,7 @@ export class NatsServer {
     const s = new NatsServer();
     s.args = opts.args ?? [];
     s.port = port;
-    byUrl.set(s.url, s);
+    registerOperatorNats(s.url, s);
     return s;
   }
 
@@ -109,10 +131,7 @@ export class NatsServer {
   /** Operator mode: writes a .creds file for one agent host (its key made here) and returns its path. */
   async agentCreds(hostId: string, opts: { ttlSeconds?: number; file?: string } = {}): Promise<{ file: string; publicKey: string }> {
     if (!this.authority) throw new Error('nats-server is not in operator mode');
-    const { creds, publicKey } = await this.authority.issueAgentCreds(hostId, opts.ttlSeconds ?? 3600);
-    const file = opts.file ?? join(this.dir.path, `agent-${hostId}-${publicKey.slice(0, 8)}.creds`);
-    writeCredsFile(file, creds);
-    return { file, publicKey };
+    return writeAgentCreds(this.authority, this.dir.path, hostId, opts);
   }
 
   /** Starts the server (again) on the same port and store dir. */
