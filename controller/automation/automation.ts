@@ -211,12 +211,20 @@ export class Automation {
     const hash = taskFilesHash(local.files);
     const now = Date.now();
     let fleet = this.taskSets.fleet();
-    // A tasks_dir edited while this controller was down is a change like a reload; an unchanged
-    // one is not, so a standby restarted with older files does not undo the fleet's newer set.
-    if (!this.d.haId || !fleet || this.taskSets.localHash() !== hash) {
-      this.taskSets.setLocalHash(hash, this.origin, now);
+    const changed = this.taskSets.localHash() !== hash;
+    const empty = local.set.tasks.length + local.set.policies.length === 0;
+    if (changed) this.taskSets.setLocalHash(hash, this.origin, now);
+    if (!this.d.haId || ((!fleet || changed) && !empty)) {
+      // A tasks_dir edited while this controller was down is a change like a reload; an
+      // unchanged one is not, so a standby restarted with older files does not undo the
+      // fleet's newer set.
       this.setFleet(local.files, hash, now);
       fleet = this.taskSets.fleet()!;
+    } else if (!fleet) {
+      // A standby set up without the files: its empty set is no change (time 0: any load on
+      // the other controller is newer), it takes the fleet's set from the control log.
+      fleet = { hash, origin: this.origin, setMs: 0, files: local.files };
+      this.taskSets.setFleet(fleet);
     }
     if (fleet.hash === hash) this.apply(local.set);
     else {

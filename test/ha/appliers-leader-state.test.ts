@@ -204,4 +204,13 @@ describe('the self-heal flap guard (policy.track) and the task set (tasks.set)',
     assert.equal(b3.log.out.filter((r) => r.kind === 'tasks.set').length, 1);
     assert.equal(b3.a.taskSetStatus()!.source, 'local');
   });
+
+  it("a standby started without task files takes the fleet's set even when it started last, and does not publish its empty one", async () => {
+    const a = await side('ea', { 'web.yaml': tasksFile(task('rotate-logs')) });
+    const b = await side('eb', {});
+    assert.equal(b.log.out.filter((r) => r.kind === 'tasks.set').length, 0);
+    for (const r of a.log.out.splice(0).filter((x) => x.kind === 'tasks.set')) await b.log.apply(r);
+    assert.equal(names(b.a), 'rotate-logs');
+    assert.deepEqual([b.a.taskSetStatus()!.origin, b.a.taskSetStatus()!.drift], ['ea', true]);
+  });
 });
