@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { api, startController, type ControllerProc } from '../helpers/daemons.js';
 import { NatsServer } from '../helpers/nats-server.js';
-import { freePort } from '../helpers/ports.js';
+import { freePorts } from '../helpers/ports.js';
 import { tempDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait.js';
 import { FakeWebhook } from '../alerting/fakes.js';
@@ -89,8 +89,7 @@ describe('what a new leader knows: pushed alerts, the flap guard, the task set (
     mkdirSync(join(dir.path, 'a', 'tasks'), { recursive: true });
     mkdirSync(join(dir.path, 'b', 'tasks'), { recursive: true });
     writeFileSync(join(dir.path, 'a', 'tasks', 'web.yaml'), TASKS);
-    ports.a = await freePort();
-    ports.b = await freePort();
+    [ports.a, ports.b] = (await freePorts(2)) as [number, number];
     a = await start('a');
     await waitFor(async () => (await health(a!)).role === 'leader', { timeout: 30_000, what: 'A leads' });
     await waitFor(() => existsSync(join(caOf(), 'ca.key')), { what: "a's fleet CA" });
