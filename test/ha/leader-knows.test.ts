@@ -116,7 +116,8 @@ describe('what a new leader knows: pushed alerts, the flap guard, the task set (
     // Alerts only A is told: a one-off API push and a Grafana webhook (neither sends again).
     assert.equal((await postJson(`${a!.url}/api/v1/alerts`, [{ labels: { alertname: 'WebDown', host: 'ghost-1' }, resolveTimeoutS: 3600 }])).status, 200);
     const grafana = { alerts: [{ status: 'firing', labels: { alertname: 'GrafanaLatency', host: 'lb-1' }, valueString: 'p99=2.1s' }] };
-    assert.equal((await postJson(`${a!.url}/api/v1/intake/grafana`, grafana)).status, 200);
+    // Sent to the standby: forwarded to the leader like every mutation (only A notifies it).
+    assert.equal((await postJson(`${b!.url}/api/v1/intake/grafana`, grafana)).status, 200);
     await waitFor(() => count('WebDown ghost-1 firing') === 1 && count('GrafanaLatency lb-1 firing') === 1, { timeout: 20_000, what: 'A notifies both' });
     // A's policy tries twice (ghost-1 is no host: each run fails) and escalates once.
     await waitFor(async () => (await remediations(a!)).some((r) => r.status === 'escalated'), { timeout: 30_000, what: 'A escalates' });
@@ -156,5 +157,13 @@ describe('what a new leader knows: pushed alerts, the flap guard, the task set (
     assert.equal(count('WebDown ghost-1 firing'), 1, 'told once, by A');
     assert.equal(count('RemediationFailed ghost-1 firing'), 1, 'escalated once, by A');
     assert.equal(count('GrafanaLatency lb-1 firing'), 1, 'told once, by A');
+
+    // A reload on B (SIGHUP, its own files now) makes them the fleet's set: no drift any more.
+    writeFileSync(join(dir.path, 'b', 'tasks', 'web.yaml'), TASKS.replace('yearly-report', 'yearly-audit'));
+    b!.child.kill('SIGHUP');
+    await waitFor(async () => (await health(b!)).tasks?.origin === 'b', { timeout: 20_000, what: "B's reload in effect" });
+    const after = (await health(b!)).tasks!;
+    assert.deepEqual([after.source, after.drift], ['local', false]);
+    assert.deepEqual((await api<Array<{ name: string }>>(b!.url, '/api/v1/tasks')).map((t) => t.name), ['yearly-audit']);
   });
 });
