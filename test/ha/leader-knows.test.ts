@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { api, startController, type ControllerProc } from '../helpers/daemons.js';
+import { api, runCommand, startController, type ControllerProc } from '../helpers/daemons.js';
 import { NatsServer } from '../helpers/nats-server.js';
 import { freePorts } from '../helpers/ports.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -138,6 +138,11 @@ describe('what a new leader knows: pushed alerts, the flap guard, the task set (
     const tasks = await api<Array<{ name: string; file: string }>>(b!.url, '/api/v1/tasks');
     assert.deepEqual(tasks.map((t) => t.name), ['yearly-report']);
     assert.ok(tasks[0]!.file.startsWith('a:'), tasks[0]!.file);
+    const listed = await runCommand('opsctl', ['--controller', b!.url, 'tasks']);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(listed.stdout, /yearly-report/);
+    assert.match(listed.stdout, new RegExp(`task set ${setB.hash.slice(0, 12)} \\(from a, `));
+    assert.match(listed.stdout, /WARNING this controller's tasks_dir .* differs from the fleet's task set/);
 
     // The flap guard: a new WebDown on B is remediated (B's engine runs as leader, with the
     // fleet's policy); by then B has evaluated ghost-1's track in the same passes and, inheriting
