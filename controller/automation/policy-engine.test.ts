@@ -224,4 +224,18 @@ describe('PolicyEngine', () => {
     c.tick();
     assert.equal(f.tracks.all().length, 0);
   });
+
+  it('an alert that resolves before the policy acts writes and replicates nothing', () => {
+    const f = fixture();
+    const changes: string[] = [];
+    f.tracks.onChange((c) => changes.push(c.op));
+    f.engine.setPolicies([policy()]); // for: 2 min
+    f.fire('fpQ', 'web-3');
+    f.engine.tick();
+    f.alerts.get('fpQ')!.resolved = true;
+    f.advance(60_000);
+    f.engine.tick();
+    assert.deepEqual(changes, []);
+    assert.deepEqual(f.tracks.all(), []);
+  });
 });

@@ -58,10 +58,12 @@ export class PolicyTrackStore {
     this.emit({ op: 'put', row });
   }
 
-  /** A track ended here: removed and published. */
+  /**
+   * A track ended here: removed and published. Most tracks the engine forgets were never
+   * written (an alert that resolved before the policy's `for`): those publish nothing.
+   */
   delete(policy: string, fingerprint: string, nowMs: number): void {
-    this.applyDelete(policy, fingerprint);
-    this.emit({ op: 'delete', policy, fingerprint, updated_ms: nowMs });
+    if (this.applyDelete(policy, fingerprint)) this.emit({ op: 'delete', policy, fingerprint, updated_ms: nowMs });
   }
 
   /** A decision another controller made (control log, applied in stream order). */
@@ -69,8 +71,9 @@ export class PolicyTrackStore {
     this.s.put.run({ ...row, escalated: row.escalated ? 1 : 0 });
   }
 
-  applyDelete(policy: string, fingerprint: string): void {
-    this.s.del.run(policy, fingerprint);
+  /** True when there was a row. */
+  applyDelete(policy: string, fingerprint: string): boolean {
+    return this.s.del.run(policy, fingerprint).changes > 0;
   }
 
   onChange(fn: (c: TrackChange) => void): () => void {
