@@ -23,7 +23,10 @@ const alert = z
   })
   .strict();
 const pushBody = z.object({ atMs: ms, alerts: z.array(alert).min(1).max(100_000) }).strict();
-/** Under NATS's default 1 MB max_payload: an intake batch of 10,000 alerts goes as several records. */
+/**
+ * Characters per record: under NATS's default 1 MB max_payload even when every character takes
+ * three bytes in UTF-8. An intake batch of 10,000 alerts goes as several records.
+ */
 const MAX_RECORD_BYTES = 256 * 1024;
 
 /** Characters of a label map as JSON roughly writes them (quotes, colon, comma: 6 per pair). */
@@ -57,6 +60,12 @@ export function replicatePushedAlerts(log: ControlLog, alerts: AlertManager, log
     for (const a of p.alerts) {
       // An estimate (the record is serialised once, into the outbox): strings plus the fixed fields.
       const size = textSize(a.labels) + textSize(a.annotations) + 200;
+      if (size > MAX_RECORD_BYTES) {
+        // A record over NATS's max_payload would never be stored and would hold up every later
+        // record in the outbox: such an alert (hundreds of KB of annotations) stays on this controller.
+        logger.error({ alertname: a.labels.alertname, chars: size, max: MAX_RECORD_BYTES }, 'pushed alert too large to replicate; it stays on this controller');
+        continue;
+      }
       if (chunk.length > 0 && bytes + size > MAX_RECORD_BYTES) {
         send('alert.push', { atMs: p.atMs, alerts: chunk });
         chunk = [];

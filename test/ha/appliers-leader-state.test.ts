@@ -103,6 +103,13 @@ describe('pushed alerts (alert.push)', () => {
   it("the controller's own alerts (disk, backups) stay its own; a record with an unusable alert is refused", async () => {
     a.am.push([{ labels: { alertname: 'ControllerDiskLow', component: 'controller' } }]);
     assert.equal(a.log.out.length, 0);
+    // One alert bigger than a record can carry (it would never be stored and would hold up the
+    // outbox) stays here; the rest of its batch travels.
+    const huge = Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`note${i}`, 'x'.repeat(60_000)]));
+    a.am.pushFromApi([{ labels: { alertname: 'Huge' }, annotations: huge }, { labels: { alertname: 'Small' } }]);
+    const recs = a.log.out.splice(0);
+    assert.equal(recs.length, 1);
+    assert.deepEqual((recs[0]!.body as { alerts: Array<{ labels: { alertname: string } }> }).alerts.map((x) => x.labels.alertname), ['Small']);
     const bad = { id: 'bad', origin: 'a', kind: 'alert.push', ts: 1, body: { atMs: 1, alerts: [{ state: 'firing', labels: { host: 'x' }, annotations: {}, startsAtMs: 0, endsAtMs: 0, resolveTimeoutMs: 0, source: 'api', eventTsMs: 1 }] } };
     await assert.rejects(async () => b.log.apply(bad), (err: Error & { code?: string }) => err.code === 'OPS_ERR_HA_CONTROL_INVALID' && /alertname/.test(err.message));
     await assert.rejects(async () => b.log.apply({ ...bad, body: { ...bad.body, alerts: [{ ...bad.body.alerts[0]!, labels: { alertname: 'X' }, source: 'controller' }] } }), { code: 'OPS_ERR_HA_CONTROL_INVALID' });
