@@ -148,7 +148,9 @@ export class Automation {
 
   /** This controller's load becomes the fleet's set (and goes to the other controller). */
   private setFleet(files: TaskFile[], hash: string, now: number): void {
-    const rec: TaskSetRecord = { hash, origin: this.origin, setMs: now, files };
+    // Newer than every set known here even if the other controller's clock runs ahead: a load
+    // here must become the fleet's set on both sides, not only on this one.
+    const rec: TaskSetRecord = { hash, origin: this.origin, setMs: Math.max(now, (this.taskSets.fleet()?.setMs ?? 0) + 1), files };
     this.taskSets.setFleet(rec);
     this.fleetError = undefined;
     for (const fn of this.setListeners) fn(rec);

@@ -220,4 +220,25 @@ describe('the self-heal flap guard (policy.track) and the task set (tasks.set)',
     assert.equal(names(b.a), 'rotate-logs');
     assert.deepEqual([b.a.taskSetStatus()!.origin, b.a.taskSetStatus()!.drift], ['ea', true]);
   });
+
+  it("a reload is the fleet's set on both sides even when the other controller's clock runs ahead", async () => {
+    const a = await side('ka', { 't.yaml': tasksFile(task('one')) });
+    const b = await side('kb', { 't.yaml': tasksFile(task('two')) });
+    a.log.out.splice(0);
+    b.log.out.splice(0);
+    // A's clock is an hour ahead: its reload carries a time B has not reached yet.
+    writeFileSync(join(a.tasksDir, 't.yaml'), tasksFile(task('three')));
+    a.a.reload();
+    const ahead = a.log.out.splice(0).find((r) => r.kind === 'tasks.set')!;
+    const body = ahead.body as { setMs: number };
+    // As A holds it: its own row carries its (fast) clock.
+    a.a.taskSets.setFleet({ ...(body as unknown as Parameters<typeof a.a.taskSets.setFleet>[0]), setMs: body.setMs + 3_600_000 });
+    await b.log.apply({ ...ahead, body: { ...body, setMs: body.setMs + 3_600_000 } });
+    assert.equal(names(b.a), 'three');
+    writeFileSync(join(b.tasksDir, 't.yaml'), tasksFile(task('four')));
+    b.a.reload();
+    for (const r of b.log.out.splice(0)) await a.log.apply(r);
+    assert.equal(names(a.a), 'four', "B's later reload wins on A too");
+    assert.equal(names(b.a), 'four');
+  });
 });
