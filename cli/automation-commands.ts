@@ -13,16 +13,37 @@ interface TaskView {
   last: { runId: string; status: string; startedAt: string | null } | null;
 }
 
+interface TaskSetView {
+  hash: string;
+  source: 'local' | 'replicated';
+  origin: string;
+  loadedAt: string;
+  localHash: string;
+  drift: boolean;
+  error?: string;
+}
+
 /** `opsctl tasks ...` and `opsctl policies ...`. */
 export function registerAutomationCommands(program: Command, client: ClientOf): void {
   const tasks = program.command('tasks').description('scheduled tasks (tasks_dir)').option('--json', 'print JSON');
   tasks.action(async (opts: { json?: boolean }, cmd: Command) => {
     const list = await client(cmd).get<TaskView[]>('api/v1/tasks');
     if (opts.json) return print(JSON.stringify(list, null, 2));
-    if (list.length === 0) return print('no tasks (set tasks_dir in controller.yaml)');
-    const t = table(['TASK', 'SCHEDULE', 'PLAYBOOK', 'TARGET', 'NEXT RUN', 'LAST', 'RUNNING']);
-    for (const x of list) t.push([x.name + (x.enabled ? '' : ' (disabled)'), x.schedule, x.playbook, x.target, x.nextRun ?? '-', x.last ? `${x.last.status} ${x.last.startedAt ?? ''}` : '-', String(x.running)]);
-    print(t.toString());
+    // An older controller has no /tasks/set: the list alone.
+    const set = await client(cmd)
+      .get<TaskSetView>('api/v1/tasks/set')
+      .catch(() => undefined);
+    if (list.length === 0) print('no tasks (set tasks_dir in controller.yaml)');
+    else {
+      const t = table(['TASK', 'SCHEDULE', 'PLAYBOOK', 'TARGET', 'NEXT RUN', 'LAST', 'RUNNING']);
+      for (const x of list) t.push([x.name + (x.enabled ? '' : ' (disabled)'), x.schedule, x.playbook, x.target, x.nextRun ?? '-', x.last ? `${x.last.status} ${x.last.startedAt ?? ''}` : '-', String(x.running)]);
+      print(t.toString());
+    }
+    if (set) {
+      print(`task set ${set.hash.slice(0, 12)} (${set.source === 'local' ? 'loaded here' : `from ${set.origin}`}, ${set.loadedAt})`);
+      if (set.drift) print(`WARNING this controller's tasks_dir (${set.localHash.slice(0, 12)}) differs from the fleet's task set; it runs the fleet's set. Copy the files over, or send this controller SIGHUP to make its tasks_dir the fleet's set.`);
+      if (set.error) print(`ERROR ${set.error}`);
+    }
   });
   tasks
     .command('run <name>')

@@ -67,6 +67,9 @@ import { replicateNotifications } from './replication/notify.js';
 import { replicateEnrollment } from './replication/enrollment.js';
 import { replicatePolicyPauses } from './replication/policies.js';
 import { replicateAudit } from './replication/audit.js';
+import { replicatePushedAlerts } from './replication/alerts.js';
+import { replicatePolicyTracks } from './replication/policy-tracks.js';
+import { replicateTaskSet } from './replication/tasks.js';
 
 /**
  * The controller daemon. Start order: database → NATS + stream → ingest → liveness → pruner →
@@ -198,6 +201,7 @@ export class Controller {
     replicateTokens(controlLog, tokens, this.logger);
     replicateSilences(controlLog, this.alerts.silences, this.logger);
     replicateNotifications(controlLog, this.alerts.notifyStore, this.logger);
+    replicatePushedAlerts(controlLog, this.alerts, this.logger);
     replicateAudit(controlLog, audit, this.logger);
     this.onHostStatus(this.alerts.onHostStatus);
     await this.alerts.start();
@@ -377,9 +381,11 @@ export class Controller {
       alerts: this.alerts,
       logger: this.logger,
       // HA: schedules and policies run on the leader; each slot is claimed in KV first.
-      ...(lease ? { leadership: lease, claim: (task: string, slotMs: number) => lease.claim('task', task, slotMs) } : {}),
+      ...(lease ? { leadership: lease, claim: (task: string, slotMs: number) => lease.claim('task', task, slotMs), haId: this.haId } : {}),
     });
     replicatePolicyPauses(controlLog, this.automation.remediations, this.logger);
+    replicatePolicyTracks(controlLog, this.automation.policyTracks, this.logger);
+    replicateTaskSet(controlLog, this.automation, this.logger);
     await this.automation.start();
     registerAutomationRoutes(this.http, this.automation, audit);
     registerWebDashboard(this.http, { auth, alerts: this.alerts, audit, tls: cfg.http.tls !== undefined });
@@ -510,6 +516,7 @@ export class Controller {
       ...(this.checkpointer ? { walCheckpointer: this.checkpointer.stats() } : {}),
       ...this.haStatus(),
       ...(this.controlLog?.state() ? { controlLog: this.controlLog.state() } : {}),
+      ...(this.automation?.taskSetStatus() ? { tasks: this.automation.taskSetStatus() } : {}),
       counters,
       unhandledRejections: processFaults.unhandledRejections,
     };

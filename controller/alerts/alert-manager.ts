@@ -22,6 +22,12 @@ import { Silences, silenceStatus, type Silence } from './silences.js';
 
 export const HOST_OFFLINE = 'HostOffline';
 
+/** A batch of alerts accepted from the API or an intake route, as of `atMs` (controller time). */
+export interface PushedAlerts {
+  atMs: number;
+  alerts: readonly IncomingAlert[];
+}
+
 export interface AlertManagerDeps {
   db: Database.Database;
   cfg: AlertingConfig;
@@ -104,6 +110,7 @@ export class AlertManager {
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly addCounter;
+  private readonly pushListeners = new Set<(p: PushedAlerts) => void>();
 
   constructor(private readonly d: AlertManagerDeps) {
     this.now = d.now ?? Date.now;
@@ -208,7 +215,10 @@ export class AlertManager {
     }
   };
 
-  /** Alerts pushed by other tools through the API. Returns their fingerprints. */
+  /**
+   * Alerts the controller raises about itself (disk guard, its backups, sequence regressions):
+   * this controller's own, never replicated. Returns their fingerprints.
+   */
   push(list: readonly ApiAlert[]): string[] {
     const now = this.now();
     const inc = list.map((a) => alertFromApi(a, now));
@@ -217,18 +227,57 @@ export class AlertManager {
   }
 
   /**
+   * Alerts pushed by other tools through `POST /api/v1/alerts`. They exist nowhere else (no
+   * event stream carries them), so they are handed to onPushed (the control log). Returns their
+   * fingerprints.
+   */
+  pushFromApi(list: readonly ApiAlert[]): string[] {
+    const now = this.now();
+    const inc = list.map((a) => alertFromApi(a, now));
+    this.applyPushed(inc, now);
+    return inc.map((a) => fingerprint(a.labels));
+  }
+
+  /**
    * Alerts from Prometheus, Alertmanager or Grafana (already mapped by intake.ts); counted per
-   * source. Returns how many were stored.
+   * source and handed to onPushed like pushFromApi. Returns how many were stored.
    */
   intake(list: readonly IncomingAlert[]): number {
-    const out = this.apply(list);
+    const out = this.applyPushed(list, this.now());
     for (const a of list) this.intakeStats[a.source] = (this.intakeStats[a.source] ?? 0) + 1;
     return out.length;
   }
 
+  private applyPushed(list: readonly IncomingAlert[], atMs: number): ApplyOutcome[] {
+    const out = this.apply(list, atMs);
+    if (out.length === 0) return out;
+    for (const fn of this.pushListeners) {
+      try {
+        fn({ atMs, alerts: list });
+      } catch (err) {
+        this.log.error({ err }, 'push listener failed');
+      }
+    }
+    return out;
+  }
+
+  /** Hears every batch of alerts accepted from the API or an intake route (the control log publishes them). */
+  onPushed(fn: (p: PushedAlerts) => void): () => void {
+    this.pushListeners.add(fn);
+    return () => this.pushListeners.delete(fn);
+  }
+
+  /**
+   * Alerts another controller accepted from the API (control log), applied as of `atMs` (when
+   * the origin applied them, so expiry and start times agree on both): the same dedupe,
+   * grouping and resolution as a push here; only the leader's dispatcher notifies.
+   */
+  applyRemote(p: PushedAlerts): ApplyOutcome[] {
+    return this.apply(p.alerts, p.atMs);
+  }
+
   /** Stores assertions in one transaction, then lets dispatch and inhibition see the changes. */
-  apply(list: readonly IncomingAlert[]): ApplyOutcome[] {
-    const now = this.now();
+  apply(list: readonly IncomingAlert[], now = this.now()): ApplyOutcome[] {
     const changed: AlertRecord[] = [];
     const outcomes: ApplyOutcome[] = [];
     try {

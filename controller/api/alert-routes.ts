@@ -61,7 +61,7 @@ export function registerAlertRoutes(http: HttpServer, am: AlertManager, audit: A
     ({ body }) => {
       const list = Array.isArray(body) ? body : [body];
       try {
-        return { accepted: list.length, fingerprints: am.push(list) };
+        return { accepted: list.length, fingerprints: am.pushFromApi(list) };
       } catch (err) {
         return badRequest(err);
       }

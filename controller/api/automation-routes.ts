@@ -33,6 +33,14 @@ export function registerAutomationRoutes(http: HttpServer, a: Automation, audit:
     });
   });
 
+  // The task set in effect (HA: the fleet's, docs/scaling.md): its hash, whose load it was, and
+  // whether this controller's tasks_dir differs from it.
+  http.route('GET', '/api/v1/tasks/set', () => {
+    const s = a.taskSetStatus();
+    if (!s) throw new HttpError(404, 'OPS_ERR_TASK_NOT_FOUND', 'no task set loaded yet');
+    return s;
+  });
+
   http.route(
     'POST',
     '/api/v1/tasks/reload',

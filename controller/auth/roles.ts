@@ -108,6 +108,7 @@ export const ROUTE_POLICIES: Readonly<Record<string, RoutePolicy>> = Object.free
   'GET /api/v1/audit/verify': viewer,
 
   'GET /api/v1/tasks': viewer,
+  'GET /api/v1/tasks/set': viewer,
   'POST /api/v1/tasks/reload': admin,
   'POST /api/v1/tasks/:name/run': operator,
   'GET /api/v1/tasks/:name/history': viewer,

@@ -1,6 +1,7 @@
+import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import type { ControllerConfig } from '../../shared/config/controller.js';
-import type { PolicyConfig, TaskConfig } from '../../shared/config/tasks.js';
+import type { PolicyConfig, TaskConfig, TaskRefs } from '../../shared/config/tasks.js';
 import { OpsError, problemLines } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 import type { AlertManager } from '../alerts/alert-manager.js';
@@ -12,14 +13,39 @@ import { RemediationStore } from './remediation-store.js';
 import { Scheduler, type TaskOutcome } from './scheduler.js';
 import { TaskStore } from './task-store.js';
 import type { Leadership } from '../ha/leadership.js';
-import { keepEmptiedFiles, loadTasksDir, type KeptFile, type TaskSet } from './tasks-loader.js';
+import { keepEmptiedFiles, parseTaskFiles, readTasksDir, taskFilesHash, type KeptFile, type TaskFile, type TaskSet } from './tasks-loader.js';
+import { PolicyTrackStore } from './policy-tracks.js';
+import { isNewer, TaskSetStore, type TaskSetRecord } from './task-set-store.js';
 
 const REPORT_LINES_PER_HOST = 6;
+
+/** What /healthz and `GET /api/v1/tasks/set` say about the task set in effect. */
+export interface TaskSetStatus {
+  /** SHA-256 of the fleet's set (the files' names and texts). */
+  hash: string;
+  /** `local`: this controller's own load; `replicated`: the other controller's (control log). */
+  source: 'local' | 'replicated';
+  /** `ha.id` of the controller that loaded it. */
+  origin: string;
+  loadedAt: string;
+  files: string[];
+  /** SHA-256 of this controller's tasks_dir at its last load. */
+  localHash: string;
+  /** This controller's tasks_dir differs from the fleet's set (it runs the fleet's set). */
+  drift: boolean;
+  /** Why the fleet's set cannot run here (this controller then runs its own tasks_dir). */
+  error?: string;
+}
 
 /**
  * Scheduled tasks and self-healing policies from tasks_dir, wired to the run dispatcher and
  * alerting. A bad tasks_dir at start refuses the start; on reload it is rejected and the
  * running set stays.
+ *
+ * With HA the task set is the fleet's (docs/scaling.md, "Control log"): the newest load on
+ * either controller (a reload, or a start with a tasks_dir that changed since the last load)
+ * is published with its files' texts and runs on both; a controller whose tasks_dir differs
+ * says so (`drift`).
  */
 export class Automation {
   readonly name = 'automation';
@@ -27,7 +53,11 @@ export class Automation {
   readonly policies: PolicyEngine;
   readonly tasks: TaskStore;
   readonly remediations: RemediationStore;
+  readonly policyTracks: PolicyTrackStore;
+  readonly taskSets: TaskSetStore;
   private set: TaskSet = { tasks: [], policies: [], files: [] };
+  private fleetError: string | undefined;
+  private readonly setListeners = new Set<(r: TaskSetRecord) => void>();
   private readonly log: Logger;
   private pruneTimer: NodeJS.Timeout | undefined;
 
@@ -43,11 +73,15 @@ export class Automation {
       leadership?: Leadership;
       /** HA: claims a schedule slot across controllers before running it. */
       claim?: (task: string, slotMs: number) => Promise<boolean>;
+      /** HA: this controller's `ha.id` (absent: HA off, tasks_dir alone decides). */
+      haId?: string;
     },
   ) {
     this.log = d.logger.child({ component: 'automation' });
     this.tasks = new TaskStore(d.db);
     this.remediations = new RemediationStore(d.db);
+    this.policyTracks = new PolicyTrackStore(d.db);
+    this.taskSets = new TaskSetStore(d.db);
     this.scheduler = new Scheduler({
       store: this.tasks,
       audit: d.audit,
@@ -69,6 +103,8 @@ export class Automation {
       run: (p, target, signal) => this.runRemediation(p, target, signal),
       notify: (receivers, n) => d.alerts.notifyDirect(receivers, { key: `policy:${n.labels.policy ?? ''}:${n.labels.host ?? ''}`, ...n }),
       store: this.remediations,
+      tracks: this.policyTracks,
+      origin: d.haId ?? 'local',
       audit: d.audit,
       globalPerMinute: d.cfg.scheduler.max_remediations_per_minute,
       logger: d.logger,
@@ -76,10 +112,8 @@ export class Automation {
     });
   }
 
-  private load(): TaskSet {
-    const dir = this.d.cfg.tasks_dir;
-    if (!dir) return { tasks: [], policies: [], files: [] };
-    return loadTasksDir(dir, {
+  private refs(): TaskRefs {
+    return {
       playbooks: Object.keys(this.d.cfg.playbooks),
       receivers: this.d.cfg.alerting.receivers.map((r) => r.name),
       checkTarget: (expr) => {
@@ -90,7 +124,82 @@ export class Automation {
           return (err as Error).message;
         }
       },
-    });
+    };
+  }
+
+  /** tasks_dir read once and parsed: its files (what is hashed and published) and their set. */
+  private readLocal(): { files: TaskFile[]; set: TaskSet } {
+    const dir = this.d.cfg.tasks_dir;
+    if (!dir) return { files: [], set: { tasks: [], policies: [], files: [] } };
+    const files = readTasksDir(dir);
+    return { files, set: parseTaskFiles(files, this.refs(), (name) => join(dir, name)) };
+  }
+
+  /** A set's files parsed here, named by where they came from (this tasks_dir when it holds the same set). */
+  private parseSet(r: TaskSetRecord): TaskSet {
+    const dir = this.d.cfg.tasks_dir;
+    const local = dir !== undefined && r.hash === this.taskSets.localHash();
+    return parseTaskFiles(r.files, this.refs(), (name) => (local ? join(dir, name) : `${r.origin}:${name}`));
+  }
+
+  private get origin(): string {
+    return this.d.haId ?? 'local';
+  }
+
+  /** This controller's load becomes the fleet's set (and goes to the other controller). */
+  private setFleet(files: TaskFile[], hash: string, now: number): void {
+    // Newer than every set known here even if the other controller's clock runs ahead: a load
+    // here must become the fleet's set on both sides, not only on this one.
+    const rec: TaskSetRecord = { hash, origin: this.origin, setMs: Math.max(now, (this.taskSets.fleet()?.setMs ?? 0) + 1), files };
+    this.taskSets.setFleet(rec);
+    this.fleetError = undefined;
+    for (const fn of this.setListeners) fn(rec);
+  }
+
+  /** Hears every load of this controller that became the fleet's set (the control log publishes it). */
+  onTaskSet(fn: (r: TaskSetRecord) => void): () => void {
+    this.setListeners.add(fn);
+    return () => this.setListeners.delete(fn);
+  }
+
+  /**
+   * A set another controller loaded (control log): checked like a load here (hash, the tasks
+   * schema against this controller's playbooks and receivers; a problem throws
+   * OPS_ERR_HA_CONTROL_INVALID and the record is skipped and counted), then, when it is newer
+   * than the set in effect, it becomes the set in effect.
+   */
+  applyTaskSet(r: TaskSetRecord): void {
+    if (taskFilesHash(r.files) !== r.hash) throw new OpsError('OPS_ERR_HA_CONTROL_INVALID', `task set ${r.hash.slice(0, 12)} from ${r.origin}: the hash does not match its files`);
+    let set: TaskSet;
+    try {
+      set = this.parseSet(r);
+    } catch (err) {
+      throw new OpsError('OPS_ERR_HA_CONTROL_INVALID', `task set ${r.hash.slice(0, 12)} from ${r.origin} is not valid here: ${problemLines(err).join('; ')}`, { cause: err });
+    }
+    if (!isNewer(r, this.taskSets.fleet())) {
+      this.log.info({ hash: r.hash, origin: r.origin }, 'older task set from the other controller ignored');
+      return;
+    }
+    this.taskSets.setFleet(r);
+    this.fleetError = undefined;
+    this.apply(set);
+    this.log.info({ hash: r.hash, origin: r.origin, tasks: set.tasks.length, policies: set.policies.length, drift: r.hash !== this.taskSets.localHash() }, 'task set from the other controller in effect');
+  }
+
+  taskSetStatus(): TaskSetStatus | undefined {
+    const f = this.taskSets.fleet();
+    if (!f) return undefined;
+    const localHash = this.taskSets.localHash() ?? '';
+    return {
+      hash: f.hash,
+      source: f.origin === this.origin ? 'local' : 'replicated',
+      origin: f.origin,
+      loadedAt: new Date(f.setMs).toISOString(),
+      files: f.files.map((x) => x.name),
+      localHash,
+      drift: f.hash !== localHash,
+      ...(this.fleetError ? { error: this.fleetError } : {}),
+    };
   }
 
   private apply(set: TaskSet): void {
@@ -100,7 +209,35 @@ export class Automation {
   }
 
   async start(): Promise<void> {
-    this.apply(this.load()); // a ConfigError here refuses the controller's start
+    const local = this.readLocal(); // a ConfigError here refuses the controller's start
+    const hash = taskFilesHash(local.files);
+    const now = Date.now();
+    let fleet = this.taskSets.fleet();
+    const changed = this.taskSets.localHash() !== hash;
+    const empty = local.set.tasks.length + local.set.policies.length === 0;
+    if (changed) this.taskSets.setLocalHash(hash, this.origin, now);
+    if (!this.d.haId || ((!fleet || changed) && !empty)) {
+      // A tasks_dir edited while this controller was down is a change like a reload; an
+      // unchanged one is not, so a standby restarted with older files does not undo the
+      // fleet's newer set.
+      this.setFleet(local.files, hash, now);
+      fleet = this.taskSets.fleet()!;
+    } else if (!fleet) {
+      // A standby set up without the files: its empty set is no change (time 0: any load on
+      // the other controller is newer), it takes the fleet's set from the control log.
+      fleet = { hash, origin: this.origin, setMs: 0, files: local.files };
+      this.taskSets.setFleet(fleet);
+    }
+    if (fleet.hash === hash) this.apply(local.set);
+    else {
+      try {
+        this.apply(this.parseSet(fleet));
+      } catch (err) {
+        this.fleetError = `the fleet's task set (${fleet.hash.slice(0, 12)} from ${fleet.origin}) is not valid here, running tasks_dir: ${problemLines(err).join('; ')}`;
+        this.log.error({ problems: problemLines(err), origin: fleet.origin }, "the fleet's task set is not valid here; running tasks_dir");
+        this.apply(local.set);
+      }
+    }
     await this.scheduler.start();
     this.policies.start(this.d.cfg.scheduler.tick);
     this.pruneHistory();
@@ -117,9 +254,15 @@ export class Automation {
    */
   reload(o: { force?: boolean } = {}): { ok: true; tasks: number; policies: number; kept: KeptFile[] } | { ok: false; problems: string[] } {
     try {
-      const loaded = this.load();
-      const { set, kept } = o.force ? { set: loaded, kept: [] } : keepEmptiedFiles(this.set, loaded);
+      const local = this.readLocal();
+      const { set, kept } = o.force ? { set: local.set, kept: [] } : keepEmptiedFiles(this.set, local.set);
       this.apply(set);
+      const hash = taskFilesHash(local.files);
+      const now = Date.now();
+      this.taskSets.setLocalHash(hash, this.origin, now);
+      // A file kept from before (caught empty mid-write) makes the running set differ from the
+      // files: it becomes the fleet's set once it has entries again, or on a forced reload.
+      if (kept.length === 0) this.setFleet(local.files, hash, now);
       for (const k of kept) this.log.warn({ file: k.file, tasks: k.tasks, policies: k.policies }, 'tasks file lost all its entries; previous entries kept (reload with force to accept)');
       this.log.info({ tasks: set.tasks.length, policies: set.policies.length, kept: kept.length, forced: !!o.force }, 'tasks reloaded');
       return { ok: true, tasks: set.tasks.length, policies: set.policies.length, kept };

@@ -7,6 +7,7 @@ import { AuditLog } from '../audit/audit-log.js';
 import { openDatabase } from '../store/db.js';
 import { PolicyEngine } from './policy-engine.js';
 import { RemediationStore } from './remediation-store.js';
+import { PolicyTrackStore } from './policy-tracks.js';
 
 const dirs: Array<() => void> = [];
 after(() => dirs.forEach((c) => c()));
@@ -39,7 +40,10 @@ function fixture(globalPerMinute = 10, mayAct?: () => boolean) {
   const runs: Array<{ target: string; resolve: (ok: boolean) => void }> = [];
   const notified: Array<{ receivers: readonly string[]; title: string }> = [];
   const store = new RemediationStore(db);
-  const engine = new PolicyEngine({
+  const tracks = new PolicyTrackStore(db);
+  // `another`: a second engine on the same database (a restart, or the standby once the
+  // tracks were replicated to it).
+  const build = (origin: string, may?: () => boolean) => new PolicyEngine({
     alerts: {
       firing: () => [...alerts.entries()].filter(([, a]) => !a.resolved).map(([fingerprint, a]) => ({ fingerprint, labels: a.labels, startsAtMs: a.startsAtMs })),
       isResolved: (fp) => alerts.get(fp)?.resolved ?? true,
@@ -48,14 +52,17 @@ function fixture(globalPerMinute = 10, mayAct?: () => boolean) {
     run: (_p, target) => new Promise((resolve) => runs.push({ target, resolve: (ok) => resolve({ runId: `run-${runs.length}`, status: ok ? 'ok' : 'failed', reason: ok ? '' : 'exit 1' }) })),
     notify: (receivers, n) => notified.push({ receivers, title: n.title }),
     store,
+    tracks,
+    origin,
     audit: new AuditLog(db, () => clock),
     globalPerMinute,
     logger: pino({ level: 'silent' }),
     now: () => clock,
-    ...(mayAct ? { mayAct } : {}),
+    ...(may ? { mayAct: may } : {}),
   });
+  const engine = build('ctl-a', mayAct);
   const fire = (fp: string, host: string, labels: Record<string, string> = { alertname: 'CheckDown', check: 'app-http' }) => alerts.set(fp, { labels: { ...labels, host }, startsAtMs: clock, resolved: false });
-  return { engine, store, alerts, notes, runs, notified, fire, advance: (ms: number) => (clock += ms) };
+  return { engine, store, tracks, alerts, notes, runs, notified, fire, advance: (ms: number) => (clock += ms), another: (origin: string) => build(origin) };
 }
 
 const flush = () => new Promise((r) => setImmediate(r));
@@ -167,5 +174,68 @@ describe('PolicyEngine', () => {
     f.engine.tick();
     assert.equal(f.runs.length, 1);
     assert.equal(f.runs[0]!.target, 'web-1');
+  });
+
+  it('the flap guard survives the leader: a new engine continues the attempt count, the verify window and the escalation', async () => {
+    const f = fixture();
+    f.engine.setPolicies([policy({ for: 0, max_attempts: 3 })]);
+    f.fire('fpF', 'web-9');
+    // Attempt 1: ran, not resolved within the verify window; attempt 2 dispatched, its run in flight.
+    f.engine.tick();
+    for (const r of f.runs.splice(0)) r.resolve(true);
+    await flush();
+    f.advance(301_000);
+    f.engine.tick();
+    assert.equal(f.runs.length, 1, 'attempt 2 dispatched');
+    const row = f.tracks.all()[0]!;
+    assert.deepEqual([row.policy, row.fingerprint, row.phase, row.attempts, row.origin], ['restart-app', 'fpF', 'dispatching', 2, 'ctl-a']);
+
+    // The leader dies with attempt 2 in flight; B takes over from the same (replicated) rows.
+    f.runs.splice(0);
+    const b = f.another('ctl-b');
+    b.setPolicies([policy({ for: 0, max_attempts: 3 })]);
+    b.tick();
+    assert.equal(f.runs.length, 0, 'attempt 2 counts: B waits its verify window instead of restarting at attempt 1');
+    const adopted = f.store.list('restart-app', 1)[0]!;
+    assert.equal(adopted.status, 'verifying');
+    assert.match(adopted.detail, /attempt 2 was made by ctl-a/);
+    f.advance(301_000);
+    b.tick();
+    assert.equal(f.runs.length, 1, 'attempt 3, the last');
+    for (const r of f.runs.splice(0)) r.resolve(true);
+    await flush();
+    f.advance(301_000);
+    b.tick();
+    assert.equal(f.notified.length, 1, 'escalated once, after 3 attempts across both controllers');
+    assert.equal(f.tracks.all()[0]!.escalated, true);
+
+    // A third engine (B restarted) does not try again within the cooldown, nor escalate again.
+    const c = f.another('ctl-b');
+    c.setPolicies([policy({ for: 0, max_attempts: 3 })]);
+    for (let i = 0; i < 5; i++) {
+      f.advance(60_000);
+      c.tick();
+    }
+    assert.equal(f.runs.length, 0);
+    assert.equal(f.notified.length, 1);
+    // Once the alert resolves and the cooldown passes, the track ends everywhere.
+    f.alerts.get('fpF')!.resolved = true;
+    f.advance(1_800_000);
+    c.tick();
+    assert.equal(f.tracks.all().length, 0);
+  });
+
+  it('an alert that resolves before the policy acts writes and replicates nothing', () => {
+    const f = fixture();
+    const changes: string[] = [];
+    f.tracks.onChange((c) => changes.push(c.op));
+    f.engine.setPolicies([policy()]); // for: 2 min
+    f.fire('fpQ', 'web-3');
+    f.engine.tick();
+    f.alerts.get('fpQ')!.resolved = true;
+    f.advance(60_000);
+    f.engine.tick();
+    assert.deepEqual(changes, []);
+    assert.deepEqual(f.tracks.all(), []);
   });
 });

@@ -2,6 +2,7 @@ import type { PolicyConfig } from '../../shared/config/tasks.js';
 import type { Logger } from '../../shared/logger.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { RemediationStore } from './remediation-store.js';
+import type { PolicyTrackStore, TrackPhase } from './policy-tracks.js';
 
 /** What the engine needs from alerting. */
 export interface AlertSource {
@@ -18,10 +19,8 @@ export type Notifier = (receivers: readonly string[], n: { title: string; text: 
 /** Runs a remediation playbook; resolves with the run's id and status. */
 export type RemediationRunner = (policy: PolicyConfig, target: string, signal: AbortSignal) => Promise<{ runId: string; status: string; reason: string }>;
 
-type Phase = 'idle' | 'dispatching' | 'verifying' | 'done';
-
 interface Track {
-  phase: Phase;
+  phase: TrackPhase;
   attempts: number;
   host: string;
   verifyUntil: number;
@@ -47,6 +46,8 @@ export class PolicyEngine {
   private readonly abort = new AbortController();
   private readonly log: Logger;
   private readonly now: () => number;
+  /** False until the first pass as leader: that pass first takes the tracks from SQLite. */
+  private leading = false;
 
   constructor(
     private readonly d: {
@@ -54,6 +55,10 @@ export class PolicyEngine {
       run: RemediationRunner;
       notify: Notifier;
       store: RemediationStore;
+      /** The flap guard's state: persisted on every decision, replicated, reloaded when this controller starts leading. */
+      tracks: PolicyTrackStore;
+      /** `ha.id` (what a track row names as the controller that decided). */
+      origin?: string;
       audit: AuditLog;
       globalPerMinute: number;
       logger: Logger;
@@ -102,10 +107,53 @@ export class PolicyEngine {
     return this.recent.filter((r) => r.policy === policy.name).length < policy.max_per_minute;
   }
 
+  /**
+   * Takes the flap guard's state from SQLite when this controller starts acting (at start, or on
+   * promotion): the decisions it made before a restart and those the former leader replicated.
+   * A remediation the former leader had dispatched or was verifying counts as an attempt: its
+   * run died with it or finished there, so this one waits a verify window for the alert to
+   * resolve before it tries again (a row says so).
+   */
+  private adopt(now: number): void {
+    const byName = new Map(this.policies.map((p) => [p.name, p]));
+    // What this controller remembered from an earlier term may have moved on meanwhile: SQLite
+    // (with the other leader's decisions applied) is the truth, except a run still in flight here.
+    for (const [key, t] of this.tracks) if (t.phase !== 'dispatching') this.tracks.delete(key);
+    for (const r of this.d.tracks.all()) {
+      const key = `${r.policy}|${r.fingerprint}`;
+      const mine = this.tracks.get(key);
+      // Its run is still in flight here (leadership lost and regained meanwhile): keep the live one.
+      if (mine?.phase === 'dispatching') continue;
+      const t: Track = { phase: r.phase, attempts: r.attempts, host: r.host, verifyUntil: r.verify_until_ms, cooldownUntil: r.cooldown_until_ms, rowId: 0, escalated: r.escalated, rateLimitedLogged: 0 };
+      if (r.phase === 'dispatching' || r.phase === 'verifying') {
+        const p = byName.get(r.policy);
+        t.phase = 'verifying';
+        if (r.phase === 'dispatching') t.verifyUntil = now + (p?.verify.alert_resolves_within ?? 0);
+        t.rowId = this.d.store.add({ policy: r.policy, fingerprint: r.fingerprint, host: r.host, attempt: r.attempts, run_id: '', status: 'verifying', detail: `attempt ${r.attempts} was made by ${r.origin === this.d.origin ? 'this controller before it stopped' : r.origin}; waiting for the alert to resolve`, started_ms: now, ended_ms: null });
+        this.save(key, t, now);
+      }
+      this.tracks.set(key, t);
+    }
+    if (this.tracks.size > 0) this.log.info({ tracks: this.tracks.size }, 'self-heal state taken over');
+  }
+
+  /** Writes a decision (and so publishes it). */
+  private save(key: string, t: Track, now: number): void {
+    const [policy, fingerprint] = key.split('|') as [string, string];
+    this.d.tracks.put({ policy, fingerprint, host: t.host, phase: t.phase, attempts: t.attempts, verify_until_ms: t.verifyUntil, cooldown_until_ms: t.cooldownUntil, escalated: t.escalated, origin: this.d.origin ?? '', updated_ms: now });
+  }
+
   /** One evaluation pass (driven by the scheduler's tick). */
   tick(): void {
-    if (this.d.mayAct && !this.d.mayAct()) return;
+    if (this.d.mayAct && !this.d.mayAct()) {
+      this.leading = false;
+      return;
+    }
     const now = this.now();
+    if (!this.leading) {
+      this.leading = true;
+      this.adopt(now);
+    }
     const globalPause = this.d.store.paused('*');
     const firing = this.d.alerts.firing();
     const firingKeys = new Set<string>();
@@ -120,8 +168,14 @@ export class PolicyEngine {
           t = { phase: 'idle', attempts: 0, host: a.labels.host ?? '', verifyUntil: 0, cooldownUntil: 0, rowId: 0, escalated: false, rateLimitedLogged: 0 };
           this.tracks.set(key, t);
         }
-        if (t.phase === 'verifying' && now > t.verifyUntil) this.attemptFailed(p, a.fingerprint, t, 'alert still firing after verify window', now);
-        if (t.phase === 'done' && now >= t.cooldownUntil) Object.assign(t, { phase: 'idle', attempts: 0, escalated: false });
+        if (t.phase === 'verifying' && now > t.verifyUntil) {
+          this.attemptFailed(p, a.fingerprint, t, 'alert still firing after verify window', now);
+          this.save(key, t, now);
+        }
+        if (t.phase === 'done' && now >= t.cooldownUntil) {
+          Object.assign(t, { phase: 'idle', attempts: 0, escalated: false });
+          this.save(key, t, now);
+        }
         if (t.phase !== 'idle' || t.escalated || now < t.cooldownUntil) continue;
         if (now - a.startsAtMs < p.for) continue;
         if (globalPause || this.d.store.paused(p.name)) continue;
@@ -134,14 +188,20 @@ export class PolicyEngine {
           continue;
         }
         this.dispatch(p, a.fingerprint, a.labels, t, now);
+        this.save(key, t, now);
       }
     }
     // Alerts that resolved: close verification as success; forget idle tracks after cooldown.
     for (const [key, t] of this.tracks) {
       if (firingKeys.has(key)) continue;
       const [policyName, fp] = key.split('|') as [string, string];
-      if (t.phase === 'verifying' && this.d.alerts.isResolved(fp)) this.succeeded(policyName, fp, t, now);
-      else if (t.phase !== 'dispatching' && now >= t.cooldownUntil) this.tracks.delete(key);
+      if (t.phase === 'verifying' && this.d.alerts.isResolved(fp)) {
+        this.succeeded(policyName, fp, t, now);
+        this.save(key, t, now);
+      } else if (t.phase !== 'dispatching' && now >= t.cooldownUntil) {
+        this.tracks.delete(key);
+        this.d.tracks.delete(policyName, fp, now);
+      }
     }
   }
 
@@ -174,12 +234,14 @@ export class PolicyEngine {
           this.d.store.update(t.rowId, r.runId, 'run_failed', r.reason || r.status, at);
           this.d.alerts.annotate(fp, `${hhmm(at)} ${p.run.playbook} on ${target} failed (attempt ${t.attempts}): ${r.reason || r.status}`);
           this.attemptFailed(p, fp, t, `remediation run ${r.status}`, at);
+          this.save(`${p.name}|${fp}`, t, at);
           return;
         }
         this.d.store.update(t.rowId, r.runId, 'verifying', `ran ${p.run.playbook} on ${target}; waiting for the alert to resolve`, null);
         this.d.alerts.annotate(fp, `${hhmm(at)} ran ${p.run.playbook} on ${target} (attempt ${t.attempts})`);
         t.phase = 'verifying';
         t.verifyUntil = at + p.verify.alert_resolves_within;
+        this.save(`${p.name}|${fp}`, t, at);
       });
     const tracked = job.finally(() => this.inFlight.delete(tracked));
     this.inFlight.add(tracked);

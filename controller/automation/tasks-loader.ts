@@ -1,6 +1,7 @@
-import { readdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { deepFreeze, loadConfigFile } from '../../shared/config/load.js';
+import { deepFreeze, parseConfigText } from '../../shared/config/load.js';
 import { tasksFileSchema, type PolicyConfig, type TaskConfig, type TaskRefs } from '../../shared/config/tasks.js';
 import { ConfigError, OpsError, type ConfigProblem } from '../../shared/errors.js';
 
@@ -10,26 +11,52 @@ export interface TaskSet {
   files: readonly string[];
 }
 
-/**
- * Loads every *.yaml / *.yml in tasks_dir (sorted). All problems of all files are reported
- * together; names must be unique across files. Throws ConfigError (the caller keeps the
- * previous set), never returns a partial set.
- */
-export function loadTasksDir(dir: string, refs: TaskRefs): TaskSet {
+/** One file of a task set: its name in tasks_dir and its text (what the control log carries). */
+export interface TaskFile {
+  name: string;
+  text: string;
+}
+
+/** The *.yaml / *.yml files of tasks_dir (sorted by name), read once: what is parsed is what is hashed and replicated. */
+export function readTasksDir(dir: string): TaskFile[] {
   let names: string[];
   try {
     names = readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort();
   } catch (err) {
     throw new OpsError('OPS_ERR_CONFIG_READ', `cannot read tasks_dir ${dir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
   }
+  return names.map((name) => {
+    const file = join(dir, name);
+    try {
+      return { name, text: readFileSync(file, 'utf8') };
+    } catch (err) {
+      throw new OpsError('OPS_ERR_CONFIG_READ', `cannot read tasks file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+    }
+  });
+}
+
+/** A task set's identity: SHA-256 over the files' names and texts, in name order. */
+export function taskFilesHash(files: readonly TaskFile[]): string {
+  const h = createHash('sha256');
+  for (const f of [...files].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) h.update(`${f.name}\0${f.text}\0`);
+  return h.digest('hex');
+}
+
+/**
+ * Parses task files with the tasks schema (each as `pathOf(name)` in messages and in each
+ * entry's `file`). All problems of all files are reported together; names must be unique
+ * across files. Throws ConfigError (the caller keeps the previous set), never returns a
+ * partial set.
+ */
+export function parseTaskFiles(files: readonly TaskFile[], refs: TaskRefs, pathOf: (name: string) => string): TaskSet {
   const schema = tasksFileSchema(refs);
   const problems: ConfigProblem[] = [];
   const tasks: Array<TaskConfig & { file: string }> = [];
   const policies: Array<PolicyConfig & { file: string }> = [];
-  for (const name of names) {
-    const file = join(dir, name);
+  for (const f of files) {
+    const file = pathOf(f.name);
     try {
-      const parsed = loadConfigFile(file, schema);
+      const parsed = parseConfigText(f.text, file, schema);
       tasks.push(...parsed.tasks.map((t) => ({ ...t, file })));
       policies.push(...parsed.policies.map((p) => ({ ...p, file })));
     } catch (err) {
@@ -47,8 +74,13 @@ export function loadTasksDir(dir: string, refs: TaskRefs): TaskSet {
   };
   dup('tasks', tasks);
   dup('policies', policies);
-  if (problems.length > 0) throw new ConfigError(dir, problems);
-  return deepFreeze({ tasks, policies, files: names.map((n) => join(dir, n)) });
+  if (problems.length > 0) throw new ConfigError(pathOf(''), problems);
+  return deepFreeze({ tasks, policies, files: files.map((f) => pathOf(f.name)) });
+}
+
+/** Loads every *.yaml / *.yml in tasks_dir (sorted); see parseTaskFiles. */
+export function loadTasksDir(dir: string, refs: TaskRefs): TaskSet {
+  return parseTaskFiles(readTasksDir(dir), refs, (name) => join(dir, name));
 }
 
 /** A file whose entries were kept because it lost all of them (see keepEmptiedFiles). */

@@ -425,4 +425,29 @@ export const MIGRATIONS: readonly string[] = [
      applied_ms INTEGER NOT NULL
    );
    CREATE INDEX control_applied_time ON control_applied (applied_ms);`,
+  // What a new leader knows (docs/scaling.md, "Control log"): policy_tracks holds the self-heal
+  // flap guard (attempts, verify window, cooldown, escalated per policy and alert), written on
+  // every decision and replicated, so a failover or a restart does not grant a flapping service
+  // a fresh set of restarts; task_sets holds the fleet's task set (the newest load on either
+  // controller: each file's text) and the hash of this controller's own tasks_dir.
+  `CREATE TABLE policy_tracks (
+     policy TEXT NOT NULL,
+     fingerprint TEXT NOT NULL,
+     host TEXT NOT NULL,
+     phase TEXT NOT NULL,
+     attempts INTEGER NOT NULL,
+     verify_until_ms INTEGER NOT NULL,
+     cooldown_until_ms INTEGER NOT NULL,
+     escalated INTEGER NOT NULL,
+     origin TEXT NOT NULL,
+     updated_ms INTEGER NOT NULL,
+     PRIMARY KEY (policy, fingerprint)
+   );
+   CREATE TABLE task_sets (
+     which TEXT PRIMARY KEY,
+     hash TEXT NOT NULL,
+     origin TEXT NOT NULL,
+     set_ms INTEGER NOT NULL,
+     files TEXT NOT NULL
+   );`,
 ];

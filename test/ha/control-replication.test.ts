@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { api, authHeaders, createToken, startAgent, startController, type AgentProc, type ControllerProc } from '../helpers/daemons.js';
 import { NatsServer } from '../helpers/nats-server.js';
-import { freePort } from '../helpers/ports.js';
+import { freePorts } from '../helpers/ports.js';
 import { tempDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait.js';
 import { FakeWebhook } from '../alerting/fakes.js';
@@ -70,8 +70,7 @@ describe('control-plane replication between two controllers (real processes)', (
     nats = await NatsServer.start();
     mkdirSync(join(dir.path, 'a'));
     mkdirSync(join(dir.path, 'b'));
-    ports.a = await freePort();
-    ports.b = await freePort();
+    [ports.a, ports.b] = (await freePorts(2)) as [number, number];
     a = await start('a');
     await waitFor(() => existsSync(join(caOf(), 'ca.key')), { what: "a's fleet CA" });
     b = await start('b');

@@ -128,6 +128,8 @@ export const en = {
   'tasks.next': 'Next run',
   'tasks.last': 'Last result',
   'tasks.runNow': 'Run now',
+  'tasks.set': 'Task set {hash} ({origin}, loaded {at})',
+  'tasks.drift': "This controller's tasks_dir differs from the fleet's task set: it runs the fleet's set. Copy the files over, or send this controller SIGHUP to make its files the fleet's set.",
   'tasks.policies': 'Self-heal policies',
   'tasks.when': 'When',
   'tasks.paused': 'paused',

@@ -130,6 +130,8 @@ export const zh: Record<MessageKey, string> = {
   'tasks.next': '下次执行',
   'tasks.last': '上次结果',
   'tasks.runNow': '立即执行',
+  'tasks.set': '任务集 {hash}（{origin}，加载于 {at}）',
+  'tasks.drift': '本控制器的 tasks_dir 与集群任务集不一致：它运行的是集群任务集。请同步文件，或向本控制器发送 SIGHUP，使其文件成为集群任务集。',
   'tasks.policies': '自愈策略',
   'tasks.when': '触发条件',
   'tasks.paused': '已暂停',

@@ -14,6 +14,14 @@ interface Task {
   nextRun: string | null;
   last: { runId: string; status: string; startedAt: string | null } | null;
 }
+/** GET /api/v1/tasks/set: the task set in effect (with two controllers, the fleet's). */
+interface TaskSet {
+  hash: string;
+  origin: string;
+  loadedAt: string;
+  drift: boolean;
+  error?: string;
+}
 interface Policy {
   name: string;
   when: unknown;
@@ -27,6 +35,7 @@ export function TasksPage() {
   const session = useSession();
   const tasks = useData(() => get<Task[]>('/api/v1/tasks'), []);
   const policies = useData(() => get<{ policies: Policy[] }>('/api/v1/policies'), []);
+  const set = useData(() => get<TaskSet>('/api/v1/tasks/set'), []);
   const [error, setError] = useState<unknown>(undefined);
   const act = async (fn: () => Promise<unknown>) => {
     setError(undefined);
@@ -44,6 +53,13 @@ export function TasksPage() {
       <ErrorBox error={error} />
       <Section title={t('tasks.tasks')}>
         <ErrorBox error={tasks.error} />
+        {set.data && (
+          <p class="muted" data-task-set={set.data.hash}>
+            {t('tasks.set', { hash: set.data.hash.slice(0, 12), origin: set.data.origin, at: ago(set.data.loadedAt) })}
+          </p>
+        )}
+        {set.data?.drift && <p data-task-drift="">{t('tasks.drift')}</p>}
+        {set.data?.error && <p data-task-set-error="">{set.data.error}</p>}
         <DataTable
           rows={tasks.data ?? []}
           rowAttrs={(k) => ({ 'data-task': k.name })}
