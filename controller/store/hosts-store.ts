@@ -168,6 +168,9 @@ export interface HostPageQuery {
   limit?: number;
 }
 
+/** A row of HostsStore.listKeys: `[id, status, status_since_ms, last_seen_ms, last_hb_received_ms, last_hb_seq, instance_id]`. */
+export type HostListKey = [string, HostStatus, number, number, number, number, string];
+
 /** A host's liveness deadline; the index hosts_online_deadline (migrations.ts) has this exact expression. */
 export const DEADLINE_SQL = 'last_seen_ms + (CASE WHEN hb_interval_ms > 0 THEN 3 * hb_interval_ms ELSE 30000 END)';
 
@@ -198,6 +201,10 @@ export class HostsStore {
       summaryPage: db.prepare<[string, number], HostSummaryRow>(
         "SELECT id, hostname, status, status_since_ms, last_seen_ms, tags, agent_version, json_extract(inventory, '$.os') AS os, json_extract(inventory, '$.distro') AS distro, json_extract(inventory, '$.ipAddresses') AS ips FROM hosts WHERE id > ? ORDER BY id LIMIT ?",
       ),
+      // What the hosts list's fragment cache checks every row by (controller/api/hosts-list.ts):
+      // small columns only, as arrays (no object per row).
+      listKeys: db.prepare<[string, number], HostListKey>('SELECT id, status, status_since_ms, last_seen_ms, last_hb_received_ms, last_hb_seq, instance_id FROM hosts WHERE id > ? ORDER BY id LIMIT ?').raw(),
+      row: db.prepare<[string], HostRow>('SELECT * FROM hosts WHERE id = ?'),
       insert: db.prepare(
         `INSERT INTO hosts (id, hostname, status, status_since_ms, first_seen_ms, last_seen_ms, last_hb_ts_ms, tags, agent_version, rpc_endpoint, rpc_tls, instance_id, last_hb_seq, hb_interval_ms, inventory, last_hb_received_ms, clock_skew_ms)
          VALUES (@id, @hostname, 'online', @now, @now, @now, @ts, @tags, @agent_version, @rpc_endpoint, @rpc_tls, @instance_id, @seq, @interval, @inventory, @now, @skew)`,
@@ -224,6 +231,22 @@ export class HostsStore {
   /** Full rows by id after `after`, at most `limit` (all when absent); no facts. */
   page(q: HostPageQuery = {}): HostRow[] {
     return this.stmts.page.all(q.after ?? '', q.limit ?? -1);
+  }
+
+  /**
+   * Each host's change key by id after `after`, at most `limit` (all when absent):
+   * `[id, status, status_since_ms, last_seen_ms, last_hb_received_ms, last_hb_seq, instance_id]`.
+   * Every write of a host's other columns (insert, an applied heartbeat) moves the last three
+   * (see HEARTBEAT_KEY_INVARIANT), so a row whose three are unchanged has the same inventory,
+   * tags, endpoint and skew as before.
+   */
+  listKeys(q: HostPageQuery = {}): HostListKey[] {
+    return this.stmts.listKeys.all(q.after ?? '', q.limit ?? -1) as HostListKey[];
+  }
+
+  /** One host's row without the facts join (what the API's host view needs). */
+  row(id: string): HostRow | undefined {
+    return this.stmts.row.get(id);
   }
 
   /** Summary rows by id after `after`, at most `limit` (all when absent). */
@@ -253,6 +276,11 @@ export class HostsStore {
    * anything: its distance from our clock is recorded and flagged beyond MAX_CLOCK_SKEW_MS, so
    * a clock ten years ahead (or a forged one) shows up but cannot freeze the record.
    */
+  // HEARTBEAT_KEY_INVARIANT: the insert and updateInventory statements are the only writers of
+  // the columns other than status, status_since_ms and last_seen_ms, and each sets
+  // (last_hb_received_ms, last_hb_seq, instance_id) to a triple the row never had: another
+  // instance, a higher seq, or (a lower or equal seq wins only when stale) a later receive time.
+  // The hosts list's cache (controller/api/hosts-list.ts) relies on it: keep it when adding a write.
   applyHeartbeat(hb: Heartbeat, ev: { tsMs: number; seq: number; instanceId: string; hostId: string }, nowMs: number): HeartbeatOutcome {
     const inv = hb.inventory;
     const skew = ev.tsMs - nowMs;
