@@ -78,23 +78,23 @@ describe('HostsList: the full hosts list from cached per-host JSON text', () => 
   });
 
   it('answers byte for byte what building every view gave, whole and in pages', () => {
-    assert.equal(list.snapshot().arrayText(), oldAnswer(hosts, identity));
+    assert.equal(list.snapshot().body().toString(), oldAnswer(hosts, identity));
     // Twice: the second answer comes from the cache.
     const before = list.stats().built;
-    assert.equal(list.snapshot().arrayText(), oldAnswer(hosts, identity));
+    assert.equal(list.snapshot().body().toString(), oldAnswer(hosts, identity));
     assert.equal(list.stats().built, before, 'a second call rebuilds nothing');
     const page = list.snapshot({ after: 'h-03', limit: 4 });
-    assert.equal(page.arrayText(), oldAnswer(hosts, identity, { after: 'h-03', limit: 4 }));
+    assert.equal(page.body().toString(), oldAnswer(hosts, identity, { after: 'h-03', limit: 4 }));
     assert.equal(page.lastId, 'h-07');
     assert.equal(page.more, true);
     assert.equal(list.snapshot({ after: 'h-08', limit: 10 }).more, false);
     // Without identity deps the views carry no identity keys, as before.
     const bare = new HostsList({ hosts });
-    assert.equal(bare.snapshot().arrayText(), JSON.stringify(hosts.page().map(toHostView)));
+    assert.equal(bare.snapshot().body().toString(), JSON.stringify(hosts.page().map(toHostView)));
   });
 
   it('shows a changed host at once: heartbeat, touch, status, identity, and two heartbeats in one millisecond', () => {
-    list.snapshot().arrayText();
+    list.snapshot().body().toString();
     const tag0 = list.snapshot().etag;
     assert.equal(list.snapshot().etag, tag0, 'nothing changed, same tag');
 
@@ -102,35 +102,35 @@ describe('HostsList: the full hosts list from cached per-host JSON text', () => 
     hosts.applyHeartbeat(hb('h-04', { cpuModel: 'EPYC', uptimeS: 99 }), { hostId: 'h-04', instanceId: 'i1', seq: 2, tsMs: now }, now);
     let s = list.snapshot();
     assert.notEqual(s.etag, tag0);
-    let views = JSON.parse(s.arrayText()) as Array<{ id: string; cpuModel: string; uptimeS: number; lastSeen: string; status: string; identity: string }>;
+    let views = JSON.parse(s.body().toString()) as Array<{ id: string; cpuModel: string; uptimeS: number; lastSeen: string; status: string; identity: string }>;
     assert.equal(views.find((v) => v.id === 'h-04')!.cpuModel, 'EPYC');
     assert.equal(views.find((v) => v.id === 'h-04')!.uptimeS, 99);
 
     // The same host twice in one millisecond (a batch of its backlog): the second wins, by seq.
     hosts.applyHeartbeat(hb('h-04', { cpuModel: 'EPYC 2' }), { hostId: 'h-04', instanceId: 'i1', seq: 3, tsMs: now }, now);
-    assert.equal((JSON.parse(list.snapshot().arrayText()) as typeof views).find((v) => v.id === 'h-04')!.cpuModel, 'EPYC 2');
+    assert.equal((JSON.parse(list.snapshot().body().toString()) as typeof views).find((v) => v.id === 'h-04')!.cpuModel, 'EPYC 2');
     // Another instance (the agent restarted) with a lower seq, same millisecond.
     hosts.applyHeartbeat(hb('h-04', { cpuModel: 'EPYC 3' }), { hostId: 'h-04', instanceId: 'i2', seq: 1, tsMs: now }, now);
-    assert.equal((JSON.parse(list.snapshot().arrayText()) as typeof views).find((v) => v.id === 'h-04')!.cpuModel, 'EPYC 3');
+    assert.equal((JSON.parse(list.snapshot().body().toString()) as typeof views).find((v) => v.id === 'h-04')!.cpuModel, 'EPYC 3');
 
     const tag1 = list.snapshot().etag;
     hosts.touch('h-09', now + 5);
     s = list.snapshot();
     assert.notEqual(s.etag, tag1, 'a touch moves the tag');
-    views = JSON.parse(s.arrayText()) as typeof views;
+    views = JSON.parse(s.body().toString()) as typeof views;
     assert.equal(views.find((v) => v.id === 'h-09')!.lastSeen, new Date(now + 5).toISOString());
 
     hosts.setStatus('h-09', 'offline', now + 6);
-    assert.equal((JSON.parse(list.snapshot().arrayText()) as typeof views).find((v) => v.id === 'h-09')!.status, 'offline');
+    assert.equal((JSON.parse(list.snapshot().body().toString()) as typeof views).find((v) => v.id === 'h-09')!.status, 'offline');
 
     const tag2 = list.snapshot().etag;
     identities.set('h-10', { state: 'removed', certNotAfter: null });
     s = list.snapshot();
     assert.notEqual(s.etag, tag2, 'an identity change moves the tag');
-    assert.equal((JSON.parse(s.arrayText()) as typeof views).find((v) => v.id === 'h-10')!.identity, 'removed');
+    assert.equal((JSON.parse(s.body().toString()) as typeof views).find((v) => v.id === 'h-10')!.identity, 'removed');
 
     // After all that, still what building every view gives.
-    assert.equal(list.snapshot().arrayText(), oldAnswer(hosts, identity));
+    assert.equal(list.snapshot().body().toString(), oldAnswer(hosts, identity));
   });
 
   it('a tag names one shape: the whole list and a page of it differ', () => {

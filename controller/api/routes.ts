@@ -61,23 +61,23 @@ export function acceptsGzip(req: IncomingMessage): boolean {
 }
 
 /**
- * Sends a JSON text with its ETag, gzip'd when the client asks and the answer is large. zlib
+ * Sends JSON bytes with their ETag, gzip'd when the client asks and the answer is large. zlib
  * runs on libuv's thread pool (the async call), so compressing 3 MiB does not hold the event
  * loop; the last compressed answer is kept by tag for pollers that ask again without
  * If-None-Match (a browser reload).
  */
-async function sendJsonText(req: IncomingMessage, res: ServerResponse, text: string, etag: string, gz: { etag: string; body: Buffer } | undefined, keep: (g: { etag: string; body: Buffer }) => void): Promise<void> {
+async function sendJson(req: IncomingMessage, res: ServerResponse, json: Buffer, etag: string, gz: { etag: string; body: Buffer } | undefined, keep: (g: { etag: string; body: Buffer }) => void): Promise<void> {
   const headers: Record<string, string | number> = { 'content-type': 'application/json; charset=utf-8', etag, 'cache-control': 'no-cache', vary: 'accept-encoding' };
-  if (text.length >= GZIP_MIN_BYTES && acceptsGzip(req)) {
+  if (json.length >= GZIP_MIN_BYTES && acceptsGzip(req)) {
     let body = gz?.etag === etag ? gz.body : undefined;
     if (!body) {
-      body = await gzipAsync(text, { level: 1 });
+      body = await gzipAsync(json, { level: 1 });
       keep({ etag, body });
     }
     res.writeHead(200, { ...headers, 'content-encoding': 'gzip', 'content-length': body.length }).end(body);
     return;
   }
-  res.writeHead(200, { ...headers, 'content-length': Buffer.byteLength(text) }).end(text);
+  res.writeHead(200, { ...headers, 'content-length': json.length }).end(json);
 }
 
 /** The operators' JSON API (v1). */
@@ -127,9 +127,9 @@ export function registerRoutes(http: HttpServer, d: ApiDeps): void {
       res.writeHead(304, { etag: snap.etag, 'cache-control': 'no-cache', vary: 'accept-encoding' }).end();
       return undefined;
     }
-    const array = snap.arrayText();
-    const text = limit === undefined ? array : `{"hosts":${array},"next":${snap.more ? JSON.stringify(snap.lastId) : 'null'}}`;
-    await sendJsonText(req, res, text, snap.etag, lastGzip, (g) => (lastGzip = g));
+    const array = snap.body();
+    const body = limit === undefined ? array : Buffer.concat([Buffer.from('{"hosts":'), array, Buffer.from(`,"next":${snap.more ? JSON.stringify(snap.lastId) : 'null'}}`)]);
+    await sendJson(req, res, body, snap.etag, lastGzip, (g) => (lastGzip = g));
     return undefined;
   });
 

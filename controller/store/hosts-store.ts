@@ -168,8 +168,8 @@ export interface HostPageQuery {
   limit?: number;
 }
 
-/** A row of HostsStore.listKeys: `[id, status, status_since_ms, last_seen_ms, last_hb_received_ms, last_hb_seq, instance_id]`. */
-export type HostListKey = [string, HostStatus, number, number, number, number, string];
+/** A row of HostsStore.listKeys: `[id, "status,status_since_ms,last_seen_ms,last_hb_received_ms,last_hb_seq,instance_id"]`. */
+export type HostListKey = [string, string];
 
 /** A host's liveness deadline; the index hosts_online_deadline (migrations.ts) has this exact expression. */
 export const DEADLINE_SQL = 'last_seen_ms + (CASE WHEN hb_interval_ms > 0 THEN 3 * hb_interval_ms ELSE 30000 END)';
@@ -202,9 +202,15 @@ export class HostsStore {
         "SELECT id, hostname, status, status_since_ms, last_seen_ms, tags, agent_version, json_extract(inventory, '$.os') AS os, json_extract(inventory, '$.distro') AS distro, json_extract(inventory, '$.ipAddresses') AS ips FROM hosts WHERE id > ? ORDER BY id LIMIT ?",
       ),
       // What the hosts list's fragment cache checks every row by (controller/api/hosts-list.ts):
-      // small columns only, as arrays (no object per row).
-      listKeys: db.prepare<[string, number], HostListKey>('SELECT id, status, status_since_ms, last_seen_ms, last_hb_received_ms, last_hb_seq, instance_id FROM hosts WHERE id > ? ORDER BY id LIMIT ?').raw(),
-      row: db.prepare<[string], HostRow>('SELECT * FROM hosts WHERE id = ?'),
+      // small columns only, joined by SQLite into one string, rows as arrays (half the cost of
+      // seven JS values and an object per row).
+      listKeys: db
+        .prepare<[string, number], HostListKey>(
+          "SELECT id, status || ',' || status_since_ms || ',' || last_seen_ms || ',' || last_hb_received_ms || ',' || last_hb_seq || ',' || instance_id FROM hosts WHERE id > ? ORDER BY id LIMIT ?",
+        )
+        .raw(),
+      // Many rows by id in one statement (a JSON array of ids): 500 single-row reads cost ~3x more.
+      rows: db.prepare<[string], HostRow>('SELECT h.* FROM json_each(?) j CROSS JOIN hosts h ON h.id = j.value'),
       insert: db.prepare(
         `INSERT INTO hosts (id, hostname, status, status_since_ms, first_seen_ms, last_seen_ms, last_hb_ts_ms, tags, agent_version, rpc_endpoint, rpc_tls, instance_id, last_hb_seq, hb_interval_ms, inventory, last_hb_received_ms, clock_skew_ms)
          VALUES (@id, @hostname, 'online', @now, @now, @now, @ts, @tags, @agent_version, @rpc_endpoint, @rpc_tls, @instance_id, @seq, @interval, @inventory, @now, @skew)`,
@@ -235,7 +241,7 @@ export class HostsStore {
 
   /**
    * Each host's change key by id after `after`, at most `limit` (all when absent):
-   * `[id, status, status_since_ms, last_seen_ms, last_hb_received_ms, last_hb_seq, instance_id]`.
+   * `[id, "status,status_since_ms,last_seen_ms,last_hb_received_ms,last_hb_seq,instance_id"]`.
    * Every write of a host's other columns (insert, an applied heartbeat) moves the last three
    * (see HEARTBEAT_KEY_INVARIANT), so a row whose three are unchanged has the same inventory,
    * tags, endpoint and skew as before.
@@ -244,9 +250,9 @@ export class HostsStore {
     return this.stmts.listKeys.all(q.after ?? '', q.limit ?? -1) as HostListKey[];
   }
 
-  /** One host's row without the facts join (what the API's host view needs). */
-  row(id: string): HostRow | undefined {
-    return this.stmts.row.get(id);
+  /** These hosts' rows without the facts join (what the API's host view needs), in no particular order; unknown ids are left out. */
+  rows(ids: readonly string[]): HostRow[] {
+    return ids.length === 0 ? [] : this.stmts.rows.all(JSON.stringify(ids));
   }
 
   /** Summary rows by id after `after`, at most `limit` (all when absent). */
