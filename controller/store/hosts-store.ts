@@ -191,6 +191,7 @@ export class HostsStore {
       get: db.prepare<[string], HostRow>(`SELECT ${WITH_FACTS} WHERE h.id = ?`),
       list: db.prepare<[], HostRow>(`SELECT ${WITH_FACTS} ORDER BY h.id`),
       online: db.prepare<[], HostRow>("SELECT * FROM hosts WHERE status = 'online'"),
+      byStatus: db.prepare<[], { status: HostStatus; n: number }>('SELECT status, count(*) AS n FROM hosts GROUP BY status'),
       // Liveness candidates through the partial indexes of migration 15 (same expression, or SQLite scans).
       pastDeadline: db.prepare<[number], HostRow>(`SELECT * FROM hosts WHERE status = 'online' AND ${DEADLINE_SQL} < ?`),
       silentSince: db.prepare<[number], HostRow>("SELECT * FROM hosts WHERE status = 'online' AND last_seen_ms < ?"),
@@ -267,6 +268,11 @@ export class HostsStore {
    */
   offlineCandidates(readThroughMs: number, fixedMs?: number): HostRow[] {
     return fixedMs === undefined ? this.stmts.pastDeadline.all(readThroughMs) : this.stmts.silentSince.all(readThroughMs - fixedMs);
+  }
+
+  /** How many hosts are in each status (the /metrics gauge), without reading the rows into JS. */
+  countByStatus(): Map<HostStatus, number> {
+    return new Map(this.stmts.byStatus.all().map((r) => [r.status, r.n]));
   }
 
   listOnline(): HostRow[] {
