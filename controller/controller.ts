@@ -321,6 +321,7 @@ export class Controller {
       agents: this.agents,
       health: () => this.health(events),
       identity: (id) => enrollment.brief(id),
+      identities: () => enrollment.briefs(),
       ready: () => this.readiness(),
     });
     registerTokenRoutes(this.http, { tokens, sessions: auth.sessions, audit, playbooks: cfg.playbooks });

@@ -41,9 +41,8 @@ export function registerCheckRoutes(http: HttpServer, d: CheckRoutesDeps): void 
   http.route('GET', '/metrics', ({ res }) => {
     const p = new PromText();
     for (const [name, value] of Object.entries(d.events?.counters() ?? {})) p.add('opsfleet_controller_counter_total', 'counter', 'Controller counters (events_ingested, events_duplicate, messages_rejected...).', value, { counter: name });
-    const byStatus = new Map<string, number>();
-    for (const h of d.hosts.list()) byStatus.set(h.status, (byStatus.get(h.status) ?? 0) + 1);
-    for (const [status, n] of byStatus) p.add('opsfleet_hosts', 'gauge', 'Hosts by status.', n, { status });
+    // Counted by SQLite: reading every row (with its inventory and facts) to count them held the event loop ~50 ms per scrape at 5,000 hosts.
+    for (const [status, n] of d.hosts.countByStatus()) p.add('opsfleet_hosts', 'gauge', 'Hosts by status.', n, { status });
     for (const c of d.checks.list()) {
       if (c.state !== 'unknown') p.add('opsfleet_check_up', 'gauge', '1 when the check is up, 0 when down, as last reported by the host.', c.state === 'up' ? 1 : 0, { host: c.host_id, check: c.name, type: c.type });
       p.add('opsfleet_check_restarts_total', 'counter', 'Restart attempts reported by the host.', c.restarts, { host: c.host_id, check: c.name, type: c.type });

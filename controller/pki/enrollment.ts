@@ -114,6 +114,7 @@ export class Enrollment {
     this.stmts = {
       get: db.prepare<[string], Row>('SELECT * FROM host_identities WHERE host_id = ?'),
       brief: db.prepare<[string], { state: IdentityState; not_after_ms: number | null }>('SELECT state, not_after_ms FROM host_identities WHERE host_id = ?'),
+      briefs: db.prepare<[], { host_id: string; state: IdentityState; not_after_ms: number | null }>('SELECT host_id, state, not_after_ms FROM host_identities'),
       all: db.prepare<[], Row>('SELECT * FROM host_identities ORDER BY host_id'),
       removed: db.prepare<[], { host_id: string }>("SELECT host_id FROM host_identities WHERE state = 'removed'"),
       upsert: db.prepare(
@@ -185,6 +186,13 @@ export class Enrollment {
   brief(hostId: string): { state: IdentityState; certNotAfter: string | null } | undefined {
     const r = this.stmts.brief.get(hostId);
     return r ? { state: r.state, certNotAfter: r.not_after_ms === null ? null : new Date(r.not_after_ms).toISOString() } : undefined;
+  }
+
+  /** `brief` of every host with an identity, in one query: what the full hosts list reads (5,000 lookups cost ~16 ms). */
+  briefs(): Map<string, { state: IdentityState; certNotAfter: string | null }> {
+    const out = new Map<string, { state: IdentityState; certNotAfter: string | null }>();
+    for (const r of this.stmts.briefs.iterate()) out.set(r.host_id, { state: r.state, certNotAfter: r.not_after_ms === null ? null : new Date(r.not_after_ms).toISOString() });
+    return out;
   }
 
   async enroll(req: EnrollRequest): Promise<EnrollResult> {

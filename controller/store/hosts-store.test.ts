@@ -90,3 +90,55 @@ describe('HostsStore.applyHeartbeat: ordered by what the controller can trust', 
     assert.equal(toHostView(hosts.get('host-1')!).clockSkewFlagged, false);
   });
 });
+
+// HEARTBEAT_KEY_INVARIANT (hosts-store.ts): the hosts list's cache (controller/api/hosts-list.ts)
+// re-reads a row only when the heartbeat part of its listKeys key moved. Whatever sequence of
+// heartbeats arrives (same millisecond, lower seq, another instance, stale), a change of any
+// other column than status/status_since/last_seen must move that part.
+describe('HostsStore.listKeys: every change of a host row moves its key', () => {
+  const db = openDatabase(dir.path);
+  after(() => db.close());
+  const hosts = new HostsStore(db);
+  const t0 = Date.UTC(2026, 1, 1);
+  const hbOf = (uptimeS: number): Heartbeat => ({ ...hb(`w-${uptimeS}`, `10.0.0.${uptimeS % 250}:7443`), inventory: { ...hb('', '').inventory!, hostId: 'k-1', hostname: `w-${uptimeS}`, uptimeS, rpcEndpoint: `10.0.0.${uptimeS % 250}:7443` } });
+  const keyOf = (id: string) => hosts.listKeys().find((k) => k[0] === id)![1];
+  const hbPart = (k: string) => k.split(',').slice(3).join(',');
+  const rest = (id: string) => {
+    const { status: _s, status_since_ms: _ss, last_seen_ms: _ls, ...r } = hosts.rows([id])[0]!;
+    return JSON.stringify(r);
+  };
+
+  it('heartbeats in one millisecond, from another instance, with lower seqs, stale or not', () => {
+    let uptime = 0;
+    let changed = 0;
+    const steps: Array<{ at: number; seq: number; inst: string }> = [
+      { at: 0, seq: 1, inst: 'a' },
+      { at: 0, seq: 2, inst: 'a' }, // same ms, higher seq
+      { at: 0, seq: 1, inst: 'b' }, // same ms, another instance, lower seq
+      { at: 1, seq: 1, inst: 'b' }, // same seq again: ignored (touch)
+      { at: 2, seq: 0, inst: 'b' }, // lower seq, not stale: ignored
+      { at: 5000, seq: 0, inst: 'b' }, // lower seq once stale: applied
+      { at: 5000, seq: 7, inst: 'a' },
+    ];
+    for (const s of steps) {
+      const beforeKey = hosts.listKeys().find((k) => k[0] === 'k-1')?.[1];
+      const beforeRest = beforeKey ? rest('k-1') : '';
+      hosts.applyHeartbeat(hbOf(++uptime), { hostId: 'k-1', instanceId: s.inst, seq: s.seq, tsMs: t0 + s.at }, t0 + s.at);
+      const after = keyOf('k-1');
+      if (beforeKey !== undefined && rest('k-1') !== beforeRest) changed++;
+      if (beforeKey !== undefined && rest('k-1') !== beforeRest) assert.notEqual(hbPart(after), hbPart(beforeKey), `step ${JSON.stringify(s)} changed the row but not its key`);
+    }
+    assert.equal(changed, 4, 'the applied heartbeats after the first changed the row');
+    const k = keyOf('k-1');
+    hosts.touch('k-1', t0 + 9000);
+    assert.notEqual(keyOf('k-1'), k, 'a touch moves the key');
+    assert.equal(hbPart(keyOf('k-1')), hbPart(k), '…but not its heartbeat part');
+  });
+
+  it('counts hosts by status without reading them', () => {
+    hosts.setStatus('k-1', 'offline', t0 + 10_000);
+    const counts = hosts.countByStatus();
+    assert.equal(counts.get('offline'), 1);
+    assert.equal([...counts.values()].reduce((a, b) => a + b, 0), hosts.listKeys().length);
+  });
+});
