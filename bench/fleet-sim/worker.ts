@@ -62,7 +62,7 @@ const status: Partial<AgentServiceServer> = {
   getStatus: (call, cb) => {
     rpcCalls++;
     const agent = byPort.get(Number(call.getHost().split(':').pop()));
-    cb(null, { hostId: agent?.hostId ?? '', instanceId: agent?.instanceId ?? '', agentVersion: VERSION, uptimeS: process.uptime(), outboxDepth: 0, outboxEvicted: 0, lastSeq: 0, natsConnected: true, components: [], startedAtMs: Date.now() - process.uptime() * 1000 });
+    cb(null, { hostId: agent?.hostId ?? '', instanceId: agent?.instanceId ?? '', agentVersion: VERSION, uptimeS: Math.floor(process.uptime()), outboxDepth: 0, outboxEvicted: 0, lastSeq: 0, natsConnected: true, components: [], startedAtMs: Math.floor(Date.now() - process.uptime() * 1000) });
   },
 };
 
