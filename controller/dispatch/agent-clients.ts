@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIPv4, isIPv6 } from 'node:net';
 import { createSecureContext, type PeerCertificate, type SecureContext } from 'node:tls';
 import { credentials, Metadata, status as GrpcStatus, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
 import { AgentServiceClient, type BackupNowResponse, type BackupRestoreRequest, type BackupRestoreResponse, type BackupVerifyResponse, type GetStatusResponse, type RefreshFactsResponse } from '../../shared/gen/opsfleet/v1/agent.js';
@@ -61,6 +62,20 @@ export function rpcError(endpoint: string, err: ServiceError): OpsError {
 export const DEFAULT_MAX_CHANNELS = 10_000;
 /** A channel without calls this long drops its connection (grpc-js idle timeout); the channel object stays for the next call. */
 export const DEFAULT_CHANNEL_IDLE_MS = 5 * 60_000;
+
+/**
+ * The grpc-js target for an endpoint: a literal IPv4/IPv6 address goes through the `ipv4:` /
+ * `ipv6:` resolver. The default (DNS) resolver answers a literal at once too, but builds a
+ * c-ares resolver per channel on the way, a cost paid per host by a fleet-wide run. The
+ * `:authority` is the same `host:port` either way.
+ */
+export function channelTarget(endpoint: string): string {
+  const v4 = /^([0-9.]+):\d+$/.exec(endpoint);
+  if (v4 && isIPv4(v4[1]!)) return `ipv4:${endpoint}`;
+  const v6 = /^\[([0-9A-Fa-f:.]+)\]:\d+$/.exec(endpoint);
+  if (v6 && isIPv6(v6[1]!)) return `ipv6:${endpoint}`;
+  return endpoint;
+}
 
 /** One agent's channel: both services' clients share it (one connection, one TLS handshake per host). */
 interface Entry {
@@ -201,9 +216,10 @@ export class AgentClients {
       return e;
     }
     const creds = d.creds();
-    const agent = new AgentServiceClient(endpoint, creds, d.options);
+    const target = this.opts.contextPerHost ? endpoint : channelTarget(endpoint);
+    const agent = new AgentServiceClient(target, creds, d.options);
     // The baseline (bench only) had a channel per service; otherwise the command client rides the agent client's channel.
-    const commands = this.opts.contextPerHost ? new CommandServiceClient(endpoint, creds, d.options) : new CommandServiceClient(endpoint, creds, { channelOverride: agent.getChannel() });
+    const commands = this.opts.contextPerHost ? new CommandServiceClient(target, creds, d.options) : new CommandServiceClient(target, creds, { channelOverride: agent.getChannel() });
     e = { agent, commands };
     this.channels.set(d.key, e);
     // Over budget: close the least recently used. Calls already started on it finish; only new ones would need a new channel.

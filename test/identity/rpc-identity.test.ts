@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { connectivityState } from '@grpc/grpc-js';
 import { SwappableCertificates } from '../../agent/identity/cert-provider.js';
 import { RpcServer } from '../../agent/rpc/server.js';
-import { AgentClients } from '../../controller/dispatch/agent-clients.js';
+import { AgentClients, channelTarget } from '../../controller/dispatch/agent-clients.js';
 import { FleetCa } from '../../controller/pki/fleet-ca.js';
 import { OpsError } from '../../shared/errors.js';
 import { createRootLogger } from '../../shared/logger.js';
@@ -117,6 +117,13 @@ describe('gRPC fleet identity', () => {
     assert.notEqual(d.getConnectivityState(false), connectivityState.SHUTDOWN);
     // Both services of a host share its channel.
     assert.equal(c.commands('a', '127.0.0.1:1', false).getChannel(), a);
+  });
+
+  it('dials literal addresses through the ip resolver, names through DNS', () => {
+    assert.equal(channelTarget('127.0.0.1:7443'), 'ipv4:127.0.0.1:7443');
+    assert.equal(channelTarget('[::1]:7443'), 'ipv6:[::1]:7443');
+    assert.equal(channelTarget('web-01.example:7443'), 'web-01.example:7443');
+    assert.equal(channelTarget('999.1.1.1:7443'), '999.1.1.1:7443');
   });
 
   it("the agent refuses another host's certificate as a client certificate (server-only EKU)", async () => {
