@@ -317,7 +317,8 @@ const bench: Bench = {
       for (let i = 0; i < runs; i++) playbooks.push(await runPlaybook(ctl, probe, agents, concurrency, 'shared-context', i === 0 ? 'cold' : 'warm', rows, log));
       if (compare) {
         // Same-run baseline: the controller restarted with the channel setup of before, then again with today's; cold channels each.
-        for (const mode of ['context-per-host', 'shared-context'] as const) {
+        // Alternated twice: the machine's load drifts between runs (other work on the same cores).
+        for (const mode of ['context-per-host', 'shared-context', 'context-per-host', 'shared-context'] as const) {
           await ctl.stop();
           ctl = await ControllerProc.start(dir.path, yaml, 60_000, mode === 'context-per-host' ? { OPSFLEET_BENCH_RPC_BASELINE: 'context-per-host' } : {});
           log(`controller restarted (${mode}), pid ${ctl.pid}`);
