@@ -60,8 +60,12 @@ export function rpcError(endpoint: string, err: ServiceError): OpsError {
 
 /** Channels kept at most (one socket each when connected): the controller's fd budget for agents. */
 export const DEFAULT_MAX_CHANNELS = 10_000;
-/** A channel without calls this long drops its connection (grpc-js idle timeout); the channel object stays for the next call. */
-export const DEFAULT_CHANNEL_IDLE_MS = 5 * 60_000;
+/**
+ * A channel without calls this long drops its connection (grpc-js idle timeout; the channel object
+ * stays for the next call). Long enough that successive runs find their channels warm (a cold
+ * channel costs a TLS handshake); the socket count is bounded by `maxChannels` anyway.
+ */
+export const DEFAULT_CHANNEL_IDLE_MS = 30 * 60_000;
 
 /**
  * The grpc-js target for an endpoint: a literal IPv4/IPv6 address goes through the `ipv4:` /
