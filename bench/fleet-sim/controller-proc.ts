@@ -23,13 +23,14 @@ export class ControllerProc {
     return this.proc.pid!;
   }
 
-  static async start(dir: string, yaml: string, timeoutMs = 60_000): Promise<ControllerProc> {
+  /** `env`: extra environment of the controller (e.g. the bench-only OPSFLEET_BENCH_RPC_BASELINE). */
+  static async start(dir: string, yaml: string, timeoutMs = 60_000, env: Record<string, string> = {}): Promise<ControllerProc> {
     const dataDir = join(dir, 'controller-data');
     const cfg = join(dir, 'controller.yaml');
     writeFileSync(cfg, `data_dir: ${dataDir}\n${yaml}`);
     // FLEET_SCALE_CONTROLLER_NODE_ARGS: node flags for the controller only, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`.
     const nodeArgs = process.env.FLEET_SCALE_CONTROLLER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-    const proc = spawn(process.execPath, [...nodeArgs, join(REPO_ROOT, 'bin/opsfleet-controller.js'), '--config', cfg], { cwd: REPO_ROOT, env: { ...process.env, OPSFLEET_RUNTIME: process.env.OPSFLEET_RUNTIME ?? 'tsx' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(process.execPath, [...nodeArgs, join(REPO_ROOT, 'bin/opsfleet-controller.js'), '--config', cfg], { cwd: REPO_ROOT, env: { ...process.env, OPSFLEET_RUNTIME: process.env.OPSFLEET_RUNTIME ?? 'tsx', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     const tail: string[] = [];
     const exited = new Promise<void>((r) => proc.once('exit', () => r()));
     const port = await new Promise<number>((resolve, reject) => {

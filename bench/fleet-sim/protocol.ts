@@ -14,6 +14,12 @@ export interface WorkerSpec {
    * agent's `<state_dir>/identity/nats.creds`). Unset: every agent uses `nats` as given.
    */
   credsFileTemplate?: string;
+  /**
+   * gRPC over mTLS as an enrolled agent serves it: each port presents `<host>.crt` (fleet CA,
+   * binding the host id) with the key every simulated host shares, and requires a client
+   * certificate from the fleet CA (the controller's). Unset: plaintext gRPC.
+   */
+  tls?: { caFile: string; keyFile: string; certFileTemplate: string };
   cadence: SimCadence;
   /** Agents connected per second while starting (a fleet does not reconnect all in one instant). */
   connectPerSecond: number;

@@ -64,6 +64,8 @@ export class VirtualAgent {
     private readonly cadence: SimCadence,
     private readonly counters: SimCounters,
     tags: Record<string, string>,
+    /** Whether the agent's gRPC port speaks TLS with its fleet certificate (what it announces in its inventory). */
+    rpcTls = false,
   ) {
     this.instanceId = `sim${Date.now().toString(36)}${index.toString(36)}`;
     const ip = `10.${(index >> 16) & 255}.${(index >> 8) & 255}.${index & 255}`;
@@ -83,7 +85,7 @@ export class VirtualAgent {
       bootId: `boot-${hostId}`,
       uptimeS: 86_400,
       rpcEndpoint: `127.0.0.1:${rpcPort}`,
-      rpcTls: false,
+      rpcTls,
     };
     // Random phases, as a real fleet started over minutes: no synchronized bursts.
     const now = Date.now();

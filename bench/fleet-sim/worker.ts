@@ -5,6 +5,7 @@
  * apart by the port it came in on (`:authority`). Started by fleet.ts with fork(); the spec
  * comes as argv[2] (JSON). SIGKILL of this process is the "hosts die at once" cue.
  */
+import { readFileSync } from 'node:fs';
 import { Server, ServerCredentials, type ServerWritableStream } from '@grpc/grpc-js';
 import { CommandServiceService, type CommandServiceServer, type RunPlaybookRequest, type RunPlaybookResponse } from '../../shared/gen/opsfleet/v1/command.js';
 import { AgentServiceService, type AgentServiceServer } from '../../shared/gen/opsfleet/v1/agent.js';
@@ -63,7 +64,7 @@ const status: Partial<AgentServiceServer> = {
   getStatus: (call, cb) => {
     rpcCalls++;
     const agent = byPort.get(Number(call.getHost().split(':').pop()));
-    cb(null, { hostId: agent?.hostId ?? '', instanceId: agent?.instanceId ?? '', agentVersion: VERSION, uptimeS: process.uptime(), outboxDepth: 0, outboxEvicted: 0, lastSeq: 0, natsConnected: true, components: [], startedAtMs: Date.now() - process.uptime() * 1000 });
+    cb(null, { hostId: agent?.hostId ?? '', instanceId: agent?.instanceId ?? '', agentVersion: VERSION, uptimeS: Math.floor(process.uptime()), outboxDepth: 0, outboxEvicted: 0, lastSeq: 0, natsConnected: true, components: [], startedAtMs: Math.floor(Date.now() - process.uptime() * 1000) });
   },
 };
 
@@ -71,8 +72,19 @@ const server = new Server();
 server.addService(CommandServiceService, commands);
 server.addService(AgentServiceService, status as AgentServiceServer);
 
-function bind(): Promise<number> {
-  return new Promise((resolve, reject) => server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))));
+const tls = spec.tls ? { ca: readFileSync(spec.tls.caFile), key: readFileSync(spec.tls.keyFile) } : undefined;
+
+/**
+ * A port for one agent. With TLS, as an enrolled agent serves (agent/rpc/server.ts): its own
+ * fleet certificate, and a client certificate from the fleet CA required (the controller's).
+ */
+function bind(hostId: string): Promise<number> {
+  let creds = ServerCredentials.createInsecure();
+  if (tls) {
+    const cert = readFileSync(spec.tls!.certFileTemplate.replaceAll('{host}', hostId));
+    creds = ServerCredentials.createSsl(tls.ca, [{ cert_chain: cert, private_key: tls.key }], true);
+  }
+  return new Promise((resolve, reject) => server.bindAsync('127.0.0.1:0', creds, (err, port) => (err ? reject(err) : resolve(port))));
 }
 
 async function main(): Promise<void> {
@@ -80,9 +92,9 @@ async function main(): Promise<void> {
   for (let i = 0; i < spec.count; i++) {
     const index = spec.first + i;
     const hostId = `${spec.hostPrefix}${String(index).padStart(5, '0')}`;
-    const port = await bind();
+    const port = await bind(hostId);
     const nats = spec.credsFileTemplate ? { ...spec.nats, credsFile: spec.credsFileTemplate.replaceAll('{host}', hostId) } : spec.nats;
-    const a = new VirtualAgent(hostId, index, nats, port, spec.cadence, counters, { ...spec.tags, rack: `r${index % 40}` });
+    const a = new VirtualAgent(hostId, index, nats, port, spec.cadence, counters, { ...spec.tags, rack: `r${index % 40}` }, tls !== undefined);
     agents.push(a);
     byPort.set(port, a);
   }

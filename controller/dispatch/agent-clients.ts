@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { isIPv4, isIPv6 } from 'node:net';
+import { createSecureContext, type PeerCertificate, type SecureContext } from 'node:tls';
 import { credentials, Metadata, status as GrpcStatus, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
 import { AgentServiceClient, type BackupNowResponse, type BackupRestoreRequest, type BackupRestoreResponse, type BackupVerifyResponse, type GetStatusResponse, type RefreshFactsResponse } from '../../shared/gen/opsfleet/v1/agent.js';
 import { CommandServiceClient } from '../../shared/gen/opsfleet/v1/command.js';
@@ -16,6 +18,15 @@ export interface AgentClientOptions {
    * controller meant to dial, whatever endpoint its events announced.
    */
   identity?: { ca: string; cert: string; key: string; stateOf: (hostId: string) => 'pending' | 'enrolled' | 'removed' | undefined } | undefined;
+  /** Channels kept at most (default DEFAULT_MAX_CHANNELS); the least recently used is closed past it. */
+  maxChannels?: number | undefined;
+  /** A channel without calls this long closes its connection (default DEFAULT_CHANNEL_IDLE_MS). */
+  channelIdleMs?: number | undefined;
+  /**
+   * Measurement only (bench/fleet-scale, the same-run baseline): the channel setup before the
+   * shared context — a TLS SecureContext per enrolled host and a channel per service.
+   */
+  contextPerHost?: boolean | undefined;
 }
 
 /** Name the TLS layer is given for enrolled agents: never an IP (Node warns) and never checked (the host id is). */
@@ -47,49 +58,115 @@ export function rpcError(endpoint: string, err: ServiceError): OpsError {
   return new OpsError(code, `agent at ${endpoint}: ${why}`, { cause: err, retryable: unavailable && !identity });
 }
 
+/** Channels kept at most (one socket each when connected): the controller's fd budget for agents. */
+export const DEFAULT_MAX_CHANNELS = 10_000;
+/**
+ * A channel without calls this long drops its connection (grpc-js idle timeout; the channel object
+ * stays for the next call). Long enough that successive runs find their channels warm (a cold
+ * channel costs a TLS handshake); the socket count is bounded by `maxChannels` anyway.
+ */
+export const DEFAULT_CHANNEL_IDLE_MS = 30 * 60_000;
+
+/**
+ * The grpc-js target for an endpoint: a literal IPv4/IPv6 address goes through the `ipv4:` /
+ * `ipv6:` resolver. The default (DNS) resolver answers a literal at once too, but builds a
+ * c-ares resolver per channel on the way, a cost paid per host by a fleet-wide run. The
+ * `:authority` is the same `host:port` either way.
+ */
+export function channelTarget(endpoint: string): string {
+  const v4 = /^([0-9.]+):\d+$/.exec(endpoint);
+  if (v4 && isIPv4(v4[1]!)) return `ipv4:${endpoint}`;
+  const v6 = /^\[([0-9A-Fa-f:.]+)\]:\d+$/.exec(endpoint);
+  if (v6 && isIPv6(v6[1]!)) return `ipv6:${endpoint}`;
+  return endpoint;
+}
+
+/** One agent's channel: both services' clients share it (one connection, one TLS handshake per host). */
+interface Entry {
+  agent: AgentServiceClient;
+  commands: CommandServiceClient;
+}
+
 /**
  * One channel per agent endpoint, reused across calls; closed on stop. Every call takes the id
  * of the host the caller means to reach as its FIRST argument, required: a call without it used
  * to dial silently without the fleet identity check (the facts refresh did), now it does not
  * compile. An enrolled host is dialled with the fleet identity and its certificate must name
  * that id; a host not enrolled (or no fleet identity configured) falls back to rpc_client.
+ *
+ * Cost per host (a fleet-wide run dials thousands): every enrolled host shares ONE TLS
+ * SecureContext (the fleet CA, the controller's key and certificate, parsed once); what differs
+ * per host is only the identity check, a closure over the id given to grpc-js with that
+ * context. A host's agent and command clients share one channel. Channels are kept across runs
+ * (least recently used first out past `maxChannels`), and a channel idle for `channelIdleMs`
+ * closes its connection, so a 10,000-host fleet holds at most that many sockets.
  */
 export class AgentClients {
-  private readonly clients = new Map<string, AgentServiceClient>();
-  private readonly commandClients = new Map<string, CommandServiceClient>();
+  private readonly channels = new Map<string, Entry>();
   private tlsCreds: ChannelCredentials | undefined;
-  private readonly identityCreds = new Map<string, ChannelCredentials>();
   private identityFiles: { ca: Buffer; cert: Buffer; key: Buffer } | undefined;
+  private identityContext: SecureContext | undefined;
+  private readonly perHostCreds = new Map<string, ChannelCredentials>();
+  private readonly maxChannels: number;
 
-  constructor(private readonly opts: AgentClientOptions) {}
+  constructor(private readonly opts: AgentClientOptions) {
+    this.maxChannels = opts.maxChannels ?? DEFAULT_MAX_CHANNELS;
+  }
+
+  /** How many agent channels are open (each at most one socket). */
+  get channelCount(): number {
+    return this.channels.size;
+  }
 
   /** Whether `hostId` is dialled with the fleet identity; throws for a removed host (never dialled again). */
   private usesIdentity(hostId: string): boolean {
     if (!this.opts.identity) return false;
     const state = this.opts.identity.stateOf(hostId);
-    if (state === 'removed') throw new OpsError('OPS_ERR_HOST_REVOKED', `host "${hostId}" was removed (opsctl hosts remove): the controller no longer calls it`);
+    if (state === 'removed') {
+      // Its channel from before the removal (kept across runs) is closed: no connection to it stays open.
+      for (const [key, e] of this.channels) {
+        if (key.startsWith(`id:${hostId}|`)) {
+          this.channels.delete(key);
+          AgentClients.closeEntry(e);
+        }
+      }
+      throw new OpsError('OPS_ERR_HOST_REVOKED', `host "${hostId}" was removed (opsctl hosts remove): the controller no longer calls it`);
+    }
     return state === 'enrolled';
   }
 
-  private hostCreds(hostId: string): ChannelCredentials {
-    let c = this.identityCreds.get(hostId);
-    if (!c) {
-      const id = this.opts.identity!;
-      try {
-        this.identityFiles ??= { ca: readFileSync(id.ca), cert: readFileSync(id.cert), key: readFileSync(id.key) };
-      } catch (err) {
-        throw new OpsError('OPS_ERR_RPC_TLS', `cannot load the controller identity in ${id.cert}: ${(err as Error).message}`, { cause: err });
-      }
-      const f = this.identityFiles;
-      c = credentials.createSsl(f.ca, f.key, f.cert, {
-        checkServerIdentity: (_name, cert) => {
-          const got = hostIdOf(cert);
-          return got === hostId ? undefined : new Error(`opsfleet host id mismatch: dialled host "${hostId}" but its certificate is for ${got ? `"${got}"` : 'no opsfleet host'}.`);
-        },
-      });
-      this.identityCreds.set(hostId, c);
+  private loadIdentity(): { ca: Buffer; cert: Buffer; key: Buffer } {
+    const id = this.opts.identity!;
+    try {
+      this.identityFiles ??= { ca: readFileSync(id.ca), cert: readFileSync(id.cert), key: readFileSync(id.key) };
+    } catch (err) {
+      throw new OpsError('OPS_ERR_RPC_TLS', `cannot load the controller identity in ${id.cert}: ${(err as Error).message}`, { cause: err });
     }
-    return c;
+    return this.identityFiles;
+  }
+
+  /** The check that the agent's certificate binds `hostId`, whatever name the TLS layer was given. */
+  private static identityCheck(hostId: string): (name: string, cert: PeerCertificate) => Error | undefined {
+    return (_name, cert) => {
+      const got = hostIdOf(cert);
+      return got === hostId ? undefined : new Error(`opsfleet host id mismatch: dialled host "${hostId}" but its certificate is for ${got ? `"${got}"` : 'no opsfleet host'}.`);
+    };
+  }
+
+  private hostCreds(hostId: string): ChannelCredentials {
+    const f = this.loadIdentity();
+    if (this.opts.contextPerHost) {
+      // The measured baseline (bench only): a SecureContext built for every host, as before.
+      let c = this.perHostCreds.get(hostId);
+      if (!c) this.perHostCreds.set(hostId, (c = credentials.createSsl(f.ca, f.key, f.cert, { checkServerIdentity: AgentClients.identityCheck(hostId) })));
+      return c;
+    }
+    try {
+      this.identityContext ??= createSecureContext({ ca: f.ca, key: f.key, cert: f.cert });
+    } catch (err) {
+      throw new OpsError('OPS_ERR_RPC_TLS', `cannot use the controller identity in ${this.opts.identity!.cert}: ${(err as Error).message}`, { cause: err });
+    }
+    return credentials.createFromSecureContext(this.identityContext, { checkServerIdentity: AgentClients.identityCheck(hostId) });
   }
 
   private creds(tls: boolean): ChannelCredentials {
@@ -111,42 +188,70 @@ export class AgentClients {
     return this.tlsCreds;
   }
 
-  private channelOptions(tls: boolean): Record<string, string | number> {
+  private channelOptions(serverName: string | undefined): Record<string, string | number> {
     const options: Record<string, string | number> = { 'grpc.keepalive_time_ms': 60_000 };
-    if (tls && this.opts.tls?.server_name) options['grpc.ssl_target_name_override'] = this.opts.tls.server_name;
+    if (this.opts.contextPerHost) {
+      if (serverName) options['grpc.ssl_target_name_override'] = serverName;
+      return options;
+    }
+    // Channelz keeps a registry entry and a trace per channel and subchannel: nobody reads it here.
+    options['grpc.enable_channelz'] = 0;
+    // Each channel its own subchannel pool: no two agents share a subchannel anyway, and closing
+    // a channel makes the global pool scan every subchannel of the process (closing 5,000
+    // channels at stop took 4.6 s of CPU, quadratic in the fleet; an LRU eviction paid it too).
+    options['grpc.use_local_subchannel_pool'] = 1;
+    options['grpc.client_idle_timeout_ms'] = this.opts.channelIdleMs ?? DEFAULT_CHANNEL_IDLE_MS;
+    if (serverName) options['grpc.ssl_target_name_override'] = serverName;
     return options;
   }
 
   /** Channel key, credentials and options for one agent; `hostId` (the host the caller means) selects the fleet identity. */
   private dial(hostId: string, endpoint: string, tls: boolean): { key: string; creds: () => ChannelCredentials; options: Record<string, string | number> } {
     if (tls && this.usesIdentity(hostId)) {
-      const options: Record<string, string | number> = { 'grpc.keepalive_time_ms': 60_000, 'grpc.ssl_target_name_override': IDENTITY_SERVER_NAME };
-      return { key: `id:${hostId}|${endpoint}`, creds: () => this.hostCreds(hostId), options };
+      return { key: `id:${hostId}|${endpoint}`, creds: () => this.hostCreds(hostId), options: this.channelOptions(IDENTITY_SERVER_NAME) };
     }
     if (this.opts.identity?.stateOf(hostId) === 'removed') this.usesIdentity(hostId);
-    return { key: `${tls ? 'tls' : 'plain'}|${endpoint}`, creds: () => this.creds(tls), options: this.channelOptions(tls) };
+    return { key: `${tls ? 'tls' : 'plain'}|${endpoint}`, creds: () => this.creds(tls), options: this.channelOptions(tls ? this.opts.tls?.server_name : undefined) };
+  }
+
+  private entry(hostId: string, endpoint: string, tls: boolean): Entry {
+    const d = this.dial(hostId, endpoint, tls);
+    let e = this.channels.get(d.key);
+    if (e) {
+      // Most recently used last: the first entry is the one to close when over budget.
+      this.channels.delete(d.key);
+      this.channels.set(d.key, e);
+      return e;
+    }
+    const creds = d.creds();
+    const target = this.opts.contextPerHost ? endpoint : channelTarget(endpoint);
+    const agent = new AgentServiceClient(target, creds, d.options);
+    // The baseline (bench only) had a channel per service; otherwise the command client rides the agent client's channel.
+    const commands = this.opts.contextPerHost ? new CommandServiceClient(target, creds, d.options) : new CommandServiceClient(target, creds, { channelOverride: agent.getChannel() });
+    e = { agent, commands };
+    this.channels.set(d.key, e);
+    // Over budget: close the least recently used. Calls already started on it finish; only new ones would need a new channel.
+    while (this.channels.size > this.maxChannels) {
+      const [oldKey, old] = this.channels.entries().next().value as [string, Entry];
+      this.channels.delete(oldKey);
+      AgentClients.closeEntry(old);
+    }
+    return e;
+  }
+
+  private static closeEntry(e: Entry): void {
+    if (e.commands.getChannel() !== e.agent.getChannel()) e.commands.close();
+    e.agent.close();
   }
 
   /** `hostId`: the host the caller means to reach (its certificate must say so when it is enrolled). */
   client(hostId: string, endpoint: string, tls: boolean): AgentServiceClient {
-    const d = this.dial(hostId, endpoint, tls);
-    let c = this.clients.get(d.key);
-    if (!c) {
-      c = new AgentServiceClient(endpoint, d.creds(), d.options);
-      this.clients.set(d.key, c);
-    }
-    return c;
+    return this.entry(hostId, endpoint, tls).agent;
   }
 
-  /** Client of the agent's CommandService (playbooks); same credentials as status calls. */
+  /** Client of the agent's CommandService (playbooks); same channel and credentials as status calls. */
   commands(hostId: string, endpoint: string, tls: boolean): CommandServiceClient {
-    const d = this.dial(hostId, endpoint, tls);
-    let c = this.commandClients.get(d.key);
-    if (!c) {
-      c = new CommandServiceClient(endpoint, d.creds(), d.options);
-      this.commandClients.set(d.key, c);
-    }
-    return c;
+    return this.entry(hostId, endpoint, tls).commands;
   }
 
   getStatus(hostId: string, endpoint: string, tls: boolean, timeoutMs = this.opts.timeoutMs): Promise<GetStatusResponse> {
@@ -204,9 +309,8 @@ export class AgentClients {
   }
 
   close(): void {
-    for (const c of [...this.clients.values(), ...this.commandClients.values()]) c.close();
-    this.clients.clear();
-    this.commandClients.clear();
-    this.identityCreds.clear();
+    for (const e of this.channels.values()) AgentClients.closeEntry(e);
+    this.channels.clear();
+    this.perHostCreds.clear();
   }
 }

@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { connectivityState } from '@grpc/grpc-js';
 import { SwappableCertificates } from '../../agent/identity/cert-provider.js';
 import { RpcServer } from '../../agent/rpc/server.js';
-import { AgentClients } from '../../controller/dispatch/agent-clients.js';
+import { AgentClients, channelTarget } from '../../controller/dispatch/agent-clients.js';
 import { FleetCa } from '../../controller/pki/fleet-ca.js';
 import { OpsError } from '../../shared/errors.js';
 import { createRootLogger } from '../../shared/logger.js';
@@ -70,6 +71,59 @@ describe('gRPC fleet identity', () => {
   it('never dials a removed host', async () => {
     const c = client({ timeoutMs: 10_000, identity: identityOf(ca, { 'web-01': 'removed' }) });
     await assert.rejects(c.getStatus('web-01', endpoint, true, 10_000), (err: unknown) => err instanceof OpsError && err.code === 'OPS_ERR_HOST_REVOKED');
+  });
+
+  it('one shared TLS context checks each host on its own: a host presenting another host\'s certificate is refused, the right one still reached', async () => {
+    for (const contextPerHost of [false, true]) {
+      const c = client({ timeoutMs: 10_000, contextPerHost, identity: identityOf(ca, { 'web-01': 'enrolled', 'web-02': 'enrolled' }) });
+      assert.equal((await c.getStatus('web-01', endpoint, true, 10_000)).hostId, 'web-01');
+      // web-02's heartbeat announced web-01's endpoint: same context, another host id to check.
+      await assert.rejects(c.getStatus('web-02', endpoint, true, 10_000), (err: unknown) => {
+        assert.ok(err instanceof OpsError);
+        assert.equal(err.code, 'OPS_ERR_RPC_IDENTITY');
+        assert.match(err.message, /dialled host "web-02" but its certificate is for "web-01"/);
+        return true;
+      });
+      // The playbook client rides the same channel and the same check.
+      const stream = c.commands('web-02', endpoint, true).runPlaybook({ runId: 'r', playbook: 'p', steps: [], timeoutMs: 5000, maxOutputBytes: 0, actor: 'test' });
+      const err = await new Promise<Error & { code: number }>((resolve) => stream.on('error', resolve));
+      assert.equal(err.code, 14, 'UNAVAILABLE: the channel refused the handshake, the agent never got the call');
+      assert.equal((await c.getStatus('web-01', endpoint, true, 10_000)).hostId, 'web-01', `contextPerHost ${contextPerHost}`);
+    }
+  });
+
+  it('a host removed after it was dialled is not dialled again, and its kept channel is closed', async () => {
+    const states: Record<string, 'enrolled' | 'removed'> = { 'web-01': 'enrolled' };
+    const c = client({ timeoutMs: 10_000, identity: identityOf(ca, states) });
+    assert.equal((await c.getStatus('web-01', endpoint, true, 10_000)).hostId, 'web-01');
+    const channel = c.client('web-01', endpoint, true).getChannel();
+    assert.equal(c.channelCount, 1);
+    states['web-01'] = 'removed';
+    await assert.rejects(c.getStatus('web-01', endpoint, true, 10_000), (err: unknown) => err instanceof OpsError && err.code === 'OPS_ERR_HOST_REVOKED');
+    assert.throws(() => c.commands('web-01', endpoint, true), (err: unknown) => err instanceof OpsError && err.code === 'OPS_ERR_HOST_REVOKED');
+    assert.equal(c.channelCount, 0);
+    assert.equal(channel.getConnectivityState(false), connectivityState.SHUTDOWN);
+  });
+
+  it('keeps at most maxChannels channels, closing the least recently used', () => {
+    const c = client({ timeoutMs: 10_000, insecure: true, maxChannels: 2 });
+    const a = c.client('a', '127.0.0.1:1', false).getChannel();
+    const b = c.client('b', '127.0.0.1:2', false).getChannel();
+    c.commands('a', '127.0.0.1:1', false); // a used again: b is now the oldest
+    const d = c.client('d', '127.0.0.1:4', false).getChannel();
+    assert.equal(c.channelCount, 2);
+    assert.equal(b.getConnectivityState(false), connectivityState.SHUTDOWN);
+    assert.notEqual(a.getConnectivityState(false), connectivityState.SHUTDOWN);
+    assert.notEqual(d.getConnectivityState(false), connectivityState.SHUTDOWN);
+    // Both services of a host share its channel.
+    assert.equal(c.commands('a', '127.0.0.1:1', false).getChannel(), a);
+  });
+
+  it('dials literal addresses through the ip resolver, names through DNS', () => {
+    assert.equal(channelTarget('127.0.0.1:7443'), 'ipv4:127.0.0.1:7443');
+    assert.equal(channelTarget('[::1]:7443'), 'ipv6:[::1]:7443');
+    assert.equal(channelTarget('web-01.example:7443'), 'web-01.example:7443');
+    assert.equal(channelTarget('999.1.1.1:7443'), '999.1.1.1:7443');
   });
 
   it("the agent refuses another host's certificate as a client certificate (server-only EKU)", async () => {
