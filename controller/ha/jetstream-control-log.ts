@@ -114,6 +114,8 @@ export class JetStreamControlLog implements ControlLog {
       isApplied: db.prepare<[string], { id: string }>('SELECT id FROM control_applied WHERE id = ?'),
       applied: db.prepare('INSERT OR IGNORE INTO control_applied (id, kind, origin, applied_ms) VALUES (?, ?, ?, ?)'),
       prune: db.prepare('DELETE FROM control_applied WHERE applied_ms < ?'),
+      readAt: db.prepare<[string], { seq: number }>('SELECT stream_seq AS seq FROM control_cursor WHERE stream = ?'),
+      read: db.prepare('INSERT INTO control_cursor (stream, stream_seq) VALUES (?, ?) ON CONFLICT (stream) DO UPDATE SET stream_seq = max(stream_seq, excluded.stream_seq)'),
     };
   }
 
@@ -215,11 +217,15 @@ export class JetStreamControlLog implements ControlLog {
       });
     }
     const first = (await jsm.streams.info(this.stream)).state.first_seq;
-    if (first > ackFloor + 1) {
-      // Records between what this controller acked and the oldest kept aged out unseen: its
+    // What this controller last handled, from its own database; the ack floor only for a
+    // database from before the cursor existed (the server may move the floor past a record
+    // delivered to a stopped instance that then aged out: it was never read here).
+    const lastRead = this.s.readAt.get(this.stream)?.seq ?? ackFloor;
+    if (first > lastRead + 1) {
+      // Records between what this controller read and the oldest kept aged out unseen: its
       // control-plane state may lack them. Loud, not fatal: the operator seeds it from a backup.
-      this.missed = first - ackFloor - 1;
-      this.log.error({ missed: this.missed, firstSeq: first, ackFloor }, 'control records aged out of the stream before this controller read them; seed it from a backup of the leader (docs/scaling.md)');
+      this.missed = first - lastRead - 1;
+      this.log.error({ missed: this.missed, firstSeq: first, lastRead, ackFloor }, 'control records aged out of the stream before this controller read them; seed it from a backup of the leader (docs/scaling.md)');
     }
     if (this.abort.signal.aborted) return;
     this.loops = [this.pumpLoop().catch((err: unknown) => this.log.error({ err }, 'control log publisher failed')), this.applyLoop().catch((err: unknown) => this.log.error({ err }, 'control log consumer failed'))];
@@ -299,17 +305,17 @@ export class JetStreamControlLog implements ControlLog {
     } catch (err) {
       this.stats.malformed++;
       this.log.error({ err, subject: m.subject, streamSeq: m.seq }, 'malformed control record skipped');
-      m.ack();
+      this.done(m);
       return;
     }
     if (rec.origin === this.o.id) {
       this.stats.own++;
-      m.ack();
+      this.done(m);
       return;
     }
     if (this.s.isApplied.get(rec.id)) {
       this.stats.duplicates++;
-      m.ack();
+      this.done(m);
       return;
     }
     const fn = this.handlers.get(rec.kind);
@@ -317,7 +323,7 @@ export class JetStreamControlLog implements ControlLog {
       // A newer controller's kind: this one cannot apply it (upgrade both controllers together).
       this.stats.unknownKind++;
       this.log.warn({ kind: rec.kind, record: rec.id, origin: rec.origin }, 'control record of an unknown kind skipped');
-      m.ack();
+      this.done(m);
       return;
     }
     for (let attempt = 1; ; attempt++) {
@@ -325,7 +331,7 @@ export class JetStreamControlLog implements ControlLog {
         await fn(rec);
         this.s.applied.run(rec.id, rec.kind, rec.origin, this.now());
         this.stats.applied++;
-        m.ack();
+        this.done(m);
         return;
       } catch (err) {
         if (attempt >= APPLY_ATTEMPTS || this.abort.signal.aborted) {
@@ -334,13 +340,19 @@ export class JetStreamControlLog implements ControlLog {
           if (this.abort.signal.aborted) return;
           this.stats.failed++;
           this.log.error({ err, kind: rec.kind, record: rec.id, origin: rec.origin, streamSeq: m.seq }, 'applying a control record failed; skipped');
-          m.ack();
+          this.done(m);
           return;
         }
         m.working();
         await sleep(250 * 2 ** attempt, this.abort.signal);
       }
     }
+  }
+
+  /** Records the read position (before the ack: a crash between them re-reads, never skips), then acks. */
+  private done(m: JsMsg): void {
+    this.s.read.run(this.stream, m.seq);
+    m.ack();
   }
 
   /** Stops publishing and applying; idempotent. Unpublished records stay in the outbox. */

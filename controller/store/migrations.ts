@@ -450,4 +450,12 @@ export const MIGRATIONS: readonly string[] = [
      set_ms INTEGER NOT NULL,
      files TEXT NOT NULL
    );`,
+  // The control log's read position: the stream sequence of the last record this controller
+  // handled (applied, own, duplicate or skipped). The consumer's ack floor is not that: the
+  // server moves it past a record that was delivered, never acked, and then aged out, so a
+  // controller stopped with a pull in flight would count one record too few as missed.
+  `CREATE TABLE control_cursor (
+     stream TEXT PRIMARY KEY,
+     stream_seq INTEGER NOT NULL
+   );`,
 ];

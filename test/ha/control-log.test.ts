@@ -258,7 +258,7 @@ describe('control records that left the stream before a controller read them (mi
     assert.equal(b.log.missed, 2);
     assert.equal(b.log.state().missed, 2, '/healthz controlLog.missed');
     assert.deepEqual(
-      missedLines(bLines).map((l) => [l.missed, l.firstSeq, l.ackFloor]),
+      missedLines(bLines).map((l) => [l.missed, l.firstSeq, l.lastRead]),
       [[2, 3, 0]],
     );
 
@@ -273,11 +273,49 @@ describe('control records that left the stream before a controller read them (mi
     assert.deepEqual(bSeen.slice(3), [8, 9, 10]);
     assert.equal(b.log.state().missed, 2);
     assert.deepEqual(
-      missedLines(bLines).map((l) => [l.missed, l.firstSeq, l.ackFloor]),
+      missedLines(bLines).map((l) => [l.missed, l.firstSeq, l.lastRead]),
       [[2, 8, 5]],
     );
     // Nothing missed, nothing logged, for the controller that kept up.
     assert.equal(a.log.state().missed, 0);
     assert.equal(missedLines(aLines).length, 0);
+  });
+
+  it('a record delivered to a stopped controller and then aged out is counted as missed (the ack floor moved past it; the read position did not)', { timeout: 60_000 }, async () => {
+    const admin = await connect(nats.connectOptions());
+    conns.push(admin);
+    const jsm = await jetstreamManager(admin);
+    const p = await side('ctl-p', [], []);
+    const cLines: Array<Record<string, unknown>> = [];
+    const cSeen: number[] = [];
+    let c = await side('ctl-c', cLines, cSeen);
+    await p.log.publish('test.thing', { n: 100 });
+    await waitFor(() => cSeen.includes(100), { what: 'C applies 100' });
+    const caughtUp = (await jsm.streams.info(CONTROL_STREAM)).state.last_seq;
+    await waitFor(async () => (await jsm.consumers.info(CONTROL_STREAM, c.log.durable)).ack_floor.stream_seq === caughtUp, { what: 'C acked what it read' });
+    await c.log.stop();
+
+    // What a stopped instance's pull still in flight does: the next record is delivered to C's
+    // consumer and never acked (max_ack_pending 1 holds the rest back)...
+    await p.log.publish('test.thing', { n: 101 });
+    const consumer = await jetstream(admin).consumers.get(CONTROL_STREAM, c.log.durable);
+    let delivered = 0;
+    for await (const m of await consumer.fetch({ max_messages: 1, expires: 5000 })) delivered = m.seq;
+    assert.equal(delivered, caughtUp + 1, 'record 101 went to C and was not acked');
+    // ...then it ages out (the stream keeps 3): the server moves C's ack floor past it.
+    for (let n = 102; n <= 104; n++) await p.log.publish('test.thing', { n });
+    const first = (await jsm.streams.info(CONTROL_STREAM)).state.first_seq;
+    assert.equal(first, caughtUp + 2);
+    await waitFor(async () => (await jsm.consumers.info(CONTROL_STREAM, c.log.durable)).ack_floor.stream_seq >= caughtUp + 1, { what: "the server moved C's ack floor past the aged-out record" });
+
+    cLines.length = 0;
+    c = await side('ctl-c', cLines, cSeen);
+    await waitFor(() => cSeen.includes(104), { timeout: 30_000, what: 'C applies what is left after its restart' });
+    assert.deepEqual(cSeen.slice(cSeen.indexOf(100)), [100, 102, 103, 104], '101 never reached C');
+    assert.equal(c.log.state().missed, 1, 'record 101 counts as missed');
+    assert.deepEqual(
+      missedLines(cLines).map((l) => [l.missed, l.firstSeq, l.lastRead]),
+      [[1, first, caughtUp]],
+    );
   });
 });
