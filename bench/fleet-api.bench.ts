@@ -19,6 +19,7 @@ import type { Heartbeat } from '../shared/gen/opsfleet/v1/events.js';
 import { startController } from '../test/helpers/daemons.js';
 import { NatsServer } from '../test/helpers/nats-server.js';
 import { tempDir } from '../test/helpers/tmp.js';
+import { cpuCost } from './cpu-cost.js';
 import type { Bench, BenchRow } from './types.js';
 
 const HOSTS = 5000;
@@ -69,18 +70,6 @@ function get(base: string, path: string, token: string, agent: Agent, headers: R
     req.on('error', reject);
     req.end();
   });
-}
-
-/** CPU time (user+system) of building one answer in process, median of n. */
-function cpuCost(fn: () => unknown, n: number): number {
-  const xs: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const c0 = process.cpuUsage();
-    fn();
-    const c = process.cpuUsage(c0);
-    xs.push((c.user + c.system) / 1000);
-  }
-  return pct(xs, 50);
 }
 
 const bench: Bench = {

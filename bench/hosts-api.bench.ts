@@ -28,6 +28,7 @@ import { HostsStore, toHostView } from '../controller/store/hosts-store.js';
 import type { Heartbeat } from '../shared/gen/opsfleet/v1/events.js';
 import { REPO_ROOT } from '../test/helpers/process.js';
 import { tempDir } from '../test/helpers/tmp.js';
+import { cpuCost } from './cpu-cost.js';
 import type { Bench, BenchRow } from './types.js';
 
 const HOSTS = 5000;
@@ -95,19 +96,6 @@ function opsctlHostsJson(url: string): Promise<{ ms: number; bytes: number }> {
     p.on('error', reject);
     p.on('close', (code) => (code === 0 ? resolve({ ms: performance.now() - t0, bytes }) : reject(new Error(`opsctl hosts --json exited ${code}: ${err}`))));
   });
-}
-
-/** CPU time (user+system) of `fn`, median of n, with `between` run (unmeasured) before each. */
-function cpuCost(fn: () => unknown, n: number, between: () => void): number {
-  const xs: number[] = [];
-  for (let i = 0; i < n; i++) {
-    between();
-    const c0 = process.cpuUsage();
-    fn();
-    const c = process.cpuUsage(c0);
-    xs.push((c.user + c.system) / 1000);
-  }
-  return pct(xs, 50);
 }
 
 const bench: Bench = {

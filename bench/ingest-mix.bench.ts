@@ -36,6 +36,7 @@ import { ensureEventStream } from '../shared/nats/stream.js';
 import { batchMsgId, eventId, eventSubject, type EventKind } from '../shared/nats/subjects.js';
 import { NatsServer } from '../test/helpers/nats-server.js';
 import { tempDir } from '../test/helpers/tmp.js';
+import { simMetricSample } from './fleet-sim/virtual-agent.js';
 import type { Bench, BenchRow } from './types.js';
 
 const HOUR = 3_600_000;
@@ -47,7 +48,6 @@ function argValue(name: string, dflt: number): number {
   return Number.isFinite(v) && v > 0 ? v : dflt;
 }
 
-const r1 = (max: number) => Math.round(Math.random() * max * 10) / 10;
 
 /** The fleet simulator's payloads (bench/fleet-sim/virtual-agent.ts), one host's event at `ts`. */
 function payload(kind: EventKind, host: string, i: number, ts: number): Pick<Event, 'heartbeat' | 'json'> {
@@ -64,18 +64,7 @@ function payload(kind: EventKind, host: string, i: number, ts: number): Pick<Eve
   }
   if (kind === 'metric') {
     return {
-      json: JSON.stringify({
-        interval_ms: 5000,
-        cpu: { percent: r1(60), iowait: r1(3), steal: 0, cores: Array.from({ length: 8 }, () => r1(100)) },
-        load: [r1(4), r1(4), r1(4)],
-        load_per_core: r1(0.5),
-        mem: { total: 34359738368, available: 20000000000 + Math.floor(Math.random() * 1e9), used_percent: r1(60) },
-        swap: { total: 0, used_percent: 0 },
-        disks: [{ mount: '/', device: '/dev/sda1', total: 107374182400, used: 50000000000, used_percent: r1(80), inodes_used_percent: r1(20), read_bps: Math.floor(Math.random() * 1e6), write_bps: Math.floor(Math.random() * 1e6) }],
-        net: [{ iface: 'eth0', rx_bps: Math.floor(Math.random() * 1e7), tx_bps: Math.floor(Math.random() * 1e7) }],
-        top_cpu: [{ pid: 1234, name: 'nginx', cpu: r1(30), rss: 120_000_000 }],
-        top_rss: [{ pid: 2345, name: 'java', cpu: r1(10), rss: 2_000_000_000 }],
-      }),
+      json: JSON.stringify(simMetricSample(5000)),
     };
   }
   if (kind === 'check') return { json: JSON.stringify({ check: i % 2 ? 'nginx' : 'disk-root', type: 'http', event: 'result', state: 'ok', status: 'ok', latency_ms: Math.round(Math.random() * 40), detail: '200 OK' }) };

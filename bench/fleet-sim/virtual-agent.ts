@@ -179,20 +179,9 @@ export class VirtualAgent {
   }
 
   private metricSample(): Record<string, unknown> {
-    const r = (max: number) => Math.round(Math.random() * max * 10) / 10;
-    return {
-      interval_ms: this.cadence.metricMs,
-      cpu: { percent: r(60), iowait: r(3), steal: 0, cores: Array.from({ length: 8 }, () => r(100)) },
-      load: [r(4), r(4), r(4)],
-      load_per_core: r(0.5),
-      mem: { total: 34359738368, available: 20000000000 + Math.floor(Math.random() * 1e9), used_percent: r(60) },
-      swap: { total: 0, used_percent: 0 },
-      disks: [{ mount: '/', device: '/dev/sda1', total: 107374182400, used: 50000000000, used_percent: r(80), inodes_used_percent: r(20), read_bps: Math.floor(Math.random() * 1e6), write_bps: Math.floor(Math.random() * 1e6) }],
-      net: [{ iface: 'eth0', rx_bps: Math.floor(Math.random() * 1e7), tx_bps: Math.floor(Math.random() * 1e7) }],
-      top_cpu: [{ pid: 1234, name: 'nginx', cpu: r(30), rss: 120_000_000 }],
-      top_rss: [{ pid: 2345, name: 'java', cpu: r(10), rss: 2_000_000_000 }],
-    };
+    return simMetricSample(this.cadence.metricMs);
   }
+
 
   private publish(kind: EventKind, payload: Pick<Event, 'heartbeat' | 'json'>): void {
     const seq = ++this.seq;
@@ -213,4 +202,21 @@ export class VirtualAgent {
     this.stopped = true;
     await this.nc?.close().catch(() => undefined);
   }
+}
+
+/** A metric sample of a busy 8-core, 32 GiB host (random values in realistic ranges), as an agent sends it. */
+export function simMetricSample(intervalMs: number): Record<string, unknown> {
+  const r = (max: number) => Math.round(Math.random() * max * 10) / 10;
+  return {
+    interval_ms: intervalMs,
+    cpu: { percent: r(60), iowait: r(3), steal: 0, cores: Array.from({ length: 8 }, () => r(100)) },
+    load: [r(4), r(4), r(4)],
+    load_per_core: r(0.5),
+    mem: { total: 34359738368, available: 20000000000 + Math.floor(Math.random() * 1e9), used_percent: r(60) },
+    swap: { total: 0, used_percent: 0 },
+    disks: [{ mount: '/', device: '/dev/sda1', total: 107374182400, used: 50000000000, used_percent: r(80), inodes_used_percent: r(20), read_bps: Math.floor(Math.random() * 1e6), write_bps: Math.floor(Math.random() * 1e6) }],
+    net: [{ iface: 'eth0', rx_bps: Math.floor(Math.random() * 1e7), tx_bps: Math.floor(Math.random() * 1e7) }],
+    top_cpu: [{ pid: 1234, name: 'nginx', cpu: r(30), rss: 120_000_000 }],
+    top_rss: [{ pid: 2345, name: 'java', cpu: r(10), rss: 2_000_000_000 }],
+  };
 }

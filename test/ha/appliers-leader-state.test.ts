@@ -8,13 +8,13 @@ import { fromWebhookPayload } from '../../controller/alerts/intake.js';
 import { AuditLog } from '../../controller/audit/audit-log.js';
 import { Automation } from '../../controller/automation/automation.js';
 import type { RunDispatcher } from '../../controller/dispatch/run-dispatcher.js';
-import type { ControlLog, ControlRecord } from '../../controller/ha/control-log.js';
 import { replicatePushedAlerts } from '../../controller/replication/alerts.js';
 import { replicatePolicyTracks } from '../../controller/replication/policy-tracks.js';
 import { replicateTaskSet } from '../../controller/replication/tasks.js';
 import { openDatabase } from '../../controller/store/db.js';
 import { controllerConfigSchema } from '../../shared/config/controller.js';
 import { startManager } from '../alerting/harness.js';
+import { ControlPair } from '../helpers/control-pair.js';
 import { tempDir } from '../helpers/tmp.js';
 
 // What a new leader knows (docs/scaling.md, "Control log"): how pushed alerts, the self-heal
@@ -23,35 +23,16 @@ import { tempDir } from '../helpers/tmp.js';
 
 const logger = pino({ level: 'silent' });
 
-/** Records handed over by the test, as in appliers.test.ts (the transport is control-log.test.ts's subject). */
-class Pair implements ControlLog {
-  readonly handlers = new Map<string, (r: ControlRecord) => void | Promise<void>>();
-  readonly out: ControlRecord[] = [];
-  private n = 0;
-  constructor(readonly origin: string) {}
-  async publish<B>(kind: string, body: B): Promise<void> {
-    this.out.push({ id: `${this.origin}-${++this.n}`, origin: this.origin, kind, ts: Date.now(), body: JSON.parse(JSON.stringify(body)) as B });
-  }
-  on<B>(kind: string, apply: (rec: ControlRecord<B>) => void | Promise<void>): void {
-    this.handlers.set(kind, apply as (r: ControlRecord) => void);
-  }
-  async apply(rec: ControlRecord): Promise<void> {
-    const fn = this.handlers.get(rec.kind);
-    assert.ok(fn, `no handler for ${rec.kind}`);
-    await fn(rec);
-  }
-}
-
 const ALERTING = ['group_wait: 1h', 'resolve_timeout: 1h', 'receivers: [ { name: hook, type: webhook, url: "http://127.0.0.1:9/h" } ]', 'routes: [ { receivers: [hook] } ]'].join('\n');
 
 describe('pushed alerts (alert.push)', () => {
   const dir = tempDir('opsfleet-push-appliers-');
-  let a: { am: AlertManager; log: Pair; close: () => Promise<void> };
-  let b: { am: AlertManager; log: Pair; close: () => Promise<void> };
+  let a: { am: AlertManager; log: ControlPair; close: () => Promise<void> };
+  let b: { am: AlertManager; log: ControlPair; close: () => Promise<void> };
   const side = async (name: string) => {
     mkdirSync(join(dir.path, name));
     const m = await startManager(ALERTING, join(dir.path, name));
-    const log = new Pair(name);
+    const log = new ControlPair(name);
     replicatePushedAlerts(log, m.am, logger);
     return { am: m.am, log, close: m.close };
   };
@@ -131,7 +112,7 @@ describe('the self-heal flap guard (policy.track) and the task set (tasks.set)',
     const db = openDatabase(base);
     const alerts = { list: () => [], get: () => undefined, annotateRemediation: () => undefined, notifyDirect: () => undefined } as unknown as AlertManager;
     const a = new Automation({ cfg, db, dispatcher: {} as RunDispatcher, audit: new AuditLog(db), alerts, logger, haId: name });
-    const log = new Pair(name);
+    const log = new ControlPair(name);
     replicateTaskSet(log, a, logger);
     replicatePolicyTracks(log, a.policyTracks, logger);
     await a.start();

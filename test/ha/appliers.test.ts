@@ -6,7 +6,6 @@ import { Silences } from '../../controller/alerts/silences.js';
 import { AuditLog } from '../../controller/audit/audit-log.js';
 import { TokenStore } from '../../controller/auth/token-store.js';
 import { RemediationStore } from '../../controller/automation/remediation-store.js';
-import type { ControlLog, ControlRecord } from '../../controller/ha/control-log.js';
 import { replicateEnrollment } from '../../controller/replication/enrollment.js';
 import { replicateNotifications } from '../../controller/replication/notify.js';
 import { replicateSilences } from '../../controller/replication/silences.js';
@@ -17,6 +16,7 @@ import { NotifyStore } from '../../controller/notify/notify-store.js';
 import { Enrollment, type IdentityRow } from '../../controller/pki/enrollment.js';
 import { FleetCa } from '../../controller/pki/fleet-ca.js';
 import { openDatabase } from '../../controller/store/db.js';
+import { ControlPair } from '../helpers/control-pair.js';
 import { tempDir } from '../helpers/tmp.js';
 
 // How each kind of control record is applied on the receiving controller: the merge rules the
@@ -24,35 +24,12 @@ import { tempDir } from '../helpers/tmp.js';
 
 const logger = pino({ level: 'silent' });
 
-/**
- * Two controllers' stores wired to each other through the appliers, with records handed over
- * by the test (the JetStream transport itself is control-log.test.ts's subject).
- */
-class Pair implements ControlLog {
-  readonly handlers = new Map<string, (r: ControlRecord) => void | Promise<void>>();
-  readonly out: ControlRecord[] = [];
-  private n = 0;
-  constructor(readonly origin: string) {}
-  async publish<B>(kind: string, body: B): Promise<void> {
-    this.out.push({ id: `${this.origin}-${++this.n}`, origin: this.origin, kind, ts: Date.now(), body });
-  }
-  on<B>(kind: string, apply: (rec: ControlRecord<B>) => void | Promise<void>): void {
-    this.handlers.set(kind, apply as (r: ControlRecord) => void);
-  }
-  /** Applies a record through the handler of its kind, as the consumer does. */
-  async apply(rec: ControlRecord): Promise<void> {
-    const fn = this.handlers.get(rec.kind);
-    assert.ok(fn, `no handler for ${rec.kind}`);
-    await fn(rec);
-  }
-}
-
 describe('control record appliers (controller/ha/replication)', () => {
   const dir = tempDir();
   let ca: FleetCa;
   const side = (name: string) => {
     const db = openDatabase(join(dir.path, name));
-    const log = new Pair(name);
+    const log = new ControlPair(name);
     const tokens = new TokenStore(db);
     const silences = new Silences(db);
     const notify = new NotifyStore(db);
