@@ -48,7 +48,6 @@ function argValue(name: string, dflt: number): number {
   return Number.isFinite(v) && v > 0 ? v : dflt;
 }
 
-
 /** The fleet simulator's payloads (bench/fleet-sim/virtual-agent.ts), one host's event at `ts`. */
 function payload(kind: EventKind, host: string, i: number, ts: number): Pick<Event, 'heartbeat' | 'json'> {
   if (kind === 'hb') {
