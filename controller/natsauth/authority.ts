@@ -260,9 +260,17 @@ export class NatsAuthority {
 
   private async reissueAccount(): Promise<void> {
     const prev = decode<Account>(this.state.account.jwt);
-    // The resolver keeps the newer of two account JWTs by issue time (seconds): never go backwards.
-    const jwt = await encodeAccount(ACCOUNT_NAME, seedKp(this.state.account.seed), accountClaims(this.state), { signer: seedKp(this.state.operator.seed) });
+    // The resolver keeps the newer of two account JWTs by issue time (whole seconds) and, on a
+    // tie, the one stored last: a server restarted with a config whose preload was rendered in
+    // the same second as this update would put the older JWT back (and undo a revocation). So
+    // every account JWT is issued strictly after the previous one: wait for the next second.
+    const sign = () => encodeAccount(ACCOUNT_NAME, seedKp(this.state.account.seed), accountClaims(this.state), { signer: seedKp(this.state.operator.seed) });
+    let jwt = await sign();
     if (decode(jwt).iat < prev.iat) throw new OpsError('OPS_ERR_NATS_AUTHORITY', 'the clock went backwards: the new account JWT would be older than the one the servers have');
+    while (decode(jwt).iat === prev.iat) {
+      await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 5));
+      jwt = await sign();
+    }
     this.state.account.jwt = jwt;
     this.save();
   }

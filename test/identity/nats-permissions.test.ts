@@ -119,11 +119,15 @@ describe('NATS identity: per-host user JWTs on a real nats-server in operator mo
     assert.ok(dropMs >= 0);
   });
 
-  it('two revocations in one second both hold (the resolver keeps same-second account updates)', async () => {
+  it('two revocations in one second both hold, each account JWT issued after the one before (a same-second tie let a stale preload win at restart)', async () => {
     const x = await s.agentCreds('rv-1');
     const y = await s.agentCreds('rv-2');
+    const iat0 = s.authority!.accountClaims().iat!;
     await s.authority!.revokeUser(x.publicKey);
+    const iat1 = s.authority!.accountClaims().iat!;
     await s.authority!.revokeUser(y.publicKey);
+    const iat2 = s.authority!.accountClaims().iat!;
+    assert.ok(iat0 < iat1 && iat1 < iat2, `account JWT issue times ${iat0} < ${iat1} < ${iat2}`);
     await assert.rejects(dial(s, x.file, 'rv-1'), /Authorization Violation|Authentication/i);
     await assert.rejects(dial(s, y.file, 'rv-2'), /Authorization Violation|Authentication/i);
   });
