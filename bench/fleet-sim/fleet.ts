@@ -30,6 +30,9 @@ export interface WorkerStats {
   cpuUserMs: number;
   cpuSystemMs: number;
   rssMb: number;
+  /** The worker's event-loop delay since the previous stats() (a stalled worker sends late what it stamped on time). */
+  loopDelayP99Ms: number;
+  loopDelayMaxMs: number;
 }
 
 export class SimFleet {
@@ -100,7 +103,7 @@ export class SimFleet {
             const on = (m: WorkerMessage) => {
               if (m.type !== 'stats') return;
               w.proc.off('message', on);
-              resolve({ group: w.group, counters: m.counters, rpcCalls: m.rpcCalls, cpuUserMs: m.cpuUserMs, cpuSystemMs: m.cpuSystemMs, rssMb: m.rssMb });
+              resolve({ group: w.group, counters: m.counters, rpcCalls: m.rpcCalls, cpuUserMs: m.cpuUserMs, cpuSystemMs: m.cpuSystemMs, rssMb: m.rssMb, loopDelayP99Ms: m.loopDelayP99Ms, loopDelayMaxMs: m.loopDelayMaxMs });
             };
             w.proc.on('message', on);
             w.proc.send({ type: 'stats' } satisfies ParentMessage);

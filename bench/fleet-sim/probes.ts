@@ -71,8 +71,12 @@ export class DbProbe {
   }
 
   /** received_ms − ts_ms of every agent event the controller stored between the two instants, sorted. */
-  ingestLags(fromMs: number, toMs: number): number[] {
-    const rows = this.db.prepare("SELECT received_ms - ts_ms AS lag FROM events WHERE received_ms >= ? AND received_ms < ? AND kind IN ('hb','metric','check','log')").all(fromMs, toMs) as Array<{ lag: number }>;
+  ingestLags(fromMs: number, toMs: number, hostId?: string): number[] {
+    const rows = (
+      hostId === undefined
+        ? this.db.prepare("SELECT received_ms - ts_ms AS lag FROM events WHERE received_ms >= ? AND received_ms < ? AND kind IN ('hb','metric','check','log')").all(fromMs, toMs)
+        : this.db.prepare("SELECT received_ms - ts_ms AS lag FROM events WHERE received_ms >= ? AND received_ms < ? AND kind IN ('hb','metric','check','log') AND host_id = ?").all(fromMs, toMs, hostId)
+    ) as Array<{ lag: number }>;
     return rows.map((r) => r.lag).sort((a, b) => a - b);
   }
 

@@ -38,5 +38,5 @@ export type ParentMessage = { type: 'stop' } | { type: 'stats' };
 export type WorkerMessage =
   | { type: 'ready'; agents: number; ports: number; connectMs: number }
   | { type: 'progress'; connected: number }
-  | { type: 'stats'; counters: SimCounters; rpcCalls: number; cpuUserMs: number; cpuSystemMs: number; rssMb: number }
+  | { type: 'stats'; counters: SimCounters; rpcCalls: number; cpuUserMs: number; cpuSystemMs: number; rssMb: number; loopDelayP99Ms: number; loopDelayMaxMs: number }
   | { type: 'error'; message: string };

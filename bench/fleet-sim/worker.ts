@@ -6,6 +6,7 @@
  * comes as argv[2] (JSON). SIGKILL of this process is the "hosts die at once" cue.
  */
 import { readFileSync } from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Server, ServerCredentials, type ServerWritableStream } from '@grpc/grpc-js';
 import { CommandServiceService, type CommandServiceServer, type RunPlaybookRequest, type RunPlaybookResponse } from '../../shared/gen/opsfleet/v1/command.js';
 import { AgentServiceService, type AgentServiceServer } from '../../shared/gen/opsfleet/v1/agent.js';
@@ -130,10 +131,17 @@ async function main(): Promise<void> {
   }
   send({ type: 'ready', agents: agents.length, ports: byPort.size, connectMs: Date.now() - t0 });
 
+  // How long this worker's event loop was held between two stats requests: events are stamped
+  // before they are written to the socket, so a held loop is counted as ingest lag downstream.
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
   process.on('message', (m: ParentMessage) => {
     if (m.type === 'stats') {
       const cpu = process.cpuUsage();
-      send({ type: 'stats', counters, rpcCalls, cpuUserMs: cpu.user / 1000, cpuSystemMs: cpu.system / 1000, rssMb: process.memoryUsage().rss / 2 ** 20 });
+      const loopDelayP99Ms = loopDelay.percentile(99) / 1e6;
+      const loopDelayMaxMs = loopDelay.max / 1e6;
+      loopDelay.reset();
+      send({ type: 'stats', counters, rpcCalls, cpuUserMs: cpu.user / 1000, cpuSystemMs: cpu.system / 1000, rssMb: process.memoryUsage().rss / 2 ** 20, loopDelayP99Ms, loopDelayMaxMs });
     } else if (m.type === 'stop') {
       clearInterval(scheduler);
       void Promise.all(agents.map((a) => a.stop()))
