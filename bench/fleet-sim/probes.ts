@@ -71,6 +71,12 @@ export class DbProbe {
   }
 
   /** received_ms − ts_ms of every agent event the controller stored between the two instants, sorted. */
+  /** Lag of one host's newest stored event (agent ts → stored), or undefined before its first. */
+  lastLag(hostId: string): number | undefined {
+    const r = this.db.prepare('SELECT received_ms - ts_ms AS lag FROM events WHERE host_id = ? ORDER BY received_ms DESC LIMIT 1').get(hostId) as { lag: number } | undefined;
+    return r?.lag;
+  }
+
   ingestLags(fromMs: number, toMs: number, hostId?: string): number[] {
     const rows = (
       hostId === undefined
