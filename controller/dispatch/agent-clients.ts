@@ -181,11 +181,16 @@ export class AgentClients {
       const deadline = Date.now() + timeoutMs;
       const fail = (why: string) => reject(new OpsError('OPS_ERR_RPC_UNAVAILABLE', `agent at ${endpoint}: not reachable: ${why}`, { retryable: true }));
       const check = (): void => {
-        const st = ch.getConnectivityState(true);
-        if (st === Conn.READY) return resolve();
-        if (st === Conn.TRANSIENT_FAILURE) return fail('connect failed (refused, unreachable, or the TLS handshake or host id check failed)');
-        if (st === Conn.SHUTDOWN) return fail('channel closed (over the channel budget, or the host was removed)');
-        ch.watchConnectivityState(st, deadline, (err) => (err ? fail('no connection in time') : check()));
+        // Runs in grpc-js's watcher callback: a throw here (a channel closed under us) must become the rejection.
+        try {
+          const st = ch.getConnectivityState(true);
+          if (st === Conn.READY) return resolve();
+          if (st === Conn.TRANSIENT_FAILURE) return fail('connect failed (refused, unreachable, or the TLS handshake or host id check failed)');
+          if (st === Conn.SHUTDOWN) return fail('channel closed (over the channel budget, or the host was removed)');
+          ch.watchConnectivityState(st, deadline, (err) => (err ? fail('no connection in time') : check()));
+        } catch (err) {
+          fail(`channel unusable: ${(err as Error).message}`);
+        }
       };
       check();
     });

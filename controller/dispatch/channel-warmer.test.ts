@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { createServer } from 'node:net';
 import pino from 'pino';
+import { AgentClients } from './agent-clients.js';
 import { ChannelWarmer, type WarmableClients, type WarmTarget } from './channel-warmer.js';
 
 /** AgentClients stand-in: each connect takes `connectMs`, records how many were in flight, and fails for `down` hosts. */
@@ -107,5 +109,24 @@ describe('ChannelWarmer', () => {
     // Stopped: transitions are ignored.
     w.hostStatus({ hostId: 'h1', to: 'online' });
     assert.equal(w.stats().queued, 0);
+  });
+});
+
+describe('AgentClients.connect', () => {
+  it('fails fast with OPS_ERR_RPC_UNAVAILABLE when nothing listens, instead of holding the slot until the deadline', async () => {
+    const srv = createServer();
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const port = (srv.address() as { port: number }).port;
+    await new Promise<void>((r) => srv.close(() => r()));
+    const clients = new AgentClients({ insecure: true, timeoutMs: 20_000 });
+    try {
+      const t0 = performance.now();
+      await assert.rejects(clients.connect('h', `127.0.0.1:${port}`, false), (err: Error & { code?: string }) => err.code === 'OPS_ERR_RPC_UNAVAILABLE');
+      assert.ok(performance.now() - t0 < 5000, `took ${Math.round(performance.now() - t0)} ms`);
+      assert.equal(clients.isReady('h', `127.0.0.1:${port}`, false), false);
+      assert.equal(clients.channelStats().ready, 0);
+    } finally {
+      clients.close();
+    }
   });
 });
