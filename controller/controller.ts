@@ -339,7 +339,7 @@ export class Controller {
     registerAlertRoutes(this.http, this.alerts, audit);
     registerLogRoutes(this.http, this.logIndex);
     registerBackupRoutes(this.http, backups);
-    registerCheckRoutes(this.http, { checks: this.checks, hosts, agents: this.agents, events, auth, audit });
+    registerCheckRoutes(this.http, { checks: this.checks, hosts, agents: this.agents, events, auth, audit, prewarm: () => this.warmer?.stats() });
     registerDashboardRoutes(this.http, {
       hosts,
       facts,

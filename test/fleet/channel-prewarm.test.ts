@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { api, startAgent, startController, type AgentProc, type ControllerProc } from '../helpers/daemons.js';
+import { api, authHeaders, startAgent, startController, type AgentProc, type ControllerProc } from '../helpers/daemons.js';
 import { NatsServer } from '../helpers/nats-server.js';
 import { tempDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait.js';
@@ -52,6 +52,9 @@ for (const enabled of [true, false]) {
         assert.equal(hz.prewarm.enabled, true);
         assert.equal(hz.prewarm.warmed, 1);
         assert.equal(hz.prewarm.failed, 0);
+        const metrics = await (await fetch(`${c.url}/metrics`, { headers: authHeaders(c.url) })).text();
+        assert.match(metrics, /^opsfleet_rpc_channels\{state="ready"\} 1$/m);
+        assert.match(metrics, /^opsfleet_rpc_prewarm_total\{outcome="warmed"\} 1$/m);
       } else {
         // What a warmer would have had: the online transition and several heartbeats (500 ms) after it.
         const onlineSeen = Date.parse((await api<{ lastSeen: string }>(c.url, '/api/v1/hosts/warm-01')).lastSeen);
