@@ -489,7 +489,9 @@ export class Controller {
     const enrollment = this.enrollment;
     if (!p.enabled || !agents || !enrollment || this.warmer || this.abort.signal.aborted) return;
     // Enrolled hosts only: their certificate must bind the host id, whereas the endpoint of any
-    // other host is just what some NATS client announced, not worth dialling unasked.
+    // other host is just what some NATS client announced, not worth dialling unasked. With HA a
+    // standby warms too: it dials no RPC, and a run right after a failover finds its channels warm
+    // (each agent holds one idle connection per controller).
     const toTarget = (h: { id: string; rpc_endpoint: string; rpc_tls: number }): WarmTarget | undefined =>
       h.rpc_endpoint && h.rpc_tls === 1 && enrollment.state(h.id) === 'enrolled' ? { hostId: h.id, endpoint: h.rpc_endpoint, tls: true } : undefined;
     this.warmer = new ChannelWarmer({
@@ -497,7 +499,7 @@ export class Controller {
       onlineTargets: () => hosts.onlineEndpoints().flatMap((h) => toTarget(h) ?? []),
       target: (id) => {
         const h = hosts.get(id);
-        return h ? toTarget(h) : undefined;
+        return h?.status === 'online' ? toTarget(h) : undefined;
       },
       perSecond: p.per_second,
       concurrency: p.concurrency,

@@ -158,6 +158,29 @@ export class AgentClients {
     return true;
   }
 
+  /**
+   * Calls `fn` once when the READY channel to `hostId` at `endpoint` leaves READY (its agent
+   * restarted, the connection dropped, the channel closed). Without a call pending, grpc-js does
+   * not reconnect a dropped channel by itself: the warmer uses this to connect it again.
+   * Returns false (and never calls `fn`) when there is no READY channel.
+   */
+  onLeaveReady(hostId: string, endpoint: string, tls: boolean, fn: () => void): boolean {
+    let key: string;
+    try {
+      key = this.dial(hostId, endpoint, tls).key;
+    } catch {
+      return false;
+    }
+    const ch = this.channels.get(key)?.agent.getChannel();
+    if (!ch || ch.getConnectivityState(false) !== Conn.READY) return false;
+    try {
+      ch.watchConnectivityState(Conn.READY, Infinity, () => fn());
+    } catch {
+      return false;
+    }
+    return true;
+  }
+
   /** Whether a channel to `hostId` at `endpoint` is kept (no side effect but closing a removed host's). */
   hasChannel(hostId: string, endpoint: string, tls: boolean): boolean {
     try {

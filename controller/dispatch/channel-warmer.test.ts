@@ -14,6 +14,7 @@ class FakeClients implements WarmableClients {
   maxInFlight = 0;
   readonly starts: number[] = [];
   readonly attempts = new Map<string, number>();
+  private readonly leaveReady = new Map<string, () => void>();
   constructor(
     readonly channelBudget: number,
     private readonly connectMs: number,
@@ -27,6 +28,18 @@ class FakeClients implements WarmableClients {
   }
   hasChannel(hostId: string): boolean {
     return this.channels.has(hostId);
+  }
+  onLeaveReady(hostId: string, _endpoint: string, _tls: boolean, fn: () => void): boolean {
+    if (!this.ready.has(hostId)) return false;
+    this.leaveReady.set(hostId, fn);
+    return true;
+  }
+  /** The host's connection drops (its agent restarted). */
+  drop(hostId: string): void {
+    this.ready.delete(hostId);
+    const fn = this.leaveReady.get(hostId);
+    this.leaveReady.delete(hostId);
+    fn?.();
   }
   async connect(hostId: string): Promise<void> {
     this.channels.add(hostId);
@@ -128,5 +141,30 @@ describe('AgentClients.connect', () => {
     } finally {
       clients.close();
     }
+  });
+});
+
+describe('ChannelWarmer re-warming', () => {
+  it('connects a warm channel again once after it drops, only while its host is online', async () => {
+    const fake = new FakeClients(100, 5);
+    const online = new Map(hosts(3).map((h) => [h.hostId, h]));
+    const w = new ChannelWarmer({ clients: fake, onlineTargets: () => [...online.values()], target: (id) => online.get(id), perSecond: 1000, concurrency: 4, connectTimeoutMs: 1000, rewarmDelayMs: 50, logger });
+    w.start();
+    await settled(w);
+    assert.equal(fake.ready.size, 3);
+    fake.drop('h0');
+    online.delete('h1');
+    fake.drop('h1');
+    const end = Date.now() + 5000;
+    while (!fake.ready.has('h0')) {
+      if (Date.now() > end) throw new Error('h0 not re-warmed');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await settled(w);
+    assert.equal(fake.attempts.get('h0'), 2);
+    // h1 went offline meanwhile: left to the idle timeout.
+    assert.equal(fake.attempts.get('h1'), 1);
+    assert.equal(w.stats().rewarms, 1);
+    await w.stop();
   });
 });

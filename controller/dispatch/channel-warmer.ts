@@ -15,13 +15,14 @@ export interface WarmableClients {
   connect(hostId: string, endpoint: string, tls: boolean, timeoutMs: number): Promise<void>;
   isReady(hostId: string, endpoint: string, tls: boolean, touch?: boolean): boolean;
   hasChannel(hostId: string, endpoint: string, tls: boolean): boolean;
+  onLeaveReady(hostId: string, endpoint: string, tls: boolean, fn: () => void): boolean;
 }
 
 export interface ChannelWarmerDeps {
   clients: WarmableClients;
   /** Online, enrolled hosts with an endpoint, right now (read at start and at every sweep). */
   onlineTargets: () => WarmTarget[];
-  /** The target of one host that just came online; undefined when it is not one to warm (no endpoint, not enrolled). */
+  /** The target of one host if it is online and one to warm (an endpoint, enrolled); undefined otherwise. */
   target: (hostId: string) => WarmTarget | undefined;
   /** Connects started per second at most (`rpc_client.prewarm.per_second`). */
   perSecond: number;
@@ -31,6 +32,8 @@ export interface ChannelWarmerDeps {
   connectTimeoutMs: number;
   /** How often the online hosts are swept (default a third of the idle timeout, at most 10 min). */
   sweepMs?: number;
+  /** How long after a warm channel drops its connection it is connected again (default 5 s: an agent restarting is back by then). */
+  rewarmDelayMs?: number;
   logger: Logger;
 }
 
@@ -44,6 +47,8 @@ export interface ChannelWarmerStats {
   warmed: number;
   failed: number;
   overBudget: number;
+  /** Warm channels that dropped their connection and were queued again. */
+  rewarms: number;
   /** When the last sweep of the online hosts ran (ISO time), and how many it queued. */
   lastSweep: string | null;
   lastSweepQueued: number;
@@ -72,6 +77,10 @@ export interface ChannelWarmerStats {
  * offline hosts' sockets too) and over re-warming after idle (a handshake per host every 30 min
  * for nothing): an idle HTTP/2 connection costs one socket and no CPU, within `maxChannels`.
  *
+ * A warm channel whose connection drops (the agent restarted: a fleet upgrade does it to every
+ * host, with no offline transition) is not reconnected by grpc-js without a call pending, so the
+ * warmer queues it again `rewarmDelayMs` later, once per drop, if the host is still online.
+ *
  * A failed connect is logged at debug and not retried by the warmer until the host's next
  * online transition or the next sweep (minutes apart): never a loop on an unreachable host.
  * The budget: the warmer never creates a channel past `maxChannels` (it would evict a
@@ -93,7 +102,9 @@ export class ChannelWarmer {
   private stopped = false;
   private stopping: Promise<void> | undefined;
   private idle: (() => void) | undefined;
-  private readonly counts = { warmed: 0, failed: 0, overBudget: 0 };
+  private readonly counts = { warmed: 0, failed: 0, overBudget: 0, rewarms: 0 };
+  /** Re-warms waiting for their delay, by host: at most one per host. */
+  private readonly rewarmTimers = new Map<string, NodeJS.Timeout>();
   private lastSweep: { atMs: number; queued: number } | undefined;
 
   constructor(private readonly d: ChannelWarmerDeps) {
@@ -195,6 +206,7 @@ export class ChannelWarmer {
     this.d.clients.connect(t.hostId, t.endpoint, t.tls, this.d.connectTimeoutMs).then(
       () => {
         this.counts.warmed++;
+        this.d.clients.onLeaveReady(t.hostId, t.endpoint, t.tls, () => this.rewarmLater(t.hostId));
         done();
       },
       (err: unknown) => {
@@ -204,6 +216,25 @@ export class ChannelWarmer {
         done();
       },
     );
+  }
+
+  /** One re-warm per drop, after a delay, only if the host is still online and one to warm then. */
+  private rewarmLater(hostId: string): void {
+    if (!this.running || this.rewarmTimers.has(hostId)) return;
+    const timer = setTimeout(() => {
+      this.rewarmTimers.delete(hostId);
+      if (!this.running) return;
+      let t: WarmTarget | undefined;
+      try {
+        t = this.d.target(hostId);
+      } catch (err) {
+        this.log.error({ err, hostId }, 'reading the host to warm failed');
+        return;
+      }
+      if (t && this.enqueue(t)) this.counts.rewarms++;
+    }, this.d.rewarmDelayMs ?? 5000);
+    timer.unref();
+    this.rewarmTimers.set(hostId, timer);
   }
 
   stats(): ChannelWarmerStats {
@@ -227,6 +258,8 @@ export class ChannelWarmer {
       if (this.sweepTimer) clearInterval(this.sweepTimer);
       if (this.pumpTimer) clearTimeout(this.pumpTimer);
       this.pumpTimer = undefined;
+      for (const t of this.rewarmTimers.values()) clearTimeout(t);
+      this.rewarmTimers.clear();
       this.queue.clear();
       if (this.inFlight.size === 0) return;
       await new Promise<void>((resolve) => {

@@ -55,6 +55,16 @@ for (const enabled of [true, false]) {
         const metrics = await (await fetch(`${c.url}/metrics`, { headers: authHeaders(c.url) })).text();
         assert.match(metrics, /^opsfleet_rpc_channels\{state="ready"\} 1$/m);
         assert.match(metrics, /^opsfleet_rpc_prewarm_total\{outcome="warmed"\} 1$/m);
+        // The agent restarts (an upgrade does that to every host) within offline_after: no
+        // online transition, its channel's connection drops, and the warmer connects it again
+        // (to the new port its next heartbeat announces).
+        await agent.child.stop();
+        agent = await startAgent({ natsUrl: nats.url, dir: dir.path, id: 'warm-01' });
+        const again = await waitFor(async () => {
+          const r = (await api<Healthz>(c.url, '/healthz')).rpcChannels;
+          return r && r.ready === 1 && r.prewarm.warmed === 2 ? r : undefined;
+        }, { timeout: 20_000, what: 'the channel re-warmed after the agent restart' });
+        assert.equal((again.prewarm as { rewarms?: number }).rewarms, 1);
       } else {
         // What a warmer would have had: the online transition and several heartbeats (500 ms) after it.
         const onlineSeen = Date.parse((await api<{ lastSeen: string }>(c.url, '/api/v1/hosts/warm-01')).lastSeen);
