@@ -4,7 +4,7 @@
  * port per virtual agent, real event codec and subjects, real cadences).
  *
  *   npm run bench -- fleet-scale --agents 5000 [--quick] [--window 60] [--concurrency 200]
- *     [--ingest-only | --playbook-only [--runs N] [--compare]]
+ *     [--ingest-only | --playbook-only [--runs N] [--compare] [--prewarm on,off]]
  *     [--variants store/inline,derived/worker] [--sim-error-stacks main-0,...]
  *
  * gRPC runs over mTLS as in production: every virtual agent presents a fleet-CA certificate
@@ -13,7 +13,10 @@
  * the API and the kill; `--runs N` repeats the playbook (runs after the first reuse the
  * channels); `--compare` then restarts the controller with the channel setup of before (a TLS
  * context per host, OPSFLEET_BENCH_RPC_BASELINE) and again without, and runs the playbook on
- * each with cold channels: the same-run baseline.
+ * each with cold channels: the same-run baseline. `--prewarm on,off` then restarts the controller
+ * once per listed variant with `rpc_client.prewarm.enabled` set so, waits (for `on`) until its
+ * channel warmer has settled (/healthz `rpcChannels`), and runs the playbook: the warmer's gain
+ * and cost in one invocation. The other runs keep prewarm off, so "cold" still means cold.
  *
  * `--variants` runs the whole measurement once per controller setting (`ingest.raw_samples` /
  * `ingest.checkpoint`), one after the other in the same invocation: the baseline of a change is
@@ -140,6 +143,8 @@ interface Options {
   playbookOnly: boolean;
   compare: boolean;
   runs: number;
+  /** `--prewarm on,off`: controller restarts with the channel warmer on/off, then a playbook each. */
+  prewarm: Array<'on' | 'off'>;
   variants: Variant[];
   /** Worker groups that keep error stacks (`--sim-error-stacks`). */
   stacksIn: string[];
@@ -155,11 +160,12 @@ function options(quick: boolean): Options {
     playbookOnly: hasFlag('--playbook-only'),
     compare: hasFlag('--compare'),
     runs: argValue('--runs', 1),
+    prewarm: prewarmVariants(),
     variants: variantsArg(),
     stacksIn: listArg('--sim-error-stacks') ?? [],
   };
   if (o.ingestOnly && o.playbookOnly) throw new Error('--ingest-only and --playbook-only exclude each other: the first stops after the steady window, the second skips it (give one, or neither for the whole run)');
-  if (o.ingestOnly && (o.compare || hasFlag('--runs'))) throw new Error('--runs and --compare measure the playbook, which --ingest-only skips: give them without --ingest-only');
+  if (o.ingestOnly && (o.compare || hasFlag('--runs') || o.prewarm.length)) throw new Error('--runs, --compare and --prewarm measure the playbook, which --ingest-only skips: give them without --ingest-only');
   return o;
 }
 
@@ -339,7 +345,7 @@ async function rpcPreflight(ctl: ControllerProc, hostId: string): Promise<void> 
 
 interface PlaybookFigures {
   mode: 'shared-context' | 'context-per-host';
-  channels: 'cold' | 'warm';
+  channels: 'cold' | 'warm' | 'prewarmed';
   ms: number;
   cpuMsPerHost: number;
   counts: Record<string, number>;
@@ -366,6 +372,66 @@ async function runPlaybook(ctl: ControllerProc, probe: DbProbe, agents: number, 
   log(`playbook to ${agents} (${mode}, ${channels} channels): ${ms} ms controller-side, ${round(pr.ms)} ms whole CLI, ${JSON.stringify(recap.counts)}${firstError ? `; first not ok: ${firstError.host}: ${firstError.error}` : ''}`);
   rows.push({ name: `opsctl run trivial --target '*' --concurrency ${concurrency} (mTLS, ${mode}, ${channels} channels)`, rate: agents / (ms / 1000), unit: 'hosts', count: agents, seconds: ms / 1000, note: `controller-side; whole CLI ${(pr.ms / 1000).toFixed(2)} s; ${JSON.stringify(recap.counts)}; per host (ms) ${JSON.stringify(breakdown)} (goal < 10 s)` });
   return { mode, channels, ms, cpuMsPerHost, counts: recap.counts };
+}
+
+/** `--prewarm on,off`: the variants to run, in order (none without the flag). */
+function prewarmVariants(): Array<'on' | 'off'> {
+  const i = process.argv.indexOf('--prewarm');
+  if (i < 0) return [];
+  const list = (process.argv[i + 1] ?? '').split(',').filter(Boolean);
+  if (list.length === 0 || list.some((v) => v !== 'on' && v !== 'off')) throw new Error('--prewarm takes a list of on/off, e.g. --prewarm on,off');
+  return list as Array<'on' | 'off'>;
+}
+
+/** The bench's controller config with `rpc_client.prewarm.enabled` set. */
+const withPrewarm = (yaml: string, on: boolean) => yaml.replace(/^rpc_client: .*$/m, `rpc_client: { prewarm: { enabled: ${on} } }`);
+
+interface PrewarmFigures {
+  variant: 'on' | 'off';
+  /** Controller start → warmer settled (on), or → the run may start (off: all online plus the usual pause). */
+  settleMs: number;
+  readyChannels: number;
+  failed: number;
+  /** Controller CPU from its HTTP API up to settled (or to the run, off), per host: ingest of the heartbeats included. */
+  startCpuMsPerHost: number;
+  rssMbSettled: number;
+  playbookMs?: number;
+  cpuMsPerHost?: number;
+  ok?: number;
+  rssMbAfterRun?: number;
+  loadAvg?: number[];
+}
+
+interface RpcChannels {
+  open: number;
+  ready: number;
+  prewarm: { enabled: boolean; queued?: number; warming?: number; warmed?: number; failed?: number; lastSweep?: string | null };
+}
+
+/** Restarts the controller with `yaml` and waits until its hosts are online and, with prewarm on, its warmer has settled. */
+async function prewarmVariant(dir: string, yaml: string, agents: number, probe: DbProbe, quick: boolean, log: Log): Promise<{ ctl: ControllerProc; figures: PrewarmFigures }> {
+  const t0 = Date.now();
+  const ctl = await ControllerProc.start(dir, yaml);
+  const cpu0 = procUsage(ctl.pid).cpuS;
+  const on = /prewarm: \{ enabled: true/.test(yaml);
+  log(`controller restarted (prewarm ${on ? 'on' : 'off'}), pid ${ctl.pid}`);
+  await until('every host online after the restart', 5 * 60_000, 1000, () => probe.online() >= agents);
+  const channels = async () => ((await (await fetch(`${ctl.url}/healthz`, { headers: { authorization: `Bearer ${ctl.token}` } })).json()) as { rpcChannels: RpcChannels }).rpcChannels;
+  let rc: RpcChannels;
+  if (on) {
+    // Settled: the start sweep ran (hosts online in the database are queued then) and nothing is queued or connecting.
+    rc = await until('the channel warmer settled', 5 * 60_000, 100, async () => {
+      const r = await channels();
+      return r.prewarm.lastSweep && r.prewarm.queued === 0 && r.prewarm.warming === 0 ? r : undefined;
+    });
+  } else {
+    await sleep(quick ? 5000 : 15_000);
+    rc = await channels();
+  }
+  const u = procUsage(ctl.pid);
+  const figures: PrewarmFigures = { variant: on ? 'on' : 'off', settleMs: Date.now() - t0, readyChannels: rc.ready, failed: rc.prewarm.failed ?? 0, startCpuMsPerHost: round(((u.cpuS - cpu0) * 1000) / agents, 2), rssMbSettled: round(u.rssMb, 0) };
+  log(`prewarm ${figures.variant}: settled ${figures.settleMs} ms after the restart, ${rc.ready} of ${agents} channels ready, ${figures.failed} failed`);
+  return { ctl, figures };
 }
 
 const bench: Bench = {
@@ -414,6 +480,8 @@ async function runOne(quick: boolean, o: Options, variant: Variant): Promise<{ r
       '  routes: [ { receivers: [hook] } ]',
       'playbooks:',
       '  trivial: { steps: [ { builtin: load } ] }',
+      // Cold means cold in the runs above; `--prewarm` variants set it (withPrewarm).
+      'rpc_client: { prewarm: { enabled: false } }',
       ...(variant.rawSamples ? [`ingest: { raw_samples: ${variant.rawSamples}, checkpoint: ${variant.checkpoint} }`] : []),
     ].join('\n');
     ctl = await ControllerProc.start(dir.path, yaml);
@@ -483,6 +551,7 @@ async function runOne(quick: boolean, o: Options, variant: Variant): Promise<{ r
     // `--ingest-only` stops here: no CLI, playbook or kill phases.
     let opsctlHostsJsonMs = NaN;
     const playbooks: PlaybookFigures[] = [];
+    const prewarm: PrewarmFigures[] = [];
     const thresholdMs = 3 * DEFAULT_CADENCE.heartbeatMs;
     let death = { offlineDetectMs: NaN, offlineThresholdMs: thresholdMs, offlineCount: NaN, notificationsForMassOffline: NaN };
     if (!ingestOnly) {
@@ -506,6 +575,15 @@ async function runOne(quick: boolean, o: Options, variant: Variant): Promise<{ r
           await rpcPreflight(ctl, ids[0]!);
           playbooks.push(await runPlaybook(ctl, probe, agents, concurrency, mode, 'cold', rows, log));
         }
+      }
+      for (const v of o.prewarm) {
+        await ctl.stop();
+        const r = await prewarmVariant(dir.path, withPrewarm(yaml, v === 'on'), agents, probe, quick, log);
+        ctl = r.ctl;
+        const p = await runPlaybook(ctl, probe, agents, concurrency, 'shared-context', v === 'on' ? 'prewarmed' : 'cold', rows, log);
+        playbooks.push(p);
+        prewarm.push({ ...r.figures, playbookMs: p.ms, cpuMsPerHost: p.cpuMsPerHost, ok: p.counts.ok ?? 0, rssMbAfterRun: round(procUsage(ctl.pid).rssMb, 0), loadAvg: loadavg().map((l) => round(l, 2)) });
+        log(`prewarm ${v}: ${JSON.stringify(prewarm.at(-1))}`);
       }
 
       // Mass death: one worker's agents SIGKILLed at once.
@@ -550,6 +628,7 @@ async function runOne(quick: boolean, o: Options, variant: Variant): Promise<{ r
       playbookCounts: first?.counts ?? {},
       playbookCpuMsPerHost: first?.cpuMsPerHost ?? NaN,
       playbooks: playbooks.map((p) => ({ mode: p.mode, channels: p.channels, ms: p.ms, cpuMsPerHost: p.cpuMsPerHost, ok: p.counts.ok ?? 0 })),
+      ...(prewarm.length ? { prewarm } : {}),
       rpc: 'mTLS, enrolled hosts (fleet identity)',
       ...death,
       controllerRssMb: round(u2.rssMb, 0),
@@ -566,6 +645,7 @@ async function runOne(quick: boolean, o: Options, variant: Variant): Promise<{ r
     process.stdout.write(`FLEET_SCALE ${JSON.stringify(summary)}\n`);
     if (steady) rows.push({ name: 'controller steady state', rate: steady.evRate, unit: 'events', count: steady.stored, seconds: steady.seconds, note: `CPU ${steady.cpuPct.toFixed(0)} % of a core, RSS ${steady.rssMb.toFixed(0)} MB (${u2.rssMb.toFixed(0)} MB after the run)` });
     notes.push(`Summary: \`${JSON.stringify(summary)}\``);
+    for (const f of prewarm) notes.push(`Prewarm ${f.variant} (controller restarted with rpc_client.prewarm.enabled: ${f.variant === 'on'}, its ${agents} hosts online in its database): ${f.variant === 'on' ? `warmer settled ${f.settleMs} ms after the restart` : `run started ${f.settleMs} ms after the restart`}, ${f.readyChannels} channels ready (${f.failed} failed); controller CPU from HTTP up to then ${f.startCpuMsPerHost} ms per host; playbook ${f.playbookMs} ms controller-side, ${f.cpuMsPerHost} ms CPU per host; RSS ${f.rssMbSettled} MB before the run, ${f.rssMbAfterRun} MB after; load average ${f.loadAvg?.join(' ')} after the run.`);
     notes.push(`Machine shared with other engineers: load average ${loadAtStart.map((l) => l.toFixed(2)).join(' ')} at start, ${loadavg().map((l) => l.toFixed(2)).join(' ')} at end; the simulator itself used ${simCpuS.toFixed(0)} CPU-s and ${simRss.toFixed(0)} MB in ${stats.length} worker processes on the same 2 cores${stacksIn.length ? ` (error stacks kept in ${stacksIn.join(', ')})` : ''}.`);
     if (steady) notes.push(steady.dbNote);
     notes.push(`Start: ${agents} agents connected in ${connectS.toFixed(0)} s (250/s per worker), all online on the controller after ${onlineS.toFixed(0)} s. gRPC over mTLS: every virtual agent enrolled with a fleet-CA certificate binding its host id (one key shared by all simulated hosts).`);

@@ -22,7 +22,7 @@ const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const write = !args.includes('--no-write');
 // Options with a value (`--minutes 2`, `--baseline REF`) are read by the benches themselves.
-const VALUE_OPTIONS = new Set(['--minutes', '--baseline', '--agents', '--window', '--concurrency', '--runs', '--variants', '--sim-error-stacks', '--hosts', '--seconds', '--rounds', '--settings', '--linger']);
+const VALUE_OPTIONS = new Set(['--minutes', '--baseline', '--agents', '--window', '--concurrency', '--variants', '--sim-error-stacks', '--hosts', '--seconds', '--rounds', '--settings', '--linger', '--runs', '--prewarm']);
 const filters = args.filter((a, i) => !a.startsWith('--') && !VALUE_OPTIONS.has(args[i - 1] ?? ''));
 
 const files = readdirSync(benchDir)

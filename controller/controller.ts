@@ -36,6 +36,7 @@ import { HostHistory } from './dashboard/host-history.js';
 import { LiveFeed } from './dashboard/live-feed.js';
 import { FactsStore } from './facts/facts-store.js';
 import { AgentClients } from './dispatch/agent-clients.js';
+import { ChannelWarmer, type WarmTarget } from './dispatch/channel-warmer.js';
 import { Liveness } from './hosts/liveness.js';
 import { Ingest, type HostStatusChange, type SeqRegression } from './ingest/ingest.js';
 import { openDatabase, verifyDatabase } from './store/db.js';
@@ -95,6 +96,7 @@ export class Controller {
   private readonly eventListeners = new Set<(events: readonly Event[]) => void>();
   private http: HttpServer | undefined;
   private agents: AgentClients | undefined;
+  private warmer: ChannelWarmer | undefined;
   private stopping: Promise<void> | undefined;
   private automation: Automation | undefined;
   private runsPruneTimer: NodeJS.Timeout | undefined;
@@ -337,7 +339,7 @@ export class Controller {
     registerAlertRoutes(this.http, this.alerts, audit);
     registerLogRoutes(this.http, this.logIndex);
     registerBackupRoutes(this.http, backups);
-    registerCheckRoutes(this.http, { checks: this.checks, hosts, agents: this.agents, events, auth, audit });
+    registerCheckRoutes(this.http, { checks: this.checks, hosts, agents: this.agents, events, auth, audit, prewarm: () => this.warmer?.stats() });
     registerDashboardRoutes(this.http, {
       hosts,
       facts,
@@ -471,11 +473,41 @@ export class Controller {
       const ingest = this.ingest!;
       this.liveness = new Liveness({ db: this.db!, hosts, events, offlineAfterMs: cfg.offline_after, logger: this.logger, onHostStatus: this.emitStatus, readThrough: (now) => ingest.readThrough(now) });
       await this.liveness.start();
+      // After liveness and ingest: the first sweep reads host statuses as ingest keeps them.
+      this.startWarmer(hosts);
       this.log.info({ stream: cfg.stream.name }, 'ingest running');
       // HA: campaign only once ingest runs, so a controller that leads is a warm one.
       this.lease?.start(nc);
       return;
     }
+  }
+
+  /** Channels of online, enrolled hosts connected ahead of a run (rpc_client.prewarm, docs/scaling.md). */
+  private startWarmer(hosts: HostsStore): void {
+    const p = this.cfg.rpc_client.prewarm;
+    const agents = this.agents;
+    const enrollment = this.enrollment;
+    if (!p.enabled || !agents || !enrollment || this.warmer || this.abort.signal.aborted) return;
+    // Enrolled hosts only: their certificate must bind the host id, whereas the endpoint of any
+    // other host is just what some NATS client announced, not worth dialling unasked. With HA a
+    // standby warms too: it dials no RPC, and a run right after a failover finds its channels warm
+    // (each agent holds one idle connection per controller).
+    const toTarget = (h: { id: string; rpc_endpoint: string; rpc_tls: number }): WarmTarget | undefined =>
+      h.rpc_endpoint && h.rpc_tls === 1 && enrollment.state(h.id) === 'enrolled' ? { hostId: h.id, endpoint: h.rpc_endpoint, tls: true } : undefined;
+    this.warmer = new ChannelWarmer({
+      clients: agents,
+      onlineTargets: () => hosts.onlineEndpoints().flatMap((h) => toTarget(h) ?? []),
+      target: (id) => {
+        const h = hosts.get(id);
+        return h?.status === 'online' ? toTarget(h) : undefined;
+      },
+      perSecond: p.per_second,
+      concurrency: p.concurrency,
+      connectTimeoutMs: this.cfg.rpc_client.timeout,
+      logger: this.logger,
+    });
+    this.onHostStatus(this.warmer.hostStatus);
+    this.warmer.start();
   }
 
   private onSeqRegression = (r: SeqRegression): void => {
@@ -520,6 +552,7 @@ export class Controller {
       ...this.haStatus(),
       ...(this.controlLog?.state() ? { controlLog: this.controlLog.state() } : {}),
       ...(this.automation?.taskSetStatus() ? { tasks: this.automation.taskSetStatus() } : {}),
+      ...(this.agents ? { rpcChannels: { ...this.agents.channelStats(), prewarm: this.warmer ? { enabled: true, ...this.warmer.stats() } : { enabled: false } } } : {}),
       counters,
       unhandledRejections: processFaults.unhandledRejections,
     };
@@ -587,6 +620,7 @@ export class Controller {
     await this.automation?.stop();
     if (this.runsPruneTimer) clearInterval(this.runsPruneTimer);
     await this.liveness?.stop();
+    await this.warmer?.stop(1000);
     this.certExpiry?.stop();
     if (this.ingest) await within(this.ingest.stop(), 3000);
     await within(this.controlLog?.stop() ?? Promise.resolve(), 4000);

@@ -3,6 +3,7 @@ import { parseDuration } from '../../shared/duration.js';
 import type { SweepResponse } from '../../shared/gen/opsfleet/v1/agent.js';
 import { toCheckView, type ChecksStore } from '../checks/checks-store.js';
 import { rpcError, type AgentClients } from '../dispatch/agent-clients.js';
+import type { ChannelWarmerStats } from '../dispatch/channel-warmer.js';
 import type { EventsStore } from '../store/events-store.js';
 import type { HostsStore } from '../store/hosts-store.js';
 import { PROM_CONTENT_TYPE, PromText } from '../../shared/metrics/prom-text.js';
@@ -22,6 +23,8 @@ export interface CheckRoutesDeps {
   auth?: Authenticator;
   /** reset-restarts is an operator action: audited under the caller's token. */
   audit?: AuditLog;
+  /** For /metrics: the channel warmer's counters (undefined while it is off or not started). */
+  prewarm?: () => ChannelWarmerStats | undefined;
 }
 
 const CHECK_STATES = new Set(['unknown', 'up', 'down']);
@@ -48,6 +51,12 @@ export function registerCheckRoutes(http: HttpServer, d: CheckRoutesDeps): void 
       p.add('opsfleet_check_restarts_total', 'counter', 'Restart attempts reported by the host.', c.restarts, { host: c.host_id, check: c.name, type: c.type });
     }
     for (const [reason, n] of Object.entries(d.auth?.refused ?? {})) p.add('opsfleet_api_auth_refused_total', 'counter', 'API requests refused by authentication or authorization, by reason.', n, { reason });
+    for (const [state, n] of Object.entries(d.agents.channelStats())) p.add('opsfleet_rpc_channels', 'gauge', 'gRPC channels to agents kept by the controller: open, and of those ready (connected) and connecting.', n, { state });
+    const warm = d.prewarm?.();
+    if (warm) {
+      for (const [outcome, n] of [['warmed', warm.warmed], ['failed', warm.failed], ['over_budget', warm.overBudget]] as const) p.add('opsfleet_rpc_prewarm_total', 'counter', 'Channel warmer connects by outcome (over_budget: not tried, the channel budget was spent).', n, { outcome });
+      p.add('opsfleet_rpc_prewarm_pending', 'gauge', 'Hosts waiting for a warmer connect, or connecting.', warm.queued + warm.warming);
+    }
     p.add('opsfleet_unhandled_rejections_total', 'counter', 'Promise rejections nobody handled (each is a bug; logged with its stack).', processFaults.unhandledRejections);
     p.addProcess();
     const body = p.render();

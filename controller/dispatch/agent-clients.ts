@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { isIPv4, isIPv6 } from 'node:net';
 import { createSecureContext, type PeerCertificate, type SecureContext } from 'node:tls';
-import { credentials, Metadata, status as GrpcStatus, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
+import { connectivityState as Conn, credentials, Metadata, status as GrpcStatus, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
 import { AgentServiceClient, type BackupNowResponse, type BackupRestoreRequest, type BackupRestoreResponse, type BackupVerifyResponse, type GetStatusResponse, type RefreshFactsResponse } from '../../shared/gen/opsfleet/v1/agent.js';
 import { CommandServiceClient } from '../../shared/gen/opsfleet/v1/command.js';
 import { OpsError } from '../../shared/errors.js';
@@ -116,6 +116,107 @@ export class AgentClients {
   /** How many agent channels are open (each at most one socket). */
   get channelCount(): number {
     return this.channels.size;
+  }
+
+  /** The channel budget (`maxChannels`): the warmer never connects more hosts than this. */
+  get channelBudget(): number {
+    return this.maxChannels;
+  }
+
+  /** How long a channel without calls keeps its connection (grpc-js `client_idle_timeout_ms`). */
+  get channelIdleMs(): number {
+    return this.opts.channelIdleMs ?? DEFAULT_CHANNEL_IDLE_MS;
+  }
+
+  /** Channels by connectivity: `open` all kept, `ready` connected (handshake done), `connecting` on the way. */
+  channelStats(): { open: number; ready: number; connecting: number } {
+    let ready = 0;
+    let connecting = 0;
+    for (const e of this.channels.values()) {
+      const st = e.agent.getChannel().getConnectivityState(false);
+      if (st === Conn.READY) ready++;
+      else if (st === Conn.CONNECTING) connecting++;
+    }
+    return { open: this.channels.size, ready, connecting };
+  }
+
+  /**
+   * Whether the channel to `hostId` at `endpoint` exists and is READY, without creating it or
+   * moving it in the LRU order. `touch` counts as activity for the idle timeout (a warm channel
+   * of a host still online is kept, see ChannelWarmer).
+   */
+  isReady(hostId: string, endpoint: string, tls: boolean, touch = false): boolean {
+    let key: string;
+    try {
+      key = this.dial(hostId, endpoint, tls).key;
+    } catch {
+      return false;
+    }
+    const ch = this.channels.get(key)?.agent.getChannel();
+    if (!ch || ch.getConnectivityState(false) !== Conn.READY) return false;
+    if (touch) ch.getConnectivityState(true);
+    return true;
+  }
+
+  /**
+   * Calls `fn` once when the READY channel to `hostId` at `endpoint` leaves READY (its agent
+   * restarted, the connection dropped, the channel closed). Without a call pending, grpc-js does
+   * not reconnect a dropped channel by itself: the warmer uses this to connect it again.
+   * Returns false (and never calls `fn`) when there is no READY channel.
+   */
+  onLeaveReady(hostId: string, endpoint: string, tls: boolean, fn: () => void): boolean {
+    let key: string;
+    try {
+      key = this.dial(hostId, endpoint, tls).key;
+    } catch {
+      return false;
+    }
+    const ch = this.channels.get(key)?.agent.getChannel();
+    if (!ch || ch.getConnectivityState(false) !== Conn.READY) return false;
+    try {
+      ch.watchConnectivityState(Conn.READY, Infinity, () => fn());
+    } catch {
+      return false;
+    }
+    return true;
+  }
+
+  /** Whether a channel to `hostId` at `endpoint` is kept (no side effect but closing a removed host's). */
+  hasChannel(hostId: string, endpoint: string, tls: boolean): boolean {
+    try {
+      return this.channels.has(this.dial(hostId, endpoint, tls).key);
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Creates the channel to `hostId` and connects it without a call (ChannelWarmer). grpc-js
+   * reports READY only after TCP, the TLS handshake (with the host id check of the fleet
+   * identity) and the HTTP/2 preface, so the next call on a READY channel pays none of them.
+   * Rejects at once on TRANSIENT_FAILURE, so an unreachable host does not hold a warmer slot
+   * until the deadline; grpc-js then retries by itself with its backoff (1 s up to 120 s) until
+   * the channel goes idle, as for a channel a run opened.
+   */
+  connect(hostId: string, endpoint: string, tls: boolean, timeoutMs = this.opts.timeoutMs): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const ch = this.client(hostId, endpoint, tls).getChannel();
+      const deadline = Date.now() + timeoutMs;
+      const fail = (why: string) => reject(new OpsError('OPS_ERR_RPC_UNAVAILABLE', `agent at ${endpoint}: not reachable: ${why}`, { retryable: true }));
+      const check = (): void => {
+        // Runs in grpc-js's watcher callback: a throw here (a channel closed under us) must become the rejection.
+        try {
+          const st = ch.getConnectivityState(true);
+          if (st === Conn.READY) return resolve();
+          if (st === Conn.TRANSIENT_FAILURE) return fail('connect failed (refused, unreachable, or the TLS handshake or host id check failed)');
+          if (st === Conn.SHUTDOWN) return fail('channel closed (over the channel budget, or the host was removed)');
+          ch.watchConnectivityState(st, deadline, (err) => (err ? fail('no connection in time') : check()));
+        } catch (err) {
+          fail(`channel unusable: ${(err as Error).message}`);
+        }
+      };
+      check();
+    });
   }
 
   /** Whether `hostId` is dialled with the fleet identity; throws for a removed host (never dialled again). */

@@ -117,6 +117,9 @@ export function staleAfterMs(hbIntervalMs: number): number {
   return 3 * interval;
 }
 
+/** Where a host's agent answers gRPC, as its last applied heartbeat announced. */
+export type HostEndpoint = Pick<HostRow, 'id' | 'rpc_endpoint' | 'rpc_tls'>;
+
 /** What applyHeartbeat did, for the caller's logs and counters. */
 export interface HeartbeatOutcome {
   status: 'new' | 'returned' | 'same';
@@ -188,6 +191,7 @@ export class HostsStore {
       get: db.prepare<[string], HostRow>(`SELECT ${WITH_FACTS} WHERE h.id = ?`),
       list: db.prepare<[], HostRow>(`SELECT ${WITH_FACTS} ORDER BY h.id`),
       online: db.prepare<[], HostRow>("SELECT * FROM hosts WHERE status = 'online'"),
+      onlineEndpoints: db.prepare<[], HostEndpoint>("SELECT id, rpc_endpoint, rpc_tls FROM hosts WHERE status = 'online' AND rpc_endpoint != ''"),
       byStatus: db.prepare<[], { status: HostStatus; n: number }>('SELECT status, count(*) AS n FROM hosts GROUP BY status'),
       // Liveness candidates through the partial indexes of migration 15 (same expression, or SQLite scans).
       pastDeadline: db.prepare<[number], HostRow>(`SELECT * FROM hosts WHERE status = 'online' AND ${DEADLINE_SQL} < ?`),
@@ -274,6 +278,11 @@ export class HostsStore {
 
   listOnline(): HostRow[] {
     return this.stmts.online.all();
+  }
+
+  /** Online hosts that announce a gRPC endpoint, without the inventory (the channel warmer reads it every few minutes). */
+  onlineEndpoints(): HostEndpoint[] {
+    return this.stmts.onlineEndpoints.all();
   }
 
   /**

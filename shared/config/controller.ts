@@ -111,6 +111,21 @@ export const controllerConfigSchema = z
         /** Dialling agents that offer plaintext gRPC is refused unless this is written. */
         insecure: z.boolean().prefault(false),
         timeout: duration().prefault('5s'),
+        /**
+         * Channels to online, enrolled hosts connected ahead of a run (controller/dispatch/channel-warmer.ts):
+         * a cold channel costs the run a TLS handshake per host. Bounded so a restart with 10,000
+         * hosts does not handshake with all of them at once.
+         */
+        prewarm: z
+          .object({
+            enabled: z.boolean().prefault(true),
+            /** Connects started per second at most. */
+            per_second: z.number().int().min(1).max(10_000).prefault(200),
+            /** Connects awaiting their handshake at once at most. */
+            concurrency: z.number().int().min(1).max(1_000).prefault(32),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),
