@@ -102,7 +102,25 @@ export interface SeqRegression {
 const WARN_EVERY_MS = 60_000;
 
 /** What storing needs of a message: a delivered one (JsMsg) or one read from the stream by sequence. */
-type IngestMsg = Pick<JsMsg, 'subject' | 'seq' | 'data'>;
+type IngestMsg = Pick<JsMsg, 'subject' | 'seq' | 'data'> & { info?: Pick<JsMsg['info'], 'timestampNanos'> };
+
+/** How far a message's stream time may lie behind the store time and still count as when the host was heard. */
+const SEEN_SKEW_MS = 5000;
+
+/**
+ * When a message's host was heard: the message's arrival in the stream (the broker's clock) when
+ * that is at most SEEN_SKEW_MS before `now`, else `now`. A heartbeat that waited in ingest for a
+ * moment (a burst of run results, a checkpoint) was still sent on time, so the host's silence is
+ * counted from its arrival and offline detection is not postponed by ingest's lag. A stamp from
+ * the future (a broker clock ahead) or far back (a backlog: readThrough judges silence then) is
+ * not used, so a broker clock that is off moves detection by SEEN_SKEW_MS at most.
+ */
+export function seenAt(m: Pick<IngestMsg, 'info'>, now: number): number {
+  const ns = m.info?.timestampNanos;
+  if (!ns) return now;
+  const t = Math.floor(ns / 1e6);
+  return t <= now && now - t <= SEEN_SKEW_MS ? t : now;
+}
 
 interface Accumulator {
   /** Messages of a previous run read back at start: nothing is recorded as rejected (their redelivery does it). */
@@ -236,7 +254,7 @@ export class Ingest {
       const fetched = await consumer.fetch({ max_messages: want, expires: 5000 });
       for await (const m of fetched) {
         if (m.seq > to) break;
-        msgs.push({ subject: m.subject, seq: m.seq, data: m.data });
+        msgs.push({ subject: m.subject, seq: m.seq, data: m.data, info: { timestampNanos: m.info.timestampNanos } });
         if (m.seq === to || this.stopped) break;
       }
     } finally {
@@ -424,6 +442,7 @@ export class Ingest {
       this.log.warn({ subject: m.subject, streamSeq: m.seq, reason }, 'malformed event skipped');
     }
     let touched = false;
+    const seen = seenAt(m, now);
     const ret = this.d.retention;
     for (const e of batch) {
       const { id, hostId, instanceId, seq, tsMs, kind, ...payload } = e;
@@ -447,7 +466,7 @@ export class Ingest {
       acc.events++;
       acc.stored.push(e);
       if (kind === 'hb' && e.heartbeat) {
-        const r = this.d.hosts.applyHeartbeat(e.heartbeat, e, now);
+        const r = this.d.hosts.applyHeartbeat(e.heartbeat, e, seen);
         if (r.seqRegression) acc.regressions.push({ hostId, instanceId, seq, lastSeq: r.seqRegression.lastSeq, how: 'heartbeat seq went backwards' });
         if (r.skewChanged) acc.skews.push({ hostId, ...r.skewChanged });
         if (r.status !== 'same') {
@@ -460,7 +479,7 @@ export class Ingest {
       }
     }
     // A message is one host's batch: proving it alive once per message is enough.
-    if (touched) this.d.hosts.touch(subj.hostId, now);
+    if (touched) this.d.hosts.touch(subj.hostId, seen);
     return undefined;
   }
 
