@@ -146,16 +146,22 @@ export class AgentClients {
    * of a host still online is kept, see ChannelWarmer).
    */
   isReady(hostId: string, endpoint: string, tls: boolean, touch = false): boolean {
+    const ch = this.readyChannel(hostId, endpoint, tls);
+    if (!ch) return false;
+    if (touch) ch.getConnectivityState(true);
+    return true;
+  }
+
+  /** The existing channel to `hostId` at `endpoint` when it is READY; never creates one. */
+  private readyChannel(hostId: string, endpoint: string, tls: boolean): ReturnType<AgentServiceClient['getChannel']> | undefined {
     let key: string;
     try {
       key = this.dial(hostId, endpoint, tls).key;
     } catch {
-      return false;
+      return undefined;
     }
     const ch = this.channels.get(key)?.agent.getChannel();
-    if (!ch || ch.getConnectivityState(false) !== Conn.READY) return false;
-    if (touch) ch.getConnectivityState(true);
-    return true;
+    return ch && ch.getConnectivityState(false) === Conn.READY ? ch : undefined;
   }
 
   /**
@@ -165,14 +171,8 @@ export class AgentClients {
    * Returns false (and never calls `fn`) when there is no READY channel.
    */
   onLeaveReady(hostId: string, endpoint: string, tls: boolean, fn: () => void): boolean {
-    let key: string;
-    try {
-      key = this.dial(hostId, endpoint, tls).key;
-    } catch {
-      return false;
-    }
-    const ch = this.channels.get(key)?.agent.getChannel();
-    if (!ch || ch.getConnectivityState(false) !== Conn.READY) return false;
+    const ch = this.readyChannel(hostId, endpoint, tls);
+    if (!ch) return false;
     try {
       ch.watchConnectivityState(Conn.READY, Infinity, () => fn());
     } catch {
