@@ -75,6 +75,9 @@ export function parseControlRecord(data: Uint8Array, subject: string): ControlRe
  * Handlers must be idempotent on their own too (natural keys): the id is recorded after the
  * handler returns, so a crash in between applies the record again at the next start.
  */
+/** The largest control record (its JSON): under NATS's default 1 MiB max_payload with room for headers. */
+export const MAX_CONTROL_RECORD_BYTES = 768 * 1024;
+
 export class JetStreamControlLog implements ControlLog {
   readonly stream: string;
   readonly durable: string;
@@ -137,7 +140,12 @@ export class JetStreamControlLog implements ControlLog {
   publish<B>(kind: string, body: B): Promise<void> {
     if (!KIND.test(kind)) return Promise.reject(new OpsError('OPS_ERR_HA_CONTROL_INVALID', `control record kind "${kind}": expected dotted lower-case words`));
     const rec: ControlRecord<B> = { id: randomUUID(), origin: this.o.id, kind, ts: this.now(), body };
-    this.s.enqueue.run(rec.id, kind, rec.ts, JSON.stringify(rec));
+    const json = JSON.stringify(rec);
+    // Refused here, for every kind: a record over NATS's max_payload would never be stored and
+    // would hold up every later record in the outbox.
+    const bytes = Buffer.byteLength(json);
+    if (bytes > MAX_CONTROL_RECORD_BYTES) return Promise.reject(new OpsError('OPS_ERR_HA_CONTROL_INVALID', `control record ${kind} is ${bytes} bytes, over the ${MAX_CONTROL_RECORD_BYTES} a record may have: not replicated, the change stays on this controller`));
+    this.s.enqueue.run(rec.id, kind, rec.ts, json);
     const p = new Promise<void>((resolve, reject) => this.waiters.set(rec.id, { resolve, reject }));
     this.wake?.();
     return p;

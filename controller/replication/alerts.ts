@@ -4,7 +4,7 @@ import type { Logger } from '../../shared/logger.js';
 import type { AlertManager } from '../alerts/alert-manager.js';
 import { invalidAlertReason, type IncomingAlert } from '../alerts/model.js';
 import type { ControlLog } from '../ha/control-log.js';
-import { bodyOf, publisher } from './common.js';
+import { onRecord, publisher } from './common.js';
 
 const ms = z.number().int().nonnegative();
 const labels = z.record(z.string().max(200), z.string().max(65_536));
@@ -45,8 +45,7 @@ function textSize(m: Record<string, string>): number {
  * one already said. Returns the unsubscribe.
  */
 export function replicatePushedAlerts(log: ControlLog, alerts: AlertManager, logger: Logger): () => void {
-  log.on('alert.push', (r) => {
-    const b = bodyOf(pushBody, r);
+  onRecord(log, 'alert.push', pushBody, (b, r) => {
     b.alerts.forEach((a, i) => {
       const why = invalidAlertReason(a.labels, a.annotations);
       if (why) throw new OpsError('OPS_ERR_HA_CONTROL_INVALID', `alert.push record ${r.id} from ${r.origin}: alerts.${i}: ${why}`);

@@ -10,7 +10,11 @@ import type { ControlLog, ControlRecord } from '../ha/control-log.js';
  */
 export function publisher(log: ControlLog, logger: Logger): <B>(kind: string, body: B) => void {
   return (kind, body) => {
-    log.publish(kind, body).catch((err: unknown) => logger.info({ err, kind }, 'control record not published yet; it stays in the outbox'));
+    log.publish(kind, body).catch((err: unknown) => {
+      // Refused outright (too large, a bad kind): never replicated, so say it loudly.
+      if (err instanceof OpsError && err.code === 'OPS_ERR_HA_CONTROL_INVALID') logger.error({ err, kind }, 'control record refused; the change stays on this controller');
+      else logger.info({ err, kind }, 'control record not published yet; it stays in the outbox');
+    });
   };
 }
 

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Logger } from '../../shared/logger.js';
 import type { PolicyTrackStore } from '../automation/policy-tracks.js';
 import type { ControlLog } from '../ha/control-log.js';
-import { bodyOf, publisher } from './common.js';
+import { onRecord, publisher } from './common.js';
 
 const ms = z.number().int().nonnegative();
 const name = z.string().min(1).max(200);
@@ -30,9 +30,10 @@ const deleteBody = z.object({ policy: name, fingerprint: name, updated_ms: ms })
  * clock (the two must agree within a minute anyway, docs/scaling.md). Returns the unsubscribe.
  */
 export function replicatePolicyTracks(log: ControlLog, tracks: PolicyTrackStore, logger: Logger): () => void {
-  log.on('policy.track', (r) => tracks.applyPut(bodyOf(putBody, r)));
-  log.on('policy.track.end', (r) => {
-    const b = bodyOf(deleteBody, r);
+  onRecord(log, 'policy.track', putBody, (b) => {
+    tracks.applyPut(b);
+  });
+  onRecord(log, 'policy.track.end', deleteBody, (b) => {
     tracks.applyDelete(b.policy, b.fingerprint);
   });
   const send = publisher(log, logger);

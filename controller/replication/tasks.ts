@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Logger } from '../../shared/logger.js';
 import type { Automation } from '../automation/automation.js';
 import type { ControlLog } from '../ha/control-log.js';
-import { bodyOf, publisher } from './common.js';
+import { onRecord, publisher } from './common.js';
 
 const setBody = z
   .object({
@@ -14,8 +14,6 @@ const setBody = z
       .max(1000),
   })
   .strict();
-/** Under NATS's default 1 MB max_payload (JSON escaping included); a tasks_dir is a few KB. */
-export const MAX_TASK_SET_BYTES = 768 * 1024;
 
 /**
  * The task set: `tasks.set` carries each load of tasks_dir that became the fleet's set (a
@@ -27,14 +25,8 @@ export const MAX_TASK_SET_BYTES = 768 * 1024;
  * unsubscribe.
  */
 export function replicateTaskSet(log: ControlLog, automation: Automation, logger: Logger): () => void {
-  log.on('tasks.set', (r) => automation.applyTaskSet(bodyOf(setBody, r)));
+  onRecord(log, 'tasks.set', setBody, (b) => automation.applyTaskSet(b));
+  // A set over the control log's record size is refused there and logged (the other keeps its set).
   const send = publisher(log, logger);
-  return automation.onTaskSet((rec) => {
-    const bytes = rec.files.reduce((n, f) => n + f.name.length + f.text.length, 0);
-    if (bytes > MAX_TASK_SET_BYTES) {
-      logger.error({ hash: rec.hash, bytes, max: MAX_TASK_SET_BYTES }, 'task set too large to replicate; the other controller keeps its set');
-      return;
-    }
-    send('tasks.set', rec);
-  });
+  return automation.onTaskSet((rec) => send('tasks.set', rec));
 }

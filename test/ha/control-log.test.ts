@@ -5,7 +5,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type Database from 'better-sqlite3';
 import { pino } from 'pino';
-import { JetStreamControlLog, CONTROL_STREAM } from '../../controller/ha/jetstream-control-log.js';
+import { JetStreamControlLog, CONTROL_STREAM, MAX_CONTROL_RECORD_BYTES } from '../../controller/ha/jetstream-control-log.js';
 import type { ControlRecord } from '../../controller/ha/control-log.js';
 import { openDatabase } from '../../controller/store/db.js';
 import { NatsServer } from '../helpers/nats-server.js';
@@ -191,6 +191,11 @@ describe('JetStream control log (controller/ha/jetstream-control-log.ts)', () =>
     assert.equal(d.outboxSize(), 1);
     assert.throws(() => d.on('Bad Kind', () => {}), { code: 'OPS_ERR_HA_CONTROL_INVALID' });
     await assert.rejects(d.publish('a.>', {}), { code: 'OPS_ERR_HA_CONTROL_INVALID' });
+    // A record over NATS's max_payload would never be stored and would hold up every later one:
+    // refused at publish for every kind, nothing queued (multi-byte text counted as bytes).
+    const big = 'é'.repeat(MAX_CONTROL_RECORD_BYTES / 2 + 1);
+    await assert.rejects(d.publish('test.thing', { text: big }), (err: Error & { code?: string }) => err.code === 'OPS_ERR_HA_CONTROL_INVALID' && /bytes, over the/.test(err.message));
+    assert.equal(d.outboxSize(), 1, 'the oversized record was not queued');
     db.close();
     // The stream the records live on.
     const jsm = await (await import('@nats-io/jetstream')).jetstreamManager(ncA);
