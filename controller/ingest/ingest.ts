@@ -455,10 +455,10 @@ export class Ingest {
       } else {
         const row = { id, host_id: hostId, kind, instance_id: instanceId, seq, ts_ms: tsMs, received_ms: now, payload: this.storedPayload(e, payload), ...(ret ? { expires_ms: now + (isSample(e) ? ret.samplesMs : ret.eventsMs) } : {}) };
         if (!this.d.events.insert(row)) {
-        acc.duplicates++;
-        // A redelivery carries the same content. Other content under a used id means the
-        // instance's seq started over (its outbox was lost) or someone forged the id: the
-        // event is dropped either way, so say so.
+          acc.duplicates++;
+          // A redelivery carries the same content. Other content under a used id means the
+          // instance's seq started over (its outbox was lost) or someone forged the id: the
+          // event is dropped either way, so say so.
           if (!this.d.events.sameContent(row)) acc.regressions.push({ hostId, instanceId, seq, lastSeq: seq, how: 'seq reused with other content' });
           continue;
         }

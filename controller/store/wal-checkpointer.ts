@@ -36,8 +36,10 @@ export interface WalCheckpointerStats {
   walFrames: number;
   /** Checkpoints that failed (busy, I/O): the next tick tries again. */
   errors: number;
-  /** Longest checkpoint, ms (in the worker: time the main thread did NOT spend). */
+  /** Longest PASSIVE pass, ms (in the worker: time the main thread did NOT spend; writers go on meanwhile). */
   maxMs: number;
+  /** Longest RESTART or TRUNCATE, ms: these hold new writers (ingest's commits) back while they run. */
+  maxBlockingMs: number;
   running: boolean;
 }
 
@@ -55,7 +57,14 @@ const walFile = workerData.file + '-wal';
 let lastLog = -1;
 let lastCopied = 0;
 let stopped = false;
-const stats = { checkpoints: 0, frames: 0, restarts: 0, truncates: 0, walFrames: 0, errors: 0, maxMs: 0 };
+const stats = { checkpoints: 0, frames: 0, restarts: 0, truncates: 0, walFrames: 0, errors: 0, maxMs: 0, maxBlockingMs: 0 };
+function blocking(mode) {
+  const t0 = performance.now();
+  const r = db.pragma('wal_checkpoint(' + mode + ')')[0];
+  const ms = performance.now() - t0;
+  if (ms > stats.maxBlockingMs) stats.maxBlockingMs = ms;
+  return r;
+}
 function walBytes() { try { return fs.statSync(walFile).size; } catch { return 0; } }
 function tick() {
   if (stopped) return;
@@ -80,13 +89,13 @@ function tick() {
     // RESTART copies that tail (small now) with new writers held back for that long only, and
     // the next commit starts the WAL over. The main thread waits those few ms, not a full checkpoint.
     if (r.log > workerData.restartAboveFrames) {
-      const t = db.pragma('wal_checkpoint(RESTART)')[0];
+      const t = blocking('RESTART');
       if (t.busy === 0) { stats.restarts++; lastCopied = 0; r = { log: 0, checkpointed: 0 }; }
     }
     stats.walFrames = r.log - r.checkpointed;
     // Idle (nothing written since the last tick) and fully copied: give the file's space back.
     if (r.log === lastLog && r.log === r.checkpointed && walBytes() > workerData.truncateAboveBytes) {
-      const t = db.pragma('wal_checkpoint(TRUNCATE)')[0];
+      const t = blocking('TRUNCATE');
       if (t.busy === 0) { stats.truncates++; lastCopied = 0; }
     }
     lastLog = r.log;
@@ -118,7 +127,7 @@ export class WalCheckpointer {
   private worker: Worker | undefined;
   private readonly log: Logger;
   private stopping: Promise<void> | undefined;
-  private last: WalCheckpointerStats = { checkpoints: 0, frames: 0, restarts: 0, truncates: 0, walFrames: 0, errors: 0, maxMs: 0, running: false };
+  private last: WalCheckpointerStats = { checkpoints: 0, frames: 0, restarts: 0, truncates: 0, walFrames: 0, errors: 0, maxMs: 0, maxBlockingMs: 0, running: false };
   private lastErrorLogMs = 0;
 
   constructor(private readonly o: WalCheckpointerOptions) {
