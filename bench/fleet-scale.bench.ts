@@ -4,16 +4,14 @@
  * port per virtual agent, real event codec and subjects, real cadences).
  *
  *   npm run bench -- fleet-scale --agents 5000 [--quick] [--window 60] [--concurrency 200]
- *     [--ingest-only | --playbook-only [--runs N] [--compare] [--prewarm on,off]]
+ *     [--ingest-only | --playbook-only [--runs N] [--prewarm on,off]]
  *     [--variants store/inline,derived/worker] [--sim-error-stacks main-0,...]
  *
  * gRPC runs over mTLS as in production: every virtual agent presents a fleet-CA certificate
  * binding its host id and is enrolled in the controller's database (fleet-sim/sim-identities.ts),
  * so the controller dials it with its fleet identity. `--playbook-only` skips the ingest window,
  * the API and the kill; `--runs N` repeats the playbook (runs after the first reuse the
- * channels); `--compare` then restarts the controller with the channel setup of before (a TLS
- * context per host, OPSFLEET_BENCH_RPC_BASELINE) and again without, and runs the playbook on
- * each with cold channels: the same-run baseline. `--prewarm on,off` then restarts the controller
+ * channels). `--prewarm on,off` then restarts the controller
  * once per listed variant with `rpc_client.prewarm.enabled` set so, waits (for `on`) until its
  * channel warmer has settled (/healthz `rpcChannels`), and runs the playbook: the warmer's gain
  * and cost in one invocation. The other runs keep prewarm off, so "cold" still means cold.
@@ -141,7 +139,6 @@ interface Options {
   concurrency: number;
   ingestOnly: boolean;
   playbookOnly: boolean;
-  compare: boolean;
   runs: number;
   /** `--prewarm on,off`: controller restarts with the channel warmer on/off, then a playbook each. */
   prewarm: Array<'on' | 'off'>;
@@ -158,14 +155,13 @@ function options(quick: boolean): Options {
     concurrency: argValue('--concurrency', 200),
     ingestOnly: hasFlag('--ingest-only'),
     playbookOnly: hasFlag('--playbook-only'),
-    compare: hasFlag('--compare'),
     runs: argValue('--runs', 1),
     prewarm: prewarmVariants(),
     variants: variantsArg(),
     stacksIn: listArg('--sim-error-stacks') ?? [],
   };
   if (o.ingestOnly && o.playbookOnly) throw new Error('--ingest-only and --playbook-only exclude each other: the first stops after the steady window, the second skips it (give one, or neither for the whole run)');
-  if (o.ingestOnly && (o.compare || hasFlag('--runs') || o.prewarm.length)) throw new Error('--runs, --compare and --prewarm measure the playbook, which --ingest-only skips: give them without --ingest-only');
+  if (o.ingestOnly && (hasFlag('--runs') || o.prewarm.length)) throw new Error('--runs and --prewarm measure the playbook, which --ingest-only skips: give them without --ingest-only');
   return o;
 }
 
@@ -337,7 +333,6 @@ async function rpcPreflight(ctl: ControllerProc, hostId: string): Promise<void> 
 }
 
 interface PlaybookFigures {
-  mode: 'shared-context' | 'context-per-host';
   channels: 'cold' | 'warm' | 'prewarmed';
   ms: number;
   cpuMsPerHost: number;
@@ -345,7 +340,7 @@ interface PlaybookFigures {
 }
 
 /** `opsctl run trivial --target '*'`; the controller's own start/end times are the figure, its CPU per host the cost. */
-async function runPlaybook(ctl: ControllerProc, probe: DbProbe, agents: number, concurrency: number, mode: PlaybookFigures['mode'], channels: PlaybookFigures['channels'], rows: BenchRow[], log: Log): Promise<PlaybookFigures> {
+async function runPlaybook(ctl: ControllerProc, probe: DbProbe, agents: number, concurrency: number, channels: PlaybookFigures['channels'], rows: BenchRow[], log: Log): Promise<PlaybookFigures> {
   const runCpu0 = procUsage(ctl.pid).cpuS;
   const pr = await opsctl(['run', 'trivial', '--target', '*', '--concurrency', String(concurrency), '--json'], ctl.url, ctl.token, 10 * 60_000);
   let recap: { runId: string; counts: Record<string, number>; hosts?: Record<string, { status: string; error?: string }> };
@@ -362,9 +357,9 @@ async function runPlaybook(ctl: ControllerProc, probe: DbProbe, agents: number, 
   const cpuMsPerHost = round(((procUsage(ctl.pid).cpuS - runCpu0) * 1000) / agents, 2);
   const breakdown = { ...probe.runBreakdown(recap.runId, Date.parse(run.startedAt)), controllerCpuMsPerHost: cpuMsPerHost };
   log(`run breakdown (ms): ${JSON.stringify(breakdown)}`);
-  log(`playbook to ${agents} (${mode}, ${channels} channels): ${ms} ms controller-side, ${round(pr.ms)} ms whole CLI, ${JSON.stringify(recap.counts)}${firstError ? `; first not ok: ${firstError.host}: ${firstError.error}` : ''}`);
-  rows.push({ name: `opsctl run trivial --target '*' --concurrency ${concurrency} (mTLS, ${mode}, ${channels} channels)`, rate: agents / (ms / 1000), unit: 'hosts', count: agents, seconds: ms / 1000, note: `controller-side; whole CLI ${(pr.ms / 1000).toFixed(2)} s; ${JSON.stringify(recap.counts)}; per host (ms) ${JSON.stringify(breakdown)} (goal < 10 s)` });
-  return { mode, channels, ms, cpuMsPerHost, counts: recap.counts };
+  log(`playbook to ${agents} (${channels} channels): ${ms} ms controller-side, ${round(pr.ms)} ms whole CLI, ${JSON.stringify(recap.counts)}${firstError ? `; first not ok: ${firstError.host}: ${firstError.error}` : ''}`);
+  rows.push({ name: `opsctl run trivial --target '*' --concurrency ${concurrency} (mTLS, ${channels} channels)`, rate: agents / (ms / 1000), unit: 'hosts', count: agents, seconds: ms / 1000, note: `controller-side; whole CLI ${(pr.ms / 1000).toFixed(2)} s; ${JSON.stringify(recap.counts)}; per host (ms) ${JSON.stringify(breakdown)} (goal < 10 s)` });
+  return { channels, ms, cpuMsPerHost, counts: recap.counts };
 }
 
 /** `--prewarm on,off`: the variants to run, in order (none without the flag). */
@@ -445,7 +440,7 @@ const bench: Bench = {
 
 /** The whole measurement for one controller setting: its own nats-server, controller, fleet and data directory. */
 async function runOne(quick: boolean, o: Options, variant: Variant): Promise<{ rows: BenchRow[]; notes: string[] }> {
-  const { agents, windowS, concurrency, ingestOnly, playbookOnly, compare, runs, stacksIn } = o;
+  const { agents, windowS, concurrency, ingestOnly, playbookOnly, runs, stacksIn } = o;
   const killCount = Math.max(1, Math.round(agents / 10));
   const mainWorkers = agents - killCount > 4000 ? 3 : 2;
   const dir = tempDir('opsfleet-bench-fleetscale-');
@@ -555,25 +550,12 @@ async function runOne(quick: boolean, o: Options, variant: Variant): Promise<{ r
       log(`controller reached ${ids[0]} over mTLS with its fleet identity`);
 
       // A trivial playbook to every host; the controller's own start/end times are the figure.
-      for (let i = 0; i < runs; i++) playbooks.push(await runPlaybook(ctl, probe, agents, concurrency, 'shared-context', i === 0 ? 'cold' : 'warm', rows, log));
-      if (compare) {
-        // Same-run baseline: the controller restarted with the channel setup of before, then again with today's; cold channels each.
-        // Alternated twice: the machine's load drifts between runs (other work on the same cores).
-        for (const mode of ['context-per-host', 'shared-context', 'context-per-host', 'shared-context'] as const) {
-          await ctl.stop();
-          ctl = await ControllerProc.start(dir.path, yaml, 60_000, mode === 'context-per-host' ? { OPSFLEET_BENCH_RPC_BASELINE: 'context-per-host' } : {});
-          log(`controller restarted (${mode}), pid ${ctl.pid}`);
-          await until('every host online after the restart', 5 * 60_000, 1000, () => probe!.online() >= agents);
-          await sleep(quick ? 5000 : 15_000);
-          await rpcPreflight(ctl, ids[0]!);
-          playbooks.push(await runPlaybook(ctl, probe, agents, concurrency, mode, 'cold', rows, log));
-        }
-      }
+      for (let i = 0; i < runs; i++) playbooks.push(await runPlaybook(ctl, probe, agents, concurrency, i === 0 ? 'cold' : 'warm', rows, log));
       for (const v of o.prewarm) {
         await ctl.stop();
         const r = await prewarmVariant(dir.path, withPrewarm(yaml, v === 'on'), agents, probe, quick, log);
         ctl = r.ctl;
-        const p = await runPlaybook(ctl, probe, agents, concurrency, 'shared-context', v === 'on' ? 'prewarmed' : 'cold', rows, log);
+        const p = await runPlaybook(ctl, probe, agents, concurrency, v === 'on' ? 'prewarmed' : 'cold', rows, log);
         playbooks.push(p);
         prewarm.push({ ...r.figures, playbookMs: p.ms, cpuMsPerHost: p.cpuMsPerHost, ok: p.counts.ok ?? 0, rssMbAfterRun: round(procUsage(ctl.pid).rssMb, 0), loadAvg: loadavg().map((l) => round(l, 2)) });
         log(`prewarm ${v}: ${JSON.stringify(prewarm.at(-1))}`);
@@ -620,7 +602,7 @@ async function runOne(quick: boolean, o: Options, variant: Variant): Promise<{ r
       playbookAllMs: first?.ms ?? NaN,
       playbookCounts: first?.counts ?? {},
       playbookCpuMsPerHost: first?.cpuMsPerHost ?? NaN,
-      playbooks: playbooks.map((p) => ({ mode: p.mode, channels: p.channels, ms: p.ms, cpuMsPerHost: p.cpuMsPerHost, ok: p.counts.ok ?? 0 })),
+      playbooks: playbooks.map((p) => ({ channels: p.channels, ms: p.ms, cpuMsPerHost: p.cpuMsPerHost, ok: p.counts.ok ?? 0 })),
       ...(prewarm.length ? { prewarm } : {}),
       rpc: 'mTLS, enrolled hosts (fleet identity)',
       ...death,

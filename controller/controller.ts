@@ -298,8 +298,6 @@ export class Controller {
       tls: cfg.rpc_client.tls,
       insecure: cfg.rpc_client.insecure,
       timeoutMs: cfg.rpc_client.timeout,
-      // The fleet-scale bench's same-run baseline only (docs/scaling.md): the per-host TLS context of before.
-      contextPerHost: process.env.OPSFLEET_BENCH_RPC_BASELINE === 'context-per-host',
       identity: { ca: ca.caCertFile, cert: ca.controllerCertFile, key: ca.controllerKeyFile, stateOf: (id) => (enrollment.isRemoved(id) ? 'removed' : enrollment.state(id)) },
     });
     if (!cfg.http.auth.enabled) this.log.warn({ listen: cfg.http.listen.text }, 'http.auth.enabled is false: every API caller is an anonymous admin');

@@ -23,7 +23,7 @@ export class ControllerProc {
     return this.proc.pid!;
   }
 
-  /** `env`: extra environment of the controller (e.g. the bench-only OPSFLEET_BENCH_RPC_BASELINE). */
+  /** `env`: extra environment of the controller process. */
   static async start(dir: string, yaml: string, timeoutMs = 60_000, env: Record<string, string> = {}): Promise<ControllerProc> {
     const dataDir = join(dir, 'controller-data');
     const cfg = join(dir, 'controller.yaml');

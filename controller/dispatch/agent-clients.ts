@@ -22,11 +22,6 @@ export interface AgentClientOptions {
   maxChannels?: number | undefined;
   /** A channel without calls this long closes its connection (default DEFAULT_CHANNEL_IDLE_MS). */
   channelIdleMs?: number | undefined;
-  /**
-   * Measurement only (bench/fleet-scale, the same-run baseline): the channel setup before the
-   * shared context — a TLS SecureContext per enrolled host and a channel per service.
-   */
-  contextPerHost?: boolean | undefined;
 }
 
 /** Name the TLS layer is given for enrolled agents: never an IP (Node warns) and never checked (the host id is). */
@@ -106,7 +101,6 @@ export class AgentClients {
   private tlsCreds: ChannelCredentials | undefined;
   private identityFiles: { ca: Buffer; cert: Buffer; key: Buffer } | undefined;
   private identityContext: SecureContext | undefined;
-  private readonly perHostCreds = new Map<string, ChannelCredentials>();
   private readonly maxChannels: number;
 
   constructor(private readonly opts: AgentClientOptions) {
@@ -256,12 +250,6 @@ export class AgentClients {
 
   private hostCreds(hostId: string): ChannelCredentials {
     const f = this.loadIdentity();
-    if (this.opts.contextPerHost) {
-      // The measured baseline (bench only): a SecureContext built for every host, as before.
-      let c = this.perHostCreds.get(hostId);
-      if (!c) this.perHostCreds.set(hostId, (c = credentials.createSsl(f.ca, f.key, f.cert, { checkServerIdentity: AgentClients.identityCheck(hostId) })));
-      return c;
-    }
     try {
       this.identityContext ??= createSecureContext({ ca: f.ca, key: f.key, cert: f.cert });
     } catch (err) {
@@ -291,10 +279,6 @@ export class AgentClients {
 
   private channelOptions(serverName: string | undefined): Record<string, string | number> {
     const options: Record<string, string | number> = { 'grpc.keepalive_time_ms': 60_000 };
-    if (this.opts.contextPerHost) {
-      if (serverName) options['grpc.ssl_target_name_override'] = serverName;
-      return options;
-    }
     // Channelz keeps a registry entry and a trace per channel and subchannel: nobody reads it here.
     options['grpc.enable_channelz'] = 0;
     // Each channel its own subchannel pool: no two agents share a subchannel anyway, and closing
@@ -325,10 +309,10 @@ export class AgentClients {
       return e;
     }
     const creds = d.creds();
-    const target = this.opts.contextPerHost ? endpoint : channelTarget(endpoint);
+    const target = channelTarget(endpoint);
     const agent = new AgentServiceClient(target, creds, d.options);
-    // The baseline (bench only) had a channel per service; otherwise the command client rides the agent client's channel.
-    const commands = this.opts.contextPerHost ? new CommandServiceClient(target, creds, d.options) : new CommandServiceClient(target, creds, { channelOverride: agent.getChannel() });
+    // The command client rides the agent client's channel: one connection per host.
+    const commands = new CommandServiceClient(target, creds, { channelOverride: agent.getChannel() });
     e = { agent, commands };
     this.channels.set(d.key, e);
     // Over budget: close the least recently used. Calls already started on it finish; only new ones would need a new channel.
@@ -412,6 +396,5 @@ export class AgentClients {
   close(): void {
     for (const e of this.channels.values()) AgentClients.closeEntry(e);
     this.channels.clear();
-    this.perHostCreds.clear();
   }
 }
