@@ -29,10 +29,13 @@ export function registerAutomationCommands(program: Command, client: ClientOf): 
   tasks.action(async (opts: { json?: boolean }, cmd: Command) => {
     const list = await client(cmd).get<TaskView[]>('api/v1/tasks');
     if (opts.json) return print(JSON.stringify(list, null, 2));
-    // An older controller has no /tasks/set: the list alone.
+    // An older controller has no /tasks/set (404): the list alone. Anything else is an error.
     const set = await client(cmd)
       .get<TaskSetView>('api/v1/tasks/set')
-      .catch(() => undefined);
+      .catch((err: unknown) => {
+        if ((err as { code?: string }).code === 'OPS_ERR_NOT_FOUND') return undefined;
+        throw err;
+      });
     if (list.length === 0) print('no tasks (set tasks_dir in controller.yaml)');
     else {
       const t = table(['TASK', 'SCHEDULE', 'PLAYBOOK', 'TARGET', 'NEXT RUN', 'LAST', 'RUNNING']);
