@@ -36,9 +36,20 @@ function clusterOptions(o: { serverName: string; clusterPort: string; route?: st
   if (!o.route?.length) throw new OpsError('OPS_ERR_USAGE', '--server-name needs --route for each other node (nats-route://host:6222)');
   for (const r of o.route) if (!/^nats-route:\/\/[^/]+:\d+$/.test(r)) throw new OpsError('OPS_ERR_USAGE', `--route: expected nats-route://host:port, got "${r}"`);
   if (!o.routePasswordFile) throw new OpsError('OPS_ERR_USAGE', '--server-name needs --route-password-file (routes carry every account\'s traffic: they must authenticate)');
-  const password = readFileSync(o.routePasswordFile, 'utf8').trim();
+  let password: string;
+  try {
+    password = readFileSync(o.routePasswordFile, 'utf8').trim();
+  } catch (err) {
+    throw new OpsError('OPS_ERR_USAGE', `--route-password-file: cannot read ${o.routePasswordFile}: ${(err as Error).message}`);
+  }
   if (!password) throw new OpsError('OPS_ERR_USAGE', `--route-password-file: ${o.routePasswordFile} is empty`);
   return { serverName: o.serverName, port: port(o.clusterPort, '--cluster-port'), routes: o.route, authorization: { user: o.routeUser, password } };
+}
+
+/** Route flags without --server-name would be dropped without a word: refused instead. */
+function noClusterFlags(o: { route?: string[]; routePasswordFile?: string }): Record<string, never> {
+  if (o.route?.length || o.routePasswordFile) throw new OpsError('OPS_ERR_USAGE', '--route and --route-password-file make a cluster node: give --server-name too');
+  return {};
 }
 
 async function guarded(fn: () => Promise<number>): Promise<number> {
@@ -87,7 +98,7 @@ export function registerNatsCommands(program: Command, done: (code: Promise<numb
               storeDir: resolve(o.storeDir),
               maxFileStore: o.maxFileStore,
               ...(o.httpPort ? { httpPort: port(o.httpPort, '--http-port') } : {}),
-              ...(o.serverName ? { cluster: clusterOptions(o as typeof o & { serverName: string }) } : {}),
+              ...(o.serverName ? { cluster: clusterOptions(o as typeof o & { serverName: string }) } : noClusterFlags(o)),
             }),
           );
           return 0;

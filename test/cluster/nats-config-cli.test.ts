@@ -27,7 +27,7 @@ describe('opsfleet-controller nats-config --server-name: a cluster node config',
     assert.match(r.stdout, /type: full/);
   });
 
-  it('refuses a cluster node without route credentials or with a malformed route (exit 2, OPS_ERR_USAGE)', { timeout: 60_000 }, async () => {
+  it('refuses a cluster node without route credentials, with an unreadable password file, with a malformed route, or route flags without --server-name (exit 2, OPS_ERR_USAGE)', { timeout: 60_000 }, async () => {
     const auth = ['nats-config', '--auth-dir', join(dir.path, 'auth'), '--server-name', 'n1'];
     const noPass = await runCommand('opsfleet-controller', [...auth, '--route', 'nats-route://nats-2:6222']);
     assert.equal(noPass.code, 2);
@@ -37,5 +37,13 @@ describe('opsfleet-controller nats-config --server-name: a cluster node config',
     const bad = await runCommand('opsfleet-controller', [...auth, '--route', 'nats-2:6222', '--route-password-file', pass]);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--route: expected nats-route:\/\/host:port/);
+    const missing = await runCommand('opsfleet-controller', [...auth, '--route', 'nats-route://nats-2:6222', '--route-password-file', join(dir.path, 'nope')]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /OPS_ERR_USAGE.*--route-password-file: cannot read .*nope/);
+    assert.doesNotMatch(missing.stderr, /\n\s+at /, 'one line, no stack');
+    // Route flags without --server-name would be dropped silently.
+    const noName = await runCommand('opsfleet-controller', ['nats-config', '--auth-dir', join(dir.path, 'auth'), '--route', 'nats-route://nats-2:6222']);
+    assert.equal(noName.code, 2);
+    assert.match(noName.stderr, /OPS_ERR_USAGE.*give --server-name too/);
   });
 });
